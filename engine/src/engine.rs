@@ -1,0 +1,142 @@
+//! The engine facade: request, cancel and inspect jobs; build workers; prune the log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::ids::JobId;
+use crate::job::BackgroundJob;
+use crate::store::{NewJob, Requested, SharedStore, StoreError};
+use crate::worker::{Worker, WorkerConfig};
+use crate::workflow::Registry;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No workflow of that type is registered.
+    #[error("unknown job type `{0}`")]
+    UnknownJobType(String),
+    /// The input does not fit the workflow.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request for a job.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// The workflow type.
+    pub job_type: String,
+    /// Its input.
+    pub input: Value,
+    /// The caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Who asks (for the audit trail).
+    pub requested_by: String,
+}
+
+impl JobRequest {
+    /// A request with no idempotency key, by `api`.
+    pub fn new(job_type: impl Into<String>, input: Value) -> Self {
+        JobRequest {
+            job_type: job_type.into(),
+            input,
+            idempotency_key: None,
+            requested_by: "api".into(),
+        }
+    }
+}
+
+/// The engine: a store, the workflows it runs, and a clock.
+#[derive(Clone)]
+pub struct Engine {
+    store: SharedStore,
+    registry: Arc<Registry>,
+    clock: SharedClock,
+}
+
+impl Engine {
+    /// An engine on the wall clock.
+    pub fn new(store: SharedStore, registry: Registry) -> Self {
+        Self::with_clock(store, registry, Arc::new(SystemClock))
+    }
+
+    /// An engine on a given clock.
+    pub fn with_clock(store: SharedStore, registry: Registry, clock: SharedClock) -> Self {
+        Engine {
+            store,
+            registry: Arc::new(registry),
+            clock,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Validates the input and creates the job (or returns the existing one for the same
+    /// idempotency key, or the running one for the same concurrency key).
+    pub async fn request(&self, req: JobRequest) -> Result<Requested, EngineError> {
+        let workflow = self
+            .registry
+            .get(&req.job_type)
+            .ok_or_else(|| EngineError::UnknownJobType(req.job_type.clone()))?;
+        let (input, concurrency_key) = workflow
+            .prepare(req.input)
+            .map_err(EngineError::InvalidInput)?;
+        let job = NewJob {
+            id: JobId::new(),
+            job_type: workflow.job_type().to_owned(),
+            input,
+            idempotency_key: req.idempotency_key,
+            concurrency_key,
+            requested_by: req.requested_by,
+            at: self.clock.now(),
+        };
+        Ok(self.store.request(job).await?)
+    }
+
+    /// Asks a job to stop; see [`crate::store::Store::cancel`].
+    pub async fn cancel(&self, id: JobId, requested_by: &str) -> Result<BackgroundJob, StoreError> {
+        self.store.cancel(id, requested_by, self.clock.now()).await
+    }
+
+    /// A worker for all registered types.
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::new(
+            self.store.clone(),
+            self.registry.clone(),
+            self.clock.clone(),
+            config,
+        )
+    }
+
+    /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago.
+    pub async fn prune(&self, older_than: Duration, batch: i64) -> Result<u64, StoreError> {
+        let cutoff = self.clock.now()
+            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_batch(cutoff, batch).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+}

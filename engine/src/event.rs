@@ -1,0 +1,384 @@
+//! Events: the stored form of everything that happens to a job.
+//!
+//! Each payload carries a version `v`. A payload of a version this binary does not know fails to
+//! decode with a clear error instead of being misread; new versions must keep decoding old ones.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::JobId;
+
+/// The payload version this binary writes.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// Counters a step adds to its job, and the metadata it merges in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Sets the job's total when known (replaces, does not add).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// Items handled by the step.
+    #[serde(default)]
+    pub processed: i64,
+    /// Items that succeeded.
+    #[serde(default)]
+    pub successful: i64,
+    /// Items that failed.
+    #[serde(default)]
+    pub failed: i64,
+    /// Keys merged (shallowly) into the job's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl Progress {
+    /// Progress that only sets the total.
+    pub fn total(total: i64) -> Self {
+        Progress {
+            total: Some(total),
+            ..Progress::default()
+        }
+    }
+}
+
+/// A record a step touched, for the audit trail: `kind` names the entity type
+/// (e.g. `nhanh_customer`), `id` its upstream id, `action` what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityRef {
+    /// Entity type.
+    pub kind: String,
+    /// Entity id.
+    pub id: String,
+    /// What the step did to it.
+    pub action: String,
+}
+
+impl EntityRef {
+    /// The key under which the audit index files this entity: `kind:id`.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id)
+    }
+}
+
+/// A job was asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRequested {
+    /// Payload version.
+    pub v: u32,
+    /// The workflow type.
+    pub job_type: String,
+    /// The validated input.
+    pub input: Value,
+    /// The caller's idempotency key.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The workflow's concurrency key for this input.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// A worker took the job's lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobClaimed {
+    /// Payload version.
+    pub v: u32,
+    /// The worker.
+    pub worker: String,
+    /// How many times the job has been claimed, this one included.
+    pub attempt: u32,
+    /// For a resume: the sequence number of the checkpoint it continues from (`None` = start).
+    #[serde(default)]
+    pub resumed_from: Option<i64>,
+    /// True when the previous holder lost its lease rather than releasing it.
+    #[serde(default)]
+    pub after_lost_lease: bool,
+}
+
+/// A step finished and its checkpoint is durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepCompleted {
+    /// Payload version.
+    pub v: u32,
+    /// The step's name.
+    pub step: String,
+    /// The version of the workflow's state schema the checkpoint is written in.
+    pub state_version: u32,
+    /// The checkpoint: the workflow state after this step.
+    pub state: Value,
+    /// What the step adds to the job's counters.
+    pub progress: Progress,
+    /// A human note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Records the step touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub touched: Vec<EntityRef>,
+}
+
+/// A step failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepFailed {
+    /// Payload version.
+    pub v: u32,
+    /// The step's name.
+    pub step: String,
+    /// Consecutive failures of this step, this one included.
+    pub attempt: u32,
+    /// Why.
+    pub error: String,
+    /// Whether it will be tried again.
+    pub retryable: bool,
+    /// When it will be tried again.
+    #[serde(default)]
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+/// Someone asked to cancel the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelRequested {
+    /// Payload version.
+    pub v: u32,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// The job finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCompleted {
+    /// Payload version.
+    pub v: u32,
+    /// The workflow's summary.
+    pub summary: Value,
+}
+
+/// The job failed for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobFailed {
+    /// Payload version.
+    pub v: u32,
+    /// Why.
+    pub error: String,
+}
+
+/// The job stopped on request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCancelled {
+    /// Payload version.
+    pub v: u32,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// Every kind of event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventPayload {
+    /// See [`JobRequested`].
+    JobRequested(JobRequested),
+    /// See [`JobClaimed`].
+    JobClaimed(JobClaimed),
+    /// See [`StepCompleted`].
+    StepCompleted(StepCompleted),
+    /// See [`StepFailed`].
+    StepFailed(StepFailed),
+    /// See [`CancelRequested`].
+    CancelRequested(CancelRequested),
+    /// See [`JobCompleted`].
+    JobCompleted(JobCompleted),
+    /// See [`JobFailed`].
+    JobFailed(JobFailed),
+    /// See [`JobCancelled`].
+    JobCancelled(JobCancelled),
+}
+
+/// A stored payload could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The event type is not one this binary knows.
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    /// The payload's version is newer than this binary understands.
+    #[error("{event_type} payload version {found} is newer than this binary reads ({known})")]
+    TooNew {
+        /// The event type.
+        event_type: String,
+        /// The stored version.
+        found: u64,
+        /// The newest version known here.
+        known: u32,
+    },
+    /// The payload does not have the shape of its type.
+    #[error("malformed {event_type} payload: {source}")]
+    Malformed {
+        /// The event type.
+        event_type: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+impl EventPayload {
+    /// The event type as stored.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            EventPayload::JobRequested(_) => "JobRequested",
+            EventPayload::JobClaimed(_) => "JobClaimed",
+            EventPayload::StepCompleted(_) => "StepCompleted",
+            EventPayload::StepFailed(_) => "StepFailed",
+            EventPayload::CancelRequested(_) => "CancelRequested",
+            EventPayload::JobCompleted(_) => "JobCompleted",
+            EventPayload::JobFailed(_) => "JobFailed",
+            EventPayload::JobCancelled(_) => "JobCancelled",
+        }
+    }
+
+    /// The stored JSON.
+    pub fn to_json(&self) -> Value {
+        let r = match self {
+            EventPayload::JobRequested(p) => serde_json::to_value(p),
+            EventPayload::JobClaimed(p) => serde_json::to_value(p),
+            EventPayload::StepCompleted(p) => serde_json::to_value(p),
+            EventPayload::StepFailed(p) => serde_json::to_value(p),
+            EventPayload::CancelRequested(p) => serde_json::to_value(p),
+            EventPayload::JobCompleted(p) => serde_json::to_value(p),
+            EventPayload::JobFailed(p) => serde_json::to_value(p),
+            EventPayload::JobCancelled(p) => serde_json::to_value(p),
+        };
+        // Serialising these plain structs into a Value cannot fail: no maps with non-string keys.
+        r.unwrap_or(Value::Null)
+    }
+
+    /// Reads a stored payload, refusing versions from the future and unknown types.
+    pub fn decode(event_type: &str, payload: &Value) -> Result<EventPayload, DecodeError> {
+        let found = payload.get("v").and_then(Value::as_u64).unwrap_or(1);
+        if found > u64::from(PAYLOAD_VERSION) {
+            return Err(DecodeError::TooNew {
+                event_type: event_type.to_owned(),
+                found,
+                known: PAYLOAD_VERSION,
+            });
+        }
+        fn de<T: serde::de::DeserializeOwned>(t: &str, v: &Value) -> Result<T, DecodeError> {
+            T::deserialize(v).map_err(|source| DecodeError::Malformed {
+                event_type: t.to_owned(),
+                source,
+            })
+        }
+        Ok(match event_type {
+            "JobRequested" => EventPayload::JobRequested(de(event_type, payload)?),
+            "JobClaimed" => EventPayload::JobClaimed(de(event_type, payload)?),
+            "StepCompleted" => EventPayload::StepCompleted(de(event_type, payload)?),
+            "StepFailed" => EventPayload::StepFailed(de(event_type, payload)?),
+            "CancelRequested" => EventPayload::CancelRequested(de(event_type, payload)?),
+            "JobCompleted" => EventPayload::JobCompleted(de(event_type, payload)?),
+            "JobFailed" => EventPayload::JobFailed(de(event_type, payload)?),
+            "JobCancelled" => EventPayload::JobCancelled(de(event_type, payload)?),
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+
+    /// Whether this event ends the job.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            EventPayload::JobCompleted(_)
+                | EventPayload::JobFailed(_)
+                | EventPayload::JobCancelled(_)
+        )
+    }
+}
+
+/// An event as stored in the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Global position in the log.
+    pub position: i64,
+    /// The job (stream).
+    pub job_id: JobId,
+    /// Sequence number within the job, from 1, contiguous.
+    pub seq: i64,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The stored payload.
+    pub payload: Value,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Who wrote it (a worker, a user, the API).
+    pub actor: String,
+}
+
+impl Event {
+    /// Decodes the payload.
+    pub fn decode(&self) -> Result<EventPayload, DecodeError> {
+        EventPayload::decode(&self.event_type, &self.payload)
+    }
+}
+
+/// An event about to be appended: the store assigns its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The sequence number it must get (fencing: the append fails if taken).
+    pub seq: i64,
+    /// What happened.
+    pub payload: EventPayload,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_round_trips_through_its_stored_form() {
+        let p = EventPayload::StepFailed(StepFailed {
+            v: 1,
+            step: "page".into(),
+            attempt: 2,
+            error: "boom".into(),
+            retryable: true,
+            next_retry_at: None,
+        });
+        assert_eq!(
+            EventPayload::decode(p.event_type(), &p.to_json()).unwrap(),
+            p
+        );
+    }
+
+    #[test]
+    fn a_payload_from_a_newer_version_is_refused_not_misread() {
+        let err = EventPayload::decode("JobFailed", &json!({"v": 2, "error": "x"})).unwrap_err();
+        assert!(err.to_string().contains("version 2 is newer"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_event_type_is_an_error() {
+        assert!(matches!(
+            EventPayload::decode("Nope", &json!({})),
+            Err(DecodeError::UnknownType(_))
+        ));
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_shape_is_an_error_not_a_panic() {
+        let err = EventPayload::decode("JobClaimed", &json!({"v": 1, "worker": 3})).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+    }
+}

@@ -1,0 +1,48 @@
+//! dongbo-engine: a durable, event-sourced workflow runtime on SQLite and PostgreSQL.
+//!
+//! Every long operation is a job: a stream of events in one append-only log. A workflow type is
+//! a state machine over a serialisable checkpoint; a worker runs one step at a time and commits
+//! each step's checkpoint, its local writes and the `background_jobs` projection in one
+//! transaction, fenced by the lease it holds. A job interrupted by a crash resumes from its last
+//! checkpoint on whichever worker claims it next, redoing at most one step.
+//!
+//! The engine knows nothing of Nhanh, Shopify or HTTP.
+//!
+//! # Layout
+//!
+//! - [`event`]: event payloads (versioned) and the stored event.
+//! - [`job`]: the `background_jobs` projection and [`job::apply`], the fold that builds it.
+//! - [`workflow`]: the [`Workflow`] trait, steps, step effects and the registry.
+//! - [`store`]: the [`Store`] interface and its two implementations, the only code with SQL.
+//! - [`worker`]: claiming, leases and heartbeats, retries, cancellation, graceful shutdown.
+//! - [`engine`]: the facade that requests, cancels and prunes.
+//! - [`retry`], [`clock`], [`ids`]: backoff arithmetic, injected time, newtype ids.
+//! - [`example`]: the built-in `EXAMPLE_COUNT` workflow used by the demo and the tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod engine;
+pub mod event;
+pub mod example;
+pub mod ids;
+pub mod job;
+pub mod retry;
+pub mod store;
+pub mod worker;
+pub mod workflow;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use engine::{Engine, EngineError, JobRequest};
+pub use event::{EntityRef, Event, EventPayload, Progress};
+pub use ids::{JobId, WorkerId};
+pub use job::{BackgroundJob, JobStatus};
+pub use retry::RetryPolicy;
+pub use store::{
+    open, Db, Existing, JobFilter, Requested, SharedStore, Store, StoreError, StoreTx,
+};
+pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
+pub use workflow::{
+    EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow,
+};

@@ -1,0 +1,330 @@
+//! The store interface: the only door to the database.
+//!
+//! Two implementations, [`sqlite::SqliteStore`] and [`postgres::PgStore`], each with its own SQL
+//! and migrations, pass the same conformance suite (`engine/tests/conformance`). No other module
+//! of the engine writes SQL.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::event::{
+    CancelRequested, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION,
+};
+use crate::ids::{JobId, WorkerId};
+use crate::job::{BackgroundJob, FoldError, JobStatus};
+use crate::workflow::{EffectError, StepEffects};
+
+/// A pool on one of the two backends: read access for workflows and the catalog store.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// Embedded SQLite.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+/// A step's open transaction, handed to [`StepEffects::apply`].
+pub enum StoreTx<'a> {
+    /// On SQLite.
+    Sqlite(&'a mut sqlx::SqliteConnection),
+    /// On PostgreSQL.
+    Postgres(&'a mut sqlx::PgConnection),
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The caller's lease was taken over (or the expected sequence number was taken): nothing of
+    /// the attempted write was kept.
+    #[error("lease on job {0} lost: another worker holds it")]
+    Fenced(JobId),
+    /// No such job.
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    /// A step's own writes failed; the step was rolled back.
+    #[error("step writes failed: {0}")]
+    Effects(#[from] EffectError),
+    /// The log holds something this binary cannot read.
+    #[error("{0}")]
+    Fold(#[from] FoldError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A URL the store cannot open.
+    #[error("unsupported database URL `{0}` (expected sqlite://… or postgres://…)")]
+    BadUrl(String),
+}
+
+/// Store result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A job to create.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its type.
+    pub job_type: String,
+    /// Its validated input.
+    pub input: Value,
+    /// The caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The workflow's concurrency key.
+    pub concurrency_key: Option<String>,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Why a request returned a job that already existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// The idempotency key was used before.
+    SameIdempotencyKey,
+    /// A job with the same concurrency key is unfinished.
+    AlreadyRunning,
+}
+
+/// What a request did.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    /// The job (new or existing).
+    pub job: BackgroundJob,
+    /// `None` when the job was created by this request.
+    pub existing: Option<Existing>,
+}
+
+/// A worker's hold on a job: fenced by the claim number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: JobId,
+    /// The holder.
+    pub worker: WorkerId,
+    /// The claim number (the `attempt` of its `JobClaimed`).
+    pub attempt: u32,
+}
+
+/// A job a worker just claimed, with what it needs to resume.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The lease.
+    pub lease: Lease,
+    /// Its type.
+    pub job_type: String,
+    /// Its input, from `JobRequested`.
+    pub input: Value,
+    /// The last checkpoint and its sequence number, if any step completed.
+    pub checkpoint: Option<(i64, StepCompleted)>,
+    /// Consecutive failures of the step after the checkpoint.
+    pub step_failures: u32,
+    /// The sequence number the next event must get.
+    pub next_seq: i64,
+    /// A pending cancel request (who asked).
+    pub cancel_requested: Option<String>,
+}
+
+/// What happens to the job's queue entry when an append commits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QueueChange {
+    /// Keep the lease (extended to the given time); the step failure counter resets.
+    Continue {
+        /// New lease expiry.
+        lease_until: DateTime<Utc>,
+    },
+    /// Give the lease up and make the job claimable again at `run_at` (a retry).
+    RetryAt {
+        /// When.
+        run_at: DateTime<Utc>,
+    },
+    /// The job is over.
+    Finish,
+}
+
+/// One atomic append by a lease holder.
+pub struct Append<'a> {
+    /// Events with their expected sequence numbers, contiguous after the last one.
+    pub events: Vec<NewEvent>,
+    /// The step's local writes.
+    pub effects: Option<&'a dyn StepEffects>,
+    /// The queue change.
+    pub queue: QueueChange,
+}
+
+/// What a committed append learned.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// A cancel request that is waiting for the holder (who asked).
+    pub cancel_requested: Option<String>,
+}
+
+/// A filter over jobs, newest first, with keyset pagination.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this type.
+    pub job_type: Option<String>,
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs older than this one (cursor = the last id of the previous page).
+    pub before: Option<JobId>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A live notice that a job's stream grew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The job.
+    pub job_id: JobId,
+    /// The newest sequence number.
+    pub seq: i64,
+}
+
+/// An event found through the audit index, with what it did to the entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityTouch {
+    /// The event.
+    pub event: Event,
+    /// The action recorded for the entity.
+    pub action: String,
+}
+
+/// The operations the engine needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Read access for workflows.
+    fn db(&self) -> Db;
+
+    /// Creates or upgrades the schema.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Creates a job (appending `JobRequested`), or returns the existing one for the same
+    /// idempotency key or an unfinished one with the same concurrency key.
+    async fn request(&self, job: NewJob) -> Result<Requested>;
+
+    /// Claims one job of the given types that is due or whose lease expired, appending
+    /// `JobClaimed` (a resume names the checkpoint it continues from).
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>>;
+
+    /// Extends a lease; `false` if it was lost.
+    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool>;
+
+    /// Appends events with the step's writes and the projection update in one transaction.
+    /// Fails with [`StoreError::Fenced`] (and keeps nothing) if the lease was lost.
+    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed>;
+
+    /// Gives a lease up so another worker can take the job at once (graceful shutdown).
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// Asks for a job to stop. An unleased job is cancelled at once; a running one is flagged
+    /// and its worker stops at the next step boundary. Returns the job as it stands.
+    async fn cancel(
+        &self,
+        id: JobId,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BackgroundJob>;
+
+    /// One job.
+    async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>>;
+
+    /// Jobs, newest first.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BackgroundJob>>;
+
+    /// A job's events after `after_seq`, in order.
+    async fn events(&self, id: JobId, after_seq: i64, limit: i64) -> Result<Vec<Event>>;
+
+    /// Events of a type (or any) recorded in `[from, to)`, after a global position, in order.
+    async fn events_by_type(
+        &self,
+        event_type: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>>;
+
+    /// Events that touched an entity (`kind:id`), oldest first.
+    async fn entity_events(&self, entity_key: &str, limit: i64) -> Result<Vec<EntityTouch>>;
+
+    /// Deletes the events of up to `batch` jobs that finished before `cutoff`; their projection
+    /// rows stay. Returns how many events went.
+    async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64>;
+
+    /// Drops every projection row that has events and rebuilds it by replaying the log.
+    async fn rebuild_projection(&self) -> Result<u64>;
+
+    /// Counts of jobs by (type, status), for metrics.
+    async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>>;
+
+    /// A live feed of appended events.
+    fn subscribe(&self) -> broadcast::Receiver<Notice>;
+}
+
+/// A shared store.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`), migrated.
+pub async fn open(url: &str) -> Result<SharedStore> {
+    let store: SharedStore = if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(postgres::PgStore::connect(url).await?)
+    } else {
+        return Err(StoreError::BadUrl(url.to_owned()));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Queue states as stored.
+pub(crate) mod queue_state {
+    pub const READY: &str = "ready";
+    pub const LEASED: &str = "leased";
+    pub const DONE: &str = "done";
+}
+
+/// The two events that cancel an unleased job.
+pub(crate) fn cancel_events(
+    last_seq: i64,
+    requested_by: &str,
+    now: DateTime<Utc>,
+) -> Vec<NewEvent> {
+    vec![
+        NewEvent {
+            seq: last_seq + 1,
+            payload: EventPayload::CancelRequested(CancelRequested {
+                v: PAYLOAD_VERSION,
+                requested_by: requested_by.to_owned(),
+            }),
+            recorded_at: now,
+            actor: requested_by.to_owned(),
+        },
+        NewEvent {
+            seq: last_seq + 2,
+            payload: EventPayload::JobCancelled(JobCancelled {
+                v: PAYLOAD_VERSION,
+                requested_by: requested_by.to_owned(),
+            }),
+            recorded_at: now,
+            actor: requested_by.to_owned(),
+        },
+    ]
+}

@@ -1,0 +1,722 @@
+//! The PostgreSQL store: many worker processes on many machines.
+//!
+//! Claims take the oldest due row with `FOR UPDATE SKIP LOCKED`, so workers never wait on each
+//! other. Every append calls `pg_notify` inside its transaction (delivered on commit); one
+//! listener connection per store turns those into the live feed, which wakes idle workers and
+//! streams progress to the API.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{
+    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+};
+use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
+use crate::ids::{JobId, WorkerId};
+use crate::job::{self, BackgroundJob, JobStatus};
+
+/// The notification channel appends announce on.
+const CHANNEL: &str = "dongbo_events";
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    feed: broadcast::Sender<Notice>,
+}
+
+impl PgStore {
+    /// Connects with a pool of default size and starts the live feed.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, 16).await
+    }
+
+    /// Connects with `max_connections` and starts the live feed.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(url)
+            .await?;
+        let (feed, _) = broadcast::channel(4096);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let weak = feed.downgrade();
+        tokio::spawn(async move {
+            // PgListener reconnects by itself after a dropped connection; notices sent meanwhile
+            // are lost, which only delays a wake-up until the next poll. The task ends with the
+            // store (when the feed's last sender is gone).
+            loop {
+                let received = listener.recv().await;
+                let Some(tx) = weak.upgrade() else { break };
+                match received {
+                    Ok(n) => {
+                        if let Some(notice) = parse_notice(n.payload()) {
+                            let _ = tx.send(notice);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live feed listener failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(PgStore { pool, feed })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn parse_notice(payload: &str) -> Option<Notice> {
+    let (job, seq) = payload.split_once(':')?;
+    Some(Notice {
+        job_id: job.parse().ok()?,
+        seq: seq.parse().ok()?,
+    })
+}
+
+fn job_from_row(r: &PgRow) -> Result<BackgroundJob> {
+    let status: String = r.try_get("status")?;
+    let id: Uuid = r.try_get("id")?;
+    Ok(BackgroundJob {
+        id: JobId::from(id),
+        job_type: r.try_get("type")?,
+        status: status
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        total: r.try_get("total")?,
+        processed: r.try_get("processed")?,
+        successful: r.try_get("successful")?,
+        failed: r.try_get("failed")?,
+        metadata: r.try_get("metadata")?,
+        error: r.try_get("error")?,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        updated_at: r.try_get("updated_at")?,
+        completed_at: r.try_get("completed_at")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+fn event_from_row(r: &PgRow) -> Result<Event> {
+    let id: Uuid = r.try_get("job_id")?;
+    Ok(Event {
+        position: r.try_get("position")?,
+        job_id: JobId::from(id),
+        seq: r.try_get("seq")?,
+        event_type: r.try_get("event_type")?,
+        payload: r.try_get("payload")?,
+        recorded_at: r.try_get("recorded_at")?,
+        actor: r.try_get("actor")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "position, job_id, seq, event_type, payload, recorded_at, actor";
+
+async fn load_job(conn: &mut PgConnection, id: JobId) -> Result<Option<BackgroundJob>> {
+    let row = sqlx::query("SELECT * FROM background_jobs WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO background_jobs (id, type, status, total, processed, successful, failed, metadata, error,
+             created_at, started_at, updated_at, completed_at, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, total = excluded.total,
+             processed = excluded.processed, successful = excluded.successful, failed = excluded.failed,
+             metadata = excluded.metadata, error = excluded.error, created_at = excluded.created_at,
+             started_at = excluded.started_at, updated_at = excluded.updated_at,
+             completed_at = excluded.completed_at, attempts = excluded.attempts",
+    )
+    .bind(j.id.as_uuid())
+    .bind(&j.job_type)
+    .bind(j.status.as_str())
+    .bind(j.total)
+    .bind(j.processed)
+    .bind(j.successful)
+    .bind(j.failed)
+    .bind(&j.metadata)
+    .bind(&j.error)
+    .bind(j.created_at)
+    .bind(j.started_at)
+    .bind(j.updated_at)
+    .bind(j.completed_at)
+    .bind(j.attempts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts events (failing on a taken sequence number), indexes touched entities, folds them into
+/// the projection row and queues the notification. Returns the row after the last event.
+async fn append_events(
+    conn: &mut PgConnection,
+    job_id: JobId,
+    events: &[NewEvent],
+) -> Result<BackgroundJob> {
+    let mut row = load_job(conn, job_id).await?;
+    for e in events {
+        let position: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (job_id, seq) DO NOTHING RETURNING position",
+        )
+        .bind(job_id.as_uuid())
+        .bind(e.seq)
+        .bind(e.payload.event_type())
+        .bind(e.payload.to_json())
+        .bind(e.recorded_at)
+        .bind(&e.actor)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(position) = position else {
+            return Err(StoreError::Fenced(job_id));
+        };
+        if let EventPayload::StepCompleted(step) = &e.payload {
+            for t in &step.touched {
+                sqlx::query("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES ($1, $2, $3, $4)")
+                    .bind(position)
+                    .bind(job_id.as_uuid())
+                    .bind(t.key())
+                    .bind(&t.action)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        row = Some(job::apply_payload(
+            row,
+            job_id,
+            e.seq,
+            e.recorded_at,
+            &e.payload,
+        )?);
+    }
+    let row = row.ok_or(StoreError::NotFound(job_id))?;
+    save_job(conn, &row).await?;
+    if let Some(last) = events.last() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{job_id}:{}", last.seq))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(row)
+}
+
+fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505"))
+}
+
+impl PgStore {
+    async fn try_request(&self, job: &NewJob) -> Result<Requested> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = &job.idempotency_key {
+            let found: Option<Uuid> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = found {
+                if let Some(existing) = load_job(&mut tx, id.into()).await? {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::SameIdempotencyKey),
+                    });
+                }
+            }
+        }
+        if let Some(key) = &job.concurrency_key {
+            let found: Option<Uuid> = sqlx::query_scalar(
+                "SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2",
+            )
+            .bind(key)
+            .bind(queue_state::DONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = found {
+                if let Some(existing) = load_job(&mut tx, id.into()).await? {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::AlreadyRunning),
+                    });
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key)
+             VALUES ($1, $2, $3, $4, 1, $5, $6)",
+        )
+        .bind(job.id.as_uuid())
+        .bind(&job.job_type)
+        .bind(queue_state::READY)
+        .bind(job.at)
+        .bind(&job.idempotency_key)
+        .bind(&job.concurrency_key)
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent {
+            seq: 1,
+            payload: EventPayload::JobRequested(JobRequested {
+                v: PAYLOAD_VERSION,
+                job_type: job.job_type.clone(),
+                input: job.input.clone(),
+                idempotency_key: job.idempotency_key.clone(),
+                concurrency_key: job.concurrency_key.clone(),
+                requested_by: job.requested_by.clone(),
+            }),
+            recorded_at: job.at,
+            actor: job.requested_by.clone(),
+        };
+        let row = append_events(&mut tx, job.id, &[event]).await?;
+        tx.commit().await?;
+        Ok(Requested {
+            job: row,
+            existing: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn db(&self) -> Db {
+        Db::Postgres(self.pool.clone())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn request(&self, job: NewJob) -> Result<Requested> {
+        // Two requests racing on one key: the loser hits the unique index and looks again.
+        let mut tries = 0;
+        loop {
+            match self.try_request(&job).await {
+                Err(e) if is_unique_violation(&e) && tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>> {
+        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue
+             WHERE job_type = ANY($1)
+               AND ((state = $2 AND run_at <= $3) OR (state = $4 AND lease_expires_at < $3))
+             ORDER BY run_at LIMIT 1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&types)
+        .bind(queue_state::READY)
+        .bind(now)
+        .bind(queue_state::LEASED)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job_id = JobId::from(row.try_get::<Uuid, _>("job_id")?);
+        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
+        let attempt = u32::try_from(row.try_get::<i32, _>("attempt")? + 1).unwrap_or(u32::MAX);
+        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
+
+        let first = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"
+        ))
+        .bind(job_id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        let input = match event_from_row(&first)?.decode() {
+            Ok(EventPayload::JobRequested(r)) => r.input,
+            _ => Value::Null,
+        };
+        let checkpoint = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let checkpoint = match checkpoint {
+            Some(r) => {
+                let e = event_from_row(&r)?;
+                match e.decode() {
+                    Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
+                    Ok(_) => None,
+                    Err(err) => {
+                        return Err(job::FoldError::Undecodable {
+                            job: job_id,
+                            seq: e.seq,
+                            reason: err.to_string(),
+                        }
+                        .into())
+                    }
+                }
+            }
+            None => None,
+        };
+        let claimed = NewEvent {
+            seq,
+            payload: EventPayload::JobClaimed(JobClaimed {
+                v: PAYLOAD_VERSION,
+                worker: worker.to_string(),
+                attempt,
+                resumed_from: checkpoint.as_ref().map(|(s, _)| *s),
+                after_lost_lease: lost_lease,
+            }),
+            recorded_at: now,
+            actor: worker.to_string(),
+        };
+        append_events(&mut tx, job_id, &[claimed]).await?;
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5
+             WHERE job_id = $6",
+        )
+        .bind(queue_state::LEASED)
+        .bind(worker.as_str())
+        .bind(lease_until)
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(seq)
+        .bind(job_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ClaimedJob {
+            lease: Lease {
+                job_id,
+                worker: worker.clone(),
+                attempt,
+            },
+            job_type: row.try_get("job_type")?,
+            input,
+            checkpoint,
+            step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
+            next_seq: seq + 1,
+            cancel_requested: row.try_get("cancel_requested_by")?,
+        }))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE job_queue SET lease_expires_at = $1
+             WHERE job_id = $2 AND state = $3 AND lease_owner = $4 AND attempt = $5",
+        )
+        .bind(lease_until)
+        .bind(lease.job_id.as_uuid())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
+        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+            return Ok(Committed::default());
+        };
+        let mut tx = self.pool.begin().await?;
+        // Fencing: lock the queue row; it must still be ours, at the sequence number before ours.
+        let held: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT cancel_requested_by FROM job_queue
+             WHERE job_id = $1 AND state = $2 AND lease_owner = $3 AND attempt = $4 AND last_seq = $5
+             FOR UPDATE",
+        )
+        .bind(lease.job_id.as_uuid())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+        .bind(first.seq - 1)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(cancel_requested) = held else {
+            return Err(StoreError::Fenced(lease.job_id));
+        };
+        append_events(&mut tx, lease.job_id, &append.events).await?;
+        if let Some(effects) = append.effects {
+            effects.apply(StoreTx::Postgres(&mut tx)).await?;
+        }
+        let job = lease.job_id.as_uuid();
+        match append.queue {
+            QueueChange::Continue { lease_until } => {
+                sqlx::query("UPDATE job_queue SET last_seq = $1, lease_expires_at = $2, step_failures = 0 WHERE job_id = $3")
+                    .bind(last.seq)
+                    .bind(lease_until)
+                    .bind(job)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            QueueChange::RetryAt { run_at } => {
+                sqlx::query(
+                    "UPDATE job_queue SET last_seq = $1, state = $2, run_at = $3, lease_owner = NULL,
+                         lease_expires_at = NULL, step_failures = step_failures + 1 WHERE job_id = $4",
+                )
+                .bind(last.seq)
+                .bind(queue_state::READY)
+                .bind(run_at)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?
+            }
+            QueueChange::Finish => {
+                sqlx::query(
+                    "UPDATE job_queue SET last_seq = $1, state = $2, lease_owner = NULL, lease_expires_at = NULL
+                     WHERE job_id = $3",
+                )
+                .bind(last.seq)
+                .bind(queue_state::DONE)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(Committed { cancel_requested })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, lease_owner = NULL, lease_expires_at = NULL
+             WHERE job_id = $2 AND state = $3 AND lease_owner = $4 AND attempt = $5",
+        )
+        .bind(queue_state::READY)
+        .bind(lease.job_id.as_uuid())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{}:0", lease.job_id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn cancel(
+        &self,
+        id: JobId,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BackgroundJob> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = $1 FOR UPDATE",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
+        let state: String = row.try_get("state")?;
+        let expires: Option<DateTime<Utc>> = row.try_get("lease_expires_at")?;
+        let last_seq: i64 = row.try_get("last_seq")?;
+        let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= now);
+        let job = if state == queue_state::DONE {
+            load_job(&mut tx, id)
+                .await?
+                .ok_or(StoreError::NotFound(id))?
+        } else if live_lease {
+            sqlx::query("UPDATE job_queue SET cancel_requested_by = $1 WHERE job_id = $2")
+                .bind(requested_by)
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            load_job(&mut tx, id)
+                .await?
+                .ok_or(StoreError::NotFound(id))?
+        } else {
+            let job =
+                append_events(&mut tx, id, &cancel_events(last_seq, requested_by, now)).await?;
+            sqlx::query(
+                "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE job_id = $3",
+            )
+            .bind(queue_state::DONE)
+            .bind(last_seq + 2)
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+            job
+        };
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>> {
+        let mut conn = self.pool.acquire().await?;
+        load_job(&mut conn, id).await
+    }
+
+    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<BackgroundJob>> {
+        let rows = sqlx::query(
+            "SELECT * FROM background_jobs
+             WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(&f.job_type)
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.before.map(|b| b.as_uuid()))
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn events(&self, id: JobId, after_seq: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(id.as_uuid())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_by_type(
+        &self,
+        event_type: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE ($1::text IS NULL OR event_type = $1) AND recorded_at >= $2 AND recorded_at < $3 AND position > $4
+             ORDER BY position LIMIT $5"
+        ))
+        .bind(event_type)
+        .bind(from)
+        .bind(to)
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn entity_events(&self, entity_key: &str, limit: i64) -> Result<Vec<EntityTouch>> {
+        let rows = sqlx::query(
+            "SELECT e.position, e.job_id, e.seq, e.event_type, e.payload, e.recorded_at, e.actor, x.action
+             FROM event_entities x JOIN events e ON e.position = x.position
+             WHERE x.entity_key = $1 ORDER BY x.position LIMIT $2",
+        )
+        .bind(entity_key)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EntityTouch {
+                    event: event_from_row(r)?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let jobs: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT j.id FROM background_jobs j
+             WHERE j.completed_at IS NOT NULL AND j.completed_at < $1
+               AND EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id)
+             LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM event_entities WHERE job_id = ANY($1)")
+            .bind(&jobs)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM events WHERE job_id = ANY($1)")
+            .bind(&jobs)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn rebuild_projection(&self) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("LOCK TABLE background_jobs IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rebuilt = 0;
+        let mut current: Option<BackgroundJob> = None;
+        for r in &rows {
+            let e = event_from_row(r)?;
+            if let Some(done) = current.take_if(|j| j.id != e.job_id) {
+                save_job(&mut tx, &done).await?;
+                rebuilt += 1;
+            }
+            current = Some(job::apply(current, &e)?);
+        }
+        if let Some(j) = &current {
+            save_job(&mut tx, j).await?;
+            rebuilt += 1;
+        }
+        tx.commit().await?;
+        Ok(rebuilt)
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok((
+                    r.try_get("type")?,
+                    status
+                        .parse()
+                        .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.feed.subscribe()
+    }
+}

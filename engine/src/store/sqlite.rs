@@ -1,0 +1,693 @@
+//! The embedded SQLite store: WAL, immediate write transactions, one process.
+//!
+//! Timestamps are stored as integer milliseconds. Write transactions start with
+//! `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock; the busy timeout makes
+//! them queue instead of failing. The live feed is an in-process broadcast, so another process on
+//! the same file sees new work by polling (the worker's poll interval).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::broadcast;
+
+use super::{
+    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+};
+use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
+use crate::ids::{JobId, WorkerId};
+use crate::job::{self, BackgroundJob, JobStatus};
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    feed: broadcast::Sender<Notice>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database a `sqlite:` URL names.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        // An in-memory database exists once per connection, so it gets exactly one.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 8 })
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts)
+            .await?;
+        let (feed, _) = broadcast::channel(4096);
+        Ok(SqliteStore { pool, feed })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn announce(&self, job_id: JobId, seq: i64) {
+        // Nobody listening is fine.
+        let _ = self.feed.send(Notice { job_id, seq });
+    }
+}
+
+fn job_from_row(r: &SqliteRow) -> Result<BackgroundJob> {
+    let status: String = r.try_get("status")?;
+    let metadata: String = r.try_get("metadata")?;
+    let id: String = r.try_get("id")?;
+    Ok(BackgroundJob {
+        id: JobId::from_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        job_type: r.try_get("type")?,
+        status: JobStatus::from_str(&status).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        total: r.try_get("total")?,
+        processed: r.try_get("processed")?,
+        successful: r.try_get("successful")?,
+        failed: r.try_get("failed")?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+        error: r.try_get("error")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        started_at: r.try_get::<Option<i64>, _>("started_at")?.map(from_ms),
+        updated_at: from_ms(r.try_get("updated_at")?),
+        completed_at: r.try_get::<Option<i64>, _>("completed_at")?.map(from_ms),
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<Event> {
+    let id: String = r.try_get("job_id")?;
+    let payload: String = r.try_get("payload")?;
+    Ok(Event {
+        position: r.try_get("position")?,
+        job_id: JobId::from_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        seq: r.try_get("seq")?,
+        event_type: r.try_get("event_type")?,
+        payload: serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        recorded_at: from_ms(r.try_get("recorded_at")?),
+        actor: r.try_get("actor")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "position, job_id, seq, event_type, payload, recorded_at, actor";
+
+async fn load_job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<BackgroundJob>> {
+    let row = sqlx::query("SELECT * FROM background_jobs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO background_jobs (id, type, status, total, processed, successful, failed, metadata, error,
+             created_at, started_at, updated_at, completed_at, attempts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, total = excluded.total,
+             processed = excluded.processed, successful = excluded.successful, failed = excluded.failed,
+             metadata = excluded.metadata, error = excluded.error, created_at = excluded.created_at,
+             started_at = excluded.started_at, updated_at = excluded.updated_at,
+             completed_at = excluded.completed_at, attempts = excluded.attempts",
+    )
+    .bind(j.id.to_string())
+    .bind(&j.job_type)
+    .bind(j.status.as_str())
+    .bind(j.total)
+    .bind(j.processed)
+    .bind(j.successful)
+    .bind(j.failed)
+    .bind(j.metadata.to_string())
+    .bind(&j.error)
+    .bind(ms(j.created_at))
+    .bind(j.started_at.map(ms))
+    .bind(ms(j.updated_at))
+    .bind(j.completed_at.map(ms))
+    .bind(j.attempts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts events (failing on a taken sequence number), indexes touched entities, and folds them
+/// into the projection row. Returns the row after the last event.
+async fn append_events(
+    conn: &mut SqliteConnection,
+    job_id: JobId,
+    events: &[NewEvent],
+) -> Result<BackgroundJob> {
+    let mut row = load_job(conn, job_id).await?;
+    for e in events {
+        let inserted = sqlx::query(
+            "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (job_id, seq) DO NOTHING",
+        )
+        .bind(job_id.to_string())
+        .bind(e.seq)
+        .bind(e.payload.event_type())
+        .bind(e.payload.to_json().to_string())
+        .bind(ms(e.recorded_at))
+        .bind(&e.actor)
+        .execute(&mut *conn)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Fenced(job_id));
+        }
+        let position = inserted.last_insert_rowid();
+        if let EventPayload::StepCompleted(step) = &e.payload {
+            for t in &step.touched {
+                sqlx::query("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES (?, ?, ?, ?)")
+                    .bind(position)
+                    .bind(job_id.to_string())
+                    .bind(t.key())
+                    .bind(&t.action)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        row = Some(job::apply_payload(
+            row,
+            job_id,
+            e.seq,
+            e.recorded_at,
+            &e.payload,
+        )?);
+    }
+    let row = row.ok_or(StoreError::NotFound(job_id))?;
+    save_job(conn, &row).await?;
+    Ok(row)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn db(&self) -> Db {
+        Db::Sqlite(self.pool.clone())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn request(&self, job: NewJob) -> Result<Requested> {
+        let mut tx = self.begin().await?;
+        if let Some(key) = &job.idempotency_key {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = found {
+                let existing = load_job(&mut tx, parse_id(&id)?).await?;
+                if let Some(existing) = existing {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::SameIdempotencyKey),
+                    });
+                }
+            }
+        }
+        if let Some(key) = &job.concurrency_key {
+            let found: Option<String> = sqlx::query_scalar(
+                "SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?",
+            )
+            .bind(key)
+            .bind(queue_state::DONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = found {
+                if let Some(existing) = load_job(&mut tx, parse_id(&id)?).await? {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::AlreadyRunning),
+                    });
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key)
+             VALUES (?, ?, ?, ?, 1, ?, ?)",
+        )
+        .bind(job.id.to_string())
+        .bind(&job.job_type)
+        .bind(queue_state::READY)
+        .bind(ms(job.at))
+        .bind(&job.idempotency_key)
+        .bind(&job.concurrency_key)
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent {
+            seq: 1,
+            payload: EventPayload::JobRequested(JobRequested {
+                v: PAYLOAD_VERSION,
+                job_type: job.job_type.clone(),
+                input: job.input.clone(),
+                idempotency_key: job.idempotency_key.clone(),
+                concurrency_key: job.concurrency_key.clone(),
+                requested_by: job.requested_by.clone(),
+            }),
+            recorded_at: job.at,
+            actor: job.requested_by.clone(),
+        };
+        let row = append_events(&mut tx, job.id, &[event]).await?;
+        tx.commit().await?;
+        self.announce(job.id, 1);
+        Ok(Requested {
+            job: row,
+            existing: None,
+        })
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>> {
+        if job_types.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        let placeholders = vec!["?"; job_types.len()].join(", ");
+        let sql = format!(
+            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue
+             WHERE job_type IN ({placeholders})
+               AND ((state = ? AND run_at <= ?) OR (state = ? AND lease_expires_at < ?))
+             ORDER BY run_at LIMIT 1"
+        );
+        let mut q = sqlx::query(&sql);
+        for t in job_types {
+            q = q.bind(*t);
+        }
+        let row = q
+            .bind(queue_state::READY)
+            .bind(ms(now))
+            .bind(queue_state::LEASED)
+            .bind(ms(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job_id = parse_id(&row.try_get::<String, _>("job_id")?)?;
+        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
+        let attempt = u32::try_from(row.try_get::<i64, _>("attempt")? + 1).unwrap_or(u32::MAX);
+        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
+
+        let first = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq = 1"
+        ))
+        .bind(job_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let input = match event_from_row(&first)?.decode() {
+            Ok(EventPayload::JobRequested(r)) => r.input,
+            _ => Value::Null,
+        };
+        let checkpoint = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let checkpoint = match checkpoint {
+            Some(r) => {
+                let e = event_from_row(&r)?;
+                match e.decode() {
+                    Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
+                    Ok(_) => None,
+                    Err(err) => {
+                        return Err(job::FoldError::Undecodable {
+                            job: job_id,
+                            seq: e.seq,
+                            reason: err.to_string(),
+                        }
+                        .into())
+                    }
+                }
+            }
+            None => None,
+        };
+
+        let claimed = NewEvent {
+            seq,
+            payload: EventPayload::JobClaimed(JobClaimed {
+                v: PAYLOAD_VERSION,
+                worker: worker.to_string(),
+                attempt,
+                resumed_from: checkpoint.as_ref().map(|(s, _)| *s),
+                after_lost_lease: lost_lease,
+            }),
+            recorded_at: now,
+            actor: worker.to_string(),
+        };
+        append_events(&mut tx, job_id, &[claimed]).await?;
+        sqlx::query(
+            "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ? WHERE job_id = ?",
+        )
+        .bind(queue_state::LEASED)
+        .bind(worker.as_str())
+        .bind(ms(lease_until))
+        .bind(i64::from(attempt))
+        .bind(seq)
+        .bind(job_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.announce(job_id, seq);
+        Ok(Some(ClaimedJob {
+            lease: Lease {
+                job_id,
+                worker: worker.clone(),
+                attempt,
+            },
+            job_type: row.try_get("job_type")?,
+            input,
+            checkpoint,
+            step_failures: u32::try_from(row.try_get::<i64, _>("step_failures")?).unwrap_or(0),
+            next_seq: seq + 1,
+            cancel_requested: row.try_get("cancel_requested_by")?,
+        }))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE job_queue SET lease_expires_at = ? WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ?",
+        )
+        .bind(ms(lease_until))
+        .bind(lease.job_id.to_string())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
+        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+            return Ok(Committed::default());
+        };
+        let mut tx = self.begin().await?;
+        // Fencing: the queue row must still be ours and at the sequence number before ours.
+        let held: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT cancel_requested_by FROM job_queue
+             WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ? AND last_seq = ?",
+        )
+        .bind(lease.job_id.to_string())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i64::from(lease.attempt))
+        .bind(first.seq - 1)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(cancel_requested) = held else {
+            return Err(StoreError::Fenced(lease.job_id));
+        };
+        append_events(&mut tx, lease.job_id, &append.events).await?;
+        if let Some(effects) = append.effects {
+            effects.apply(StoreTx::Sqlite(&mut tx)).await?;
+        }
+        let job = lease.job_id.to_string();
+        match append.queue {
+            QueueChange::Continue { lease_until } => {
+                sqlx::query("UPDATE job_queue SET last_seq = ?, lease_expires_at = ?, step_failures = 0 WHERE job_id = ?")
+                    .bind(last.seq)
+                    .bind(ms(lease_until))
+                    .bind(&job)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            QueueChange::RetryAt { run_at } => {
+                sqlx::query(
+                    "UPDATE job_queue SET last_seq = ?, state = ?, run_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                         step_failures = step_failures + 1 WHERE job_id = ?",
+                )
+                .bind(last.seq)
+                .bind(queue_state::READY)
+                .bind(ms(run_at))
+                .bind(&job)
+                .execute(&mut *tx)
+                .await?
+            }
+            QueueChange::Finish => {
+                sqlx::query("UPDATE job_queue SET last_seq = ?, state = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?")
+                    .bind(last.seq)
+                    .bind(queue_state::DONE)
+                    .bind(&job)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        self.announce(lease.job_id, last.seq);
+        Ok(Committed { cancel_requested })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = ?, lease_owner = NULL, lease_expires_at = NULL
+             WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ?",
+        )
+        .bind(queue_state::READY)
+        .bind(lease.job_id.to_string())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn cancel(
+        &self,
+        id: JobId,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BackgroundJob> {
+        let mut tx = self.begin().await?;
+        let row =
+            sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound(id))?;
+        let state: String = row.try_get("state")?;
+        let expires: Option<i64> = row.try_get("lease_expires_at")?;
+        let last_seq: i64 = row.try_get("last_seq")?;
+        let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= ms(now));
+        let job = if state == queue_state::DONE {
+            load_job(&mut tx, id)
+                .await?
+                .ok_or(StoreError::NotFound(id))?
+        } else if live_lease {
+            sqlx::query("UPDATE job_queue SET cancel_requested_by = ? WHERE job_id = ?")
+                .bind(requested_by)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            load_job(&mut tx, id)
+                .await?
+                .ok_or(StoreError::NotFound(id))?
+        } else {
+            let events = cancel_events(last_seq, requested_by, now);
+            let job = append_events(&mut tx, id, &events).await?;
+            sqlx::query(
+                "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?",
+            )
+            .bind(queue_state::DONE)
+            .bind(last_seq + 2)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            job
+        };
+        tx.commit().await?;
+        self.announce(id, last_seq + 2);
+        Ok(job)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>> {
+        let mut conn = self.pool.acquire().await?;
+        load_job(&mut conn, id).await
+    }
+
+    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<BackgroundJob>> {
+        let rows = sqlx::query(
+            "SELECT * FROM background_jobs
+             WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(&f.job_type)
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.before.map(|b| b.to_string()))
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn events(&self, id: JobId, after_seq: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(id.to_string())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_by_type(
+        &self,
+        event_type: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE (?1 IS NULL OR event_type = ?1) AND recorded_at >= ?2 AND recorded_at < ?3 AND position > ?4
+             ORDER BY position LIMIT ?5"
+        ))
+        .bind(event_type)
+        .bind(ms(from))
+        .bind(ms(to))
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn entity_events(&self, entity_key: &str, limit: i64) -> Result<Vec<EntityTouch>> {
+        let rows = sqlx::query(
+            "SELECT e.position, e.job_id, e.seq, e.event_type, e.payload, e.recorded_at, e.actor, x.action
+             FROM event_entities x JOIN events e ON e.position = x.position
+             WHERE x.entity_key = ? ORDER BY x.position LIMIT ?",
+        )
+        .bind(entity_key)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EntityTouch {
+                    event: event_from_row(r)?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let jobs: Vec<String> = sqlx::query_scalar(
+            "SELECT j.id FROM background_jobs j
+             WHERE j.completed_at IS NOT NULL AND j.completed_at < ?
+               AND EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id)
+             LIMIT ?",
+        )
+        .bind(ms(cutoff))
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut deleted = 0;
+        for id in &jobs {
+            sqlx::query("DELETE FROM event_entities WHERE job_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            deleted += sqlx::query("DELETE FROM events WHERE job_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn rebuild_projection(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rebuilt = 0;
+        let mut current: Option<BackgroundJob> = None;
+        for r in &rows {
+            let e = event_from_row(r)?;
+            if let Some(done) = current.take_if(|j| j.id != e.job_id) {
+                save_job(&mut tx, &done).await?;
+                rebuilt += 1;
+            }
+            current = Some(job::apply(current, &e)?);
+        }
+        if let Some(j) = &current {
+            save_job(&mut tx, j).await?;
+            rebuilt += 1;
+        }
+        tx.commit().await?;
+        Ok(rebuilt)
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok((
+                    r.try_get("type")?,
+                    JobStatus::from_str(&status).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.feed.subscribe()
+    }
+}
+
+fn parse_id(s: &str) -> Result<JobId> {
+    JobId::from_str(s).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}

@@ -1,0 +1,63 @@
+//! The store conformance suite: every test function runs against both stores, SQLite and
+//! PostgreSQL, and covers the engine invariants of DESIGN.md.
+
+mod gated;
+mod harness;
+
+mod audit;
+mod claims;
+mod failures;
+mod keys;
+mod projection;
+mod versions;
+
+/// Generates one `#[tokio::test]` per backend for each listed case `module::function(h: Harness)`.
+macro_rules! conformance {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::harness::Harness::new(dongbo_tests::Backend::Sqlite).await.expect("sqlite");
+                    crate::$module::$case(h).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(h) = crate::harness::Harness::new(dongbo_tests::Backend::Postgres).await else { return };
+                    crate::$module::$case(h).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    claims::a_step_commits_its_writes_with_its_event_or_not_at_all,
+    claims::a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothing_behind,
+    claims::a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one_period,
+    claims::a_running_worker_keeps_its_job_from_others_by_heartbeat,
+    claims::graceful_shutdown_releases_the_lease_for_an_immediate_resume,
+    claims::a_thousand_jobs_on_four_workers_with_separate_pools_run_exactly_once,
+    claims::the_live_feed_announces_each_append,
+    keys::one_idempotency_key_makes_one_job,
+    keys::racing_requests_with_one_idempotency_key_make_one_job,
+    keys::a_concurrency_key_lets_only_one_job_run_at_a_time,
+    keys::an_invalid_input_is_refused_with_a_clear_error_and_writes_nothing,
+    failures::transient_failures_back_off_exponentially_on_the_injected_clock,
+    failures::a_permanent_error_fails_the_job_with_its_reason,
+    failures::retries_give_up_after_the_attempt_limit,
+    failures::a_cancel_stops_a_running_job_at_the_next_step_boundary,
+    failures::a_cancel_of_a_waiting_job_is_immediate,
+    projection::rebuilding_the_projection_from_the_log_reproduces_it_exactly,
+    projection::random_histories_rebuild_to_the_same_projection,
+    projection::sequence_numbers_are_contiguous_and_steps_are_reported,
+    audit::a_jobs_events_and_events_by_type_and_time_are_queryable,
+    audit::the_audit_index_finds_the_jobs_that_touched_an_entity,
+    audit::pruning_removes_old_finished_events_in_batches_and_keeps_rows,
+    versions::an_old_checkpoint_is_upgraded_by_a_newer_workflow,
+    versions::a_checkpoint_the_binary_cannot_read_fails_the_job_clearly,
+);

@@ -1,0 +1,111 @@
+//! The harness the test suites share: a fresh database per test on either backend, the path of
+//! the `dongbo` binary, and waiting for a condition with a deadline (never a bare sleep).
+//!
+//! PostgreSQL tests read the server from `DONGBO_TEST_PG_URL` (`.ci/run` starts one and sets it).
+//! Without it they are skipped with a loud message — except under `CI=true`, where a missing
+//! server is a failure, so CI can never pass by skipping them.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+/// A database for one test. The SQLite file lives in a temporary directory removed on drop.
+pub struct TestDb {
+    /// The URL to open it with.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Which backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A fresh database on `backend`, or `None` when PostgreSQL is not available outside CI.
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => Some(sqlite_db()),
+        Backend::Postgres => postgres_db().await,
+    }
+}
+
+/// A fresh SQLite database file.
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("dongbo.db").display());
+    TestDb {
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL database on the server `DONGBO_TEST_PG_URL` names.
+pub async fn postgres_db() -> Option<TestDb> {
+    let Ok(admin) = std::env::var("DONGBO_TEST_PG_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but DONGBO_TEST_PG_URL is not set: the PostgreSQL suites must run in CI"
+            );
+        }
+        eprintln!("\n!!! SKIPPED a PostgreSQL test: DONGBO_TEST_PG_URL is not set (see .ci/postgres.sh) !!!\n");
+        return None;
+    };
+    let name = format!("dongbo_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to DONGBO_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(TestDb {
+        url: format!("{base}/{name}"),
+        _dir: None,
+    })
+}
+
+/// The `dongbo` binary cargo built beside the running test.
+pub fn dongbo_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target directory");
+    let bin = dir.join(format!("dongbo{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        // `cargo test -p dongbo-tests` alone does not build other packages' binaries.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "dongbo-api", "--bin", "dongbo"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the dongbo binary failed");
+    }
+    bin
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `deadline` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
