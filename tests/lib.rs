@@ -39,45 +39,29 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
 pub fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("dongbo.db").display());
-    TestDb {
-        url,
-        _dir: Some(dir),
-    }
+    TestDb { url, _dir: Some(dir) }
 }
 
 /// A fresh PostgreSQL database on the server `DONGBO_TEST_PG_URL` names.
 pub async fn postgres_db() -> Option<TestDb> {
     let Ok(admin) = std::env::var("DONGBO_TEST_PG_URL") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but DONGBO_TEST_PG_URL is not set: the PostgreSQL suites must run in CI"
-            );
+            panic!("CI=true but DONGBO_TEST_PG_URL is not set: the PostgreSQL suites must run in CI");
         }
         eprintln!("\n!!! SKIPPED a PostgreSQL test: DONGBO_TEST_PG_URL is not set (see .ci/postgres.sh) !!!\n");
         return None;
     };
     let name = format!("dongbo_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to DONGBO_TEST_PG_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to DONGBO_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some(TestDb {
-        url: format!("{base}/{name}"),
-        _dir: None,
-    })
+    Some(TestDb { url: format!("{base}/{name}"), _dir: None })
 }
 
 /// The `dongbo` binary cargo built beside the running test.
 pub fn dongbo_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target directory");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
     let bin = dir.join(format!("dongbo{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
         // `cargo test -p dongbo-tests` alone does not build other packages' binaries.
@@ -102,10 +86,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

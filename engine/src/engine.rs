@@ -42,12 +42,7 @@ pub struct JobRequest {
 impl JobRequest {
     /// A request with no idempotency key, by `api`.
     pub fn new(job_type: impl Into<String>, input: Value) -> Self {
-        JobRequest {
-            job_type: job_type.into(),
-            input,
-            idempotency_key: None,
-            requested_by: "api".into(),
-        }
+        JobRequest { job_type: job_type.into(), input, idempotency_key: None, requested_by: "api".into() }
     }
 }
 
@@ -67,11 +62,7 @@ impl Engine {
 
     /// An engine on a given clock.
     pub fn with_clock(store: SharedStore, registry: Registry, clock: SharedClock) -> Self {
-        Engine {
-            store,
-            registry: Arc::new(registry),
-            clock,
-        }
+        Engine { store, registry: Arc::new(registry), clock }
     }
 
     /// The store.
@@ -92,13 +83,9 @@ impl Engine {
     /// Validates the input and creates the job (or returns the existing one for the same
     /// idempotency key, or the running one for the same concurrency key).
     pub async fn request(&self, req: JobRequest) -> Result<Requested, EngineError> {
-        let workflow = self
-            .registry
-            .get(&req.job_type)
-            .ok_or_else(|| EngineError::UnknownJobType(req.job_type.clone()))?;
-        let (input, concurrency_key) = workflow
-            .prepare(req.input)
-            .map_err(EngineError::InvalidInput)?;
+        let workflow =
+            self.registry.get(&req.job_type).ok_or_else(|| EngineError::UnknownJobType(req.job_type.clone()))?;
+        let (input, concurrency_key) = workflow.prepare(req.input).map_err(EngineError::InvalidInput)?;
         let job = NewJob {
             id: JobId::new(),
             job_type: workflow.job_type().to_owned(),
@@ -118,18 +105,12 @@ impl Engine {
 
     /// A worker for all registered types.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
-        Worker::new(
-            self.store.clone(),
-            self.registry.clone(),
-            self.clock.clone(),
-            config,
-        )
+        Worker::new(self.store.clone(), self.registry.clone(), self.clock.clone(), config)
     }
 
     /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago.
     pub async fn prune(&self, older_than: Duration, batch: i64) -> Result<u64, StoreError> {
-        let cutoff = self.clock.now()
-            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let cutoff = self.clock.now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
         let mut total = 0;
         loop {
             let n = self.store.prune_batch(cutoff, batch).await?;

@@ -36,10 +36,7 @@ pub struct Progress {
 impl Progress {
     /// Progress that only sets the total.
     pub fn total(total: i64) -> Self {
-        Progress {
-            total: Some(total),
-            ..Progress::default()
-        }
+        Progress { total: Some(total), ..Progress::default() }
     }
 }
 
@@ -264,17 +261,10 @@ impl EventPayload {
     pub fn decode(event_type: &str, payload: &Value) -> Result<EventPayload, DecodeError> {
         let found = payload.get("v").and_then(Value::as_u64).unwrap_or(1);
         if found > u64::from(PAYLOAD_VERSION) {
-            return Err(DecodeError::TooNew {
-                event_type: event_type.to_owned(),
-                found,
-                known: PAYLOAD_VERSION,
-            });
+            return Err(DecodeError::TooNew { event_type: event_type.to_owned(), found, known: PAYLOAD_VERSION });
         }
         fn de<T: serde::de::DeserializeOwned>(t: &str, v: &Value) -> Result<T, DecodeError> {
-            T::deserialize(v).map_err(|source| DecodeError::Malformed {
-                event_type: t.to_owned(),
-                source,
-            })
+            T::deserialize(v).map_err(|source| DecodeError::Malformed { event_type: t.to_owned(), source })
         }
         Ok(match event_type {
             "JobRequested" => EventPayload::JobRequested(de(event_type, payload)?),
@@ -291,12 +281,7 @@ impl EventPayload {
 
     /// Whether this event ends the job.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            EventPayload::JobCompleted(_)
-                | EventPayload::JobFailed(_)
-                | EventPayload::JobCancelled(_)
-        )
+        matches!(self, EventPayload::JobCompleted(_) | EventPayload::JobFailed(_) | EventPayload::JobCancelled(_))
     }
 }
 
@@ -356,10 +341,7 @@ mod tests {
             retryable: true,
             next_retry_at: None,
         });
-        assert_eq!(
-            EventPayload::decode(p.event_type(), &p.to_json()).unwrap(),
-            p
-        );
+        assert_eq!(EventPayload::decode(p.event_type(), &p.to_json()).unwrap(), p);
     }
 
     #[test]
@@ -370,10 +352,7 @@ mod tests {
 
     #[test]
     fn an_unknown_event_type_is_an_error() {
-        assert!(matches!(
-            EventPayload::decode("Nope", &json!({})),
-            Err(DecodeError::UnknownType(_))
-        ));
+        assert!(matches!(EventPayload::decode("Nope", &json!({})), Err(DecodeError::UnknownType(_))));
     }
 
     #[test]

@@ -32,13 +32,8 @@ pub enum JobStatus {
 
 impl JobStatus {
     /// Every status, in display order.
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Pending,
-        JobStatus::Running,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Pending, JobStatus::Running, JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled];
 
     /// The stored spelling.
     pub fn as_str(&self) -> &'static str {
@@ -53,10 +48,7 @@ impl JobStatus {
 
     /// Whether the job is over.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
     }
 }
 
@@ -69,10 +61,9 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown job status `{s}` (expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)"))
+        JobStatus::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            format!("unknown job status `{s}` (expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)")
+        })
     }
 }
 
@@ -201,20 +192,14 @@ pub fn apply_payload(
             row.error = Some(f.error.clone());
         }
         EventPayload::CancelRequested(_) => {
-            merge(
-                &mut row.metadata,
-                &serde_json::json!({ "cancelRequested": true }),
-            );
+            merge(&mut row.metadata, &serde_json::json!({ "cancelRequested": true }));
         }
         EventPayload::JobCompleted(c) => {
             row.status = JobStatus::Completed;
             row.completed_at = Some(at);
             row.error = None;
             if !c.summary.is_null() {
-                merge(
-                    &mut row.metadata,
-                    &serde_json::json!({ "summary": c.summary }),
-                );
+                merge(&mut row.metadata, &serde_json::json!({ "summary": c.summary }));
             }
         }
         EventPayload::JobFailed(f) => {
@@ -231,9 +216,7 @@ pub fn apply_payload(
 }
 
 /// Replays a job's events from nothing.
-pub fn fold<'a>(
-    events: impl IntoIterator<Item = &'a Event>,
-) -> Result<Option<BackgroundJob>, FoldError> {
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> Result<Option<BackgroundJob>, FoldError> {
     let mut row = None;
     for e in events {
         row = Some(apply(row, e)?);
@@ -273,11 +256,7 @@ mod tests {
 
     fn check(events: Vec<EventPayload>, expect: serde_json::Value) {
         let job = JobId::new();
-        let log: Vec<Event> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| ev(job, i as i64 + 1, p))
-            .collect();
+        let log: Vec<Event> = events.into_iter().enumerate().map(|(i, p)| ev(job, i as i64 + 1, p)).collect();
         let row = fold(&log).unwrap().unwrap();
         let got = serde_json::to_value(&row).unwrap();
         for (k, v) in expect.as_object().unwrap() {
@@ -359,38 +338,18 @@ mod tests {
             retryable: true,
             next_retry_at: None,
         });
-        check(
-            vec![requested(), claimed(1), failed.clone()],
-            json!({"status": "RUNNING", "error": "503"}),
-        );
-        check(
-            vec![requested(), claimed(1), failed, step(Progress::default())],
-            json!({"error": null}),
-        );
+        check(vec![requested(), claimed(1), failed.clone()], json!({"status": "RUNNING", "error": "503"}));
+        check(vec![requested(), claimed(1), failed, step(Progress::default())], json!({"error": null}));
     }
 
     #[test]
     fn terminal_events_set_status_and_completion_time() {
         check(
-            vec![
-                requested(),
-                claimed(1),
-                EventPayload::JobFailed(JobFailed {
-                    v: 1,
-                    error: "bad token".into(),
-                }),
-            ],
+            vec![requested(), claimed(1), EventPayload::JobFailed(JobFailed { v: 1, error: "bad token".into() })],
             json!({"status": "FAILED", "error": "bad token", "completedAt": "2023-11-14T22:13:23Z"}),
         );
         check(
-            vec![
-                requested(),
-                claimed(2),
-                EventPayload::JobCompleted(JobCompleted {
-                    v: 1,
-                    summary: json!({"n": 1}),
-                }),
-            ],
+            vec![requested(), claimed(2), EventPayload::JobCompleted(JobCompleted { v: 1, summary: json!({"n": 1}) })],
             json!({"status": "COMPLETED", "attempts": 2, "metadata": {"summary": {"n": 1}}}),
         );
     }
@@ -398,9 +357,6 @@ mod tests {
     #[test]
     fn a_stream_that_does_not_start_with_a_request_is_refused() {
         let job = JobId::new();
-        assert!(matches!(
-            fold(&[ev(job, 1, claimed(1))]),
-            Err(FoldError::NoRequest { .. })
-        ));
+        assert!(matches!(fold(&[ev(job, 1, claimed(1))]), Err(FoldError::NoRequest { .. })));
     }
 }

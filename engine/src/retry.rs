@@ -18,12 +18,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            base: Duration::from_millis(500),
-            max: Duration::from_secs(300),
-            max_attempts: 8,
-            jitter: 0.25,
-        }
+        RetryPolicy { base: Duration::from_millis(500), max: Duration::from_secs(300), max_attempts: 8, jitter: 0.25 }
     }
 }
 
@@ -59,11 +54,7 @@ mod tests {
 
     fn check(policy: RetryPolicy, failures: u32, draw: f64, asked: Option<u64>, expect_ms: u64) {
         let got = policy.delay(failures, draw, asked.map(Duration::from_millis));
-        assert_eq!(
-            got,
-            Duration::from_millis(expect_ms),
-            "failures={failures} draw={draw} asked={asked:?}"
-        );
+        assert_eq!(got, Duration::from_millis(expect_ms), "failures={failures} draw={draw} asked={asked:?}");
     }
 
     #[test]
@@ -109,10 +100,7 @@ mod tests {
 
     #[test]
     fn retries_stop_at_the_attempt_limit() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
         assert!(p.may_retry(1));
         assert!(p.may_retry(2));
         assert!(!p.may_retry(3));

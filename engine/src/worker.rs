@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use crate::clock::{after, SharedClock};
 use crate::event::{
-    CancelRequested, EventPayload, JobCancelled, JobCompleted, JobFailed, NewEvent, StepCompleted,
-    StepFailed, PAYLOAD_VERSION,
+    CancelRequested, EventPayload, JobCancelled, JobCompleted, JobFailed, NewEvent, StepCompleted, StepFailed,
+    PAYLOAD_VERSION,
 };
 use crate::ids::{JobId, WorkerId};
 use crate::retry::RetryPolicy;
@@ -92,21 +92,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(
-        store: SharedStore,
-        registry: Arc<Registry>,
-        clock: SharedClock,
-        config: WorkerConfig,
-    ) -> Self {
+    pub(crate) fn new(store: SharedStore, registry: Arc<Registry>, clock: SharedClock, config: WorkerConfig) -> Self {
         let (tx, rx) = watch::channel(false);
-        Worker {
-            store,
-            registry,
-            clock,
-            config,
-            shutdown: rx,
-            shutdown_tx: Arc::new(tx),
-        }
+        Worker { store, registry, clock, config, shutdown: rx, shutdown_tx: Arc::new(tx) }
     }
 
     /// The worker's id.
@@ -153,10 +141,7 @@ impl Worker {
     pub async fn run_once(&self) -> Result<Option<(JobId, RunOutcome)>, StoreError> {
         let now = self.clock.now();
         let types = self.job_types();
-        let claimed = self
-            .store
-            .claim(&self.config.id, &types, now, after(now, self.config.lease))
-            .await?;
+        let claimed = self.store.claim(&self.config.id, &types, now, after(now, self.config.lease)).await?;
         let Some(claimed) = claimed else {
             return Ok(None);
         };
@@ -168,11 +153,7 @@ impl Worker {
         outcome.map(|o| Some((job_id, o)))
     }
 
-    fn spawn_heartbeat(
-        &self,
-        lease: Lease,
-        lost: watch::Sender<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    fn spawn_heartbeat(&self, lease: Lease, lost: watch::Sender<bool>) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let clock = self.clock.clone();
         let period = self.config.lease / 3;
@@ -193,11 +174,7 @@ impl Worker {
         })
     }
 
-    async fn drive(
-        &self,
-        claimed: ClaimedJob,
-        lease_lost: watch::Receiver<bool>,
-    ) -> Result<RunOutcome, StoreError> {
+    async fn drive(&self, claimed: ClaimedJob, lease_lost: watch::Receiver<bool>) -> Result<RunOutcome, StoreError> {
         let lease = claimed.lease.clone();
         let mut seq = claimed.next_seq;
         let Some(workflow) = self.registry.get(&claimed.job_type).cloned() else {
@@ -255,37 +232,22 @@ impl Worker {
                         actor: self.config.id.to_string(),
                     }];
                     let (queue, summary) = match &step.next {
-                        Next::Continue(_) => (
-                            QueueChange::Continue {
-                                lease_until: after(now, self.config.lease),
-                            },
-                            None,
-                        ),
+                        Next::Continue(_) => {
+                            (QueueChange::Continue { lease_until: after(now, self.config.lease) }, None)
+                        }
                         Next::Complete(summary) => (QueueChange::Finish, Some(summary.clone())),
                     };
                     if let Some(summary) = summary {
                         events.push(NewEvent {
                             seq: seq + 1,
-                            payload: EventPayload::JobCompleted(JobCompleted {
-                                v: PAYLOAD_VERSION,
-                                summary,
-                            }),
+                            payload: EventPayload::JobCompleted(JobCompleted { v: PAYLOAD_VERSION, summary }),
                             recorded_at: now,
                             actor: self.config.id.to_string(),
                         });
                     }
                     let n = events.len() as i64;
-                    let committed = self
-                        .store
-                        .append(
-                            &lease,
-                            Append {
-                                events,
-                                effects: step.effects.as_deref(),
-                                queue,
-                            },
-                        )
-                        .await;
+                    let committed =
+                        self.store.append(&lease, Append { events, effects: step.effects.as_deref(), queue }).await;
                     self.report(&claimed.job_type, &step_name, started, committed.is_ok());
                     let committed = match committed {
                         Ok(c) => c,
@@ -293,9 +255,7 @@ impl Worker {
                         Err(StoreError::Effects(e)) => {
                             failures += 1;
                             let error = StepError::transient(format!("step writes failed: {e}"));
-                            return self
-                                .step_failed(&lease, seq, failures, &step_name, error)
-                                .await;
+                            return self.step_failed(&lease, seq, failures, &step_name, error).await;
                         }
                         Err(e) => return Err(e),
                     };
@@ -321,12 +281,7 @@ impl Worker {
 
     fn report(&self, job_type: &str, step: &str, started: Instant, ok: bool) {
         if let Some(hook) = &self.config.on_step {
-            hook(&StepReport {
-                job_type: job_type.to_owned(),
-                step: step.to_owned(),
-                duration: started.elapsed(),
-                ok,
-            });
+            hook(&StepReport { job_type: job_type.to_owned(), step: step.to_owned(), duration: started.elapsed(), ok });
         }
     }
 
@@ -339,13 +294,8 @@ impl Worker {
         error: StepError,
     ) -> Result<RunOutcome, StoreError> {
         let (message, retry_after) = match error {
-            StepError::Permanent { message } => {
-                return self.fail(lease, seq, step, failures, message).await
-            }
-            StepError::Transient {
-                message,
-                retry_after,
-            } => (message, retry_after),
+            StepError::Permanent { message } => return self.fail(lease, seq, step, failures, message).await,
+            StepError::Transient { message, retry_after } => (message, retry_after),
         };
         if !self.config.retry.may_retry(failures) {
             let reason = format!("gave up after {failures} attempts: {message}");
@@ -370,14 +320,7 @@ impl Worker {
         };
         match self
             .store
-            .append(
-                lease,
-                Append {
-                    events: vec![event],
-                    effects: None,
-                    queue: QueueChange::RetryAt { run_at },
-                },
-            )
+            .append(lease, Append { events: vec![event], effects: None, queue: QueueChange::RetryAt { run_at } })
             .await
         {
             Ok(_) => Ok(RunOutcome::RetryScheduled),
@@ -413,26 +356,12 @@ impl Worker {
             },
             NewEvent {
                 seq: seq + 1,
-                payload: EventPayload::JobFailed(JobFailed {
-                    v: PAYLOAD_VERSION,
-                    error,
-                }),
+                payload: EventPayload::JobFailed(JobFailed { v: PAYLOAD_VERSION, error }),
                 recorded_at: now,
                 actor,
             },
         ];
-        match self
-            .store
-            .append(
-                lease,
-                Append {
-                    events,
-                    effects: None,
-                    queue: QueueChange::Finish,
-                },
-            )
-            .await
-        {
+        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish }).await {
             Ok(_) => Ok(RunOutcome::Failed),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),
@@ -453,26 +382,12 @@ impl Worker {
             },
             NewEvent {
                 seq: seq + 1,
-                payload: EventPayload::JobCancelled(JobCancelled {
-                    v: PAYLOAD_VERSION,
-                    requested_by: by.to_owned(),
-                }),
+                payload: EventPayload::JobCancelled(JobCancelled { v: PAYLOAD_VERSION, requested_by: by.to_owned() }),
                 recorded_at: now,
                 actor: self.config.id.to_string(),
             },
         ];
-        match self
-            .store
-            .append(
-                lease,
-                Append {
-                    events,
-                    effects: None,
-                    queue: QueueChange::Finish,
-                },
-            )
-            .await
-        {
+        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish }).await {
             Ok(_) => Ok(RunOutcome::Cancelled),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),

@@ -42,17 +42,12 @@ pub enum StepError {
 impl StepError {
     /// A transient error without an upstream wait.
     pub fn transient(message: impl Into<String>) -> Self {
-        StepError::Transient {
-            message: message.into(),
-            retry_after: None,
-        }
+        StepError::Transient { message: message.into(), retry_after: None }
     }
 
     /// A permanent error.
     pub fn permanent(message: impl Into<String>) -> Self {
-        StepError::Permanent {
-            message: message.into(),
-        }
+        StepError::Permanent { message: message.into() }
     }
 }
 
@@ -262,12 +257,7 @@ pub trait ErasedWorkflow: Send + Sync {
     /// Reads a checkpoint of `version`, upgrading it if needed.
     fn read_state(&self, version: u32, state: Value) -> Result<Value, String>;
     /// Runs one step over JSON.
-    async fn step(
-        &self,
-        ctx: &StepContext,
-        input: &Value,
-        state: Value,
-    ) -> Result<Step<Value>, StepError>;
+    async fn step(&self, ctx: &StepContext, input: &Value, state: Value) -> Result<Step<Value>, StepError>;
 }
 
 #[async_trait]
@@ -290,8 +280,8 @@ impl<W: Workflow> ErasedWorkflow for W {
     }
 
     fn initial_state(&self, input: &Value) -> Result<Value, String> {
-        let typed: W::Input = serde_json::from_value(input.clone())
-            .map_err(|e| format!("stored input unreadable: {e}"))?;
+        let typed: W::Input =
+            serde_json::from_value(input.clone()).map_err(|e| format!("stored input unreadable: {e}"))?;
         serde_json::to_value(Workflow::initial_state(self, &typed)).map_err(|e| e.to_string())
     }
 
@@ -301,7 +291,9 @@ impl<W: Workflow> ErasedWorkflow for W {
             std::cmp::Ordering::Equal => state,
             std::cmp::Ordering::Less => self.upgrade_state(version, state)?,
             std::cmp::Ordering::Greater => {
-                return Err(format!("checkpoint written with state version {version}, newer than this binary's {current}"))
+                return Err(format!(
+                    "checkpoint written with state version {version}, newer than this binary's {current}"
+                ))
             }
         };
         serde_json::from_value::<W::State>(state.clone())
@@ -309,16 +301,11 @@ impl<W: Workflow> ErasedWorkflow for W {
         Ok(state)
     }
 
-    async fn step(
-        &self,
-        ctx: &StepContext,
-        input: &Value,
-        state: Value,
-    ) -> Result<Step<Value>, StepError> {
+    async fn step(&self, ctx: &StepContext, input: &Value, state: Value) -> Result<Step<Value>, StepError> {
         let input: W::Input = serde_json::from_value(input.clone())
             .map_err(|e| StepError::permanent(format!("stored input unreadable: {e}")))?;
-        let state: W::State = serde_json::from_value(state)
-            .map_err(|e| StepError::permanent(format!("checkpoint unreadable: {e}")))?;
+        let state: W::State =
+            serde_json::from_value(state).map_err(|e| StepError::permanent(format!("checkpoint unreadable: {e}")))?;
         let step = Workflow::step(self, ctx, &input, state).await?;
         let mut bad = None;
         let step = step.map_state(|s| match serde_json::to_value(s) {

@@ -78,10 +78,7 @@ impl Workflow for ExampleCount {
     }
 
     fn concurrency_key(&self, input: &ExampleInput) -> Option<String> {
-        input
-            .exclusive
-            .as_ref()
-            .map(|k| format!("{EXAMPLE_COUNT}:{k}"))
+        input.exclusive.as_ref().map(|k| format!("{EXAMPLE_COUNT}:{k}"))
     }
 
     fn initial_state(&self, _input: &ExampleInput) -> ExampleState {
@@ -96,16 +93,12 @@ impl Workflow for ExampleCount {
     ) -> Result<Step<ExampleState>, StepError> {
         // Recorded outside the step's transaction, like a call to an upstream: it survives a
         // crash, so tests can count how many steps were executed and not committed.
-        let executions =
-            store::record_execution(&ctx.db, ctx.job_id, ctx.checkpoint_seq, ctx.attempt)
-                .await
-                .map_err(|e| StepError::transient(e.to_string()))?;
+        let executions = store::record_execution(&ctx.db, ctx.job_id, ctx.checkpoint_seq, ctx.attempt)
+            .await
+            .map_err(|e| StepError::transient(e.to_string()))?;
         if executions <= u64::from(input.transient_failures) {
             return Err(StepError::Transient {
-                message: format!(
-                    "simulated transient failure {executions} of {}",
-                    input.transient_failures
-                ),
+                message: format!("simulated transient failure {executions} of {}", input.transient_failures),
                 retry_after: None,
             });
         }
@@ -118,10 +111,7 @@ impl Workflow for ExampleCount {
         let from = state.next;
         let to = (from + input.batch).min(input.items);
         if input.fail_at.is_some_and(|at| (from..to).contains(&at)) {
-            return Err(StepError::permanent(format!(
-                "item {} cannot be counted",
-                input.fail_at.unwrap_or(from)
-            )));
+            return Err(StepError::permanent(format!("item {} cannot be counted", input.fail_at.unwrap_or(from))));
         }
         let n = i64::from(to - from);
         let progress = Progress {
@@ -131,26 +121,15 @@ impl Workflow for ExampleCount {
             failed: 0,
             metadata: Some(json!({ "lastItem": to - 1 })),
         };
-        let touched = vec![EntityRef {
-            kind: "example_item".into(),
-            id: from.to_string(),
-            action: "counted".into(),
-        }];
+        let touched = vec![EntityRef { kind: "example_item".into(), id: from.to_string(), action: "counted".into() }];
         let step = Step::next("count", ExampleState { next: to })
             .with_progress(progress)
-            .with_effects(store::LedgerWrite {
-                job_id: ctx.job_id,
-                from,
-                to,
-            })
+            .with_effects(store::LedgerWrite { job_id: ctx.job_id, from, to })
             .with_touched(touched)
             .with_note(format!("items {from}..{to}"));
         if to >= input.items {
             // The last batch completes the job in the same commit.
-            return Ok(Step {
-                next: crate::workflow::Next::Complete(json!({ "counted": input.items })),
-                ..step
-            });
+            return Ok(Step { next: crate::workflow::Next::Complete(json!({ "counted": input.items })), ..step });
         }
         Ok(step)
     }

@@ -29,13 +29,11 @@ impl StepEffects for LedgerWrite {
             }
             StoreTx::Postgres(conn) => {
                 let items: Vec<i64> = (self.from..self.to).map(i64::from).collect();
-                sqlx::query(
-                    "INSERT INTO example_ledger (job_id, item) SELECT $1, unnest($2::bigint[])",
-                )
-                .bind(self.job_id.as_uuid())
-                .bind(&items)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query("INSERT INTO example_ledger (job_id, item) SELECT $1, unnest($2::bigint[])")
+                    .bind(self.job_id.as_uuid())
+                    .bind(&items)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         Ok(())
@@ -44,36 +42,27 @@ impl StepEffects for LedgerWrite {
 
 /// Records one execution of the step after checkpoint `step_seq` and returns how many step
 /// executions the job has had in all.
-pub(super) async fn record_execution(
-    db: &Db,
-    job: JobId,
-    step_seq: i64,
-    attempt: u32,
-) -> Result<u64, sqlx::Error> {
+pub(super) async fn record_execution(db: &Db, job: JobId, step_seq: i64, attempt: u32) -> Result<u64, sqlx::Error> {
     let n: i64 = match db {
         Db::Sqlite(pool) => {
-            sqlx::query(
-                "INSERT INTO example_executions (job_id, step_seq, attempt) VALUES (?, ?, ?)",
-            )
-            .bind(job.to_string())
-            .bind(step_seq)
-            .bind(i64::from(attempt))
-            .execute(pool)
-            .await?;
+            sqlx::query("INSERT INTO example_executions (job_id, step_seq, attempt) VALUES (?, ?, ?)")
+                .bind(job.to_string())
+                .bind(step_seq)
+                .bind(i64::from(attempt))
+                .execute(pool)
+                .await?;
             sqlx::query_scalar("SELECT COUNT(*) FROM example_executions WHERE job_id = ?")
                 .bind(job.to_string())
                 .fetch_one(pool)
                 .await?
         }
         Db::Postgres(pool) => {
-            sqlx::query(
-                "INSERT INTO example_executions (job_id, step_seq, attempt) VALUES ($1, $2, $3)",
-            )
-            .bind(job.as_uuid())
-            .bind(step_seq)
-            .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
-            .execute(pool)
-            .await?;
+            sqlx::query("INSERT INTO example_executions (job_id, step_seq, attempt) VALUES ($1, $2, $3)")
+                .bind(job.as_uuid())
+                .bind(step_seq)
+                .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+                .execute(pool)
+                .await?;
             sqlx::query_scalar("SELECT COUNT(*) FROM example_executions WHERE job_id = $1")
                 .bind(job.as_uuid())
                 .fetch_one(pool)
@@ -120,9 +109,5 @@ pub async fn example_stats(db: &Db, job: JobId) -> Result<ExampleStats, sqlx::Er
             (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)
         }
     };
-    Ok(ExampleStats {
-        ledger_rows,
-        distinct_items,
-        executions,
-    })
+    Ok(ExampleStats { ledger_rows, distinct_items, executions })
 }

@@ -14,9 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::event::{
-    CancelRequested, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION,
-};
+use crate::event::{CancelRequested, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
 use crate::job::{BackgroundJob, FoldError, JobStatus};
 use crate::workflow::{EffectError, StepEffects};
@@ -235,12 +233,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Asks for a job to stop. An unleased job is cancelled at once; a running one is flagged
     /// and its worker stops at the next step boundary. Returns the job as it stands.
-    async fn cancel(
-        &self,
-        id: JobId,
-        requested_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<BackgroundJob>;
+    async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob>;
 
     /// One job.
     async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>>;
@@ -302,11 +295,7 @@ pub(crate) mod queue_state {
 }
 
 /// The two events that cancel an unleased job.
-pub(crate) fn cancel_events(
-    last_seq: i64,
-    requested_by: &str,
-    now: DateTime<Utc>,
-) -> Vec<NewEvent> {
+pub(crate) fn cancel_events(last_seq: i64, requested_by: &str, now: DateTime<Utc>) -> Vec<NewEvent> {
     vec![
         NewEvent {
             seq: last_seq + 1,

@@ -16,8 +16,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
+    Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -81,10 +81,7 @@ impl PgStore {
 
 fn parse_notice(payload: &str) -> Option<Notice> {
     let (job, seq) = payload.split_once(':')?;
-    Some(Notice {
-        job_id: job.parse().ok()?,
-        seq: seq.parse().ok()?,
-    })
+    Some(Notice { job_id: job.parse().ok()?, seq: seq.parse().ok()? })
 }
 
 fn job_from_row(r: &PgRow) -> Result<BackgroundJob> {
@@ -93,9 +90,7 @@ fn job_from_row(r: &PgRow) -> Result<BackgroundJob> {
     Ok(BackgroundJob {
         id: JobId::from(id),
         job_type: r.try_get("type")?,
-        status: status
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        status: status.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         total: r.try_get("total")?,
         processed: r.try_get("processed")?,
         successful: r.try_get("successful")?,
@@ -126,10 +121,8 @@ fn event_from_row(r: &PgRow) -> Result<Event> {
 const EVENT_COLUMNS: &str = "position, job_id, seq, event_type, payload, recorded_at, actor";
 
 async fn load_job(conn: &mut PgConnection, id: JobId) -> Result<Option<BackgroundJob>> {
-    let row = sqlx::query("SELECT * FROM background_jobs WHERE id = $1")
-        .bind(id.as_uuid())
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT * FROM background_jobs WHERE id = $1").bind(id.as_uuid()).fetch_optional(conn).await?;
     row.as_ref().map(job_from_row).transpose()
 }
 
@@ -165,11 +158,7 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
 
 /// Inserts events (failing on a taken sequence number), indexes touched entities, folds them into
 /// the projection row and queues the notification. Returns the row after the last event.
-async fn append_events(
-    conn: &mut PgConnection,
-    job_id: JobId,
-    events: &[NewEvent],
-) -> Result<BackgroundJob> {
+async fn append_events(conn: &mut PgConnection, job_id: JobId, events: &[NewEvent]) -> Result<BackgroundJob> {
     let mut row = load_job(conn, job_id).await?;
     for e in events {
         let position: Option<i64> = sqlx::query_scalar(
@@ -189,22 +178,18 @@ async fn append_events(
         };
         if let EventPayload::StepCompleted(step) = &e.payload {
             for t in &step.touched {
-                sqlx::query("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES ($1, $2, $3, $4)")
-                    .bind(position)
-                    .bind(job_id.as_uuid())
-                    .bind(t.key())
-                    .bind(&t.action)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO event_entities (position, job_id, entity_key, action) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(position)
+                .bind(job_id.as_uuid())
+                .bind(t.key())
+                .bind(&t.action)
+                .execute(&mut *conn)
+                .await?;
             }
         }
-        row = Some(job::apply_payload(
-            row,
-            job_id,
-            e.seq,
-            e.recorded_at,
-            &e.payload,
-        )?);
+        row = Some(job::apply_payload(row, job_id, e.seq, e.recorded_at, &e.payload)?);
     }
     let row = row.ok_or(StoreError::NotFound(job_id))?;
     save_job(conn, &row).await?;
@@ -226,34 +211,26 @@ impl PgStore {
     async fn try_request(&self, job: &NewJob) -> Result<Requested> {
         let mut tx = self.pool.begin().await?;
         if let Some(key) = &job.idempotency_key {
-            let found: Option<Uuid> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let found: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some(id) = found {
                 if let Some(existing) = load_job(&mut tx, id.into()).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::SameIdempotencyKey),
-                    });
+                    return Ok(Requested { job: existing, existing: Some(Existing::SameIdempotencyKey) });
                 }
             }
         }
         if let Some(key) = &job.concurrency_key {
-            let found: Option<Uuid> = sqlx::query_scalar(
-                "SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2",
-            )
-            .bind(key)
-            .bind(queue_state::DONE)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let found: Option<Uuid> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2")
+                    .bind(key)
+                    .bind(queue_state::DONE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(id) = found {
                 if let Some(existing) = load_job(&mut tx, id.into()).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::AlreadyRunning),
-                    });
+                    return Ok(Requested { job: existing, existing: Some(Existing::AlreadyRunning) });
                 }
             }
         }
@@ -284,10 +261,7 @@ impl PgStore {
         };
         let row = append_events(&mut tx, job.id, &[event]).await?;
         tx.commit().await?;
-        Ok(Requested {
-            job: row,
-            existing: None,
-        })
+        Ok(Requested { job: row, existing: None })
     }
 }
 
@@ -298,9 +272,7 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("../migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 
@@ -343,12 +315,10 @@ impl Store for PgStore {
         let attempt = u32::try_from(row.try_get::<i32, _>("attempt")? + 1).unwrap_or(u32::MAX);
         let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
 
-        let first = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"
-        ))
-        .bind(job_id.as_uuid())
-        .fetch_one(&mut *tx)
-        .await?;
+        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"))
+            .bind(job_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
         let input = match event_from_row(&first)?.decode() {
             Ok(EventPayload::JobRequested(r)) => r.input,
             _ => Value::Null,
@@ -366,12 +336,9 @@ impl Store for PgStore {
                     Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
                     Ok(_) => None,
                     Err(err) => {
-                        return Err(job::FoldError::Undecodable {
-                            job: job_id,
-                            seq: e.seq,
-                            reason: err.to_string(),
-                        }
-                        .into())
+                        return Err(
+                            job::FoldError::Undecodable { job: job_id, seq: e.seq, reason: err.to_string() }.into()
+                        )
                     }
                 }
             }
@@ -404,11 +371,7 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(Some(ClaimedJob {
-            lease: Lease {
-                job_id,
-                worker: worker.clone(),
-                attempt,
-            },
+            lease: Lease { job_id, worker: worker.clone(), attempt },
             job_type: row.try_get("job_type")?,
             input,
             checkpoint,
@@ -461,12 +424,14 @@ impl Store for PgStore {
         let job = lease.job_id.as_uuid();
         match append.queue {
             QueueChange::Continue { lease_until } => {
-                sqlx::query("UPDATE job_queue SET last_seq = $1, lease_expires_at = $2, step_failures = 0 WHERE job_id = $3")
-                    .bind(last.seq)
-                    .bind(lease_until)
-                    .bind(job)
-                    .execute(&mut *tx)
-                    .await?
+                sqlx::query(
+                    "UPDATE job_queue SET last_seq = $1, lease_expires_at = $2, step_failures = 0 WHERE job_id = $3",
+                )
+                .bind(last.seq)
+                .bind(lease_until)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?
             }
             QueueChange::RetryAt { run_at } => {
                 sqlx::query(
@@ -516,40 +481,28 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn cancel(
-        &self,
-        id: JobId,
-        requested_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<BackgroundJob> {
+    async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = $1 FOR UPDATE",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound(id))?;
+        let row = sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = $1 FOR UPDATE")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
         let state: String = row.try_get("state")?;
         let expires: Option<DateTime<Utc>> = row.try_get("lease_expires_at")?;
         let last_seq: i64 = row.try_get("last_seq")?;
         let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= now);
         let job = if state == queue_state::DONE {
-            load_job(&mut tx, id)
-                .await?
-                .ok_or(StoreError::NotFound(id))?
+            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else if live_lease {
             sqlx::query("UPDATE job_queue SET cancel_requested_by = $1 WHERE job_id = $2")
                 .bind(requested_by)
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
-            load_job(&mut tx, id)
-                .await?
-                .ok_or(StoreError::NotFound(id))?
+            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
-            let job =
-                append_events(&mut tx, id, &cancel_events(last_seq, requested_by, now)).await?;
+            let job = append_events(&mut tx, id, &cancel_events(last_seq, requested_by, now)).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
                  WHERE job_id = $3",
@@ -630,14 +583,7 @@ impl Store for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EntityTouch {
-                    event: event_from_row(r)?,
-                    action: r.try_get("action")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(EntityTouch { event: event_from_row(r)?, action: r.try_get("action")? })).collect()
     }
 
     async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
@@ -652,10 +598,7 @@ impl Store for PgStore {
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM event_entities WHERE job_id = ANY($1)")
-            .bind(&jobs)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM event_entities WHERE job_id = ANY($1)").bind(&jobs).execute(&mut *tx).await?;
         let deleted = sqlx::query("DELETE FROM events WHERE job_id = ANY($1)")
             .bind(&jobs)
             .execute(&mut *tx)
@@ -667,17 +610,13 @@ impl Store for PgStore {
 
     async fn rebuild_projection(&self) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("LOCK TABLE background_jobs IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("LOCK TABLE background_jobs IN EXCLUSIVE MODE").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
+            .fetch_all(&mut *tx)
+            .await?;
         let mut rebuilt = 0;
         let mut current: Option<BackgroundJob> = None;
         for r in &rows {
@@ -697,19 +636,15 @@ impl Store for PgStore {
     }
 
     async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
-        let rows = sqlx::query(
-            "SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let status: String = r.try_get("status")?;
                 Ok((
                     r.try_get("type")?,
-                    status
-                        .parse()
-                        .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    status.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
                     r.try_get("n")?,
                 ))
             })

@@ -11,15 +11,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::broadcast;
 
 use super::{
-    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
+    Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -46,11 +44,7 @@ impl SqliteStore {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
-            .journal_mode(if memory {
-                SqliteJournalMode::Memory
-            } else {
-                SqliteJournalMode::Wal
-            })
+            .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
@@ -118,10 +112,8 @@ fn event_from_row(r: &SqliteRow) -> Result<Event> {
 const EVENT_COLUMNS: &str = "position, job_id, seq, event_type, payload, recorded_at, actor";
 
 async fn load_job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<BackgroundJob>> {
-    let row = sqlx::query("SELECT * FROM background_jobs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT * FROM background_jobs WHERE id = ?").bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(job_from_row).transpose()
 }
 
@@ -157,11 +149,7 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
 
 /// Inserts events (failing on a taken sequence number), indexes touched entities, and folds them
 /// into the projection row. Returns the row after the last event.
-async fn append_events(
-    conn: &mut SqliteConnection,
-    job_id: JobId,
-    events: &[NewEvent],
-) -> Result<BackgroundJob> {
+async fn append_events(conn: &mut SqliteConnection, job_id: JobId, events: &[NewEvent]) -> Result<BackgroundJob> {
     let mut row = load_job(conn, job_id).await?;
     for e in events {
         let inserted = sqlx::query(
@@ -191,13 +179,7 @@ async fn append_events(
                     .await?;
             }
         }
-        row = Some(job::apply_payload(
-            row,
-            job_id,
-            e.seq,
-            e.recorded_at,
-            &e.payload,
-        )?);
+        row = Some(job::apply_payload(row, job_id, e.seq, e.recorded_at, &e.payload)?);
     }
     let row = row.ok_or(StoreError::NotFound(job_id))?;
     save_job(conn, &row).await?;
@@ -211,44 +193,34 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
         Ok(())
     }
 
     async fn request(&self, job: NewJob) -> Result<Requested> {
         let mut tx = self.begin().await?;
         if let Some(key) = &job.idempotency_key {
-            let found: Option<String> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let found: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some(id) = found {
                 let existing = load_job(&mut tx, parse_id(&id)?).await?;
                 if let Some(existing) = existing {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::SameIdempotencyKey),
-                    });
+                    return Ok(Requested { job: existing, existing: Some(Existing::SameIdempotencyKey) });
                 }
             }
         }
         if let Some(key) = &job.concurrency_key {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?",
-            )
-            .bind(key)
-            .bind(queue_state::DONE)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?")
+                    .bind(key)
+                    .bind(queue_state::DONE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(id) = found {
                 if let Some(existing) = load_job(&mut tx, parse_id(&id)?).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::AlreadyRunning),
-                    });
+                    return Ok(Requested { job: existing, existing: Some(Existing::AlreadyRunning) });
                 }
             }
         }
@@ -280,10 +252,7 @@ impl Store for SqliteStore {
         let row = append_events(&mut tx, job.id, &[event]).await?;
         tx.commit().await?;
         self.announce(job.id, 1);
-        Ok(Requested {
-            job: row,
-            existing: None,
-        })
+        Ok(Requested { job: row, existing: None })
     }
 
     async fn claim(
@@ -321,12 +290,10 @@ impl Store for SqliteStore {
         let attempt = u32::try_from(row.try_get::<i64, _>("attempt")? + 1).unwrap_or(u32::MAX);
         let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
 
-        let first = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq = 1"
-        ))
-        .bind(job_id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq = 1"))
+            .bind(job_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
         let input = match event_from_row(&first)?.decode() {
             Ok(EventPayload::JobRequested(r)) => r.input,
             _ => Value::Null,
@@ -344,12 +311,9 @@ impl Store for SqliteStore {
                     Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
                     Ok(_) => None,
                     Err(err) => {
-                        return Err(job::FoldError::Undecodable {
-                            job: job_id,
-                            seq: e.seq,
-                            reason: err.to_string(),
-                        }
-                        .into())
+                        return Err(
+                            job::FoldError::Undecodable { job: job_id, seq: e.seq, reason: err.to_string() }.into()
+                        )
                     }
                 }
             }
@@ -383,11 +347,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.announce(job_id, seq);
         Ok(Some(ClaimedJob {
-            lease: Lease {
-                job_id,
-                worker: worker.clone(),
-                attempt,
-            },
+            lease: Lease { job_id, worker: worker.clone(), attempt },
             job_type: row.try_get("job_type")?,
             input,
             checkpoint,
@@ -486,36 +446,26 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn cancel(
-        &self,
-        id: JobId,
-        requested_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<BackgroundJob> {
+    async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob> {
         let mut tx = self.begin().await?;
-        let row =
-            sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound(id))?;
+        let row = sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
         let state: String = row.try_get("state")?;
         let expires: Option<i64> = row.try_get("lease_expires_at")?;
         let last_seq: i64 = row.try_get("last_seq")?;
         let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= ms(now));
         let job = if state == queue_state::DONE {
-            load_job(&mut tx, id)
-                .await?
-                .ok_or(StoreError::NotFound(id))?
+            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else if live_lease {
             sqlx::query("UPDATE job_queue SET cancel_requested_by = ? WHERE job_id = ?")
                 .bind(requested_by)
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            load_job(&mut tx, id)
-                .await?
-                .ok_or(StoreError::NotFound(id))?
+            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
             let events = cancel_events(last_seq, requested_by, now);
             let job = append_events(&mut tx, id, &events).await?;
@@ -599,14 +549,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EntityTouch {
-                    event: event_from_row(r)?,
-                    action: r.try_get("action")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(EntityTouch { event: event_from_row(r)?, action: r.try_get("action")? })).collect()
     }
 
     async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
@@ -623,15 +566,9 @@ impl Store for SqliteStore {
         .await?;
         let mut deleted = 0;
         for id in &jobs {
-            sqlx::query("DELETE FROM event_entities WHERE job_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            deleted += sqlx::query("DELETE FROM events WHERE job_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            sqlx::query("DELETE FROM event_entities WHERE job_id = ?").bind(id).execute(&mut *tx).await?;
+            deleted +=
+                sqlx::query("DELETE FROM events WHERE job_id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(deleted)
@@ -642,11 +579,9 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
+            .fetch_all(&mut *tx)
+            .await?;
         let mut rebuilt = 0;
         let mut current: Option<BackgroundJob> = None;
         for r in &rows {
@@ -666,11 +601,9 @@ impl Store for SqliteStore {
     }
 
     async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
-        let rows = sqlx::query(
-            "SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let status: String = r.try_get("status")?;

@@ -20,12 +20,7 @@ pub async fn a_step_commits_its_writes_with_its_event_or_not_at_all(h: Harness) 
     let mut config = worker_config("w1");
     config.retry.max_attempts = 1;
     let engine = h.engine_with(registry);
-    let job = engine
-        .request(JobRequest::new(GATED, json!({})))
-        .await
-        .unwrap()
-        .job
-        .id;
+    let job = engine.request(JobRequest::new(GATED, json!({}))).await.unwrap().job.id;
     let worker = engine.worker(config);
     gated.open_once();
     let run = tokio::spawn(async move { worker.run_once().await });
@@ -33,36 +28,19 @@ pub async fn a_step_commits_its_writes_with_its_event_or_not_at_all(h: Harness) 
     let (_, outcome) = run.await.unwrap().unwrap().unwrap();
 
     assert_eq!(outcome, RunOutcome::Failed);
-    assert_eq!(
-        ledger_rows(&h.store.db(), job).await,
-        0,
-        "the failed step's first write must be rolled back"
-    );
-    assert!(!h
-        .event_types(job)
-        .await
-        .contains(&"StepCompleted".to_string()));
+    assert_eq!(ledger_rows(&h.store.db(), job).await, 0, "the failed step's first write must be rolled back");
+    assert!(!h.event_types(job).await.contains(&"StepCompleted".to_string()));
     let row = h.job(job).await;
     assert_eq!((row.status, row.processed), (JobStatus::Failed, 0));
-    assert!(row
-        .error
-        .unwrap()
-        .contains("simulated failure after the first write"));
+    assert!(row.error.unwrap().contains("simulated failure after the first write"));
 }
 
-pub async fn a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothing_behind(
-    h: Harness,
-) {
+pub async fn a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothing_behind(h: Harness) {
     let (gated, entered) = Gated::new(2);
     let mut registry = h.registry();
     registry.register(gated.clone());
     let engine = h.engine_with(registry);
-    let job = engine
-        .request(JobRequest::new(GATED, json!({})))
-        .await
-        .unwrap()
-        .job
-        .id;
+    let job = engine.request(JobRequest::new(GATED, json!({}))).await.unwrap().job.id;
 
     // Worker A claims and enters its first step, then stalls (a pause, a partition).
     let a = engine.worker(worker_config("a"));
@@ -86,41 +64,18 @@ pub async fn a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothin
     // Only B's two steps are in the ledger and the log.
     assert_eq!(ledger_rows(&h.store.db(), job).await, 2);
     let events = h.events(job).await;
-    let claims: Vec<_> = events
-        .iter()
-        .filter(|e| e.event_type == "JobClaimed")
-        .map(|e| e.actor.clone())
-        .collect();
+    let claims: Vec<_> = events.iter().filter(|e| e.event_type == "JobClaimed").map(|e| e.actor.clone()).collect();
     assert_eq!(claims, vec!["a", "b"]);
-    let steps: Vec<_> = events
-        .iter()
-        .filter(|e| e.event_type == "StepCompleted")
-        .map(|e| e.actor.clone())
-        .collect();
+    let steps: Vec<_> = events.iter().filter(|e| e.event_type == "StepCompleted").map(|e| e.actor.clone()).collect();
     assert_eq!(steps, vec!["b", "b"]);
     assert_eq!(h.job(job).await.processed, 2);
 
     // And a direct append under the stale lease is refused too.
-    let stale = dongbo_engine::store::Lease {
-        job_id: job,
-        worker: WorkerId::new("a"),
-        attempt: 1,
-    };
-    let mark = Mark {
-        job,
-        item: 99,
-        fail: false,
-    };
+    let stale = dongbo_engine::store::Lease { job_id: job, worker: WorkerId::new("a"), attempt: 1 };
+    let mark = Mark { job, item: 99, fail: false };
     let err = h
         .store
-        .append(
-            &stale,
-            Append {
-                events: vec![step_event(99)],
-                effects: Some(&mark),
-                queue: QueueChange::Finish,
-            },
-        )
+        .append(&stale, Append { events: vec![step_event(99)], effects: Some(&mark), queue: QueueChange::Finish })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Fenced(_)), "{err}");
@@ -144,55 +99,28 @@ fn step_event(seq: i64) -> NewEvent {
     }
 }
 
-pub async fn a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one_period(
-    h: Harness,
-) {
+pub async fn a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one_period(h: Harness) {
     let engine = h.engine();
     let job = h.request_example(&engine, json!({"items": 10})).await;
     let lease = Duration::from_secs(30);
     let now = h.clock.now_ts();
     let a = WorkerId::new("a");
-    let claimed = h
-        .store
-        .claim(&a, &[EXAMPLE_COUNT], now, now + lease_chrono(lease))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease_chrono(lease)).await.unwrap().unwrap();
 
     // Twenty seconds on, A's heartbeat extends the lease to fifty.
     h.clock.advance(Duration::from_secs(20));
-    assert!(h
-        .store
-        .heartbeat(&claimed.lease, h.clock.now_ts() + lease_chrono(lease))
-        .await
-        .unwrap());
+    assert!(h.store.heartbeat(&claimed.lease, h.clock.now_ts() + lease_chrono(lease)).await.unwrap());
     // At forty seconds the original lease would be gone, but the renewed one holds.
     h.clock.advance(Duration::from_secs(20));
     let b = WorkerId::new("b");
     let now = h.clock.now_ts();
-    assert!(h
-        .store
-        .claim(&b, &[EXAMPLE_COUNT], now, now + lease_chrono(lease))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease_chrono(lease)).await.unwrap().is_none());
     // A goes silent: one lease period after its last heartbeat, B takes over.
     h.clock.advance(Duration::from_secs(11));
     let now = h.clock.now_ts();
-    let taken = h
-        .store
-        .claim(&b, &[EXAMPLE_COUNT], now, now + lease_chrono(lease))
-        .await
-        .unwrap()
-        .unwrap();
+    let taken = h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease_chrono(lease)).await.unwrap().unwrap();
     assert_eq!(taken.lease.attempt, 2);
-    assert!(
-        !h.store
-            .heartbeat(&claimed.lease, now + lease_chrono(lease))
-            .await
-            .unwrap(),
-        "A's lease is gone"
-    );
+    assert!(!h.store.heartbeat(&claimed.lease, now + lease_chrono(lease)).await.unwrap(), "A's lease is gone");
     let last = h.events(job).await.pop().unwrap();
     match last.decode().unwrap() {
         EventPayload::JobClaimed(c) => {
@@ -220,9 +148,7 @@ impl NowTs for dongbo_engine::ManualClock {
 pub async fn a_running_worker_keeps_its_job_from_others_by_heartbeat(h: Harness) {
     // Real time here: the worker's heartbeat task renews a short lease while a long step runs.
     let engine = Engine::new(h.store.clone(), h.registry());
-    let job = h
-        .request_example(&engine, json!({"items": 2, "batch": 2, "stepMillis": 2500}))
-        .await;
+    let job = h.request_example(&engine, json!({"items": 2, "batch": 2, "stepMillis": 2500})).await;
     let mut config = worker_config("holder");
     config.lease = Duration::from_millis(900);
     let holder = engine.worker(config);
@@ -235,16 +161,10 @@ pub async fn a_running_worker_keeps_its_job_from_others_by_heartbeat(h: Harness)
     config.lease = Duration::from_millis(900);
     let rival = engine.worker(config);
     while !run.is_finished() {
-        assert!(
-            rival.run_once().await.unwrap().is_none(),
-            "the rival took a job whose holder is alive"
-        );
+        assert!(rival.run_once().await.unwrap().is_none(), "the rival took a job whose holder is alive");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        run.await.unwrap().unwrap().unwrap().1,
-        RunOutcome::Completed
-    );
+    assert_eq!(run.await.unwrap().unwrap().unwrap().1, RunOutcome::Completed);
     assert_eq!(h.job(job).await.attempts, 1);
 }
 
@@ -253,12 +173,7 @@ pub async fn graceful_shutdown_releases_the_lease_for_an_immediate_resume(h: Har
     let mut registry = h.registry();
     registry.register(gated.clone());
     let engine = h.engine_with(registry);
-    let job = engine
-        .request(JobRequest::new(GATED, json!({})))
-        .await
-        .unwrap()
-        .job
-        .id;
+    let job = engine.request(JobRequest::new(GATED, json!({}))).await.unwrap().job.id;
     let a = engine.worker(worker_config("a"));
     let stop = a.shutdown_handle();
     let run = tokio::spawn(async move { a.run_once().await });
@@ -277,21 +192,11 @@ pub async fn graceful_shutdown_releases_the_lease_for_an_immediate_resume(h: Har
     let row = h.job(job).await;
     assert_eq!((row.processed, row.attempts), (3, 2));
     assert_eq!(ledger_rows(&h.store.db(), job).await, 3);
-    let resumed = h
-        .events(job)
-        .await
-        .into_iter()
-        .filter(|e| e.event_type == "JobClaimed")
-        .nth(1)
-        .unwrap();
+    let resumed = h.events(job).await.into_iter().filter(|e| e.event_type == "JobClaimed").nth(1).unwrap();
     match resumed.decode().unwrap() {
         EventPayload::JobClaimed(c) => {
             assert!(!c.after_lost_lease);
-            assert_eq!(
-                c.resumed_from,
-                Some(3),
-                "resumes from the first step's checkpoint"
-            );
+            assert_eq!(c.resumed_from, Some(3), "resumes from the first step's checkpoint");
         }
         other => panic!("{other:?}"),
     }
@@ -302,10 +207,7 @@ pub async fn a_thousand_jobs_on_four_workers_with_separate_pools_run_exactly_onc
     let engine = Engine::new(h.store.clone(), h.registry());
     let mut jobs = Vec::new();
     for _ in 0..1000 {
-        jobs.push(
-            h.request_example(&engine, json!({"items": 1, "batch": 1}))
-                .await,
-        );
+        jobs.push(h.request_example(&engine, json!({"items": 1, "batch": 1})).await);
     }
     let mut handles = Vec::new();
     let mut stops = Vec::new();
@@ -321,11 +223,7 @@ pub async fn a_thousand_jobs_on_four_workers_with_separate_pools_run_exactly_onc
         let store = store.clone();
         async move {
             let counts = store.job_counts().await.unwrap();
-            let done: i64 = counts
-                .iter()
-                .filter(|(_, s, _)| *s == JobStatus::Completed)
-                .map(|(_, _, n)| n)
-                .sum();
+            let done: i64 = counts.iter().filter(|(_, s, _)| *s == JobStatus::Completed).map(|(_, _, n)| n).sum();
             (done == 1000).then_some(())
         }
     })
@@ -339,45 +237,25 @@ pub async fn a_thousand_jobs_on_four_workers_with_separate_pools_run_exactly_onc
     let mut claimers = std::collections::BTreeSet::new();
     for job in jobs {
         let events = h.events(job).await;
-        let claims: Vec<_> = events
-            .iter()
-            .filter(|e| e.event_type == "JobClaimed")
-            .collect();
-        assert_eq!(
-            claims.len(),
-            1,
-            "job {job} was claimed {} times",
-            claims.len()
-        );
+        let claims: Vec<_> = events.iter().filter(|e| e.event_type == "JobClaimed").collect();
+        assert_eq!(claims.len(), 1, "job {job} was claimed {} times", claims.len());
         claimers.insert(claims[0].actor.clone());
         let stats = example_stats(&h.store.db(), job).await.unwrap();
-        assert_eq!(
-            (stats.ledger_rows, stats.executions),
-            (1, 1),
-            "job {job} ran other than once"
-        );
+        assert_eq!((stats.ledger_rows, stats.executions), (1, 1), "job {job} ran other than once");
     }
-    assert!(
-        claimers.len() >= 2,
-        "work should spread over the workers: {claimers:?}"
-    );
+    assert!(claimers.len() >= 2, "work should spread over the workers: {claimers:?}");
 }
 
 pub async fn the_live_feed_announces_each_append(h: Harness) {
     let engine = h.engine();
     let mut feed = h.store.subscribe();
-    let job = h
-        .request_example(&engine, json!({"items": 20, "batch": 10}))
-        .await;
+    let job = h.request_example(&engine, json!({"items": 20, "batch": 10})).await;
     let worker = h.worker(&engine, "w");
     worker.run_once().await.unwrap();
     let last = h.events(job).await.last().unwrap().seq;
     let mut seen = 0;
     while seen < last {
-        let notice = tokio::time::timeout(Duration::from_secs(5), feed.recv())
-            .await
-            .expect("a notice")
-            .unwrap();
+        let notice = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.expect("a notice").unwrap();
         if notice.job_id == job {
             seen = seen.max(notice.seq);
         }

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use dongbo_engine::{
-    EffectError, Progress, Step, StepContext, StepEffects, StepError, StoreTx, Workflow,
-};
+use dongbo_engine::{EffectError, Progress, Step, StepContext, StepEffects, StepError, StoreTx, Workflow};
 use serde_json::json;
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
@@ -32,15 +30,7 @@ impl Entered {
 impl Gated {
     pub fn new(steps: u32) -> (Gated, Entered) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Gated {
-                gate: Arc::new(Semaphore::new(0)),
-                entered: tx,
-                steps,
-                fail_effects: false,
-            },
-            Entered(Mutex::new(rx)),
-        )
+        (Gated { gate: Arc::new(Semaphore::new(0)), entered: tx, steps, fail_effects: false }, Entered(Mutex::new(rx)))
     }
 
     pub fn open_once(&self) {
@@ -75,9 +65,7 @@ impl StepEffects for Mark {
             }
         }
         if self.fail {
-            return Err(EffectError(
-                "simulated failure after the first write".into(),
-            ));
+            return Err(EffectError("simulated failure after the first write".into()));
         }
         Ok(())
     }
@@ -96,25 +84,12 @@ impl Workflow for Gated {
         0
     }
 
-    async fn step(
-        &self,
-        ctx: &StepContext,
-        _input: &serde_json::Value,
-        done: u32,
-    ) -> Result<Step<u32>, StepError> {
+    async fn step(&self, ctx: &StepContext, _input: &serde_json::Value, done: u32) -> Result<Step<u32>, StepError> {
         let _ = self.entered.send(ctx.step_seq);
         self.gate.acquire().await.expect("gate open").forget();
-        let progress = Progress {
-            total: Some(i64::from(self.steps)),
-            processed: 1,
-            successful: 1,
-            ..Progress::default()
-        };
-        let mark = Mark {
-            job: ctx.job_id,
-            item: i64::from(done),
-            fail: self.fail_effects,
-        };
+        let progress =
+            Progress { total: Some(i64::from(self.steps)), processed: 1, successful: 1, ..Progress::default() };
+        let mark = Mark { job: ctx.job_id, item: i64::from(done), fail: self.fail_effects };
         let step = if done + 1 >= self.steps {
             Step::complete("gated", json!({ "steps": done + 1 }))
         } else {
@@ -126,8 +101,5 @@ impl Workflow for Gated {
 
 /// Ledger rows of a job, on either backend.
 pub async fn ledger_rows(db: &dongbo_engine::Db, job: dongbo_engine::JobId) -> i64 {
-    dongbo_engine::example::example_stats(db, job)
-        .await
-        .expect("stats")
-        .ledger_rows
+    dongbo_engine::example::example_stats(db, job).await.expect("stats").ledger_rows
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use dongbo_engine::example::{ExampleCount, EXAMPLE_COUNT};
 use dongbo_engine::{
-    BackgroundJob, Engine, Event, JobId, JobRequest, ManualClock, Registry, SharedStore, Worker,
-    WorkerConfig, WorkerId,
+    BackgroundJob, Engine, Event, JobId, JobRequest, ManualClock, Registry, SharedStore, Worker, WorkerConfig, WorkerId,
 };
 use dongbo_tests::{Backend, TestDb};
 use serde_json::Value;
@@ -28,9 +27,7 @@ impl Harness {
 
     /// Another store (own pool) on the same database.
     pub async fn second_store(&self) -> SharedStore {
-        dongbo_engine::open(&self.db.url)
-            .await
-            .expect("open second store")
+        dongbo_engine::open(&self.db.url).await.expect("open second store")
     }
 
     pub fn registry(&self) -> Registry {
@@ -52,35 +49,19 @@ impl Harness {
     }
 
     pub async fn request_example(&self, engine: &Engine, input: Value) -> JobId {
-        engine
-            .request(JobRequest::new(EXAMPLE_COUNT, input))
-            .await
-            .expect("request")
-            .job
-            .id
+        engine.request(JobRequest::new(EXAMPLE_COUNT, input)).await.expect("request").job.id
     }
 
     pub async fn job(&self, id: JobId) -> BackgroundJob {
-        self.store
-            .job(id)
-            .await
-            .expect("read job")
-            .expect("job exists")
+        self.store.job(id).await.expect("read job").expect("job exists")
     }
 
     pub async fn events(&self, id: JobId) -> Vec<Event> {
-        self.store
-            .events(id, 0, 100_000)
-            .await
-            .expect("read events")
+        self.store.events(id, 0, 100_000).await.expect("read events")
     }
 
     pub async fn event_types(&self, id: JobId) -> Vec<String> {
-        self.events(id)
-            .await
-            .into_iter()
-            .map(|e| e.event_type)
-            .collect()
+        self.events(id).await.into_iter().map(|e| e.event_type).collect()
     }
 }
 

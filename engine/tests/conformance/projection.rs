@@ -9,13 +9,7 @@ use serde_json::json;
 use crate::harness::{worker_config, Harness};
 
 async fn snapshot(h: &Harness) -> Vec<BackgroundJob> {
-    h.store
-        .list_jobs(&JobFilter {
-            limit: 100_000,
-            ..JobFilter::default()
-        })
-        .await
-        .unwrap()
+    h.store.list_jobs(&JobFilter { limit: 100_000, ..JobFilter::default() }).await.unwrap()
 }
 
 async fn assert_rebuild_is_identical(h: &Harness) {
@@ -23,21 +17,15 @@ async fn assert_rebuild_is_identical(h: &Harness) {
     let rebuilt = h.store.rebuild_projection().await.unwrap();
     assert_eq!(rebuilt as usize, before.len());
     let after = snapshot(h).await;
-    assert_eq!(
-        before, after,
-        "the projection differs from a replay of the log"
-    );
+    assert_eq!(before, after, "the projection differs from a replay of the log");
 }
 
 pub async fn rebuilding_the_projection_from_the_log_reproduces_it_exactly(h: Harness) {
     let engine = h.engine();
     let worker = h.worker(&engine, "w");
-    h.request_example(&engine, json!({"items": 25, "batch": 10}))
-        .await;
-    h.request_example(&engine, json!({"items": 25, "batch": 10, "failAt": 12}))
-        .await;
-    h.request_example(&engine, json!({"items": 5, "transientFailures": 1}))
-        .await;
+    h.request_example(&engine, json!({"items": 25, "batch": 10})).await;
+    h.request_example(&engine, json!({"items": 25, "batch": 10, "failAt": 12})).await;
+    h.request_example(&engine, json!({"items": 5, "transientFailures": 1})).await;
     let cancelled = h.request_example(&engine, json!({"items": 5})).await;
     engine.cancel(cancelled, "operator").await.unwrap();
     while let Some((_, outcome)) = worker.run_once().await.unwrap() {
@@ -53,9 +41,7 @@ pub async fn random_histories_rebuild_to_the_same_projection(h: Harness) {
     let engine = h.engine();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xD0_6B0);
     for round in 0..12 {
-        let workers: Vec<_> = (0..2)
-            .map(|i| engine.worker(worker_config(&format!("r{round}w{i}"))))
-            .collect();
+        let workers: Vec<_> = (0..2).map(|i| engine.worker(worker_config(&format!("r{round}w{i}")))).collect();
         for _ in 0..rng.gen_range(1..4) {
             let items = rng.gen_range(0..40);
             let input = json!({
@@ -84,12 +70,7 @@ pub async fn random_histories_rebuild_to_the_same_projection(h: Harness) {
 
 pub async fn sequence_numbers_are_contiguous_and_steps_are_reported(h: Harness) {
     let engine = h.engine();
-    let job = h
-        .request_example(
-            &engine,
-            json!({"items": 30, "batch": 10, "transientFailures": 1}),
-        )
-        .await;
+    let job = h.request_example(&engine, json!({"items": 30, "batch": 10, "transientFailures": 1})).await;
     let worker = h.worker(&engine, "w");
     while let Some((_, outcome)) = worker.run_once().await.unwrap() {
         if outcome == RunOutcome::RetryScheduled {
@@ -114,8 +95,5 @@ pub async fn sequence_numbers_are_contiguous_and_steps_are_reported(h: Harness) 
         ]
     );
     let row = h.job(job).await;
-    assert_eq!(
-        (row.total, row.processed, row.successful, row.failed),
-        (Some(30), 30, 30, 0)
-    );
+    assert_eq!((row.total, row.processed, row.successful, row.failed), (Some(30), 30, 30, 0));
 }

@@ -1,0 +1,95 @@
+//! The `dongbo` command line. Every flag can also come from the environment (see the README's
+//! configuration table); flags win.
+
+mod admin;
+mod demo;
+mod progress;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The default database: an SQLite file in the working directory.
+pub const DEFAULT_DB: &str = "sqlite://dongbo.db";
+
+/// dongbo keeps a Nhanh.vn store and a Shopify store in sync, as durable jobs.
+#[derive(Debug, Parser)]
+#[command(name = "dongbo", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the whole story on the embedded database: jobs with progress bars, a worker killed
+    /// with SIGKILL mid-job and its resume, then a summary.
+    Demo(demo::DemoArgs),
+    /// Serves the API and dashboard, with workers in the same process.
+    Serve(serve::ServeArgs),
+    /// Runs workers only (scale-out on PostgreSQL).
+    Worker(serve::WorkerArgs),
+    /// Creates or upgrades the database schema.
+    Migrate(admin::MigrateArgs),
+    /// Deletes the events of jobs that finished before a cutoff (their job rows stay).
+    Prune(admin::PruneArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Worker(args) => serve::worker(args).await,
+            Command::Migrate(args) => admin::migrate(args).await,
+            Command::Prune(args) => admin::prune(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DONGBO_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub(crate) async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,113 @@
+//! `dongbo serve` and `dongbo worker`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use dongbo_engine::{Engine, ShutdownHandle, WorkerConfig, WorkerId};
+use tokio::task::JoinHandle;
+
+use super::admin::redact;
+use super::{stop_signal, DEFAULT_DB};
+use crate::registry::registry;
+
+/// `dongbo serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Database URL (`sqlite://file.db` or `postgres://…`).
+    #[arg(long, env = "DONGBO_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Address to listen on.
+    #[arg(long, env = "DONGBO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Workers in this process (0 = API only).
+    #[arg(long, env = "DONGBO_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Lease length in milliseconds: a dead worker's jobs are resumed within this time.
+    #[arg(long, env = "DONGBO_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+}
+
+/// `dongbo worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Database URL (`sqlite://file.db` or `postgres://…`).
+    #[arg(long, env = "DONGBO_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Workers in this process.
+    #[arg(long, env = "DONGBO_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Lease length in milliseconds: a dead worker's jobs are resumed within this time.
+    #[arg(long, env = "DONGBO_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+}
+
+/// Running workers and the handles that stop them.
+pub(crate) struct Workers {
+    tasks: Vec<JoinHandle<()>>,
+    stops: Vec<ShutdownHandle>,
+}
+
+impl Workers {
+    /// Starts `n` workers on the engine.
+    pub(crate) fn start(engine: &Engine, n: usize, lease: Duration) -> Workers {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        let mut tasks = Vec::new();
+        let mut stops = Vec::new();
+        for _ in 0..n {
+            let mut config = WorkerConfig::new(WorkerId::generate(&host));
+            config.lease = lease;
+            let worker = engine.worker(config);
+            stops.push(worker.shutdown_handle());
+            tasks.push(tokio::spawn(async move { worker.run().await }));
+        }
+        Workers { tasks, stops }
+    }
+
+    /// Stops them after their current step, releasing their leases.
+    pub(crate) async fn stop(self) {
+        for s in &self.stops {
+            s.shutdown();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let engine = Engine::new(store.clone(), registry());
+    let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
+    let app = axum::Router::new().route("/healthz", axum::routing::get(health)).with_state(engine);
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await.context("serving HTTP")?;
+    workers.stop().await;
+    Ok(())
+}
+
+async fn health(
+    axum::extract::State(engine): axum::extract::State<Engine>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    match engine.store().job_counts().await {
+        Ok(_) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable"})))
+        }
+    }
+}
+
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
+    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let engine = Engine::new(store, registry());
+    let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
+    eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
+    stop_signal().await;
+    eprintln!("dongbo worker: stopping after the current steps");
+    workers.stop().await;
+    Ok(())
+}
