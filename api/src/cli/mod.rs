@@ -34,11 +34,23 @@ enum Command {
     Migrate(admin::MigrateArgs),
     /// Deletes the events of jobs that finished before a cutoff (their job rows stay).
     Prune(admin::PruneArgs),
+    /// Prints, for each argument, its canonical E.164 number(s) or `invalid: <reason>`.
+    NormalizePhone {
+        /// Phone fields as stored (quote each one).
+        #[arg(required = true)]
+        raw: Vec<String>,
+    },
 }
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::NormalizePhone { raw } = &cli.command {
+        for r in raw {
+            println!("{}", dongbo_workflows::keys::normalize_phone_line(r));
+        }
+        return ExitCode::SUCCESS;
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -54,6 +66,7 @@ pub fn main() -> ExitCode {
             Command::Worker(args) => serve::worker(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,
+            Command::NormalizePhone { .. } => Ok(()),
         }
     });
     match result {

@@ -1,0 +1,228 @@
+//! Pacing to the upstreams' published limits.
+//!
+//! The arithmetic is pure and lives in [`window`] (Nhanh: requests per window per URL) and
+//! [`bucket`] (Shopify: the query-cost bucket); this module is the thin async shell that reads
+//! the clock (`tokio::time::Instant`, so tests run under `tokio::time::pause()`), sleeps until
+//! the arithmetic says go, and wakes waiters when a request completes.
+
+pub mod bucket;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use bucket::{CostBucket, Reserve, ThrottleStatus};
+use window::{RequestWindow, Verdict, WindowConfig};
+
+// A std mutex is right for both limiters: the critical sections are a few arithmetic steps and
+// are never held across an await.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct PathGate {
+    window: Mutex<RequestWindow>,
+    completed: Notify,
+}
+
+/// Nhanh's limiter: one [`RequestWindow`] per URL path, shared by every clone of a client.
+pub struct NhanhLimiter {
+    cfg: WindowConfig,
+    gates: Mutex<HashMap<String, Arc<PathGate>>>,
+}
+
+impl std::fmt::Debug for NhanhLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhanhLimiter").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+/// A slot held by a Nhanh request in flight; dropping it marks the request complete.
+pub struct NhanhPermit {
+    gate: Arc<PathGate>,
+}
+
+impl Drop for NhanhPermit {
+    fn drop(&mut self) {
+        locked(&self.gate.window).complete(Instant::now());
+        self.gate.completed.notify_waiters();
+    }
+}
+
+impl NhanhLimiter {
+    /// A limiter with these settings.
+    pub fn new(cfg: WindowConfig) -> Self {
+        NhanhLimiter { cfg, gates: Mutex::new(HashMap::new()) }
+    }
+
+    fn gate(&self, path: &str) -> Arc<PathGate> {
+        let mut gates = locked(&self.gates);
+        gates
+            .entry(path.to_owned())
+            .or_insert_with(|| {
+                Arc::new(PathGate { window: Mutex::new(RequestWindow::new(self.cfg)), completed: Notify::new() })
+            })
+            .clone()
+    }
+
+    /// Waits until a request to `path` may be sent; returns the slot and how long it waited.
+    pub async fn acquire(&self, path: &str) -> (NhanhPermit, Duration) {
+        let gate = self.gate(path);
+        let started = Instant::now();
+        loop {
+            let completed = gate.completed.notified();
+            tokio::pin!(completed);
+            completed.as_mut().enable();
+            let verdict = locked(&gate.window).try_acquire(Instant::now());
+            match verdict {
+                Verdict::Go => return (NhanhPermit { gate: gate.clone() }, started.elapsed()),
+                Verdict::WaitUntil(t) => tokio::time::sleep_until(t).await,
+                Verdict::WaitForCompletion => completed.await,
+            }
+        }
+    }
+
+    /// The server locked `path` for `locked_for`: every caller waits it out.
+    pub fn lock(&self, path: &str, locked_for: Duration) {
+        locked(&self.gate(path).window).lock(Instant::now(), locked_for);
+    }
+}
+
+/// Shopify's limiter: the client's mirror of the shop's cost bucket.
+#[derive(Default)]
+pub struct ShopifyLimiter {
+    bucket: Mutex<CostBucket>,
+    settled: Notify,
+}
+
+impl std::fmt::Debug for ShopifyLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopifyLimiter").finish_non_exhaustive()
+    }
+}
+
+/// A cost reservation held by a Shopify request in flight. Settle it with the reply's cost;
+/// dropping it unsettled releases it without a refund.
+pub struct ShopifyPermit<'a> {
+    limiter: &'a ShopifyLimiter,
+    estimate: f64,
+    settled: bool,
+}
+
+impl ShopifyPermit<'_> {
+    /// Settles the reservation with what the reply said.
+    pub fn settle(mut self, actual: Option<f64>, status: Option<ThrottleStatus>) {
+        self.settled = true;
+        locked(&self.limiter.bucket).settle(self.estimate, actual, status, Instant::now());
+        self.limiter.settled.notify_waiters();
+    }
+}
+
+impl Drop for ShopifyPermit<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            locked(&self.limiter.bucket).settle(self.estimate, None, None, Instant::now());
+            self.limiter.settled.notify_waiters();
+        }
+    }
+}
+
+impl ShopifyLimiter {
+    /// A limiter that learns the bucket from the first reply.
+    pub fn new() -> Self {
+        ShopifyLimiter::default()
+    }
+
+    /// Waits until `estimate` points are available and reserves them; returns the reservation
+    /// and how long it waited, or the bucket's maximum if the cost can never fit.
+    pub async fn acquire(&self, estimate: f64) -> Result<(ShopifyPermit<'_>, Duration), f64> {
+        let started = Instant::now();
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            let verdict = locked(&self.bucket).try_reserve(estimate, Instant::now());
+            match verdict {
+                Reserve::Go => {
+                    let permit = ShopifyPermit { limiter: self, estimate, settled: false };
+                    return Ok((permit, started.elapsed()));
+                }
+                Reserve::WaitUntil(t) => tokio::time::sleep_until(t).await,
+                Reserve::WaitForSettle => settled.await,
+                Reserve::Never { maximum } => return Err(maximum),
+            }
+        }
+    }
+
+    /// The mirrored bucket level now, if known.
+    pub fn level(&self) -> Option<f64> {
+        locked(&self.bucket).level(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_beyond_the_limit_waits_for_the_window_in_virtual_time() {
+        let cfg = WindowConfig { limit: 150, window: Duration::from_secs(30), margin: Duration::from_secs(1) };
+        let limiter = NhanhLimiter::new(cfg);
+        let start = Instant::now();
+        for _ in 0..150 {
+            let (permit, waited) = limiter.acquire("/v3.0/customer/list").await;
+            assert_eq!(waited, Duration::ZERO);
+            drop(permit);
+        }
+        // Another URL has its own budget.
+        let (_other, waited) = limiter.acquire("/v3.0/product/list").await;
+        assert_eq!(waited, Duration::ZERO);
+        let (_p, waited) = limiter.acquire("/v3.0/customer/list").await;
+        assert_eq!(waited, Duration::from_secs(31));
+        assert_eq!(start.elapsed(), Duration::from_secs(31));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_waiting_on_requests_in_flight_wakes_when_one_completes() {
+        let cfg = WindowConfig { limit: 1, window: Duration::from_secs(1), margin: Duration::ZERO };
+        let limiter = Arc::new(NhanhLimiter::new(cfg));
+        let (first, _) = limiter.acquire("/p").await;
+        let waiter = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire("/p").await.1 })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(first);
+        let waited = waiter.await.unwrap();
+        assert_eq!(waited, Duration::from_secs(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_holds_every_caller_of_that_url() {
+        let limiter = NhanhLimiter::new(WindowConfig::default());
+        limiter.lock("/p", Duration::from_secs(10));
+        let (_p, waited) = limiter.acquire("/p").await;
+        assert_eq!(waited, Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shopify_calls_spend_the_bucket_then_wait_for_it_to_restore() {
+        let limiter = ShopifyLimiter::new();
+        let (probe, _) = limiter.acquire(10.0).await.unwrap();
+        let status = ThrottleStatus { maximum_available: 100.0, currently_available: 90.0, restore_rate: 10.0 };
+        probe.settle(Some(10.0), Some(status));
+        let mut permits = Vec::new();
+        for _ in 0..9 {
+            let (p, waited) = limiter.acquire(10.0).await.unwrap();
+            assert_eq!(waited, Duration::ZERO);
+            permits.push(p);
+        }
+        let (_p, waited) = limiter.acquire(10.0).await.unwrap();
+        assert_eq!(waited, Duration::from_secs(1));
+        assert!(matches!(limiter.acquire(101.0).await, Err(max) if max == 100.0));
+    }
+}

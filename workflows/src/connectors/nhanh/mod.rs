@@ -1,0 +1,237 @@
+//! The Nhanh.vn v3 client: `POST {base}/v3.0/{resource}/{action}?appId=…&businessId=…` with the
+//! raw token in `Authorization`, paced per URL by the [`NhanhLimiter`], retrying transient
+//! failures and lock-outs a bounded number of times.
+
+pub mod reply;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::error::{ConnectorError, Result};
+use super::limiter::window::WindowConfig;
+use super::limiter::NhanhLimiter;
+use super::retry::RetryPolicy;
+use super::secret::Secret;
+use super::stats::{ConnectorStats, Counters};
+use super::transport::{http_client, send};
+use reply::{read_reply, Outcome};
+pub use types::*;
+
+/// Where and as whom to call Nhanh.
+#[derive(Debug, Clone)]
+pub struct NhanhConfig {
+    /// E.g. `https://pos.open.nhanh.vn` (no trailing path).
+    pub base_url: String,
+    /// The app id (not secret; sent in the query string).
+    pub app_id: String,
+    /// The business id (not secret; sent in the query string).
+    pub business_id: String,
+    /// The access token.
+    pub access_token: Secret,
+    /// Rows per page, 1 to 100.
+    pub page_size: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl NhanhConfig {
+    /// A config with 100 rows per page and a 30 s timeout.
+    pub fn new(
+        base_url: impl Into<String>,
+        app_id: impl Into<String>,
+        business_id: impl Into<String>,
+        access_token: Secret,
+    ) -> Self {
+        NhanhConfig {
+            base_url: base_url.into(),
+            app_id: app_id.into(),
+            business_id: business_id.into(),
+            access_token,
+            page_size: 100,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A config from `NHANH_BASE_URL`, `NHANH_APP_ID`, `NHANH_BUSINESS_ID` and
+    /// `NHANH_ACCESS_TOKEN` as looked up by `var` (the process environment, or a simulator's
+    /// `env()`); `None` names the first one missing.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Self, &'static str> {
+        let get = |k: &'static str| var(k).filter(|v| !v.is_empty()).ok_or(k);
+        Ok(NhanhConfig::new(
+            get("NHANH_BASE_URL")?,
+            get("NHANH_APP_ID")?,
+            get("NHANH_BUSINESS_ID")?,
+            Secret::new(get("NHANH_ACCESS_TOKEN")?),
+        ))
+    }
+}
+
+struct Inner {
+    cfg: NhanhConfig,
+    http: reqwest::Client,
+    limiter: NhanhLimiter,
+    retry: RetryPolicy,
+    counters: Counters,
+}
+
+/// A Nhanh v3 client. Cheap to clone; clones share the limiter, so one client (and its clones)
+/// per appId + businessId keeps the whole process under the limit.
+#[derive(Clone)]
+pub struct NhanhClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NhanhClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhanhClient").field("cfg", &self.inner.cfg).finish_non_exhaustive()
+    }
+}
+
+impl NhanhClient {
+    /// A client with Nhanh's published limit (150 requests / 30 s per URL) and the default
+    /// retry policy.
+    pub fn new(cfg: NhanhConfig) -> Result<Self> {
+        Self::with_policy(cfg, WindowConfig::default(), RetryPolicy::default())
+    }
+
+    /// A client with explicit pacing and retry settings (tests shorten the window; a fleet of
+    /// N processes sharing one app divides the limit by N).
+    pub fn with_policy(cfg: NhanhConfig, limits: WindowConfig, retry: RetryPolicy) -> Result<Self> {
+        if !(1..=100).contains(&cfg.page_size) {
+            return Err(ConnectorError::permanent(format!("Nhanh page size must be 1 to 100, not {}", cfg.page_size)));
+        }
+        let mut token = HeaderValue::from_str(cfg.access_token.expose())
+            .map_err(|_| ConnectorError::permanent("the Nhanh access token is not a valid header value"))?;
+        token.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, token);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let http = http_client(headers, cfg.timeout)?;
+        let inner = Inner { cfg, http, limiter: NhanhLimiter::new(limits), retry, counters: Counters::default() };
+        Ok(NhanhClient { inner: Arc::new(inner) })
+    }
+
+    /// Counters since the client was made.
+    pub fn stats(&self) -> ConnectorStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// One page of `product/list`, newest id first. Pass `next` back exactly as received.
+    pub async fn list_products(
+        &self,
+        filters: &ProductFilters,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<NhanhProduct>> {
+        self.list("product/list", json!(filters), next).await
+    }
+
+    /// One page of `product/inventory` for these filters (at most 100 ids).
+    pub async fn product_inventory(
+        &self,
+        filters: &InventoryFilters,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<NhanhProductInventory>> {
+        if filters.ids.len() > 100 {
+            return Err(ConnectorError::permanent(format!(
+                "product/inventory takes at most 100 ids, got {}",
+                filters.ids.len()
+            )));
+        }
+        self.list("product/inventory", json!(filters), next).await
+    }
+
+    /// One page of `customer/list`, newest id first.
+    pub async fn list_customers(
+        &self,
+        filters: &CustomerFilters,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<NhanhCustomer>> {
+        self.list("customer/list", json!(filters), next).await
+    }
+
+    /// Sends one listing call, pacing, retrying and redacting.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        filters: Value,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<T>> {
+        let inner = &*self.inner;
+        let mut paginator = json!({"size": inner.cfg.page_size, "sort": {"id": "desc"}});
+        if let Some(next) = next {
+            paginator["next"] = next;
+        }
+        let body = json!({"filters": filters, "paginator": paginator});
+        let path = format!("/v3.0/{call}");
+        let url = format!("{}{path}", inner.cfg.base_url.trim_end_matches('/'));
+        let query = [("appId", inner.cfg.app_id.as_str()), ("businessId", inner.cfg.business_id.as_str())];
+        let mut failures = 0u32;
+        loop {
+            let (permit, waited) = inner.limiter.acquire(&path).await;
+            inner.counters.waited(waited);
+            inner.counters.request();
+            let started = tokio::time::Instant::now();
+            let sent = send(inner.http.post(&url).query(&query).json(&body), call).await;
+            drop(permit);
+            let outcome = match sent {
+                Ok(reply) => {
+                    tracing::debug!(
+                        call,
+                        status = reply.status,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "nhanh reply"
+                    );
+                    let now_unix = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64);
+                    match read_reply::<T>(call, reply.status, &reply.body, now_unix) {
+                        Outcome::Failed(ConnectorError::Transient { reason, retry_after: None }) => {
+                            Outcome::Failed(ConnectorError::Transient { reason, retry_after: reply.retry_after })
+                        }
+                        other => other,
+                    }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            let (error, wait) = match outcome {
+                Outcome::Page(page) => return Ok(page),
+                Outcome::Locked { locked_for, reason } => {
+                    inner.counters.locked_out();
+                    inner.limiter.lock(&path, locked_for);
+                    tracing::warn!(call, locked_s = locked_for.as_secs(), "nhanh locked the app out of this URL");
+                    let e = ConnectorError::Transient { reason, retry_after: Some(locked_for) };
+                    // The limiter itself holds the next attempt until the lock has passed.
+                    (e, None)
+                }
+                Outcome::Failed(e) if e.is_transient() => {
+                    let wait = e.retry_after();
+                    (e, Some(wait))
+                }
+                Outcome::Failed(e) => return Err(self.redact(e)),
+            };
+            failures += 1;
+            let too_long = error.retry_after().is_some_and(|w| w > inner.retry.max_upstream_wait);
+            if !inner.retry.may_retry(failures) || too_long {
+                tracing::warn!(call, failures, "nhanh call gave up: {}", self.redact(error.clone()));
+                return Err(self.redact(error));
+            }
+            if let Some(upstream) = wait {
+                let delay = inner.retry.delay(failures, rand::thread_rng().gen(), upstream);
+                tracing::debug!(call, failures, delay_ms = delay.as_millis() as u64, "nhanh retry");
+                tokio::time::sleep(delay).await;
+            }
+            inner.counters.retry();
+        }
+    }
+
+    fn redact(&self, e: ConnectorError) -> ConnectorError {
+        let token = &self.inner.cfg.access_token;
+        e.map_reason(|r| token.redact(&r))
+    }
+}
