@@ -30,6 +30,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Runs workers only (scale-out on PostgreSQL).
     Worker(serve::WorkerArgs),
+    /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
+    /// dongbo at them (`eval "$(dongbo sim)"`).
+    Sim(dongbo_simulator::SimArgs),
     /// Creates or upgrades the database schema.
     Migrate(admin::MigrateArgs),
     /// Deletes the events of jobs that finished before a cutoff (their job rows stay).
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Worker(args) => serve::worker(args).await,
+            Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,
             Command::NormalizePhone { .. } => Ok(()),

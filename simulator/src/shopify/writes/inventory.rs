@@ -1,0 +1,167 @@
+//! `inventorySetQuantities`: absolute quantities, at most once per `@idempotent` key.
+
+use async_graphql::ID;
+use serde_json::json;
+
+use super::{entry, problem, INJECTED};
+use crate::clock::iso;
+use crate::data::location_index;
+use crate::gid::gid;
+use crate::shopify::mutations::*;
+use crate::shopify::objects::*;
+use crate::sim::Sim;
+
+const REASONS: &[&str] = &[
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_created",
+    "movement_updated",
+    "movement_received",
+    "movement_canceled",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+];
+
+pub(crate) fn set_quantities(
+    sim: &Sim,
+    input: &InventorySetQuantitiesInput,
+    key: String,
+) -> InventorySetQuantitiesPayload {
+    let journal_value = |q: &InventoryQuantityInput| {
+        json!({"locationId": q.location_id.as_str(), "quantity": q.quantity, "compareQuantity": q.compare_quantity,
+               "name": input.name, "reason": input.reason})
+    };
+    // The idempotency lock is held across check and apply so a concurrent retry waits.
+    let mut seen = sim.idempotency.lock().unwrap_or_else(|e| e.into_inner());
+    let key_opt = Some(key.clone());
+    if let Some(previous) = seen.get(&key) {
+        sim.journal.extend(input.quantities.iter().map(|q| {
+            entry(
+                sim,
+                "inventorySetQuantities",
+                q.inventory_item_id.to_string(),
+                journal_value(q),
+                &key_opt,
+                Some("deduplicated".into()),
+            )
+        }));
+        return previous.clone();
+    }
+    let mut world = sim.write();
+    let mut problems = Vec::new();
+    if !matches!(input.name.as_str(), "available" | "on_hand") {
+        problems.push(problem(
+            &["input", "name"],
+            "The quantity name must be either 'available' or 'on_hand'.",
+            "INVALID_NAME",
+        ));
+    }
+    if !REASONS.contains(&input.reason.as_str()) {
+        problems.push(problem(&["input", "reason"], "The specified reason is invalid.", "INVALID_REASON"));
+    }
+    let max = sim.config.shopify.max_inventory_quantities;
+    if input.quantities.len() > max {
+        problems.push(problem(
+            &["input", "quantities"],
+            format!("The quantities list can hold at most {max} items."),
+            "INVALID_QUANTITY_INPUT",
+        ));
+    }
+    let mut targets = Vec::new();
+    for (i, q) in input.quantities.iter().enumerate() {
+        let index = i.to_string();
+        let item = world.inventory_item_index(&q.inventory_item_id);
+        let location = location_index(&q.location_id);
+        match (item, location) {
+            (None, _) => problems.push(problem(
+                &["input", "quantities", &index, "inventoryItemId"],
+                "The specified inventory item could not be found.",
+                "INVALID_INVENTORY_ITEM",
+            )),
+            (_, None) => problems.push(problem(
+                &["input", "quantities", &index, "locationId"],
+                "The specified location could not be found.",
+                "INVALID_LOCATION",
+            )),
+            (Some(v), Some(l)) => {
+                let current = world.variants[v].levels[l];
+                let compare = q.compare_quantity.or(q.change_from_quantity);
+                if !(-1_000_000_000..=1_000_000_000).contains(&q.quantity) {
+                    problems.push(problem(
+                        &["input", "quantities", &index, "quantity"],
+                        "The quantity is out of range.",
+                        "INVALID_QUANTITY_TOO_HIGH",
+                    ));
+                } else if input.ignore_compare_quantity != Some(true) && compare.is_some_and(|c| c as i64 != current) {
+                    problems.push(problem(
+                        &["input", "quantities", &index, "compareQuantity"],
+                        "The compareQuantity argument no longer matches the persisted quantity.",
+                        "COMPARE_QUANTITY_STALE",
+                    ));
+                } else if sim.faults.item_fails(q.inventory_item_id.as_str()) {
+                    problems.push(problem(
+                        &["input", "quantities", &index, "inventoryItemId"],
+                        INJECTED,
+                        "INTERNAL_ERROR",
+                    ));
+                } else {
+                    targets.push((v, l, q.quantity as i64, current));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let note = Some(problems[0].message.clone());
+        sim.journal.extend(input.quantities.iter().map(|q| {
+            entry(
+                sim,
+                "inventorySetQuantities",
+                q.inventory_item_id.to_string(),
+                journal_value(q),
+                &key_opt,
+                note.clone(),
+            )
+        }));
+        return InventorySetQuantitiesPayload {
+            inventory_adjustment_group: None,
+            user_errors: problems.into_iter().map(Into::into).collect(),
+        };
+    }
+    let now = sim.clock.unix_secs();
+    let mut changes = Vec::new();
+    for &(v, l, quantity, before) in &targets {
+        world.variants[v].levels[l] = quantity;
+        world.variants[v].updated_at = now;
+        changes.push(InventoryChange {
+            name: input.name.clone(),
+            delta: quantity - before,
+            quantity_after_change: Some(quantity),
+            item: variant_view(&world, v).inventory_item,
+            location: location(l),
+        });
+    }
+    sim.journal.extend(input.quantities.iter().map(|q| {
+        entry(sim, "inventorySetQuantities", q.inventory_item_id.to_string(), journal_value(q), &key_opt, None)
+    }));
+    let payload = InventorySetQuantitiesPayload {
+        inventory_adjustment_group: Some(InventoryAdjustmentGroup {
+            id: ID(gid("InventoryAdjustmentGroup", 90_000_000_000 + seen.len() as u64)),
+            reason: input.reason.clone(),
+            reference_document_uri: input.reference_document_uri.clone(),
+            created_at: DateTime(iso(now)),
+            changes,
+        }),
+        user_errors: vec![],
+    };
+    seen.insert(key, payload.clone());
+    payload
+}

@@ -1,0 +1,75 @@
+//! The state both servers share: config, clock, world, journal, faults and limiters.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::bucket::LeakyBucket;
+use crate::clock::SimClock;
+use crate::config::{Plan, SimConfig};
+use crate::data::World;
+use crate::faults::Faults;
+use crate::journal::Journal;
+use crate::nhanh::rate_limit::Window;
+use crate::shopify::bulk::BulkOperations;
+use crate::shopify::InventorySetQuantitiesPayload;
+use crate::stats::Stats;
+use crate::truth::Truth;
+
+/// Shared by both servers and the library handle.
+pub(crate) struct Sim {
+    pub config: SimConfig,
+    pub clock: SimClock,
+    world: RwLock<World>,
+    truth: OnceLock<Arc<Truth>>,
+    pub journal: Journal,
+    pub faults: Faults,
+    pub nhanh_stats: Arc<Stats>,
+    pub shopify_stats: Arc<Stats>,
+    pub nhanh_windows: Mutex<HashMap<String, Window>>,
+    pub bucket: Mutex<(Plan, LeakyBucket)>,
+    /// `@idempotent` keys already applied, with the payload they produced.
+    pub idempotency: Mutex<HashMap<String, InventorySetQuantitiesPayload>>,
+    pub bulk: BulkOperations,
+    /// `http://host:port` of the Shopify server, set once it listens.
+    pub shop_url: OnceLock<String>,
+}
+
+impl Sim {
+    pub(crate) fn new(config: SimConfig) -> Sim {
+        let world = World::generate(config.seed, config.products, config.customers);
+        let clock = SimClock::start();
+        let (max, rate) = config.plan.bucket();
+        Sim {
+            clock,
+            world: RwLock::new(world),
+            truth: OnceLock::new(),
+            journal: Journal::default(),
+            faults: Faults::new(config.seed, config.plan),
+            nhanh_stats: Arc::default(),
+            shopify_stats: Arc::default(),
+            nhanh_windows: Mutex::default(),
+            bucket: Mutex::new((config.plan, LeakyBucket::new(max, rate, clock.now()))),
+            idempotency: Mutex::default(),
+            bulk: BulkOperations::default(),
+            shop_url: OnceLock::new(),
+            config,
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, World> {
+        self.world.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ground truth, computed on first use.
+    pub(crate) fn truth(&self) -> Arc<Truth> {
+        self.truth.get_or_init(|| Arc::new(Truth::compute(&self.read()))).clone()
+    }
+
+    pub(crate) fn shop_url(&self) -> String {
+        self.shop_url.get().cloned().unwrap_or_default()
+    }
+}

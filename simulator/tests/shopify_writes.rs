@@ -1,0 +1,233 @@
+//! Shopify mutations over real HTTP: idempotency, atomic metafields, userErrors, the journal.
+
+mod harness;
+
+use harness::{small, start, Harness};
+use serde_json::{json, Value};
+
+const SET_QUANTITIES: &str = "mutation($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { changes { name delta quantityAfterChange } }
+    userErrors { code field message }
+  }
+}";
+
+const SET_METAFIELDS: &str = "mutation($m: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $m) { metafields { id namespace key value } userErrors { field message code } }
+}";
+
+/// An inventory item of a paired variant and the first location.
+fn item_and_location(h: &Harness) -> (String, String) {
+    let truth = h.sim.truth();
+    let variant = h.sim.state().variant(&truth.product_pairs[0].1).expect("paired variant exists");
+    (variant.inventory_item_id, truth.locations[0].id.clone())
+}
+
+fn quantities(item: &str, location: &str, quantity: i64, compare: i64) -> Value {
+    json!({"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": item, "locationId": location, "quantity": quantity, "compareQuantity": compare}]})
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_never_changes_stock_twice() {
+    let h = start(small()).await;
+    let (item, location) = item_and_location(&h);
+    let state = h.sim.state();
+    let start_qty = state.inventory(&item, &location).unwrap();
+
+    let first = h
+        .gql(
+            SET_QUANTITIES,
+            json!({"key": "job-1/step-4/item-0", "input": quantities(&item, &location, start_qty + 5, start_qty)}),
+        )
+        .await;
+    assert_eq!(first["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{first}");
+    assert_eq!(state.inventory(&item, &location), Some(start_qty + 5));
+
+    let again = h
+        .gql(
+            SET_QUANTITIES,
+            json!({"key": "job-1/step-4/item-0", "input": quantities(&item, &location, start_qty + 9, start_qty + 5)}),
+        )
+        .await;
+    assert_eq!(again["data"], first["data"], "the first result is returned");
+    assert_eq!(state.inventory(&item, &location), Some(start_qty + 5), "stock changed twice");
+
+    let fresh = h
+        .gql(
+            SET_QUANTITIES,
+            json!({"key": "job-1/step-5/item-0", "input": quantities(&item, &location, start_qty + 9, start_qty + 5)}),
+        )
+        .await;
+    assert_eq!(fresh["data"]["inventorySetQuantities"]["inventoryAdjustmentGroup"]["changes"][0]["delta"], 4);
+    assert_eq!(state.inventory(&item, &location), Some(start_qty + 9));
+
+    let applied: Vec<(bool, Option<String>)> = h
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.kind == "inventorySetQuantities" && e.target == item)
+        .map(|e| (e.applied, e.idempotency_key))
+        .collect();
+    assert_eq!(
+        applied,
+        vec![
+            (true, Some("job-1/step-4/item-0".into())),
+            (false, Some("job-1/step-4/item-0".into())),
+            (true, Some("job-1/step-5/item-0".into())),
+        ]
+    );
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn inventory_writes_without_the_idempotent_directive_are_refused() {
+    let h = start(small()).await;
+    let (item, location) = item_and_location(&h);
+    let before = h.sim.state().inventory(&item, &location).unwrap();
+    let q = "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }";
+    let reply = h.gql(q, json!({"input": quantities(&item, &location, before + 1, before)})).await;
+    assert_eq!(reply["errors"][0]["extensions"]["code"], "IDEMPOTENCY_KEY_REQUIRED", "{reply}");
+    assert_eq!(reply["data"]["inventorySetQuantities"], Value::Null);
+    assert_eq!(h.sim.state().inventory(&item, &location), Some(before));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stale_compare_quantity_is_a_user_error_and_changes_nothing() {
+    let h = start(small()).await;
+    let (item, location) = item_and_location(&h);
+    let before = h.sim.state().inventory(&item, &location).unwrap();
+    let reply =
+        h.gql(SET_QUANTITIES, json!({"key": "k", "input": quantities(&item, &location, 3, before + 100)})).await;
+    let errors = &reply["data"]["inventorySetQuantities"]["userErrors"];
+    assert_eq!(errors[0]["code"], "COMPARE_QUANTITY_STALE", "{reply}");
+    assert_eq!(errors[0]["field"], json!(["input", "quantities", "0", "compareQuantity"]));
+    assert_eq!(h.sim.state().inventory(&item, &location), Some(before));
+    h.sim.shutdown().await;
+}
+
+fn total_spent(owner: &str, value: &str) -> Value {
+    json!({"ownerId": owner, "namespace": "custom", "key": "total_spent", "type": "number_integer", "value": value})
+}
+
+#[tokio::test]
+async fn metafields_set_of_26_is_rejected_and_25_are_applied() {
+    let h = start(small()).await;
+    let truth = h.sim.truth();
+    let owners: Vec<&String> = truth.customer_pairs.iter().map(|(_, gid)| gid).take(26).collect();
+    let inputs: Vec<Value> = owners.iter().map(|o| total_spent(o, "123000")).collect();
+
+    let rejected = h.gql(SET_METAFIELDS, json!({"m": inputs})).await;
+    let payload = &rejected["data"]["metafieldsSet"];
+    assert_eq!(payload["userErrors"][0]["field"], json!(["metafields"]), "{rejected}");
+    assert!(owners
+        .iter()
+        .all(|o| h.sim.state().customer_metafield(o, "custom", "total_spent").as_deref() != Some("123000")));
+
+    let accepted = h.gql(SET_METAFIELDS, json!({"m": inputs[..25]})).await;
+    let payload = &accepted["data"]["metafieldsSet"];
+    assert_eq!(payload["userErrors"], json!([]), "{accepted}");
+    assert_eq!(payload["metafields"].as_array().unwrap().len(), 25);
+    for owner in &owners[..25] {
+        assert_eq!(h.sim.state().customer_metafield(owner, "custom", "total_spent").as_deref(), Some("123000"));
+    }
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_invalid_metafield_rejects_the_whole_call_naming_its_index() {
+    let h = start(small()).await;
+    let truth = h.sim.truth();
+    let owners: Vec<&String> = truth.customer_pairs.iter().map(|(_, gid)| gid).take(5).collect();
+    let mut inputs: Vec<Value> = owners.iter().map(|o| total_spent(o, "777000")).collect();
+    inputs[3]["value"] = json!("12.5");
+    inputs.push(total_spent("gid://shopify/Customer/1", "1"));
+    let reply = h.gql(SET_METAFIELDS, json!({"m": inputs})).await;
+    let errors = reply["data"]["metafieldsSet"]["userErrors"].as_array().unwrap().clone();
+    let fields: Vec<Value> = errors.iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, vec![json!(["metafields", "3", "value"]), json!(["metafields", "5", "ownerId"])], "{reply}");
+    for owner in owners {
+        assert_ne!(h.sim.state().customer_metafield(owner, "custom", "total_spent").as_deref(), Some("777000"));
+    }
+    assert!(h.sim.journal().iter().filter(|e| e.kind == "metafieldsSet").all(|e| !e.applied));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_injected_item_failure_is_a_user_error_until_cleared() {
+    let h = start(small()).await;
+    let truth = h.sim.truth();
+    let owners: Vec<String> = truth.customer_pairs.iter().map(|(_, gid)| gid.clone()).take(3).collect();
+    h.sim.faults().fail_targets([owners[1].clone()]);
+    let inputs: Vec<Value> = owners.iter().map(|o| total_spent(o, "5000")).collect();
+    let failed = h.gql(SET_METAFIELDS, json!({"m": inputs})).await;
+    let errors = &failed["data"]["metafieldsSet"]["userErrors"];
+    assert_eq!(errors[0]["field"], json!(["metafields", "1", "ownerId"]), "{failed}");
+    assert_eq!(errors[0]["code"], "INTERNAL_ERROR");
+
+    let batch_mates = h.gql(SET_METAFIELDS, json!({"m": [inputs[0].clone(), inputs[2].clone()]})).await;
+    assert_eq!(batch_mates["data"]["metafieldsSet"]["userErrors"], json!([]));
+    h.sim.faults().clear();
+    let retried = h.gql(SET_METAFIELDS, json!({"m": [inputs[1].clone()]})).await;
+    assert_eq!(retried["data"]["metafieldsSet"]["userErrors"], json!([]));
+    for owner in &owners {
+        assert_eq!(h.sim.state().customer_metafield(owner, "custom", "total_spent").as_deref(), Some("5000"));
+    }
+    h.sim.shutdown().await;
+}
+
+const CUSTOMER_SET: &str = "mutation($identifier: CustomerSetIdentifiers, $input: CustomerSetInput!) {
+  customerSet(identifier: $identifier, input: $input) {
+    customer { id firstName defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber } }
+    userErrors { code field message }
+  }
+}";
+
+#[tokio::test]
+async fn customer_set_creates_updates_and_refuses_a_taken_phone() {
+    let h = start(small()).await;
+    let created = h.gql(CUSTOMER_SET, json!({"identifier": {"email": "moi@example.vn"}, "input": {"firstName": "Thị Mới", "phone": "+84912000111"}})).await;
+    let customer = &created["data"]["customerSet"]["customer"];
+    assert_eq!(customer["defaultEmailAddress"]["emailAddress"], "moi@example.vn", "{created}");
+    let id = customer["id"].as_str().unwrap().to_string();
+
+    let updated =
+        h.gql(CUSTOMER_SET, json!({"identifier": {"email": "moi@example.vn"}, "input": {"firstName": "Thị Cũ"}})).await;
+    assert_eq!(updated["data"]["customerSet"]["customer"]["id"], json!(id));
+    assert_eq!(updated["data"]["customerSet"]["customer"]["firstName"], "Thị Cũ");
+
+    let taken_phone =
+        h.sim.truth().customer_pairs.iter().find_map(|(_, gid)| h.sim.state().shopify_customer_phone(gid)).unwrap();
+    let taken = h.gql(CUSTOMER_SET, json!({"identifier": {"id": id}, "input": {"phone": taken_phone}})).await;
+    assert_eq!(taken["data"]["customerSet"]["userErrors"][0]["code"], "TAKEN", "{taken}");
+    assert_eq!(h.sim.state().shopify_customer_phone(&id).as_deref(), Some("+84912000111"));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn product_variants_bulk_update_changes_price_and_barcode_of_the_products_variants_only() {
+    let h = start(small()).await;
+    let reply =
+        h.gql("{ products(first: 2) { nodes { id variants(first: 5) { nodes { id price } } } } }", json!({})).await;
+    let products = reply["data"]["products"]["nodes"].as_array().unwrap().clone();
+    let product = products[0]["id"].as_str().unwrap();
+    let own = products[0]["variants"]["nodes"][0]["id"].as_str().unwrap();
+    let other = products[1]["variants"]["nodes"][0]["id"].as_str().unwrap();
+    let q = "mutation($p: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $p, variants: $v) { productVariants { id price barcode } userErrors { code field } } }";
+
+    let refused =
+        h.gql(q, json!({"p": product, "v": [{"id": own, "price": "99000"}, {"id": other, "price": "1"}]})).await;
+    assert_eq!(
+        refused["data"]["productVariantsBulkUpdate"]["userErrors"][0]["field"],
+        json!(["variants", "1", "id"]),
+        "{refused}"
+    );
+    assert_ne!(h.sim.state().variant(own).unwrap().price, 99_000);
+
+    let ok = h.gql(q, json!({"p": product, "v": [{"id": own, "price": "99000.00", "barcode": "8930000000001"}]})).await;
+    assert_eq!(ok["data"]["productVariantsBulkUpdate"]["userErrors"], json!([]), "{ok}");
+    let variant = h.sim.state().variant(own).unwrap();
+    assert_eq!((variant.price, variant.barcode.as_deref()), (99_000, Some("8930000000001")));
+    h.sim.shutdown().await;
+}
