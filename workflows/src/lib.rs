@@ -8,8 +8,19 @@
 //!
 //! - [`connectors`]: the Nhanh and Shopify clients, wire types, limiters and error classes.
 //! - [`keys`]: validated match keys — [`keys::Sku`], [`keys::Barcode`], [`keys::PhoneKey`].
+//! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL.
+//! - [`pull`], [`matching`], [`sync`]: the job types, by family ([`jobs`] names them).
+//! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
 
-pub mod keys;
+pub mod catalog;
 pub mod connectors;
+pub mod jobs;
+pub mod keys;
+pub mod matching;
+pub mod pull;
+pub mod setup;
+pub mod sync;
+
+pub use setup::{register_all, Upstreams};

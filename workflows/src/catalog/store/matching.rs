@@ -1,0 +1,1 @@
+//! Catalog SQL for the matching workflows.
