@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::DEFAULT_DB;
-use crate::registry::registry;
+use crate::registry::{registry, upstreams_from_env};
 
 /// `dongbo migrate`.
 #[derive(Debug, Args)]
@@ -39,7 +39,7 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
 pub async fn prune(args: PruneArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = dongbo_engine::Engine::new(store, registry());
+    let engine = dongbo_engine::Engine::new(store, registry(&upstreams_from_env()?));
     let n = engine.prune(args.older_than, args.batch).await.context("pruning events")?;
     println!("pruned {n} events of jobs finished more than {} ago", humantime::format_duration(args.older_than));
     Ok(())

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
-use crate::registry::registry;
+use crate::registry::{registry, upstreams_from_env};
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
 
@@ -39,7 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry());
+    let engine = Engine::new(store.clone(), registry(&upstreams_from_env()?));
     let lease = Duration::from_secs(2);
     let started = Instant::now();
     let input = json!({ "items": args.items, "batch": 10, "stepMillis": 30 });

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
-use crate::registry::registry;
+use crate::registry::{registry, upstreams_from_env};
 
 /// `dongbo serve`.
 #[derive(Debug, Args)]
@@ -77,7 +77,7 @@ impl Workers {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry());
+    let engine = Engine::new(store.clone(), registry(&upstreams_from_env()?));
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
@@ -103,7 +103,7 @@ async fn health(
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store, registry());
+    let engine = Engine::new(store, registry(&upstreams_from_env()?));
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
