@@ -3,7 +3,8 @@
 use std::process::Command;
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dongbo")).arg("normalize-phone").args(args).output().expect("run dongbo");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_dongbo")).arg("normalize-phone").args(args).output().expect("run dongbo");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }

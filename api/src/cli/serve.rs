@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use std::net::SocketAddr;
+
+use dongbo_engine::worker::StepHook;
 use dongbo_engine::{Engine, ShutdownHandle, WorkerConfig, WorkerId};
 use tokio::task::JoinHandle;
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
+use crate::http::{check_bind, serve as serve_http, AppState};
 use crate::registry::{registry, upstreams_from_env};
 
 /// `dongbo serve`.
@@ -26,6 +30,9 @@ pub struct ServeArgs {
     /// Lease length in milliseconds: a dead worker's jobs are resumed within this time.
     #[arg(long, env = "DONGBO_LEASE_MS", default_value_t = 30_000)]
     pub lease_ms: u64,
+    /// Bearer token required on `/api`; without one the server only listens on loopback.
+    #[arg(long, env = "DONGBO_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
 }
 
 /// `dongbo worker`.
@@ -51,12 +58,18 @@ pub(crate) struct Workers {
 impl Workers {
     /// Starts `n` workers on the engine.
     pub(crate) fn start(engine: &Engine, n: usize, lease: Duration) -> Workers {
+        Self::start_with_hook(engine, n, lease, None)
+    }
+
+    /// Starts `n` workers that report each step to `hook`.
+    pub(crate) fn start_with_hook(engine: &Engine, n: usize, lease: Duration, hook: Option<StepHook>) -> Workers {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
         let mut tasks = Vec::new();
         let mut stops = Vec::new();
         for _ in 0..n {
             let mut config = WorkerConfig::new(WorkerId::generate(&host));
             config.lease = lease;
+            config.on_step = hook.clone();
             let worker = engine.worker(config);
             stops.push(worker.shutdown_handle());
             tasks.push(tokio::spawn(async move { worker.run().await }));
@@ -76,28 +89,23 @@ impl Workers {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let addr: SocketAddr =
+        args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
+    check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_from_env()?));
-    let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let engine = Engine::new(store, registry(&upstreams_from_env()?));
+    let state = AppState::new(engine.clone(), args.api_token.clone());
+    let workers = Workers::start_with_hook(
+        &engine,
+        args.workers,
+        Duration::from_millis(args.lease_ms),
+        Some(state.metrics.step_hook()),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
-    let app = axum::Router::new().route("/healthz", axum::routing::get(health)).with_state(engine);
-    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await.context("serving HTTP")?;
+    serve_http(listener, state, stop_signal()).await.context("serving HTTP")?;
     workers.stop().await;
     Ok(())
-}
-
-async fn health(
-    axum::extract::State(engine): axum::extract::State<Engine>,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-    match engine.store().job_counts().await {
-        Ok(_) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable"})))
-        }
-    }
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {

@@ -1,0 +1,89 @@
+//! The bearer token that guards `/api`, and the rule that keeps an unguarded server on loopback.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Refuses to listen beyond loopback without a token: an unguarded API on a public interface
+/// would let anyone start syncs against the shops.
+pub fn check_bind(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> {
+    let has_token = token.is_some_and(|t| !t.trim().is_empty());
+    if addr.ip().is_loopback() || has_token {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to listen on {addr} without an API token: set DONGBO_API_TOKEN, \
+             or listen on a loopback address such as 127.0.0.1"
+        ))
+    }
+}
+
+/// Whether a path is guarded.
+fn guarded(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Middleware: every `/api` request must carry `Authorization: Bearer <token>` when a token is
+/// configured. The comparison takes the same time wherever the tokens differ.
+pub(super) async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(expected) = state.api_token.as_deref().filter(|t| !t.is_empty()) else {
+        return next.run(req).await;
+    };
+    if !guarded(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    match given {
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// The token of a `Bearer` credential (the scheme is case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(addr: &str, token: Option<&str>, allowed: bool) {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert_eq!(check_bind(&addr, token).is_ok(), allowed, "{addr} with {token:?}");
+    }
+
+    #[test]
+    fn only_loopback_may_listen_without_a_token() {
+        check("127.0.0.1:8080", None, true);
+        check("[::1]:8080", None, true);
+        check("0.0.0.0:8080", None, false);
+        check("[::]:8080", None, false);
+        check("192.168.1.5:8080", Some("   "), false);
+        check("0.0.0.0:8080", Some("s3cret"), true);
+    }
+
+    #[test]
+    fn a_bearer_credential_is_read_whatever_the_scheme_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn only_api_paths_are_guarded() {
+        assert!(guarded("/api/jobs"));
+        assert!(guarded("/api"));
+        assert!(!guarded("/apix"));
+        assert!(!guarded("/healthz"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The HTTP API: the old tool's trigger routes, job views, live progress, the audit trail,
+//! health, metrics and the OpenAPI document, over axum.
+//!
+//! Handlers only read the store and ask the engine for jobs; no work runs inside a request.
+//! Every `/api` answer is in the old tool's envelope (`{"success": true, "data": …}` or
+//! `{"success": false, "error": "…"}`), including rejections of malformed requests, unknown
+//! routes and wrong methods.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`ApiError`], the envelope, and the status code of each failure.
+//! - [`extract`]: body, query and path extractors that reject into the envelope.
+//! - [`auth`]: the bearer token on `/api` and [`check_bind`].
+//! - [`triggers`]: the thirteen trigger routes (body → job type and input).
+//! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
+//! - [`stream`]: server-sent progress events from the store's live feed.
+//! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
+//! - [`service`]: `/healthz`, `/openapi.json`, `/`.
+//! - [`views`]: the wire forms of jobs and events.
+//!
+//! # Authentication
+//!
+//! When [`AppState::api_token`] is set, every `/api` route needs `Authorization: Bearer <token>`
+//! (401 otherwise). `/healthz`, `/metrics`, `/openapi.json` and `/` are open: they show no data.
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod metrics;
+pub mod progress;
+pub mod service;
+pub mod stream;
+pub mod triggers;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use dongbo_engine::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::check_bind;
+pub use error::{ApiError, ApiResult};
+pub use metrics::{Metrics, UpstreamCounters};
+
+/// The largest request body accepted (1 MiB); larger ones get 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine: the store and the registered job types.
+    pub engine: Engine,
+    /// The bearer token `/api` requires; `None` leaves it open (loopback only, see
+    /// [`check_bind`]).
+    pub api_token: Option<String>,
+    /// The process's metrics.
+    pub metrics: Metrics,
+    /// Set when the server shuts down, so event streams end and connections can close.
+    closing: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// State over `engine`, guarded by `api_token` (a blank token counts as none), with fresh
+    /// metrics.
+    pub fn new(engine: Engine, api_token: Option<String>) -> Self {
+        let (closing, _) = watch::channel(false);
+        AppState {
+            engine,
+            api_token: api_token.filter(|t| !t.trim().is_empty()),
+            metrics: Metrics::new(),
+            closing: Arc::new(closing),
+        }
+    }
+
+    /// Uses `metrics` (e.g. the ones whose [`Metrics::step_hook`] the workers report to).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Ends every open event stream (and refuses to follow new ones) so a graceful shutdown
+    /// is not held up by them. [`serve`] calls it when its shutdown signal fires.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+}
+
+/// The OpenAPI description of every route of [`router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dongbo",
+        description = "Nhanh.vn ⇄ Shopify synchronisation as durable jobs. Every /api answer is in the \
+                       envelope {\"success\": true, \"data\": …} or {\"success\": false, \"error\": \"…\"}."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "triggers", description = "Start a job; answers at once with its id."),
+        (name = "jobs", description = "Jobs, their audit trail and live progress."),
+        (name = "audit", description = "What touched a record."),
+        (name = "service", description = "Health, metrics, this document."),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(triggers::routes())
+        .merge(jobs::routes())
+        .merge(stream::routes())
+        .merge(progress::routes())
+        .merge(audit::routes())
+        .merge(metrics::routes())
+        .merge(service::routes(with_home))
+}
+
+/// The OpenAPI document of [`router`]'s routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes(true).into_openapi()
+}
+
+/// Every route, with a minimal home page at `/`.
+pub fn router(state: AppState) -> Router {
+    build(state, None)
+}
+
+/// Every route, with `dashboard` merged in instead of the minimal home page. The dashboard sits
+/// behind the same logging, metrics and error envelope; it must not set its own fallback.
+pub fn router_with_dashboard(state: AppState, dashboard: Router<AppState>) -> Router {
+    build(state, Some(dashboard))
+}
+
+fn build(state: AppState, dashboard: Option<Router<AppState>>) -> Router {
+    let (routes, doc) = documented_routes(dashboard.is_none()).split_for_parts();
+    let doc = doc.to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "serialising the OpenAPI document failed");
+        "{}".to_owned()
+    });
+    let routes = match dashboard {
+        Some(d) => routes.merge(d),
+        None => routes,
+    };
+    // Layers run outside in: the last added sees the request first.
+    routes
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
+        .layer(middleware::from_fn(ensure_envelope))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::count_requests))
+        .layer(Extension(service::OpenApiText(Arc::new(doc))))
+        // Request logs name the method, URI, status and latency; never the headers (tokens).
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO).include_headers(false))
+                .on_response(DefaultOnResponse::new().level(Level::INFO).include_headers(false)),
+        )
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, then closes event streams and
+/// waits for the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_app(listener, router(state.clone()), state, shutdown).await
+}
+
+/// Like [`serve`], with a dashboard (see [`router_with_dashboard`]).
+pub async fn serve_with_dashboard(
+    listener: TcpListener,
+    state: AppState,
+    dashboard: Router<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_app(listener, router_with_dashboard(state.clone(), dashboard), state, shutdown).await
+}
+
+async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, guarded = state.api_token.is_some(), "HTTP API listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            state.close_streams();
+        })
+        .await
+}
+
+/// Unknown routes: 404 in the envelope.
+async fn not_found(request: Request) -> ApiError {
+    let path: String = request.uri().path().chars().take(128).collect();
+    ApiError::NotFound(format!("no route for {} {path}", request.method()))
+}
+
+/// Middleware: an error answer that is not already JSON (axum's 405, a panic, a layer's
+/// rejection) is replaced by the error envelope with the same status and headers.
+async fn ensure_envelope(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed for this route".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => format!("request body is larger than the limit of {BODY_LIMIT} bytes"),
+        s if s.is_server_error() => "internal server error (details are in the server log)".to_owned(),
+        s => s.canonical_reason().unwrap_or("request failed").to_lowercase(),
+    };
+    let body = serde_json::json!({ "success": false, "error": message }).to_string();
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}

@@ -1,0 +1,469 @@
+//! The HTTP API through the router: every route of DESIGN.md, triggers that only request,
+//! the job views, the envelope on every failure, the token, metrics and the OpenAPI document.
+
+mod http_support;
+
+use axum::http::StatusCode;
+use dongbo_engine::{JobId, Registry, WorkerConfig, WorkerId};
+use http_support::*;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "test-token-ab12";
+
+fn job_id(s: &str) -> JobId {
+    s.parse().expect("a job id")
+}
+
+#[tokio::test]
+async fn every_route_of_the_design_answers_with_something_other_than_404_or_405() {
+    let app = app(None).await;
+    let id = trigger(&app.router, "/api/nhanh/pull-products", None).await;
+    for (method, template) in design_routes() {
+        let path = template.replace("{id}", &id);
+        let path = match path.as_str() {
+            "/api/sync/job-progress" => format!("{path}?jobId={id}"),
+            "/api/audit" => format!("{path}?entity=example_item:0"),
+            _ => path,
+        };
+        // The stream never ends on its own: look at the head only.
+        let response = call(method, &path).send_head(&app.router).await;
+        let status = response.status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} answered {status}"
+        );
+        assert!(status.is_success(), "{method} {path} answered {status}");
+    }
+}
+
+/// The input each trigger must request when called with an empty body.
+fn expected_input(path: &str) -> Value {
+    match path {
+        "/api/nhanh/pull-customers-all" | "/api/nhanh/pull-customers" => json!({"mode": "full"}),
+        "/api/nhanh/pull-customers-incremental" => json!({"mode": "incremental"}),
+        "/api/sync/auto-match-products" => json!({"dryRun": false}),
+        "/api/sync/auto-match" => json!({"strategy": "memory", "dryRun": false}),
+        "/api/sync/auto-match-sql" => json!({"strategy": "sql", "dryRun": false}),
+        "/api/sync/auto-match-batch" => json!({"strategy": "batch", "dryRun": false}),
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn a_trigger_answers_202_with_a_pending_job_and_runs_nothing_inside_the_request() {
+    for (path, job_type) in TRIGGERS {
+        // A fresh app each: the stubs allow one unfinished job per type.
+        let app = app(None).await;
+        let a = call("POST", path).send(&app.router).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{path}: {a:?}");
+        let data = a.data();
+        assert_eq!(data["type"], json!(job_type), "{path}");
+        assert_eq!(data["status"], json!("PENDING"), "{path}");
+        assert!(data.get("existing").is_none(), "{path}: a new job is not flagged: {data}");
+        let id = job_id(data["jobId"].as_str().expect("jobId"));
+        let store = app.engine.store();
+        let job = store.job(id).await.unwrap().expect("the job exists");
+        assert_eq!(job.status.as_str(), "PENDING", "{path}");
+        let events = store.events(id, 0, 100).await.unwrap();
+        let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["JobRequested"], "{path}: nothing but the request is recorded");
+        assert_eq!(events[0].payload["input"], expected_input(path), "{path}");
+        assert_eq!(events[0].payload["requestedBy"], json!("api"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn trigger_options_of_the_old_tool_reach_the_job_input() {
+    let cases = [
+        ("/api/sync/auto-match-sql", json!({"dryRun": true}), json!({"strategy": "sql", "dryRun": true})),
+        ("/api/sync/auto-match-products", json!({"dryRun": true}), json!({"dryRun": true})),
+        (
+            "/api/sync/bulk-sync-products",
+            json!({"mappingIds": [1, "m2"], "forceSync": true}),
+            json!({"mappingIds": [1, "m2"], "forceSync": true}),
+        ),
+        ("/api/sync/bulk-sync-background", json!({"forceSync": false}), json!({"forceSync": false})),
+        ("/api/sync/retry-failed", json!({"limit": 5}), json!({"limit": 5})),
+        ("/api/nhanh/pull-products", json!({}), json!({})),
+        ("/api/sync/auto-match-products", json!(null), json!({"dryRun": false})),
+    ];
+    for (path, body, input) in cases {
+        let app = app(None).await;
+        let a = call("POST", path).json(&body).send(&app.router).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{path}: {a:?}");
+        let id = job_id(a.data()["jobId"].as_str().unwrap());
+        let events = app.engine.store().events(id, 0, 10).await.unwrap();
+        assert_eq!(events[0].payload["input"], input, "{path} with {body}");
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_job_flagged_as_existing() {
+    let app = app(None).await;
+    let first = call("POST", "/api/sync/retry-failed").header("idempotency-key", "k-1").send(&app.router).await;
+    let first_id = first.data()["jobId"].clone();
+    let again = call("POST", "/api/sync/retry-failed").header("idempotency-key", "k-1").send(&app.router).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.data()["jobId"], first_id);
+    assert_eq!(again.data()["existing"], json!("idempotencyKey"));
+    let blank = call("POST", "/api/sync/retry-failed").header("idempotency-key", " ").send(&app.router).await;
+    blank.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_trigger_while_its_job_is_unfinished_gets_that_job_back_flagged_already_running() {
+    let app = app(None).await;
+    let first = trigger(&app.router, "/api/nhanh/pull-customers-all", None).await;
+    let again = call("POST", "/api/nhanh/pull-customers").send(&app.router).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.data()["jobId"], json!(first));
+    assert_eq!(again.data()["existing"], json!("alreadyRunning"));
+}
+
+#[tokio::test]
+async fn a_job_type_missing_from_this_build_answers_503_in_the_envelope() {
+    let mut only_example = Registry::new();
+    only_example.register(dongbo_engine::example::ExampleCount);
+    let app = app_with(None, only_example).await;
+    let a = call("POST", "/api/sync/bulk-sync-products").send(&app.router).await;
+    let error = a.error(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(error.contains("PRODUCT_SYNC"), "{error}");
+}
+
+#[tokio::test]
+async fn input_the_workflow_refuses_answers_400_with_its_message() {
+    let app = app(None).await;
+    let a = call("POST", "/api/sync/retry-failed").json(&json!({"limit": 5000})).send(&app.router).await;
+    let error = a.error(StatusCode::BAD_REQUEST);
+    assert!(error.contains("limit must be at most 1000"), "{error}");
+}
+
+const JOB_FIELDS: [&str; 14] = [
+    "id",
+    "type",
+    "status",
+    "total",
+    "processed",
+    "successful",
+    "failed",
+    "metadata",
+    "error",
+    "createdAt",
+    "startedAt",
+    "updatedAt",
+    "completedAt",
+    "attempts",
+];
+
+fn assert_background_job(job: &Value) {
+    let obj = job.as_object().unwrap_or_else(|| panic!("not an object: {job}"));
+    for field in JOB_FIELDS {
+        assert!(obj.contains_key(field), "field {field} missing from {job}");
+    }
+}
+
+#[tokio::test]
+async fn a_jobs_json_has_every_field_of_the_background_job() {
+    let app = app(None).await;
+    let id = trigger(&app.router, "/api/sync/auto-match", None).await;
+    let one = call("GET", &format!("/api/jobs/{id}")).send(&app.router).await;
+    assert_background_job(one.data());
+    assert_eq!(one.data()["id"], json!(id));
+    let list = call("GET", "/api/jobs").send(&app.router).await;
+    assert_background_job(&list.data()["items"][0]);
+    let progress = call("GET", &format!("/api/sync/job-progress?jobId={id}")).send(&app.router).await;
+    assert_background_job(progress.data());
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_a_404_and_a_malformed_id_a_400_in_the_envelope() {
+    let app = app(None).await;
+    let unknown = JobId::new();
+    for (method, template) in VIEWS.iter().filter(|(_, p)| p.contains("{id}")) {
+        let a = call(method, &template.replace("{id}", &unknown.to_string())).send(&app.router).await;
+        let error = a.error(StatusCode::NOT_FOUND);
+        assert!(error.contains(&unknown.to_string()), "{template}: {error}");
+        let a = call(method, &template.replace("{id}", "not-a-uuid")).send(&app.router).await;
+        a.error(StatusCode::BAD_REQUEST);
+    }
+    call("GET", &format!("/api/sync/job-progress?jobId={unknown}"))
+        .send(&app.router)
+        .await
+        .error(StatusCode::NOT_FOUND);
+    call("GET", "/api/sync/job-progress?jobId=zzz").send(&app.router).await.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_in_the_envelope() {
+    let app = app(None).await;
+    call("GET", "/api/nope").send(&app.router).await.error(StatusCode::NOT_FOUND);
+    call("GET", "/nope/at/all").send(&app.router).await.error(StatusCode::NOT_FOUND);
+    let a = call("GET", "/api/sync/retry-failed").send(&app.router).await;
+    a.error(StatusCode::METHOD_NOT_ALLOWED);
+    call("DELETE", "/api/jobs").send(&app.router).await.error(StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_types_and_oversized_bodies_are_4xx_in_the_envelope() {
+    let app = app(None).await;
+    let r = &app.router;
+    let path = "/api/sync/auto-match";
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("application/json", b"{\"dryRun\":".to_vec(), StatusCode::BAD_REQUEST),
+        ("application/json", b"not json".to_vec(), StatusCode::BAD_REQUEST),
+        ("application/json", b"{\"dryRun\":\"yes\"}".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("application/json", b"{\"surprise\":1}".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("application/json", b"[1,2]".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("application/json", b"\"x\"".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("text/plain", b"{\"dryRun\":true}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("application/json", vec![b' '; 2 << 20], StatusCode::PAYLOAD_TOO_LARGE),
+    ];
+    for (content_type, body, status) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+        let a = call("POST", path).raw(content_type, body).send(r).await;
+        assert_eq!(a.status, status, "{content_type} {shown}: {a:?}");
+        a.error(status);
+    }
+    let wrong_types = [
+        ("/api/sync/bulk-sync-products", json!({"mappingIds": "all"})),
+        ("/api/sync/bulk-sync-background", json!({"forceSync": 1})),
+        ("/api/sync/retry-failed", json!({"limit": -3})),
+        ("/api/nhanh/pull-products", json!({"page": 2})),
+    ];
+    for (path, body) in wrong_types {
+        call("POST", path).json(&body).send(r).await.error(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    for query in ["limit=abc", "limit=0", "limit=201", "status=SLEEPING", "cursor=nope"] {
+        call("GET", &format!("/api/jobs?{query}")).send(r).await.error(StatusCode::BAD_REQUEST);
+    }
+    for query in ["", "?entity=nocolon", "?entity=:1", "?entity=a:1&limit=x"] {
+        call("GET", &format!("/api/audit{query}")).send(r).await.error(StatusCode::BAD_REQUEST);
+    }
+    call("GET", "/api/sync/job-progress").send(r).await.error(StatusCode::BAD_REQUEST);
+    call("GET", "/api/sync/job-progress?all=maybe").send(r).await.error(StatusCode::BAD_REQUEST);
+    let id = trigger(r, "/api/nhanh/pull-products", None).await;
+    call("GET", &format!("/api/jobs/{id}/events?after=-1")).send(r).await.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn api_requests_without_or_with_a_wrong_token_are_401_and_the_right_token_passes() {
+    let app = app(Some(TOKEN)).await;
+    let r = &app.router;
+    let id = trigger(r, "/api/nhanh/pull-products", Some(TOKEN)).await;
+    for (method, template) in design_routes().into_iter().filter(|(_, p)| p.starts_with("/api/")) {
+        let path = template.replace("{id}", &id);
+        call(method, &path).send(r).await.error(StatusCode::UNAUTHORIZED);
+        call(method, &path).token("wrong-token-ab12").send(r).await.error(StatusCode::UNAUTHORIZED);
+        call(method, &path).token(&TOKEN[..TOKEN.len() - 1]).send(r).await.error(StatusCode::UNAUTHORIZED);
+        call(method, &path).header("authorization", TOKEN).send(r).await.error(StatusCode::UNAUTHORIZED);
+        let a = call(method, &path).header("authorization", &format!("Basic {TOKEN}")).send(r).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(a.json.as_ref().map(|j| j["success"].clone()), Some(json!(false)));
+    }
+    let ok = call("GET", &format!("/api/jobs/{id}")).token(TOKEN).send(r).await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    let ok = call("GET", &format!("/api/jobs/{id}")).header("authorization", &format!("bearer {TOKEN}")).send(r).await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    // Unknown /api paths do not reveal whether they exist.
+    call("GET", "/api/secret-route").send(r).await.error(StatusCode::UNAUTHORIZED);
+    for open in ["/healthz", "/metrics", "/openapi.json", "/"] {
+        assert_eq!(call("GET", open).send(r).await.status, StatusCode::OK, "{open} needs no token");
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_filtered_and_paged_by_cursor() {
+    let app = app(None).await;
+    let r = &app.router;
+    let mut ids = Vec::new();
+    for (path, _) in TRIGGERS.iter().filter(|(_, t)| *t != "PULL_NHANH_CUSTOMERS" && *t != "AUTO_MATCH_CUSTOMERS") {
+        ids.push(trigger(r, path, None).await);
+    }
+    assert_eq!(ids.len(), 7);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
+        let page = call("GET", &format!("/api/jobs?limit=3{q}")).send(r).await;
+        let data = page.data();
+        let items = data["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|j| j["id"].as_str().unwrap().to_owned()));
+        match data["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let only = call("GET", "/api/jobs?type=PRODUCT_SYNC&status=pending").send(r).await;
+    let items = only.data()["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["type"], json!("PRODUCT_SYNC"));
+    let none = call("GET", "/api/jobs?status=COMPLETED").send(r).await;
+    assert_eq!(none.data()["items"], json!([]));
+    assert_eq!(none.data()["nextCursor"], Value::Null);
+}
+
+/// Runs a small `EXAMPLE_COUNT` job to completion with a worker reporting to the app's metrics.
+async fn run_example(app: &TestApp, items: u32) -> String {
+    let id = app
+        .engine
+        .request(dongbo_engine::JobRequest::new("EXAMPLE_COUNT", json!({"items": items, "batch": 1})))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let mut config = WorkerConfig::new(WorkerId::new("test-worker"));
+    config.on_step = Some(app.state.metrics.step_hook());
+    config.job_types = Some(vec!["EXAMPLE_COUNT".into()]);
+    let worker = app.engine.worker(config);
+    let outcome = within(30, "the example job", worker.run_once()).await.unwrap();
+    assert_eq!(outcome.map(|(_, o)| o), Some(dongbo_engine::RunOutcome::Completed));
+    id.to_string()
+}
+
+#[tokio::test]
+async fn a_jobs_events_are_its_audit_trail_in_order_and_paged() {
+    let app = app(None).await;
+    let id = run_example(&app, 3).await;
+    let all = call("GET", &format!("/api/jobs/{id}/events")).send(&app.router).await;
+    let items = all.data()["items"].as_array().unwrap().clone();
+    let types: Vec<_> = items.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["JobRequested", "JobClaimed", "StepCompleted", "StepCompleted", "StepCompleted", "JobCompleted"]
+    );
+    for (i, e) in items.iter().enumerate() {
+        for field in ["position", "jobId", "seq", "type", "payload", "recordedAt", "actor"] {
+            assert!(e.get(field).is_some(), "event field {field} missing from {e}");
+        }
+        assert_eq!(e["seq"], json!(i + 1));
+    }
+    let first = call("GET", &format!("/api/jobs/{id}/events?limit=4")).send(&app.router).await;
+    assert_eq!(first.data()["items"].as_array().unwrap().len(), 4);
+    assert_eq!(first.data()["nextAfter"], json!(4));
+    let rest = call("GET", &format!("/api/jobs/{id}/events?after=4&limit=4")).send(&app.router).await;
+    let seqs: Vec<_> = rest.data()["items"].as_array().unwrap().iter().map(|e| e["seq"].clone()).collect();
+    assert_eq!(seqs, [json!(5), json!(6)]);
+    assert_eq!(rest.data()["nextAfter"], Value::Null);
+}
+
+#[tokio::test]
+async fn cancelling_a_pending_job_cancels_it_and_cancelling_a_finished_job_is_a_409() {
+    let app = app(None).await;
+    let id = trigger(&app.router, "/api/shopify/pull-customers", None).await;
+    let a = call("POST", &format!("/api/jobs/{id}/cancel")).send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    assert_eq!(a.data()["status"], json!("CANCELLED"));
+    let again = call("POST", &format!("/api/jobs/{id}/cancel")).send(&app.router).await;
+    let error = again.error(StatusCode::CONFLICT);
+    assert!(error.contains("already finished"), "{error}");
+}
+
+#[tokio::test]
+async fn the_old_progress_query_answers_in_its_three_forms() {
+    let app = app(None).await;
+    let r = &app.router;
+    let none = call("GET", "/api/sync/job-progress?type=PRODUCT_SYNC").send(r).await;
+    assert_eq!(none.data(), &Value::Null);
+    let id = trigger(r, "/api/sync/bulk-sync-products", None).await;
+    let latest = call("GET", "/api/sync/job-progress?type=PRODUCT_SYNC").send(r).await;
+    assert_eq!(latest.data()["id"], json!(id));
+    let by_id = call("GET", &format!("/api/sync/job-progress?jobId={id}")).send(r).await;
+    assert_eq!(by_id.data()["type"], json!("PRODUCT_SYNC"));
+    for (path, _) in &TRIGGERS[..2] {
+        trigger(r, path, None).await;
+    }
+    let page = call("GET", "/api/sync/job-progress?all=true&page=2&limit=2").send(r).await;
+    let data = page.data();
+    assert_eq!(data["page"], json!(2));
+    assert_eq!(data["limit"], json!(2));
+    assert_eq!(data["total"], json!(3));
+    assert_eq!(data["totalPages"], json!(2));
+    let jobs = data["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["id"], json!(id), "the oldest job is alone on page 2");
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_the_jobs_that_touched_an_entity() {
+    let app = app(None).await;
+    let id = run_example(&app, 2).await;
+    let a = call("GET", "/api/audit?entity=example_item:1").send(&app.router).await;
+    let entries = a.data().as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e["jobId"], json!(id));
+    assert_eq!(e["jobType"], json!("EXAMPLE_COUNT"));
+    assert_eq!(e["type"], json!("StepCompleted"));
+    assert_eq!(e["action"], json!("counted"));
+    assert!(e["recordedAt"].is_string());
+    let nothing = call("GET", "/api/audit?entity=example_item:999").send(&app.router).await;
+    assert_eq!(nothing.data(), &json!([]));
+}
+
+#[tokio::test]
+async fn metrics_show_jobs_by_type_and_status_step_durations_and_requests() {
+    let app = app(None).await;
+    trigger(&app.router, "/api/sync/retry-failed", None).await;
+    run_example(&app, 2).await;
+    let a = call("GET", "/metrics").send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.content_type.starts_with("text/plain"), "{}", a.content_type);
+    for line in [
+        "dongbo_jobs{type=\"RETRY_FAILED_SYNC\",status=\"PENDING\"} 1",
+        "dongbo_jobs{type=\"EXAMPLE_COUNT\",status=\"COMPLETED\"} 1",
+        "dongbo_step_duration_seconds_count{type=\"EXAMPLE_COUNT\",outcome=\"committed\"} 2",
+        "dongbo_http_requests_total{method=\"POST\",route=\"/api/sync/retry-failed\",status=\"202\"} 1",
+    ] {
+        assert!(a.text.lines().any(|l| l == line), "missing `{line}` in\n{}", a.text);
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers_ok_after_asking_the_store() {
+    let app = app(Some(TOKEN)).await;
+    let a = call("GET", "/healthz").send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json, Some(json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn openapi_json_describes_every_route_of_the_design_and_nothing_that_is_not_served() {
+    let app = app(None).await;
+    let a = call("GET", "/openapi.json").send(&app.router).await;
+    let doc = a.json.expect("the document is JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in design_routes() {
+        let op = &paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"))[method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        assert!(op["responses"].is_object(), "{method} {path} documents no responses");
+    }
+    // And the other way round: each documented operation is served.
+    let id = trigger(&app.router, "/api/nhanh/pull-products", None).await;
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", &id);
+            let response = call(&method.to_uppercase(), &concrete).send_head(&app.router).await;
+            assert!(
+                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&response.status()),
+                "{method} {path} is documented but answers {}",
+                response.status()
+            );
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "the bearer scheme is documented");
+}
+
+#[tokio::test]
+async fn a_trigger_returns_before_any_worker_could_have_claimed_the_job() {
+    // No worker runs in this test; a worker started afterwards is the first to claim the job.
+    let app = app(None).await;
+    let id = trigger(&app.router, "/api/sync/bulk-sync-background", None).await;
+    let events = app.engine.store().events(job_id(&id), 0, 10).await.unwrap();
+    assert!(events.iter().all(|e| e.event_type != "JobClaimed"), "{events:?}");
+    let worker = app.engine.worker(WorkerConfig::new(WorkerId::new("after")));
+    let (claimed, _) = worker.run_once().await.unwrap().expect("the job is still waiting for a worker");
+    assert_eq!(claimed.to_string(), id);
+}
