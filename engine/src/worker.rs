@@ -193,6 +193,9 @@ impl Worker {
             Err(reason) => return self.fail(&lease, seq, "resume", 0, reason).await,
         };
         let mut failures = claimed.step_failures;
+        // The projection row: a lease holder is the only writer of its job's row, so it keeps it
+        // and saves the store a read per step.
+        let mut row = claimed.row.clone();
         let mut checkpoint_seq = claimed.checkpoint.as_ref().map_or(0, |(s, _)| *s);
         loop {
             if *self.shutdown.borrow() {
@@ -246,8 +249,8 @@ impl Worker {
                         });
                     }
                     let n = events.len() as i64;
-                    let committed =
-                        self.store.append(&lease, Append { events, effects: step.effects.as_deref(), queue }).await;
+                    let append = Append { events, effects: step.effects.as_deref(), queue, row: Some(row.clone()) };
+                    let committed = self.store.append(&lease, append).await;
                     self.report(&claimed.job_type, &step_name, started, committed.is_ok());
                     let committed = match committed {
                         Ok(c) => c,
@@ -259,6 +262,7 @@ impl Worker {
                         }
                         Err(e) => return Err(e),
                     };
+                    row = committed.row;
                     checkpoint_seq = seq;
                     seq += n;
                     failures = 0;
@@ -320,7 +324,10 @@ impl Worker {
         };
         match self
             .store
-            .append(lease, Append { events: vec![event], effects: None, queue: QueueChange::RetryAt { run_at } })
+            .append(
+                lease,
+                Append { events: vec![event], effects: None, queue: QueueChange::RetryAt { run_at }, row: None },
+            )
             .await
         {
             Ok(_) => Ok(RunOutcome::RetryScheduled),
@@ -361,7 +368,7 @@ impl Worker {
                 actor,
             },
         ];
-        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish }).await {
+        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish, row: None }).await {
             Ok(_) => Ok(RunOutcome::Failed),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),
@@ -387,7 +394,7 @@ impl Worker {
                 actor: self.config.id.to_string(),
             },
         ];
-        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish }).await {
+        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish, row: None }).await {
             Ok(_) => Ok(RunOutcome::Cancelled),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),

@@ -131,6 +131,8 @@ pub struct ClaimedJob {
     pub next_seq: i64,
     /// A pending cancel request (who asked).
     pub cancel_requested: Option<String>,
+    /// The job's projection row after the claim.
+    pub row: BackgroundJob,
 }
 
 /// What happens to the job's queue entry when an append commits.
@@ -158,13 +160,18 @@ pub struct Append<'a> {
     pub effects: Option<&'a dyn StepEffects>,
     /// The queue change.
     pub queue: QueueChange,
+    /// The projection row before these events, when the caller holds it (a lease holder does:
+    /// nobody else changes a leased job's row); `None` reads it.
+    pub row: Option<BackgroundJob>,
 }
 
 /// What a committed append learned.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Committed {
     /// A cancel request that is waiting for the holder (who asked).
     pub cancel_requested: Option<String>,
+    /// The projection row after the append.
+    pub row: BackgroundJob,
 }
 
 /// A filter over jobs, newest first, with keyset pagination.
@@ -285,6 +292,17 @@ pub async fn open(url: &str) -> Result<SharedStore> {
     };
     store.migrate().await?;
     Ok(store)
+}
+
+impl QueueChange {
+    /// The mode and time the queue update statements take.
+    pub(crate) fn mode(&self) -> (&'static str, Option<DateTime<Utc>>) {
+        match *self {
+            QueueChange::Continue { lease_until } => ("continue", Some(lease_until)),
+            QueueChange::RetryAt { run_at } => ("retry", Some(run_at)),
+            QueueChange::Finish => ("finish", None),
+        }
+    }
 }
 
 /// Queue states as stored.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
-    Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+    Notice, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -158,8 +158,16 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
 
 /// Inserts events (failing on a taken sequence number), indexes touched entities, folds them into
 /// the projection row and queues the notification. Returns the row after the last event.
-async fn append_events(conn: &mut PgConnection, job_id: JobId, events: &[NewEvent]) -> Result<BackgroundJob> {
-    let mut row = load_job(conn, job_id).await?;
+async fn append_events(
+    conn: &mut PgConnection,
+    job_id: JobId,
+    prior: Option<BackgroundJob>,
+    events: &[NewEvent],
+) -> Result<BackgroundJob> {
+    let mut row = match prior {
+        Some(row) => Some(row),
+        None => load_job(conn, job_id).await?,
+    };
     for e in events {
         let position: Option<i64> = sqlx::query_scalar(
             "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES ($1, $2, $3, $4, $5, $6)
@@ -201,6 +209,106 @@ async fn append_events(conn: &mut PgConnection, job_id: JobId, events: &[NewEven
             .await?;
     }
     Ok(row)
+}
+
+/// Fencing and the queue change in one statement: the row must still be ours, at the sequence
+/// number before the first new event. Parameters: $1 last seq, $2 mode, $3 time, $4 job,
+/// $5 worker, $6 attempt, $7 expected previous seq.
+const QUEUE_UPDATE: &str = "UPDATE job_queue SET
+        last_seq = $1,
+        state = CASE $2::text WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' ELSE 'done' END,
+        run_at = CASE $2::text WHEN 'retry' THEN $3::timestamptz ELSE run_at END,
+        lease_owner = CASE $2::text WHEN 'continue' THEN lease_owner ELSE NULL END,
+        lease_expires_at = CASE $2::text WHEN 'continue' THEN $3::timestamptz ELSE NULL END,
+        step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END
+    WHERE job_id = $4 AND state = 'leased' AND lease_owner = $5 AND attempt = $6 AND last_seq = $7";
+
+impl PgStore {
+    /// The common step commit — no local writes, no audit entries — as one statement, so it
+    /// costs one round trip and one commit: the fenced queue update, the events, the projection
+    /// row (folded by the caller from the row it holds) and the notification.
+    async fn append_in_one_statement(
+        &self,
+        lease: &Lease,
+        events: &[NewEvent],
+        queue: super::QueueChange,
+        prior: BackgroundJob,
+    ) -> Result<Committed> {
+        let mut row = prior;
+        for e in events {
+            row = job::apply_payload(Some(row), lease.job_id, e.seq, e.recorded_at, &e.payload)?;
+        }
+        let (mode, at) = queue.mode();
+        let last_seq = events.last().map_or(0, |e| e.seq);
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.payload.event_type()).collect();
+        let payloads: Vec<Value> = events.iter().map(|e| e.payload.to_json()).collect();
+        let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.recorded_at).collect();
+        let actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+        let sql = format!(
+            "WITH q AS ({QUEUE_UPDATE} RETURNING cancel_requested_by),
+             ev AS (
+                INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor)
+                SELECT $4, e.seq, e.event_type, e.payload, e.recorded_at, e.actor
+                FROM unnest($8::bigint[], $9::text[], $10::jsonb[], $11::timestamptz[], $12::text[])
+                     AS e(seq, event_type, payload, recorded_at, actor)
+                WHERE EXISTS (SELECT 1 FROM q)
+                RETURNING position),
+             pj AS (
+                UPDATE background_jobs SET status = $13, total = $14, processed = $15, successful = $16,
+                    failed = $17, metadata = $18, error = $19, started_at = $20, updated_at = $21,
+                    completed_at = $22, attempts = $23
+                WHERE id = $4 AND EXISTS (SELECT 1 FROM q)
+                RETURNING 1),
+             nt AS (SELECT pg_notify($24, $25) FROM q)
+             SELECT (SELECT count(*) FROM q) AS held,
+                    (SELECT cancel_requested_by FROM q LIMIT 1) AS cancel,
+                    (SELECT count(*) FROM ev) AS inserted,
+                    (SELECT count(*) FROM pj) AS projected,
+                    (SELECT count(*) FROM nt) AS notified"
+        );
+        let result = sqlx::query(&sql)
+            .bind(last_seq)
+            .bind(mode)
+            .bind(at)
+            .bind(lease.job_id.as_uuid())
+            .bind(lease.worker.as_str())
+            .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+            .bind(seqs[0] - 1)
+            .bind(&seqs)
+            .bind(&types)
+            .bind(&payloads)
+            .bind(&times)
+            .bind(&actors)
+            .bind(row.status.as_str())
+            .bind(row.total)
+            .bind(row.processed)
+            .bind(row.successful)
+            .bind(row.failed)
+            .bind(&row.metadata)
+            .bind(&row.error)
+            .bind(row.started_at)
+            .bind(row.updated_at)
+            .bind(row.completed_at)
+            .bind(row.attempts)
+            .bind(CHANNEL)
+            .bind(format!("{}:{last_seq}", lease.job_id))
+            .fetch_one(&self.pool)
+            .await;
+        let r = match result {
+            Ok(r) => r,
+            // A taken sequence number: someone else appended first.
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
+                return Err(StoreError::Fenced(lease.job_id))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let held: i64 = r.try_get("held")?;
+        if held == 0 {
+            return Err(StoreError::Fenced(lease.job_id));
+        }
+        Ok(Committed { cancel_requested: r.try_get("cancel")?, row })
+    }
 }
 
 fn is_unique_violation(e: &StoreError) -> bool {
@@ -259,7 +367,7 @@ impl PgStore {
             recorded_at: job.at,
             actor: job.requested_by.clone(),
         };
-        let row = append_events(&mut tx, job.id, &[event]).await?;
+        let row = append_events(&mut tx, job.id, None, &[event]).await?;
         tx.commit().await?;
         Ok(Requested { job: row, existing: None })
     }
@@ -356,7 +464,7 @@ impl Store for PgStore {
             recorded_at: now,
             actor: worker.to_string(),
         };
-        append_events(&mut tx, job_id, &[claimed]).await?;
+        let job_row = append_events(&mut tx, job_id, None, &[claimed]).await?;
         sqlx::query(
             "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5
              WHERE job_id = $6",
@@ -378,6 +486,7 @@ impl Store for PgStore {
             step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
             next_seq: seq + 1,
             cancel_requested: row.try_get("cancel_requested_by")?,
+            row: job_row,
         }))
     }
 
@@ -398,67 +507,34 @@ impl Store for PgStore {
 
     async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
-            return Ok(Committed::default());
+            return Err(StoreError::Fenced(lease.job_id));
         };
+        let touches =
+            append.events.iter().any(|e| matches!(&e.payload, EventPayload::StepCompleted(s) if !s.touched.is_empty()));
+        if let (None, false, Some(prior)) = (append.effects, touches, &append.row) {
+            return self.append_in_one_statement(lease, &append.events, append.queue, prior.clone()).await;
+        }
         let mut tx = self.pool.begin().await?;
-        // Fencing: lock the queue row; it must still be ours, at the sequence number before ours.
-        let held: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT cancel_requested_by FROM job_queue
-             WHERE job_id = $1 AND state = $2 AND lease_owner = $3 AND attempt = $4 AND last_seq = $5
-             FOR UPDATE",
-        )
-        .bind(lease.job_id.as_uuid())
-        .bind(queue_state::LEASED)
-        .bind(lease.worker.as_str())
-        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
-        .bind(first.seq - 1)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let (mode, at) = append.queue.mode();
+        let held: Option<Option<String>> = sqlx::query_scalar(&format!("{QUEUE_UPDATE} RETURNING cancel_requested_by"))
+            .bind(last.seq)
+            .bind(mode)
+            .bind(at)
+            .bind(lease.job_id.as_uuid())
+            .bind(lease.worker.as_str())
+            .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+            .bind(first.seq - 1)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        append_events(&mut tx, lease.job_id, &append.events).await?;
+        let row = append_events(&mut tx, lease.job_id, append.row, &append.events).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Postgres(&mut tx)).await?;
         }
-        let job = lease.job_id.as_uuid();
-        match append.queue {
-            QueueChange::Continue { lease_until } => {
-                sqlx::query(
-                    "UPDATE job_queue SET last_seq = $1, lease_expires_at = $2, step_failures = 0 WHERE job_id = $3",
-                )
-                .bind(last.seq)
-                .bind(lease_until)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?
-            }
-            QueueChange::RetryAt { run_at } => {
-                sqlx::query(
-                    "UPDATE job_queue SET last_seq = $1, state = $2, run_at = $3, lease_owner = NULL,
-                         lease_expires_at = NULL, step_failures = step_failures + 1 WHERE job_id = $4",
-                )
-                .bind(last.seq)
-                .bind(queue_state::READY)
-                .bind(run_at)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?
-            }
-            QueueChange::Finish => {
-                sqlx::query(
-                    "UPDATE job_queue SET last_seq = $1, state = $2, lease_owner = NULL, lease_expires_at = NULL
-                     WHERE job_id = $3",
-                )
-                .bind(last.seq)
-                .bind(queue_state::DONE)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
         tx.commit().await?;
-        Ok(Committed { cancel_requested })
+        Ok(Committed { cancel_requested, row })
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
@@ -502,7 +578,7 @@ impl Store for PgStore {
                 .await?;
             load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
-            let job = append_events(&mut tx, id, &cancel_events(last_seq, requested_by, now)).await?;
+            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now)).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
                  WHERE job_id = $3",

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use super::{
     cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
-    Notice, QueueChange, Requested, Result, Store, StoreError, StoreTx,
+    Notice, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -149,8 +149,16 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
 
 /// Inserts events (failing on a taken sequence number), indexes touched entities, and folds them
 /// into the projection row. Returns the row after the last event.
-async fn append_events(conn: &mut SqliteConnection, job_id: JobId, events: &[NewEvent]) -> Result<BackgroundJob> {
-    let mut row = load_job(conn, job_id).await?;
+async fn append_events(
+    conn: &mut SqliteConnection,
+    job_id: JobId,
+    prior: Option<BackgroundJob>,
+    events: &[NewEvent],
+) -> Result<BackgroundJob> {
+    let mut row = match prior {
+        Some(row) => Some(row),
+        None => load_job(conn, job_id).await?,
+    };
     for e in events {
         let inserted = sqlx::query(
             "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES (?, ?, ?, ?, ?, ?)
@@ -249,7 +257,7 @@ impl Store for SqliteStore {
             recorded_at: job.at,
             actor: job.requested_by.clone(),
         };
-        let row = append_events(&mut tx, job.id, &[event]).await?;
+        let row = append_events(&mut tx, job.id, None, &[event]).await?;
         tx.commit().await?;
         self.announce(job.id, 1);
         Ok(Requested { job: row, existing: None })
@@ -332,7 +340,7 @@ impl Store for SqliteStore {
             recorded_at: now,
             actor: worker.to_string(),
         };
-        append_events(&mut tx, job_id, &[claimed]).await?;
+        let job_row = append_events(&mut tx, job_id, None, &[claimed]).await?;
         sqlx::query(
             "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ? WHERE job_id = ?",
         )
@@ -354,6 +362,7 @@ impl Store for SqliteStore {
             step_failures: u32::try_from(row.try_get::<i64, _>("step_failures")?).unwrap_or(0),
             next_seq: seq + 1,
             cancel_requested: row.try_get("cancel_requested_by")?,
+            row: job_row,
         }))
     }
 
@@ -373,16 +382,27 @@ impl Store for SqliteStore {
 
     async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
-            return Ok(Committed::default());
+            return Err(StoreError::Fenced(lease.job_id));
         };
         let mut tx = self.begin().await?;
-        // Fencing: the queue row must still be ours and at the sequence number before ours.
+        // Fencing and the queue change in one statement: the row must still be ours, at the
+        // sequence number before ours.
+        let (mode, at) = append.queue.mode();
         let held: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT cancel_requested_by FROM job_queue
-             WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ? AND last_seq = ?",
+            "UPDATE job_queue SET
+                 last_seq = ?1,
+                 state = CASE ?2 WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' ELSE 'done' END,
+                 run_at = CASE ?2 WHEN 'retry' THEN ?3 ELSE run_at END,
+                 lease_owner = CASE ?2 WHEN 'continue' THEN lease_owner ELSE NULL END,
+                 lease_expires_at = CASE ?2 WHEN 'continue' THEN ?3 ELSE NULL END,
+                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END
+             WHERE job_id = ?4 AND state = 'leased' AND lease_owner = ?5 AND attempt = ?6 AND last_seq = ?7
+             RETURNING cancel_requested_by",
         )
+        .bind(last.seq)
+        .bind(mode)
+        .bind(at.map(ms))
         .bind(lease.job_id.to_string())
-        .bind(queue_state::LEASED)
         .bind(lease.worker.as_str())
         .bind(i64::from(lease.attempt))
         .bind(first.seq - 1)
@@ -391,44 +411,13 @@ impl Store for SqliteStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        append_events(&mut tx, lease.job_id, &append.events).await?;
+        let row = append_events(&mut tx, lease.job_id, append.row, &append.events).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Sqlite(&mut tx)).await?;
         }
-        let job = lease.job_id.to_string();
-        match append.queue {
-            QueueChange::Continue { lease_until } => {
-                sqlx::query("UPDATE job_queue SET last_seq = ?, lease_expires_at = ?, step_failures = 0 WHERE job_id = ?")
-                    .bind(last.seq)
-                    .bind(ms(lease_until))
-                    .bind(&job)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            QueueChange::RetryAt { run_at } => {
-                sqlx::query(
-                    "UPDATE job_queue SET last_seq = ?, state = ?, run_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                         step_failures = step_failures + 1 WHERE job_id = ?",
-                )
-                .bind(last.seq)
-                .bind(queue_state::READY)
-                .bind(ms(run_at))
-                .bind(&job)
-                .execute(&mut *tx)
-                .await?
-            }
-            QueueChange::Finish => {
-                sqlx::query("UPDATE job_queue SET last_seq = ?, state = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?")
-                    .bind(last.seq)
-                    .bind(queue_state::DONE)
-                    .bind(&job)
-                    .execute(&mut *tx)
-                    .await?
-            }
-        };
         tx.commit().await?;
         self.announce(lease.job_id, last.seq);
-        Ok(Committed { cancel_requested })
+        Ok(Committed { cancel_requested, row })
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
@@ -468,7 +457,7 @@ impl Store for SqliteStore {
             load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
             let events = cancel_events(last_seq, requested_by, now);
-            let job = append_events(&mut tx, id, &events).await?;
+            let job = append_events(&mut tx, id, None, &events).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?",
             )

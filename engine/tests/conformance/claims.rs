@@ -75,7 +75,10 @@ pub async fn a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothin
     let mark = Mark { job, item: 99, fail: false };
     let err = h
         .store
-        .append(&stale, Append { events: vec![step_event(99)], effects: Some(&mark), queue: QueueChange::Finish })
+        .append(
+            &stale,
+            Append { events: vec![step_event(99)], effects: Some(&mark), queue: QueueChange::Finish, row: None },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Fenced(_)), "{err}");

@@ -76,7 +76,7 @@ async fn job_with_v1_checkpoint(h: &Harness, upgrades: bool) -> (dongbo_engine::
         actor: "old-binary".into(),
     };
     let queue = QueueChange::Continue { lease_until: now };
-    h.store.append(&claimed.lease, Append { events: vec![v1], effects: None, queue }).await.unwrap();
+    h.store.append(&claimed.lease, Append { events: vec![v1], effects: None, queue, row: None }).await.unwrap();
     h.store.release(&claimed.lease).await.unwrap();
     (engine, job)
 }
