@@ -361,3 +361,78 @@ mod tests {
         assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TYPES: &[&str] = &[
+        "JobRequested",
+        "JobClaimed",
+        "StepCompleted",
+        "StepFailed",
+        "CancelRequested",
+        "JobCompleted",
+        "JobFailed",
+        "JobCancelled",
+        "Unknown",
+    ];
+    const FIELDS: &[&str] = &[
+        "v",
+        "jobType",
+        "input",
+        "idempotencyKey",
+        "worker",
+        "attempt",
+        "resumedFrom",
+        "step",
+        "stateVersion",
+        "state",
+        "progress",
+        "total",
+        "processed",
+        "metadata",
+        "touched",
+        "kind",
+        "id",
+        "action",
+        "error",
+        "retryable",
+        "nextRetryAt",
+        "requestedBy",
+        "summary",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            Just(Value::String("2026-01-01T00:00:00Z".into())),
+        ];
+        leaf.prop_recursive(4, 48, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(FIELDS), inner), 0..10)
+                    .prop_map(|kv| { Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()) }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn stored_payloads_of_any_shape_decode_or_fail_without_panicking(
+            event_type in prop::sample::select(TYPES),
+            payload in json(),
+        ) {
+            if let Ok(decoded) = EventPayload::decode(event_type, &payload) {
+                // What decodes re-encodes into something that decodes to the same value.
+                prop_assert_eq!(EventPayload::decode(decoded.event_type(), &decoded.to_json()).ok(), Some(decoded));
+            }
+        }
+    }
+}
