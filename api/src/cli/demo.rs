@@ -1,151 +1,317 @@
-//! `dongbo demo`: the story on the embedded default, with no configuration.
+//! `dongbo demo`: the whole story with no configuration, on embedded SQLite and the built-in
+//! simulator at its real limits.
 //!
-//! Today it runs the engine's built-in `EXAMPLE_COUNT` workflow in a real worker process, kills
-//! that process with SIGKILL mid-job, resumes the job in this process and shows that it finished
-//! with exact counts, having redone at most one step.
+//! 1. Start the Nhanh and Shopify simulators in this process and map Nhanh depots onto Shopify
+//!    locations as the seed's store does.
+//! 2. Run the four pulls, both matches and the product sync on in-process workers, each with a
+//!    progress bar.
+//! 3. Run the customer sync in a separate `dongbo worker` process, kill it with SIGKILL mid-job,
+//!    and resume the job here from its last checkpoint.
+//! 4. Print a summary per job next to the simulator's ground truth, check Shopify's final state
+//!    against Nhanh's, and say where the dashboard is (it stays up with `--serve`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use dongbo_engine::event::EventPayload;
-use dongbo_engine::example::{example_stats, EXAMPLE_COUNT};
-use dongbo_engine::{Engine, JobRequest, JobStatus};
-use serde_json::json;
+use dongbo_engine::{BackgroundJob, Engine, JobId, JobRequest, JobStatus, SharedStore};
+use dongbo_simulator::{Plan, SimConfig, Simulator};
+use dongbo_workflows::catalog::store::pulls::{catalog_counts, set_location_mapping};
+use dongbo_workflows::jobs::*;
+use dongbo_workflows::Upstreams;
+use indicatif::MultiProgress;
+use serde_json::{json, Value};
 
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
-use crate::registry::{registry, upstreams_from_env};
+use crate::http::{serve as serve_http, AppState};
+use crate::registry::registry;
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
 
 /// `dongbo demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Nhanh products the simulator generates.
+    #[arg(long, default_value_t = 2_000)]
+    products: usize,
+    /// Nhanh customers the simulator generates.
+    #[arg(long, default_value_t = 5_000)]
+    customers: usize,
+    /// The simulated Shopify plan: standard, advanced or plus.
+    #[arg(long, default_value = "standard")]
+    plan: Plan,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     /// Database URL; the default is a fresh `dongbo-demo.db` in the working directory.
     #[arg(long, default_value = DEMO_DB)]
     db: String,
-    /// Items the example job counts.
-    #[arg(long, default_value_t = 600)]
-    items: u32,
+    /// Where the dashboard listens during the demo.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Keep serving the dashboard after the demo (until Ctrl-C).
+    #[arg(long)]
+    serve: bool,
+}
+
+/// One finished job of the demo.
+struct Ran {
+    row: BackgroundJob,
+    elapsed: Duration,
+    truth: Option<i64>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.items >= 30, "--items must be at least 30 so there is a middle to crash in");
     if args.db == DEMO_DB {
         for f in ["dongbo-demo.db", "dongbo-demo.db-wal", "dongbo-demo.db-shm"] {
             let _ = std::fs::remove_file(f);
         }
     }
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_from_env()?));
-    let lease = Duration::from_secs(2);
-    let started = Instant::now();
-    let input = json!({ "items": args.items, "batch": 10, "stepMillis": 30 });
-    let job =
-        engine.request(JobRequest { requested_by: "demo".into(), ..JobRequest::new(EXAMPLE_COUNT, input) }).await?.job;
-    println!("dongbo demo on {}: job {} ({EXAMPLE_COUNT}, {} items)", redact(&args.db), job.id, args.items);
+    let config = SimConfig {
+        seed: args.seed,
+        products: args.products,
+        customers: args.customers,
+        plan: args.plan,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
+    let env = sim.env();
+    let truth = sim.truth();
+    let upstreams = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        .map_err(|e| anyhow::anyhow!("configuring the upstreams: {e}"))?;
 
-    // A real worker process takes the job.
+    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    for (depot, location) in &truth.depot_to_location {
+        set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
+    }
+    let engine = Engine::new(store.clone(), registry(&upstreams));
+    let state = AppState::new(engine.clone(), None);
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let dashboard = format!("http://{}/", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_http(listener, state.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    println!(
+        "dongbo demo: {} Nhanh products, {} customers, Shopify {} plan; database {}",
+        args.products,
+        args.customers,
+        args.plan,
+        redact(&args.db)
+    );
+    println!("dashboard: {dashboard}");
+
+    let lease = Duration::from_secs(2);
+    let mut ran: Vec<Ran> = Vec::new();
+    let workers = Workers::start_with_hook(&engine, 2, lease, Some(state.metrics.step_hook()));
+
+    // The four pulls, two at a time per upstream.
+    let pulls = [
+        (PULL_NHANH_PRODUCTS, json!({}), truth.nhanh_products as i64),
+        (PULL_SHOPIFY_PRODUCTS, json!({}), truth.shopify_products as i64),
+        (PULL_NHANH_CUSTOMERS, json!({ "mode": "full" }), truth.nhanh_customers as i64),
+        (PULL_SHOPIFY_CUSTOMERS, json!({}), truth.shopify_customers as i64),
+    ];
+    ran.extend(run_together(&engine, &pulls).await?);
+    let counts = catalog_counts(&store.db()).await?;
+    println!(
+        "catalog: {} Nhanh products, {} Shopify variants, {} Nhanh customers, {} Shopify customers",
+        counts.nhanh_products, counts.shopify_variants, counts.nhanh_customers, counts.shopify_customers
+    );
+
+    // Both matches, then the product sync.
+    let matches = [
+        (AUTO_MATCH_PRODUCTS, json!({}), truth.product_pairs.len() as i64),
+        (AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" }), truth.customer_pairs.len() as i64),
+    ];
+    ran.extend(run_together(&engine, &matches).await?);
+    ran.extend(run_together(&engine, &[(PRODUCT_SYNC, json!({}), truth.product_pairs.len() as i64)]).await?);
+    workers.stop().await;
+
+    // The customer sync in another process, killed mid-job and resumed here.
+    let (crashed, resume_note) =
+        crash_and_resume(&args.db, &env, &engine, &store, lease, truth.customer_pairs.len() as i64).await?;
+    ran.push(crashed);
+
+    print_summary(&ran);
+    println!("\n{resume_note}");
+    let verdict = verify(&sim, &ran);
+    println!("{verdict}");
+
+    if args.serve {
+        let workers = Workers::start(&engine, 2, lease);
+        println!("\nserving the dashboard at {dashboard} — Ctrl-C to stop");
+        super::stop_signal().await;
+        workers.stop().await;
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    sim.shutdown().await;
+    if ran.iter().any(|r| r.row.status != JobStatus::Completed) {
+        bail!("not every job completed");
+    }
+    Ok(())
+}
+
+/// Requests the jobs and follows them together until all finish.
+async fn run_together(engine: &Engine, jobs: &[(&str, Value, i64)]) -> anyhow::Result<Vec<Ran>> {
+    let group = MultiProgress::new();
+    let mut running = Vec::new();
+    for (job_type, input, truth) in jobs {
+        let request = JobRequest { requested_by: "demo".into(), ..JobRequest::new(*job_type, input.clone()) };
+        let job = engine.request(request).await.with_context(|| format!("requesting {job_type}"))?.job;
+        running.push((job.id, JobProgress::in_group(&group, job_type), Instant::now(), *truth, None::<Ran>));
+    }
+    while running.iter().any(|r| r.4.is_none()) {
+        for (id, bar, started, truth, done) in running.iter_mut().filter(|r| r.4.is_none()) {
+            let row = engine.store().job(*id).await?.context("a demo job vanished")?;
+            bar.update(&row);
+            if row.status.is_finished() {
+                bar.finish();
+                *done = Some(Ran { row, elapsed: started.elapsed(), truth: Some(*truth) });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(running.into_iter().filter_map(|r| r.4).collect())
+}
+
+/// Runs CUSTOMER_SYNC in a `dongbo worker` child process, SIGKILLs it a third of the way in, and
+/// lets a worker here resume it.
+async fn crash_and_resume(
+    db: &str,
+    env: &[(String, String)],
+    engine: &Engine,
+    store: &SharedStore,
+    lease: Duration,
+    truth: i64,
+) -> anyhow::Result<(Ran, String)> {
     let exe = std::env::current_exe().context("locating the dongbo binary")?;
     let mut child = tokio::process::Command::new(exe)
-        .args(["worker", "--db", &args.db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
+        .args(["worker", "--db", db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .context("starting a worker process")?;
     let pid = child.id().unwrap_or(0);
-    let mut bar = JobProgress::new(EXAMPLE_COUNT);
-    bar.note(&format!("worker process {pid} started"));
-    let crash_at = i64::from(args.items / 3);
+    let started = Instant::now();
+    let request = JobRequest { requested_by: "demo".into(), ..JobRequest::new(CUSTOMER_SYNC, json!({})) };
+    let job: JobId = engine.request(request).await?.job.id;
+    let mut bar = JobProgress::new(CUSTOMER_SYNC);
+    bar.note(&format!("{CUSTOMER_SYNC} runs in worker process {pid}"));
     loop {
-        let row = store.job(job.id).await?.context("job vanished")?;
+        let row = store.job(job).await?.context("the sync job vanished")?;
         bar.update(&row);
-        if row.processed >= crash_at {
+        let third = row.total.map_or(i64::MAX, |t| (t / 3).max(1));
+        if row.processed >= third {
             break;
         }
         if row.status.is_finished() {
-            bail!("the job finished before the crash: {:?}", row.status);
+            bail!("the customer sync finished before the crash ({}); use more --customers", row.status);
         }
         if let Some(status) = child.try_wait()? {
             bail!("the worker process exited early with {status}");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.start_kill().context("killing the worker")?;
+    child.start_kill().context("killing the worker process")?;
     child.wait().await?;
-    let at_kill = store.job(job.id).await?.context("job vanished")?;
+    let at_kill = store.job(job).await?.context("the sync job vanished")?;
     bar.note(&format!(
-        "killed worker process {pid} with SIGKILL at {}/{}; resuming here once its {}s lease runs out",
+        "killed worker process {pid} with SIGKILL at {}/{}; a worker here resumes the job once its lease ({} s) runs out",
         at_kill.processed,
-        args.items,
+        at_kill.total.unwrap_or(0),
         lease.as_secs()
     ));
-
-    // This process resumes it from the last checkpoint.
-    let workers = Workers::start(&engine, 1, lease);
+    let workers = Workers::start(engine, 1, lease);
     let row = loop {
-        let row = store.job(job.id).await?.context("job vanished")?;
+        let row = store.job(job).await?.context("the sync job vanished")?;
         bar.update(&row);
         if row.status.is_finished() {
             break row;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     bar.finish();
     workers.stop().await;
+    let events = store.events(job, 0, 1_000_000).await?;
+    let note = events
+        .iter()
+        .find_map(|e| match e.decode() {
+            Ok(EventPayload::JobClaimed(c)) if c.attempt == 2 => Some(format!(
+                "{CUSTOMER_SYNC} was resumed by {} (attempt 2) from the checkpoint at event {} after the killed worker's lease ran out; {} events, sequence 1..{} without gaps",
+                c.worker,
+                c.resumed_from.map_or_else(|| "-".into(), |s| s.to_string()),
+                events.len(),
+                events.len()
+            )),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("{CUSTOMER_SYNC}: no resume was recorded"));
+    Ok((Ran { row, elapsed: started.elapsed(), truth: Some(truth) }, note))
+}
 
-    let events = store.events(job.id, 0, 1_000_000).await?;
-    let steps = events.iter().filter(|e| e.event_type == "StepCompleted").count() as i64;
-    let resume = events.iter().find_map(|e| match e.decode() {
-        Ok(EventPayload::JobClaimed(c)) if c.attempt == 2 => Some(c),
-        _ => None,
-    });
-    let stats = example_stats(&store.db(), job.id).await?;
-    let redone = stats.executions - steps;
-    let elapsed = started.elapsed();
-
+fn print_summary(ran: &[Ran]) {
     println!();
     println!(
-        "{:<16} {:<10} {:>9} {:>9} {:>7} {:>9} {:>10}",
-        "job", "status", "records", "success", "failed", "duration", "speed"
+        "{:<24} {:<10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}",
+        "job", "status", "records", "truth", "success", "failed", "conflicts", "duration", "speed"
     );
-    println!(
-        "{:<16} {:<10} {:>9} {:>9} {:>7} {:>8.1}s {:>8.0}/s",
-        EXAMPLE_COUNT,
-        row.status.as_str(),
-        row.processed,
-        row.successful,
-        row.failed,
-        elapsed.as_secs_f64(),
-        row.processed as f64 / elapsed.as_secs_f64()
-    );
-    println!();
-    match &resume {
-        Some(c) => println!(
-            "resumed by {} (attempt {}) from the checkpoint at event {}, after a lost lease: {}",
-            c.worker,
-            c.attempt,
-            c.resumed_from.map_or("-".into(), |s| s.to_string()),
-            c.after_lost_lease
-        ),
-        None => println!("no resume was recorded"),
+    for r in ran {
+        let conflicts =
+            r.row.metadata.get("conflicts").and_then(Value::as_i64).map_or_else(|| "-".into(), |c| c.to_string());
+        let secs = r.elapsed.as_secs_f64().max(0.001);
+        println!(
+            "{:<24} {:<10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>8.1}s {:>7.0}/s",
+            r.row.job_type,
+            r.row.status.as_str(),
+            r.row.processed,
+            r.truth.map_or_else(|| "-".into(), |t| t.to_string()),
+            r.row.successful,
+            r.row.failed,
+            conflicts,
+            secs,
+            r.row.processed as f64 / secs
+        );
     }
-    println!(
-        "steps committed: {steps}; steps executed: {}; redone after the crash: {redone}; ledger rows: {} (distinct {})",
-        stats.executions, stats.ledger_rows, stats.distinct_items
-    );
-    println!("events: {} in the job's log, sequence 1..{} without gaps", events.len(), events.len());
+}
 
-    if row.status != JobStatus::Completed
-        || stats.ledger_rows != i64::from(args.items)
-        || stats.distinct_items != i64::from(args.items)
-        || resume.is_none()
-        || redone > 1
-    {
-        bail!("the demo's job did not end exactly once: {row:?}, {stats:?}");
-    }
-    Ok(())
+/// Compares Shopify's final state with Nhanh's for what was synced.
+fn verify(sim: &Simulator, ran: &[Ran]) -> String {
+    let state = sim.state();
+    let spent = state.expected_total_spent();
+    let spent_ok = spent
+        .iter()
+        .filter(|(gid, v)| state.customer_metafield(gid, "custom", "total_spent") == Some(v.to_string()))
+        .count();
+    let stock = state.expected_inventory();
+    let stock_ok =
+        stock.iter().filter(|l| state.inventory(&l.inventory_item_id, &l.location_id) == Some(l.quantity)).count();
+    let twice = {
+        let journal = sim.journal();
+        // One journal entry per quantity set; a key applied twice shows as a repeated
+        // (key, item, location).
+        let mut keys = std::collections::HashMap::<(String, String, String), usize>::new();
+        for e in journal.iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied) {
+            if let Some(k) = &e.idempotency_key {
+                let location = e.value["locationId"].as_str().unwrap_or_default().to_owned();
+                *keys.entry((k.clone(), e.target.clone(), location)).or_default() += 1;
+            }
+        }
+        keys.values().filter(|n| **n > 1).count()
+    };
+    let completed = ran.iter().filter(|r| r.row.status == JobStatus::Completed).count();
+    format!(
+        "check: {completed}/{} jobs COMPLETED; Shopify total spent equals Nhanh's for {spent_ok}/{} mapped customers; \
+         stock equals Nhanh's for {stock_ok}/{} mapped variant-locations; inventory keys applied twice: {twice}",
+        ran.len(),
+        spent.len(),
+        stock.len()
+    )
 }

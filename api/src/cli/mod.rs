@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod jobs;
 mod progress;
 mod serve;
 
@@ -30,6 +31,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Runs workers only (scale-out on PostgreSQL).
     Worker(serve::WorkerArgs),
+    /// Lists, shows, follows and cancels jobs on a running server.
+    Jobs(jobs::JobsArgs),
     /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
     /// dongbo at them (`eval "$(dongbo sim)"`).
     Sim(dongbo_simulator::SimArgs),
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Worker(args) => serve::worker(args).await,
+            Command::Jobs(args) => jobs::run(args).await,
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,

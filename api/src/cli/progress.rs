@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use dongbo_engine::BackgroundJob;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Shows one job's progress.
 pub(crate) struct JobProgress {
@@ -16,8 +16,20 @@ pub(crate) struct JobProgress {
 impl JobProgress {
     /// A display for a job labelled `label`.
     pub(crate) fn new(label: &str) -> JobProgress {
+        Self::build(label, None)
+    }
+
+    /// A display that shares the terminal with others in `group`.
+    pub(crate) fn in_group(group: &MultiProgress, label: &str) -> JobProgress {
+        Self::build(label, Some(group))
+    }
+
+    fn build(label: &str, group: Option<&MultiProgress>) -> JobProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
+            let bar = match group {
+                Some(g) => g.add(ProgressBar::new(0)),
+                None => ProgressBar::new(0),
+            };
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix:>22} [{bar:32.cyan/blue}] {pos}/{len} {per_sec:>10} eta {eta} {msg}",

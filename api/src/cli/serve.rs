@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
-use crate::http::{check_bind, serve as serve_http, AppState};
+use crate::http::{check_bind, serve_with_dashboard, AppState};
 use crate::registry::{registry, upstreams_from_env};
 
 /// `dongbo serve`.
@@ -103,7 +103,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
-    serve_http(listener, state, stop_signal()).await.context("serving HTTP")?;
+    serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
     workers.stop().await;
     Ok(())
 }
