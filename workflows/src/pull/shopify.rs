@@ -1,0 +1,373 @@
+//! `PULL_SHOPIFY_CUSTOMERS` and `PULL_SHOPIFY_PRODUCTS`: read the store by pages (checkpoint: the
+//! `endCursor`) or, for a full pull of a large store, by a bulk export (checkpoint: the
+//! operation id, then the JSONL line offset).
+//!
+//! Steps: `start` (count the store for the job's total, pull locations for a product pull, pick
+//! the transfer), then `page` steps, or `bulk-start`, `poll` steps and `ingest` steps, then
+//! `finish` (mark what a full pull did not see as removed, store the watermark, summarise).
+
+mod bulk;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use dongbo_engine::{EntityRef, Progress, Step, StepContext, StepError, Workflow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::plan::{db_error, step_error, updated_since_query, use_bulk, watermark, ShopifyMode};
+use super::PullSettings;
+use crate::catalog::store::pulls::{
+    count_unseen, watermark as stored_watermark, EffectsList, LocationRow, MarkRemoved, PullSource, SetWatermark,
+    ShopifyCustomerRow, ShopifyProductRow, ShopifyVariantRow, UpsertLocations, UpsertShopifyCustomers,
+    UpsertShopifyProducts,
+};
+use crate::connectors::ShopifyClient;
+use crate::jobs::{PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
+use crate::setup::Upstreams;
+use bulk::JsonlCache;
+
+/// The input of both Shopify pulls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopifyPullInput {
+    /// `auto` (default), `bulk` or `paged`.
+    #[serde(default)]
+    pub mode: ShopifyMode,
+    /// Only records updated since the last completed pull's watermark (always paged).
+    #[serde(default)]
+    pub incremental: bool,
+}
+
+/// Where a Shopify pull is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "camelCase")]
+pub enum Phase {
+    /// Nothing done yet.
+    #[default]
+    Start,
+    /// Paging; `cursor` is the `endCursor` of the last committed page.
+    Paged {
+        /// `after` for the next page.
+        cursor: Option<String>,
+    },
+    /// About to start a bulk export.
+    BulkStart,
+    /// Waiting for bulk export `operation` to finish.
+    BulkPoll {
+        /// `gid://shopify/BulkOperation/…`.
+        operation: String,
+    },
+    /// Ingesting the export's JSONL from line `offset`.
+    BulkIngest {
+        /// `gid://shopify/BulkOperation/…`.
+        operation: String,
+        /// The first line not yet ingested.
+        offset: usize,
+    },
+    /// Everything read; the final step is left.
+    Finish,
+}
+
+/// The checkpoint of a Shopify pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopifyPullState {
+    /// Where the pull is.
+    pub phase: Phase,
+    /// When the first step ran, unix seconds.
+    pub started_at: Option<i64>,
+    /// The watermark an incremental pull reads from; `None` for a full pull.
+    pub updated_since: Option<i64>,
+    /// Whether the pull uses a bulk export.
+    pub bulk: bool,
+    /// Pages (or JSONL chunks) committed.
+    pub pages: u64,
+    /// Records upserted (products, not variants, for a product pull).
+    pub upserted: u64,
+    /// Variants upserted (product pulls).
+    pub variants: u64,
+}
+
+/// The `PULL_SHOPIFY_CUSTOMERS` workflow.
+pub struct PullShopifyCustomers {
+    inner: Shared,
+}
+
+/// The `PULL_SHOPIFY_PRODUCTS` workflow.
+pub struct PullShopifyProducts {
+    inner: Shared,
+}
+
+impl PullShopifyCustomers {
+    /// The workflow over these upstreams.
+    pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
+        PullShopifyCustomers { inner: Shared::new(upstreams, settings, Kind::Customers) }
+    }
+}
+
+impl PullShopifyProducts {
+    /// The workflow over these upstreams.
+    pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
+        PullShopifyProducts { inner: Shared::new(upstreams, settings, Kind::Products) }
+    }
+}
+
+macro_rules! shopify_workflow {
+    ($ty:ty, $name:expr) => {
+        #[async_trait]
+        impl Workflow for $ty {
+            type Input = ShopifyPullInput;
+            type State = ShopifyPullState;
+
+            fn job_type(&self) -> &'static str {
+                $name
+            }
+
+            fn concurrency_key(&self, _input: &ShopifyPullInput) -> Option<String> {
+                Some($name.into())
+            }
+
+            fn initial_state(&self, _input: &ShopifyPullInput) -> ShopifyPullState {
+                ShopifyPullState::default()
+            }
+
+            async fn step(
+                &self,
+                ctx: &StepContext,
+                input: &ShopifyPullInput,
+                state: ShopifyPullState,
+            ) -> Result<Step<ShopifyPullState>, StepError> {
+                self.inner.step(ctx, input, state).await
+            }
+        }
+    };
+}
+
+shopify_workflow!(PullShopifyCustomers, PULL_SHOPIFY_CUSTOMERS);
+shopify_workflow!(PullShopifyProducts, PULL_SHOPIFY_PRODUCTS);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Customers,
+    Products,
+}
+
+impl Kind {
+    fn source(self) -> PullSource {
+        match self {
+            Kind::Customers => PullSource::ShopifyCustomers,
+            Kind::Products => PullSource::ShopifyProducts,
+        }
+    }
+}
+
+/// What both Shopify pulls share: the clients, the settings and the downloaded export.
+struct Shared {
+    upstreams: Upstreams,
+    settings: PullSettings,
+    kind: Kind,
+    jsonl: Arc<Mutex<Option<JsonlCache>>>,
+}
+
+/// The rows of one page or chunk, ready to commit.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub customers: Vec<ShopifyCustomerRow>,
+    pub products: Vec<ShopifyProductRow>,
+    pub variants: Vec<ShopifyVariantRow>,
+}
+
+impl Batch {
+    /// The step's upserts, its count for progress (customers or products) and its touched records.
+    fn commit(self, ctx: &StepContext, full: bool) -> (EffectsList, i64, u64, Vec<EntityRef>) {
+        let seen = full.then_some(ctx.job_id);
+        let touched =
+            |kind: &str, id: &String| EntityRef { kind: kind.into(), id: id.clone(), action: "pulled".into() };
+        let mut entities: Vec<EntityRef> = self.customers.iter().map(|c| touched("shopify_customer", &c.id)).collect();
+        entities.extend(self.variants.iter().map(|v| touched("shopify_variant", &v.id)));
+        let n = (self.customers.len() + self.products.len()) as i64;
+        let variants = self.variants.len() as u64;
+        let mut effects = EffectsList::default();
+        if !self.customers.is_empty() {
+            effects =
+                effects.push(UpsertShopifyCustomers { job: ctx.job_id, rows: self.customers, seen_by_full_pull: seen });
+        }
+        if !self.products.is_empty() || !self.variants.is_empty() {
+            effects = effects.push(UpsertShopifyProducts {
+                job: ctx.job_id,
+                products: self.products,
+                variants: self.variants,
+                seen_by_full_pull: seen,
+            });
+        }
+        (effects, n, variants, entities)
+    }
+}
+
+impl Shared {
+    fn new(upstreams: Upstreams, settings: PullSettings, kind: Kind) -> Self {
+        Shared { upstreams, settings, kind, jsonl: Arc::new(Mutex::new(None)) }
+    }
+
+    async fn step(
+        &self,
+        ctx: &StepContext,
+        input: &ShopifyPullInput,
+        state: ShopifyPullState,
+    ) -> Result<Step<ShopifyPullState>, StepError> {
+        let client = self.upstreams.shopify().map_err(StepError::permanent)?.clone();
+        match state.phase.clone() {
+            Phase::Start => self.start(ctx, &client, input, state).await,
+            Phase::Paged { cursor } => self.page(ctx, &client, cursor, state).await,
+            Phase::BulkStart => bulk::start(ctx, &client, self.kind, state).await,
+            Phase::BulkPoll { operation } => bulk::poll(&client, &self.settings, operation, state).await,
+            Phase::BulkIngest { operation, offset } => {
+                let (batch, next) =
+                    bulk::ingest(&client, &self.settings, &self.jsonl, self.kind, &operation, offset).await?;
+                let phase = match next {
+                    Some(offset) => Phase::BulkIngest { operation, offset },
+                    None => Phase::Finish,
+                };
+                Ok(self.committed("ingest", ctx, batch, phase, state))
+            }
+            Phase::Finish => self.finish(ctx, state).await,
+        }
+    }
+
+    async fn start(
+        &self,
+        ctx: &StepContext,
+        client: &ShopifyClient,
+        input: &ShopifyPullInput,
+        mut state: ShopifyPullState,
+    ) -> Result<Step<ShopifyPullState>, StepError> {
+        state.started_at = Some(ctx.clock.now().timestamp());
+        if input.incremental {
+            state.updated_since = stored_watermark(&ctx.db, self.kind.source())
+                .await
+                .map_err(|e| db_error("reading the watermark", e))?;
+        }
+        let incremental = state.updated_since.is_some();
+        let count = match self.kind {
+            Kind::Customers => client.customers_count().await,
+            Kind::Products => client.products_count().await,
+        }
+        .map_err(step_error)?;
+        let mut effects = EffectsList::default();
+        let mut locations = 0;
+        if self.kind == Kind::Products {
+            let rows: Vec<LocationRow> =
+                client.locations().await.map_err(step_error)?.iter().map(LocationRow::from).collect();
+            locations = rows.len();
+            effects = effects.push(UpsertLocations { rows });
+        }
+        state.bulk = use_bulk(input.mode, incremental, count.count, self.settings.bulk_threshold);
+        state.phase = if state.bulk { Phase::BulkStart } else { Phase::Paged { cursor: None } };
+        let transfer = if state.bulk { "bulk" } else { "paged" };
+        let progress = Progress {
+            // An incremental pull reads an unknown part of the store: its total stays unset.
+            total: (!incremental).then_some(count.count as i64),
+            metadata: Some(json!({ "transfer": transfer, "storeCount": count.count, "incremental": incremental })),
+            ..Progress::default()
+        };
+        let note = format!("{} records in the store, {transfer} transfer, {locations} locations", count.count);
+        Ok(Step::next("start", state).with_progress(progress).with_effects(effects).with_note(note))
+    }
+
+    async fn page(
+        &self,
+        ctx: &StepContext,
+        client: &ShopifyClient,
+        cursor: Option<String>,
+        state: ShopifyPullState,
+    ) -> Result<Step<ShopifyPullState>, StepError> {
+        let query = state.updated_since.map(updated_since_query);
+        let first = self.settings.shopify_page_size;
+        let mut batch = Batch::default();
+        let next = match self.kind {
+            Kind::Customers => {
+                let page =
+                    client.customers_page(first, cursor.as_deref(), query.as_deref()).await.map_err(step_error)?;
+                batch.customers = page.items.iter().map(ShopifyCustomerRow::from).collect();
+                page.next
+            }
+            Kind::Products => {
+                let page =
+                    client.products_page(first, cursor.as_deref(), query.as_deref()).await.map_err(step_error)?;
+                for p in &page.items {
+                    batch.products.push(ShopifyProductRow::from(p));
+                    batch.variants.extend(p.variants.iter().map(|v| ShopifyVariantRow::new(&p.id, v)));
+                    let mut more = p.more_variants.clone();
+                    while let Some(after) = more {
+                        let vs = client.product_variants_page(&p.id, 250, Some(&after)).await.map_err(step_error)?;
+                        batch.variants.extend(vs.items.iter().map(|v| ShopifyVariantRow::new(&p.id, v)));
+                        more = vs.next;
+                    }
+                }
+                page.next
+            }
+        };
+        if next.is_some() && next == cursor {
+            return Err(StepError::permanent("Shopify returned the cursor it was given: the listing would never end"));
+        }
+        let phase = match next {
+            Some(cursor) => Phase::Paged { cursor: Some(cursor) },
+            None => Phase::Finish,
+        };
+        Ok(self.committed("page", ctx, batch, phase, state))
+    }
+
+    /// A step that commits `batch` and moves on to `phase`.
+    fn committed(
+        &self,
+        name: &str,
+        ctx: &StepContext,
+        batch: Batch,
+        phase: Phase,
+        mut state: ShopifyPullState,
+    ) -> Step<ShopifyPullState> {
+        let full = state.updated_since.is_none();
+        let (effects, n, variants, touched) = batch.commit(ctx, full);
+        state.pages += 1;
+        state.upserted += n as u64;
+        state.variants += variants;
+        state.phase = phase;
+        let progress = Progress {
+            processed: n,
+            successful: n,
+            metadata: Some(json!({ "pages": state.pages })),
+            ..Progress::default()
+        };
+        let note = format!("{name} {}: {n} records, {variants} variants", state.pages);
+        Step::next(name, state).with_progress(progress).with_effects(effects).with_touched(touched).with_note(note)
+    }
+
+    async fn finish(&self, ctx: &StepContext, state: ShopifyPullState) -> Result<Step<ShopifyPullState>, StepError> {
+        *self.jsonl.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let full = state.updated_since.is_none();
+        let source = self.kind.source();
+        let started_at = state.started_at.unwrap_or_else(|| ctx.clock.now().timestamp());
+        let mark = watermark(started_at, self.settings.watermark_overlap.as_secs() as i64);
+        let mut effects = EffectsList::default();
+        let mut removed = 0;
+        if full {
+            removed = count_unseen(&ctx.db, source, ctx.job_id)
+                .await
+                .map_err(|e| db_error("counting rows the pull did not see", e))?;
+            effects = effects.push(MarkRemoved { source, job: ctx.job_id, at_ms: ctx.clock.now().timestamp_millis() });
+        }
+        effects = effects.push(SetWatermark { source, watermark: mark, job: ctx.job_id });
+        let summary = json!({
+            "mode": if full { "full" } else { "incremental" },
+            "transfer": if state.bulk { "bulk" } else { "paged" },
+            "pages": state.pages,
+            "upserted": state.upserted,
+            "variants": state.variants,
+            "removed": removed,
+            "watermark": mark,
+        });
+        let note = format!("{} records in {} steps, {removed} marked removed", state.upserted, state.pages);
+        Ok(Step::complete("finish", summary).with_effects(effects).with_note(note))
+    }
+}
