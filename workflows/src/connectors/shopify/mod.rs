@@ -369,7 +369,10 @@ impl ShopifyClient {
             if !error.is_transient() || !retry.may_retry(failures) {
                 return Err(self.redact(error));
             }
-            tokio::time::sleep(retry.delay(failures, rand::thread_rng().gen(), error.retry_after())).await;
+            // The random draw is taken before the await: a ThreadRng held across it would make the
+            // future not Send.
+            let delay = retry.delay(failures, rand::thread_rng().gen(), error.retry_after());
+            tokio::time::sleep(delay).await;
             self.inner.counters.retry();
         }
     }

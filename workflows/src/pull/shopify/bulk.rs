@@ -142,14 +142,7 @@ async fn lines_of(
         _ => None,
     }
     .ok_or_else(|| StepError::permanent(format!("bulk export {operation}: its result is no longer available")))?;
-    // `ShopifyClient::download_jsonl`'s future is not `Send` (its retry holds a `ThreadRng` across
-    // an await), so it cannot run inside a workflow step's future: it runs to completion on a
-    // blocking thread instead. Remove this detour once the connector computes the delay first.
-    let downloader = client.clone();
-    let handle = tokio::runtime::Handle::current();
-    let downloaded = tokio::task::spawn_blocking(move || handle.block_on(downloader.download_jsonl(&url)))
-        .await
-        .map_err(|e| StepError::transient(format!("bulk download task: {e}")))?;
+    let downloaded = client.download_jsonl(&url).await;
     let lines = Arc::new(downloaded.map_err(step_error)?);
     *cache.lock().unwrap_or_else(|p| p.into_inner()) =
         Some(JsonlCache { operation: operation.to_owned(), lines: lines.clone() });
