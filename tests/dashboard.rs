@@ -1,1 +1,401 @@
-//! The dashboard in headless Chromium (to be written).
+//! The dashboard in headless Chromium against real processes: `dongbo sim` and a `dongbo serve`
+//! pointed at it. "Pull Nhanh customers" clicked on the page starts a job whose row shows its
+//! progress advancing and then COMPLETED at 100 % without a reload, and whose job page lists every
+//! step of the log in its timeline. Screenshots of both pages (and the two processes' logs) are
+//! left in `target/tmp/dashboard/`; the test prints their paths.
+//!
+//! Chromium is Debian's (`chromium` on the PATH, or `DONGBO_CHROMIUM`); nothing is downloaded.
+//! It is driven over the DevTools protocol by the small client in [`cdp`]: one WebSocket, JSON
+//! commands matched to their replies by id. The crates that wrap the protocol (`chromiumoxide`,
+//! `headless_chrome`) compile generated bindings for the whole protocol to offer what this test
+//! uses six methods of.
+//!
+//! Without Chromium the test fails under `CI=true` and is skipped loudly otherwise.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dongbo_tests::{dongbo_bin, sqlite_db, wait_for};
+use serde_json::{json, Value};
+
+/// The button the test clicks ("Pull Nhanh customers"), and the job type it starts.
+const TRIGGER: &str = "/api/nhanh/pull-customers-all";
+const JOB_TYPE: &str = "PULL_NHANH_CUSTOMERS";
+/// Customers the simulator serves: 80 pages of 100, about a second or two of steps at the
+/// simulator's speed — shorter than the page's 3 s list refresh, so the intermediate values the
+/// test sees can only come from the live stream.
+const CUSTOMERS: i64 = 8000;
+
+/// Where a test may leave files: under `target/`, never in the repository.
+fn artefact_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&dir).expect("create the artefact directory");
+    dir
+}
+
+/// Debian's Chromium, or `None` (after a loud message) when it is not installed outside CI.
+fn chromium() -> Option<PathBuf> {
+    let explicit = std::env::var_os("DONGBO_CHROMIUM").map(PathBuf::from);
+    let found = explicit.or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| ["chromium", "chromium-browser", "google-chrome"].map(|n| dir.join(n)))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but no Chromium is installed: the dashboard test must run in CI (apt-get install chromium)"
+            );
+        }
+        eprintln!("\n!!! SKIPPED the dashboard test: no `chromium` on the PATH (apt-get install chromium) !!!\n");
+    }
+    found
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// `dongbo sim` on free ports, and the `NAME=value` pairs it printed for dongbo.
+fn start_simulator(log: &Path) -> (Proc, Vec<(String, String)>) {
+    let customers = CUSTOMERS.to_string();
+    let mut child = Command::new(dongbo_bin())
+        .args(["sim", "--listen", "127.0.0.1:0", "--shopify-listen", "127.0.0.1:0"])
+        .args(["--customers", &customers, "--products", "50"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("create the simulator log"))
+        .spawn()
+        .expect("start dongbo sim");
+    let stdout = child.stdout.take().expect("the simulator's stdout");
+    let sim = Proc(child);
+    // It prints every `export` line in one write once both servers listen.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Some((name, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) else { continue };
+            let value = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(value);
+            if tx.send((name.to_owned(), value.replace("'\\''", "'"))).is_err() {
+                return;
+            }
+        }
+    });
+    let mut env = Vec::new();
+    while !["NHANH_BASE_URL", "NHANH_ACCESS_TOKEN", "SHOPIFY_SHOP_URL", "SHOPIFY_ACCESS_TOKEN"]
+        .iter()
+        .all(|k| env.iter().any(|(n, _)| n == k))
+    {
+        let pair = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("the simulator did not print its environment ({e}); see {}", log.display()));
+        env.push(pair);
+    }
+    (sim, env)
+}
+
+/// `dongbo serve` on a fresh SQLite file, pointed at the upstreams in `env`; its log goes to `log`.
+async fn start_server(db_url: &str, env: &[(String, String)], log: &Path) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(dongbo_bin())
+        .args(["serve", "--db", db_url, "--listen", &addr, "--workers", "2"])
+        .env_remove("DONGBO_API_TOKEN")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("create the server log"))
+        .spawn()
+        .expect("start dongbo serve");
+    let server = Proc(child);
+    let base = format!("http://{addr}");
+    let health = &format!("{base}/healthz");
+    wait_for("dongbo serve to answer /healthz", Duration::from_secs(60), || async move {
+        reqwest::get(health.as_str()).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    (server, base)
+}
+
+/// Headless Chromium with a fresh profile, and the DevTools WebSocket URL it printed.
+fn start_chromium(binary: &Path, profile: &Path) -> (Proc, String) {
+    let mut child = Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let stderr = child.stderr.take().expect("chromium's stderr");
+    let chromium = Proc(child);
+    // Chromium prints `DevTools listening on ws://…` once it accepts connections. The reader
+    // keeps draining stderr afterwards so Chromium never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60)).expect("chromium to print its DevTools address");
+    (chromium, url)
+}
+
+/// What the test reads off the job's row.
+#[derive(Debug, PartialEq)]
+struct RowView {
+    status: String,
+    pct: String,
+    counts: String,
+    live: bool,
+}
+
+fn row_view(v: &Value) -> Option<RowView> {
+    Some(RowView {
+        status: v["status"].as_str()?.to_owned(),
+        pct: v["pct"].as_str()?.to_owned(),
+        counts: v["counts"].as_str()?.to_owned(),
+        live: v["live"].as_bool()?,
+    })
+}
+
+/// `"7,900 / 8,000"` → (7900, 8000), whatever the digit grouping of the browser's locale.
+fn counts(text: &str) -> Option<(i64, i64)> {
+    let (done, total) = text.split_once('/')?;
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>().parse().ok();
+    Some((digits(done)?, digits(total)?))
+}
+
+/// `"42.5 %"` → 42.5.
+fn pct_value(pct: &str) -> Option<f64> {
+    pct.trim_end_matches('%').trim().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_started_from_the_dashboard_shows_live_progress_then_completed_and_its_timeline_lists_its_steps() {
+    let Some(chromium_bin) = chromium() else { return };
+    let artefacts = artefact_dir();
+    let db = sqlite_db();
+    let (_sim, env) = start_simulator(&artefacts.join("sim.log"));
+    let (_server, base) = start_server(&db.url, &env, &artefacts.join("serve.log")).await;
+    let profile = tempfile::tempdir().expect("a Chromium profile directory");
+    let (_chromium, ws_url) = start_chromium(&chromium_bin, profile.path());
+    let page = &cdp::Page::open(&ws_url).await;
+
+    page.call("Page.navigate", json!({ "url": format!("{base}/") })).await;
+    wait_for("the dashboard to show its job list", Duration::from_secs(30), || async move {
+        page.eval("document.body && document.body.dataset.ready === 'true'").await.as_bool().filter(|b| *b)
+    })
+    .await;
+    // A reload would drop this marker: it proves that everything below happens in one document.
+    page.eval("window.sameDocument = true").await;
+
+    page.eval(&format!("document.querySelector('[data-trigger=\"{TRIGGER}\"]').click()")).await;
+    let find_row = format!(
+        "(() => {{ const r = [...document.querySelectorAll('#jobs tbody tr')]
+            .find(tr => tr.children[1] && tr.children[1].textContent === '{JOB_TYPE}');
+           return r ? r.dataset.jobId : null; }})()"
+    );
+    let find_row = &find_row;
+    let job_id = wait_for("the started job to appear in the table", Duration::from_secs(30), || async move {
+        page.eval(find_row).await.as_str().map(str::to_owned)
+    })
+    .await;
+
+    // Follow the row as the page shows it, recording each distinct state seen.
+    let row_js = format!(
+        "(() => {{ const tr = document.querySelector('#jobs tr[data-job-id=\"{job_id}\"]');
+           if (!tr || window.sameDocument !== true) return null;
+           return {{ status: tr.querySelector('.status').textContent, pct: tr.querySelector('.pct').textContent,
+                    counts: tr.querySelector('.counts').textContent, live: tr.classList.contains('live') }}; }})()"
+    );
+    let mut seen: Vec<RowView> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = page.eval(&row_js).await;
+        let row = row_view(&v).unwrap_or_else(|| panic!("the job's row vanished or the page reloaded: {v}"));
+        let done = row.status == "COMPLETED";
+        if seen.last() != Some(&row) {
+            seen.push(row);
+        }
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for the row to show COMPLETED: {seen:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let last = seen.last().map(|r| (r.pct.clone(), counts(&r.counts))).unwrap_or_default();
+    let intermediate: Vec<f64> = seen
+        .iter()
+        .filter(|r| r.status != "COMPLETED")
+        .filter_map(|r| pct_value(&r.pct))
+        .filter(|p| *p > 0.0 && *p < 100.0)
+        .collect();
+    assert!(
+        intermediate.len() >= 3,
+        "the page showed too few intermediate progress values for a live stream: {seen:#?}"
+    );
+    assert!(intermediate.windows(2).all(|w| w[0] < w[1]), "progress went backwards: {seen:#?}");
+    assert!(seen.iter().any(|r| r.live), "the row was never followed live: {seen:#?}");
+    assert_eq!(last, ("100 %".to_owned(), Some((CUSTOMERS, CUSTOMERS))), "the finished row: {seen:#?}");
+    let shot = artefacts.join("dashboard-jobs.png");
+    page.screenshot(&shot).await;
+    println!("screenshot of the job list: {}", shot.display());
+
+    // The job page, reached by its link, lists every step of the job, live from the same page.
+    page.eval(&format!("document.querySelector('#jobs tr[data-job-id=\"{job_id}\"] a').click()")).await;
+    let timeline_js = "(() => {
+        if (window.sameDocument !== true || document.querySelector('#view-job').hidden) return null;
+        const items = [...document.querySelectorAll('#timeline li')];
+        if (!items.some(li => li.dataset.eventType === 'JobCompleted')) return null;
+        return { types: items.map(li => li.dataset.eventType),
+                 steps: [...document.querySelectorAll('#timeline li.ev-StepCompleted .what')].map(w => w.textContent),
+                 hash: location.hash }; })()";
+    let timeline = wait_for("the job page's timeline to reach JobCompleted", Duration::from_secs(30), || async move {
+        Some(page.eval(timeline_js).await).filter(|v| !v.is_null())
+    })
+    .await;
+    assert_eq!(timeline["hash"], json!(format!("#/jobs/{job_id}")));
+    let types: Vec<&str> = timeline["types"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(types.first(), Some(&"JobRequested"), "{types:?}");
+    assert_eq!(types.get(1), Some(&"JobClaimed"), "{types:?}");
+    assert_eq!(types.last(), Some(&"JobCompleted"), "{types:?}");
+    // Every step the log holds is listed, in order, with its note.
+    let events: Value =
+        reqwest::get(format!("{base}/api/jobs/{job_id}/events?limit=1000")).await.unwrap().json().await.unwrap();
+    let expected: Vec<String> = events["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "StepCompleted")
+        .map(|e| match e["payload"]["note"].as_str() {
+            Some(note) => format!("Step {} — {note}", e["payload"]["step"].as_str().unwrap()),
+            None => format!("Step {}", e["payload"]["step"].as_str().unwrap()),
+        })
+        .collect();
+    let steps: Vec<&str> = timeline["steps"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(expected.len() >= 2, "the job committed too few steps to show a timeline: {expected:#?}");
+    assert_eq!(steps, expected, "the timeline's steps");
+    let shot = artefacts.join("dashboard-job.png");
+    page.screenshot(&shot).await;
+    println!("screenshot of the job page: {}", shot.display());
+
+    // The page's view agrees with the API's.
+    let api: Value = reqwest::get(format!("{base}/api/jobs/{job_id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(api["data"]["status"], json!("COMPLETED"));
+    assert_eq!(api["data"]["processed"], json!(CUSTOMERS));
+}
+
+/// A minimal DevTools protocol client: enough to drive one page.
+mod cdp {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    use base64::Engine as _;
+
+    /// No single command may take longer than this.
+    const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// One page (a target) of the browser, attached over the browser's WebSocket.
+    pub struct Page {
+        ws: tokio::sync::Mutex<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+        next_id: std::sync::atomic::AtomicU64,
+        session: String,
+    }
+
+    impl Page {
+        /// Opens a new 1400×1000 page in the browser listening at `browser_ws`.
+        pub async fn open(browser_ws: &str) -> Page {
+            let (ws, _) = tokio_tungstenite::connect_async(browser_ws).await.expect("connect to Chromium's DevTools");
+            let mut page = Page { ws: ws.into(), next_id: 1.into(), session: String::new() };
+            let target = page.call("Target.createTarget", json!({ "url": "about:blank" })).await;
+            let attached =
+                page.call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true })).await;
+            page.session = attached["sessionId"].as_str().expect("a session id").to_owned();
+            page.call(
+                "Emulation.setDeviceMetricsOverride",
+                json!({ "width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false }),
+            )
+            .await;
+            page
+        }
+
+        /// Sends a command (to the page once attached) and returns its result; panics on an error.
+        pub async fn call(&self, method: &str, params: Value) -> Value {
+            let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut message = json!({ "id": id, "method": method, "params": params });
+            if !self.session.is_empty() {
+                message["sessionId"] = json!(self.session);
+            }
+            let mut ws = self.ws.lock().await;
+            let exchange = async {
+                ws.send(Message::text(message.to_string())).await.expect("send to Chromium");
+                // Replies come in order with events between them; events are not needed here.
+                loop {
+                    let frame = ws.next().await.expect("Chromium closed the connection").expect("read from Chromium");
+                    let Message::Text(text) = frame else { continue };
+                    let reply: Value = serde_json::from_str(text.as_str()).expect("Chromium sends JSON");
+                    if reply["id"] == json!(id) {
+                        return reply;
+                    }
+                }
+            };
+            let reply = tokio::time::timeout(CALL_TIMEOUT, exchange)
+                .await
+                .unwrap_or_else(|_| panic!("{method} got no reply within {CALL_TIMEOUT:?}"));
+            assert!(reply.get("error").is_none(), "{method} failed: {}", reply["error"]);
+            reply["result"].clone()
+        }
+
+        /// Evaluates `expression` in the page and returns its value; panics on a script error.
+        pub async fn eval(&self, expression: &str) -> Value {
+            let result = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+                )
+                .await;
+            if let Some(details) = result.get("exceptionDetails") {
+                panic!("the page threw evaluating {expression}: {details}");
+            }
+            result["result"].get("value").cloned().unwrap_or(Value::Null)
+        }
+
+        /// Saves a PNG of the viewport to `path`.
+        pub async fn screenshot(&self, path: &Path) {
+            let shot = self.call("Page.captureScreenshot", json!({ "format": "png" })).await;
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(shot["data"].as_str().expect("screenshot data"))
+                .expect("screenshot data is base64");
+            std::fs::write(path, png).expect("write the screenshot");
+        }
+    }
+}

@@ -6,10 +6,12 @@
 //! # Layout
 //!
 //! - [`cli`]: the `dongbo` subcommands (`demo`, `serve`, `worker`, `migrate`, `prune`, …).
+//! - [`dashboard`]: the operator's page at `/`, its embedded assets, and the example trigger.
 //! - [`registry`]: which job types this binary runs.
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod dashboard;
 pub mod http;
 pub mod registry;

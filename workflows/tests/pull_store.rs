@@ -77,7 +77,11 @@ async fn upserts_write_rows_and_replace_their_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(list_nhanh_products(&db).await.unwrap(), vec![product.clone()]);
-    assert_eq!(list_nhanh_product_keys(&db).await.unwrap(), vec![(7, "sku:ao01".to_string())]);
+    assert_eq!(
+        list_nhanh_product_keys(&db).await.unwrap(),
+        vec![(7, "barcode:893".to_string()), (7, "sku:ao01".to_string())],
+        "both the SKU and the barcode are keys"
+    );
     assert_eq!(list_depots(&db).await.unwrap().len(), 2);
     let fewer = NhanhProductRow { depots: vec![(101, 4)], available: 4, code: None, ..product };
     apply_outside_step(&db, &UpsertNhanhProducts { job, rows: vec![fewer.clone()], seen_by_full_pull: None })

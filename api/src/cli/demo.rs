@@ -6,7 +6,8 @@
 //! 2. Run the four pulls, both matches and the product sync on in-process workers, each with a
 //!    progress bar.
 //! 3. Run the customer sync in a separate `dongbo worker` process, kill it with SIGKILL mid-job,
-//!    and resume the job here from its last checkpoint.
+//!    and resume the job here from its last checkpoint. Shopify refuses a few customers' writes
+//!    meanwhile (an injected userError); once that fault is gone, RETRY_FAILED_SYNC re-drives them.
 //! 4. Print a summary per job next to the simulator's ground truth, check Shopify's final state
 //!    against Nhanh's, and say where the dashboard is (it stays up with `--serve`).
 
@@ -30,6 +31,9 @@ use crate::http::{serve as serve_http, AppState};
 use crate::registry::registry;
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
+
+/// How many customers Shopify refuses during the customer sync.
+const REFUSED: usize = 3;
 
 /// `dongbo demo`.
 #[derive(Debug, Args)]
@@ -132,10 +136,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ran.extend(run_together(&engine, &[(PRODUCT_SYNC, json!({}), truth.product_pairs.len() as i64)]).await?);
     workers.stop().await;
 
-    // The customer sync in another process, killed mid-job and resumed here.
+    // The customer sync in another process, killed mid-job and resumed here, while Shopify
+    // refuses a few customers' writes.
+    let refused: Vec<String> = truth.customer_pairs.iter().take(REFUSED).map(|(_, gid)| gid.clone()).collect();
+    sim.faults().fail_targets(refused.clone());
     let (crashed, resume_note) =
         crash_and_resume(&args.db, &env, &engine, &store, lease, truth.customer_pairs.len() as i64).await?;
     ran.push(crashed);
+
+    // The fault is gone: re-drive the failed items.
+    sim.faults().clear();
+    let workers = Workers::start(&engine, 2, lease);
+    ran.extend(run_together(&engine, &[(RETRY_FAILED_SYNC, json!({}), refused.len() as i64)]).await?);
+    workers.stop().await;
 
     print_summary(&ran);
     println!("\n{resume_note}");

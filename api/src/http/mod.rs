@@ -13,6 +13,8 @@
 //! - [`auth`]: the bearer token on `/api` and [`check_bind`].
 //! - [`triggers`]: the thirteen trigger routes (body → job type and input).
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
+//! - [`catalog`]: the conflicts, mappings and failed items listings.
+//! - [`locations`]: which Nhanh depots feed which Shopify location.
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
@@ -25,6 +27,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalog;
+pub mod locations;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -114,6 +118,7 @@ impl AppState {
         (name = "triggers", description = "Start a job; answers at once with its id."),
         (name = "jobs", description = "Jobs, their audit trail and live progress."),
         (name = "audit", description = "What touched a record."),
+        (name = "catalog", description = "Conflicts, mappings and failed items of the local catalog."),
         (name = "service", description = "Health, metrics, this document."),
     )
 )]
@@ -138,6 +143,8 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(stream::routes())
         .merge(progress::routes())
         .merge(audit::routes())
+        .merge(catalog::routes())
+        .merge(locations::routes())
         .merge(metrics::routes())
         .merge(service::routes(with_home))
 }

@@ -31,7 +31,8 @@ pub(crate) const MIGRATION: &[(&str, &str)] = &[
 ];
 
 /// Current prefixes that were never migrated.
-const NATIVE_PREFIXES: &[&str] = &["086", "096", "097", "098", "089", "090", "093", "088", "091", "094", "092", "099"];
+/// Only ranges libphonenumber accepts for every subscriber (it rejects parts of 089x and 099x).
+const NATIVE_PREFIXES: &[&str] = &["086", "096", "097", "098", "090", "093", "088", "091", "094", "092", "087"];
 
 /// A canonical current mobile number: `prefix` (3 digits, leading 0) + 7-digit subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,30 @@
 //! Auto-matching: products by SKU (barcode as fallback), customers by Vietnamese phone.
+//!
+//! A Nhanh record and a Shopify record are mapped when they are each other's only candidate
+//! through their match keys; a key shared by several records is a conflict, recorded with its
+//! candidates and never matched. The exact rule is in [`decide`].
+//!
+//! # Layout
+//!
+//! - [`decide`]: the pure core, from one batch of key rows to mappings and conflicts.
+//! - [`strategy`]: how a batch is cut and decided (`memory`, `batch`, `sql`).
+//! - [`workflow`]: the AUTO_MATCH_PRODUCTS / AUTO_MATCH_CUSTOMERS job types.
+//!
+//! The SQL is in [`crate::catalog::store::matching`].
+
+pub mod decide;
+pub mod strategy;
+pub mod workflow;
 
 use dongbo_engine::Registry;
 
+pub use strategy::Strategy;
+pub use workflow::{AutoMatch, MatchInput, MatchState};
+
+use crate::catalog::store::matching::MatchKind;
+
 /// Registers the match job types.
-pub fn register(_registry: &mut Registry) {}
+pub fn register(registry: &mut Registry) {
+    registry.register(AutoMatch { kind: MatchKind::Products });
+    registry.register(AutoMatch { kind: MatchKind::Customers });
+}

@@ -212,10 +212,15 @@ pub fn shopify_customer_keys(phone: Option<&str>, address_phone: Option<&str>) -
     keys
 }
 
-/// The product match key of a Nhanh product or Shopify variant: `sku:<norm>` when the SKU is
-/// usable, else `barcode:<norm>`, else none.
+/// The product match keys of a Nhanh product or Shopify variant: `sku:<norm>` when the SKU is
+/// usable, and `barcode:<norm>` when the barcode is. Both are written so that the barcode can
+/// stand in when the SKU is missing on the *other* side: a Nhanh product with a SKU still pairs
+/// with a variant that only carries its barcode. A record whose keys reach different records on
+/// the other side is a conflict, never a guess.
 pub fn product_match_keys(sku: Option<&str>, barcode: Option<&str>) -> Vec<String> {
-    product_key(sku, barcode).map(|k| k.to_string()).into_iter().collect()
+    let mut keys: Vec<String> = product_key(sku, None).map(|k| k.to_string()).into_iter().collect();
+    keys.extend(product_key(None, barcode).map(|k| k.to_string()));
+    keys
 }
 
 fn add_phone_keys(keys: &mut Vec<String>, raw: Option<&str>) {

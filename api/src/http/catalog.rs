@@ -1,0 +1,262 @@
+//! The catalog listings: the conflicts the matches recorded, the mappings, and the items whose
+//! last sync failed. Read-only views over the workflows' catalog store functions; no SQL here.
+//!
+//! Conflicts and mappings come from store functions that read a whole kind at once, so these
+//! routes page over that result with an offset cursor; failures are paged by the store itself.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use dongbo_workflows::catalog::store::matching::{self, MatchKind};
+use dongbo_workflows::catalog::store::sync::{self as sync_store, FailureCursor, SyncKind};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
+use super::extract::ApiQuery;
+use super::jobs::page_size;
+use super::AppState;
+
+/// The largest page of a listing.
+pub const MAX_LISTING_PAGE: u32 = 1000;
+/// The default page of a listing.
+const DEFAULT_LISTING_PAGE: u32 = 100;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_conflicts)).routes(routes!(list_mappings)).routes(routes!(list_failures))
+}
+
+/// The filters and paging of the catalog listings.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListingQuery {
+    /// `product` or `customer` (default: both, products first). Ignored by `/api/failures`.
+    pub kind: Option<String>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingPage<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One key that matched several records on the other side.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictView {
+    /// `product` or `customer`.
+    pub kind: String,
+    /// The match key (a normalised SKU or barcode, or an E.164 phone).
+    pub key: String,
+    /// The Nhanh records with this key.
+    pub nhanh_ids: Vec<i64>,
+    /// The Shopify records with this key.
+    pub shopify_ids: Vec<String>,
+    /// The job that recorded it.
+    pub job_id: String,
+}
+
+/// A mapping of a Nhanh record to a Shopify record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MappingView {
+    /// `product` or `customer`.
+    pub kind: String,
+    /// The Nhanh record.
+    pub nhanh_id: i64,
+    /// The Shopify record.
+    pub shopify_id: Option<String>,
+    /// `sku`, `barcode`, `phone` or `manual`.
+    pub method: String,
+    /// The key it was matched on.
+    pub match_key: Option<String>,
+    /// The job that made it.
+    pub job_id: Option<String>,
+    /// `UNMAPPED`, `PENDING`, `SYNCED` or `FAILED`.
+    pub state: String,
+}
+
+/// An item whose last sync failed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    /// `product` or `customer`.
+    pub kind: String,
+    /// The mapping.
+    pub mapping_id: i64,
+    /// Why the last push failed.
+    pub reason: String,
+    /// When.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// How many pushes failed in a row.
+    pub attempts: i64,
+}
+
+fn kinds(kind: Option<&str>) -> Result<Vec<MatchKind>, ApiError> {
+    match kind.map(str::trim).filter(|k| !k.is_empty()) {
+        None => Ok(vec![MatchKind::Products, MatchKind::Customers]),
+        Some("product") => Ok(vec![MatchKind::Products]),
+        Some("customer") => Ok(vec![MatchKind::Customers]),
+        Some(other) => Err(ApiError::BadRequest(format!("kind must be product or customer, not {other:?}"))),
+    }
+}
+
+/// A failed catalog read: logged in full, answered as a generic 500.
+fn store_failure(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("reading the catalog: {e}"))
+}
+
+/// One page of `rows` from the offset `cursor`.
+fn offset_page<T>(rows: Vec<T>, cursor: Option<&str>, limit: i64) -> Result<ListingPage<T>, ApiError> {
+    let start = match cursor.filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => c.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("malformed cursor {c:?}")))?,
+    };
+    let end = start.saturating_add(limit as usize).min(rows.len());
+    let next_cursor = (end < rows.len()).then(|| end.to_string());
+    let items = rows.into_iter().skip(start).take(end.saturating_sub(start)).collect();
+    Ok(ListingPage { items, next_cursor })
+}
+
+/// The conflicts the matches recorded, by kind and key.
+#[utoipa::path(get, path = "/api/conflicts", tag = "catalog", params(ListingQuery),
+    responses(
+        (status = 200, description = "A page of conflicts", body = Envelope<ListingPage<ConflictView>>),
+        (status = 400, description = "Invalid filter or cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_conflicts(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListingQuery>,
+) -> ApiResult<ListingPage<ConflictView>> {
+    let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
+    let db = state.engine.store().db();
+    let mut rows = Vec::new();
+    for kind in kinds(q.kind.as_deref())? {
+        for c in matching::list_conflicts(&db, kind).await.map_err(store_failure)? {
+            rows.push(ConflictView {
+                kind: kind.as_str().to_owned(),
+                key: c.key,
+                nhanh_ids: c.nhanh_ids,
+                shopify_ids: c.shopify_ids,
+                job_id: c.job_id,
+            });
+        }
+    }
+    Ok(Reply::ok(offset_page(rows, q.cursor.as_deref(), limit)?))
+}
+
+/// The mappings, by kind and Nhanh id.
+#[utoipa::path(get, path = "/api/mappings", tag = "catalog", params(ListingQuery),
+    responses(
+        (status = 200, description = "A page of mappings", body = Envelope<ListingPage<MappingView>>),
+        (status = 400, description = "Invalid filter or cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_mappings(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListingQuery>,
+) -> ApiResult<ListingPage<MappingView>> {
+    let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
+    let db = state.engine.store().db();
+    let mut rows = Vec::new();
+    for kind in kinds(q.kind.as_deref())? {
+        for m in matching::list_mappings(&db, kind).await.map_err(store_failure)? {
+            rows.push(MappingView {
+                kind: kind.as_str().to_owned(),
+                nhanh_id: m.nhanh_id,
+                shopify_id: m.shopify_id,
+                method: m.method,
+                match_key: m.match_key,
+                job_id: m.job_id,
+                state: m.state,
+            });
+        }
+    }
+    Ok(Reply::ok(offset_page(rows, q.cursor.as_deref(), limit)?))
+}
+
+/// Writes a failure cursor as `failedAt.kind.mappingId`.
+fn failure_cursor_text(c: &FailureCursor) -> String {
+    format!("{}.{}.{}", c.failed_at, c.kind.as_str(), c.mapping_id)
+}
+
+/// Reads a cursor written by [`failure_cursor_text`].
+fn parse_failure_cursor(s: &str) -> Result<FailureCursor, ApiError> {
+    let bad = || ApiError::BadRequest(format!("malformed cursor {s:?}"));
+    let mut parts = s.splitn(3, '.');
+    let failed_at = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let kind = parts.next().and_then(SyncKind::parse).ok_or_else(bad)?;
+    let mapping_id = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    Ok(FailureCursor { failed_at, kind, mapping_id })
+}
+
+/// The items whose last sync failed, oldest first: what `retry-failed` would re-drive.
+#[utoipa::path(get, path = "/api/failures", tag = "catalog", params(ListingQuery),
+    responses(
+        (status = 200, description = "A page of failed items", body = Envelope<ListingPage<FailureView>>),
+        (status = 400, description = "Invalid cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_failures(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListingQuery>,
+) -> ApiResult<ListingPage<FailureView>> {
+    let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty()).map(parse_failure_cursor).transpose()?;
+    let db = state.engine.store().db();
+    let rows = sync_store::failures_page(&db, i64::MAX, cursor.as_ref(), limit).await.map_err(store_failure)?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last().map(|f| {
+                failure_cursor_text(&FailureCursor { failed_at: f.failed_at, kind: f.kind, mapping_id: f.mapping_id })
+            })
+        })
+        .flatten();
+    let items = rows
+        .into_iter()
+        .map(|f| FailureView {
+            kind: f.kind.as_str().to_owned(),
+            mapping_id: f.mapping_id,
+            reason: f.reason,
+            failed_at: DateTime::from_timestamp_millis(f.failed_at),
+            attempts: f.attempts,
+        })
+        .collect();
+    Ok(Reply::ok(ListingPage { items, next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_cursor_reads_back_what_it_wrote() {
+        let c = FailureCursor { failed_at: 1_700_000_000_123, kind: SyncKind::Customer, mapping_id: 42 };
+        assert_eq!(parse_failure_cursor(&failure_cursor_text(&c)).unwrap(), c);
+        for bad in ["", "1.customer", "x.customer.1", "1.order.1", "1.product.x"] {
+            assert!(parse_failure_cursor(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn offset_pages_cover_every_row_once() {
+        let page = offset_page((0..5).collect::<Vec<_>>(), None, 2).unwrap();
+        assert_eq!((page.items, page.next_cursor.as_deref()), (vec![0, 1], Some("2")));
+        let page = offset_page((0..5).collect::<Vec<_>>(), Some("4"), 2).unwrap();
+        assert_eq!((page.items, page.next_cursor), (vec![4], None));
+        assert!(offset_page(vec![1], Some("x"), 2).is_err());
+    }
+}

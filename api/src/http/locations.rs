@@ -1,0 +1,84 @@
+//! Location mapping: which Nhanh depots feed which Shopify location. PRODUCT_SYNC sums the
+//! `available` stock of the depots mapped onto each location, so it needs this before it can run.
+//! Read and written through the workflows' catalog store; no SQL here.
+
+use axum::extract::State;
+use dongbo_workflows::catalog::store::pulls::{
+    list_depots, list_locations, location_mappings, set_location_mapping, validate_location_mapping,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
+use super::extract::JsonBody;
+use super::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_location_mappings, put_location_mapping))
+}
+
+/// One depot → location mapping.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocationMappingView {
+    /// The Nhanh depot id.
+    pub depot_id: u64,
+    /// The Shopify location (`gid://shopify/Location/…`).
+    pub location_id: String,
+}
+
+/// The mappings, with the depots and locations the last pulls saw.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationMappings {
+    /// The current mappings.
+    pub mappings: Vec<LocationMappingView>,
+    /// Nhanh depots seen in pulled stock: `[id, name]`.
+    pub depots: Vec<(u64, Option<String>)>,
+    /// Shopify locations pulled: `[id, name]`.
+    pub locations: Vec<(String, String)>,
+}
+
+fn store_failure(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("location mappings: {e}"))
+}
+
+/// Lists the depot → location mappings and what can be mapped.
+#[utoipa::path(get, path = "/api/location-mappings", tag = "catalog",
+    responses(
+        (status = 200, description = "Mappings, depots and locations", body = Envelope<LocationMappings>),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_location_mappings(State(state): State<AppState>) -> ApiResult<LocationMappings> {
+    let db = state.engine.store().db();
+    let mappings = location_mappings(&db).await.map_err(store_failure)?;
+    let depots = list_depots(&db).await.map_err(store_failure)?;
+    let locations = list_locations(&db).await.map_err(store_failure)?;
+    Ok(Reply::ok(LocationMappings {
+        mappings: mappings.into_iter().map(|(depot_id, location_id)| LocationMappingView { depot_id, location_id }).collect(),
+        depots: depots.into_iter().map(|d| (d.id, d.name)).collect(),
+        locations: locations.into_iter().map(|l| (l.id, l.name)).collect(),
+    }))
+}
+
+/// Maps a Nhanh depot onto a Shopify location (replacing its previous location).
+#[utoipa::path(put, path = "/api/location-mappings", tag = "catalog", request_body = LocationMappingView,
+    responses(
+        (status = 200, description = "The mapping as stored", body = Envelope<LocationMappingView>),
+        (status = 400, description = "Not a depot id or not a location gid", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+        (status = 422, description = "Wrong fields or types", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn put_location_mapping(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LocationMappingView>,
+) -> ApiResult<LocationMappingView> {
+    let location_id = validate_location_mapping(body.depot_id, &body.location_id).map_err(ApiError::BadRequest)?;
+    let db = state.engine.store().db();
+    set_location_mapping(&db, body.depot_id, &location_id).await.map_err(store_failure)?;
+    Ok(Reply::ok(LocationMappingView { depot_id: body.depot_id, location_id }))
+}

@@ -1,0 +1,123 @@
+//! Throughput of PRODUCT_SYNC and CUSTOMER_SYNC against the simulator's Standard plan, next to
+//! the old tool's ~5 items/s.
+//!
+//! The ceiling is what the cost bucket allows over the measured run: the bucket starts full
+//! (1000 points) and restores 100 points/s; each call is one mutation (10 points) carrying 25
+//! metafields, or ⌊250 / locations⌋ products' quantities. So over `t` seconds at most
+//! `(1000 + 100·t) / 10` calls fit, and the ceiling in items/s is that × items per call / t.
+//! The steady-state ceiling (restore rate only) is printed too. Setup (mirroring the catalog)
+//! runs with throttling off; the measured part runs with it on, the bucket full.
+//!
+//! `cargo bench -p dongbo-workflows --bench sync` (sizes: `SYNC_BENCH_CUSTOMERS`,
+//! `SYNC_BENCH_PRODUCTS`).
+
+#[path = "../tests/sync_support/mod.rs"]
+mod sync_support;
+
+use std::time::Instant;
+
+use dongbo_engine::Engine;
+use dongbo_simulator::{Plan, Scope};
+use dongbo_workflows::jobs;
+use dongbo_workflows::sync::plan::products_per_call;
+use dongbo_workflows::sync::SyncSettings;
+use serde_json::json;
+use sync_support::*;
+
+const OLD_TOOL_ITEMS_PER_S: f64 = 5.0;
+const TARGET: f64 = 0.90;
+const MUTATION_COST: f64 = 10.0;
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Row {
+    name: &'static str,
+    items: i64,
+    seconds: f64,
+    items_per_call: f64,
+}
+
+fn report(row: &Row) {
+    let (bucket, restore) = Plan::Standard.bucket();
+    let measured = row.items as f64 / row.seconds;
+    let run_ceiling = (bucket + restore * row.seconds) / MUTATION_COST * row.items_per_call / row.seconds;
+    let steady_ceiling = restore / MUTATION_COST * row.items_per_call;
+    let ratio = measured / run_ceiling;
+    println!(
+        "{:<14} items={:<6} measured={:>8.1}/s  baseline={:>4.1}/s ({:>5.0}x)  ceiling(run)={:>8.1}/s  ceiling(steady)={:>6.1}/s  ratio={:>5.1}%  target={:>3.0}%  met={}",
+        row.name,
+        row.items,
+        measured,
+        OLD_TOOL_ITEMS_PER_S,
+        measured / OLD_TOOL_ITEMS_PER_S,
+        run_ceiling,
+        steady_ceiling,
+        ratio * 100.0,
+        TARGET * 100.0,
+        if ratio >= TARGET { "yes" } else { "NO" },
+    );
+}
+
+async fn bench() {
+    let customers = size("SYNC_BENCH_CUSTOMERS", 12_000);
+    let products = size("SYNC_BENCH_PRODUCTS", 20_000);
+    let db = dongbo_tests::sqlite_db();
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let sim = simulator(products, customers).await;
+    let up = upstreams(&sim);
+    let settings = SyncSettings {
+        calls_per_step: size("SYNC_BENCH_CALLS_PER_STEP", SyncSettings::default().calls_per_step),
+        ..SyncSettings::default()
+    };
+    let engine = Engine::new(store.clone(), registry(&up, settings));
+    let catalog = store.db();
+
+    sim.faults().set_throttle(Scope::Shopify, false);
+    mirror_nhanh_customers(&catalog, &up).await;
+    mirror_shopify_products(&catalog, &up).await;
+    map_locations(&catalog, &sim).await;
+    let mapped_customers = map_customers(&catalog, &sim, usize::MAX).await.len();
+    let mapped_products = map_products(&catalog, &sim, usize::MAX).await.len();
+    sim.faults().set_throttle(Scope::Shopify, true);
+    let truth = sim.truth();
+    let locations = truth.depot_to_location.iter().map(|(_, l)| l).collect::<std::collections::BTreeSet<_>>().len();
+    println!(
+        "sync bench: Standard plan, {mapped_customers} mapped customers, {mapped_products} mapped products, {locations} locations"
+    );
+
+    let started = Instant::now();
+    let job = run_job(&engine, jobs::CUSTOMER_SYNC, json!({})).await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(job.failed, 0, "{:?}", job.error);
+    report(&Row {
+        name: "CUSTOMER_SYNC",
+        items: job.processed,
+        seconds,
+        items_per_call: settings.max_metafields_per_call as f64,
+    });
+
+    // Let the bucket refill so the product run starts as the customer run did.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let job = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(job.failed, 0, "{:?}", job.error);
+    report(&Row {
+        name: "PRODUCT_SYNC",
+        items: job.processed,
+        seconds,
+        items_per_call: products_per_call(locations, settings.max_quantities_per_call) as f64,
+    });
+    let (nhanh_hits, shopify_hits) = sim.rate_limit_hits();
+    for (name, stats) in [("nhanh", up.nhanh().unwrap().stats()), ("shopify", up.shopify().unwrap().stats())] {
+        println!("{name} client: {stats:?}");
+    }
+    println!("rate-limit replies: nhanh={nhanh_hits} shopify={shopify_hits}");
+    sim.shutdown().await;
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(bench());
+}

@@ -1,0 +1,117 @@
+//! Which tables a match kind reads and writes, and SQL text built from templates.
+//!
+//! Templates name tables as `{nk}` (Nhanh keys), `{nid}` (its record column), `{key}`, `{nt}`
+//! (Nhanh records), `{sk}`, `{sid}`, `{st}` (Shopify), `{map}`, `{map_n}`, `{map_s}` (mappings).
+//! PostgreSQL templates use `$n::type` parameters; [`sqlite`] turns one into the SQLite form
+//! (`?n`) for the statements whose text is otherwise the same on both backends.
+
+/// What is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchKind {
+    /// Nhanh products to Shopify variants, by `sku:`/`barcode:` key.
+    Products,
+    /// Nhanh customers to Shopify customers, by E.164 phone key.
+    Customers,
+}
+
+impl MatchKind {
+    /// The kind's name in `match_conflicts.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Products => "product",
+            MatchKind::Customers => "customer",
+        }
+    }
+
+    /// The mapping table.
+    pub fn mapping_table(self) -> &'static str {
+        match self {
+            MatchKind::Products => "product_mappings",
+            MatchKind::Customers => "customer_mappings",
+        }
+    }
+
+    fn names(self) -> [(&'static str, &'static str); 10] {
+        match self {
+            MatchKind::Products => [
+                ("{nk}", "nhanh_product_keys"),
+                ("{nid}", "product_id"),
+                ("{key}", "match_key"),
+                ("{nt}", "nhanh_products"),
+                ("{sk}", "shopify_variant_keys"),
+                ("{sid}", "variant_id"),
+                ("{st}", "shopify_variants"),
+                ("{map}", "product_mappings"),
+                ("{map_n}", "nhanh_product_id"),
+                ("{map_s}", "shopify_variant_id"),
+            ],
+            MatchKind::Customers => [
+                ("{nk}", "nhanh_customer_keys"),
+                ("{nid}", "customer_id"),
+                ("{key}", "phone_key"),
+                ("{nt}", "nhanh_customers"),
+                ("{sk}", "shopify_customer_keys"),
+                ("{sid}", "customer_id"),
+                ("{st}", "shopify_customers"),
+                ("{map}", "customer_mappings"),
+                ("{map_n}", "nhanh_customer_id"),
+                ("{map_s}", "shopify_customer_id"),
+            ],
+        }
+    }
+
+    /// The template with this kind's table and column names.
+    pub(super) fn sql(self, template: &str) -> String {
+        let mut s = template.replace("{eligible_n}", ELIGIBLE_N).replace("{eligible_s}", ELIGIBLE_S);
+        for (from, to) in self.names() {
+            s = s.replace(from, to);
+        }
+        s
+    }
+}
+
+/// `x` (a Nhanh key row) belongs to an eligible record.
+const ELIGIBLE_N: &str = "EXISTS (SELECT 1 FROM {nt} er WHERE er.id = x.{nid} AND er.removed_at IS NULL) \
+     AND NOT EXISTS (SELECT 1 FROM {map} em WHERE em.{map_n} = x.{nid} AND em.method = 'manual')";
+
+/// `y` (a Shopify key row) belongs to an eligible record.
+const ELIGIBLE_S: &str = "EXISTS (SELECT 1 FROM {st} er WHERE er.id = y.{sid} AND er.removed_at IS NULL) \
+     AND NOT EXISTS (SELECT 1 FROM {map} em WHERE em.{map_s} = y.{sid} AND em.method = 'manual')";
+
+/// The SQLite form of a PostgreSQL statement: `$n::type` and `$n` become `?n`.
+pub(super) fn sqlite(pg: &str) -> String {
+    let mut out = String::with_capacity(pg.len());
+    let mut chars = pg.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        out.push('?');
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            out.push(d);
+            chars.next();
+        }
+        if chars.peek() == Some(&':') {
+            chars.next();
+            chars.next();
+            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+/// `?, ?, …` with `n` placeholders, for SQLite `IN` lists.
+pub(super) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn postgres_parameters_become_numbered_sqlite_ones() {
+        assert_eq!(super::sqlite("a > $1::text AND b <= $2 LIMIT $3::bigint"), "a > ?1 AND b <= ?2 LIMIT ?3");
+    }
+}

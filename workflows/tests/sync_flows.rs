@@ -1,0 +1,170 @@
+//! PRODUCT_SYNC, CUSTOMER_SYNC and RETRY_FAILED_SYNC against the simulator, on SQLite and
+//! PostgreSQL: Shopify ends equal to Nhanh for the mapped items, an item Shopify rejects ends
+//! FAILED with its reason while its batch-mates are set, a retry brings it to SYNCED once the
+//! fault is gone, and unchanged totals are skipped unless forced.
+
+mod sync_support;
+
+use std::collections::{HashMap, HashSet};
+
+use dongbo_engine::{Engine, JobStatus};
+use dongbo_simulator::Simulator;
+use dongbo_tests::{fresh_db, Backend};
+use dongbo_workflows::catalog::store::sync::{MappingState, SyncKind};
+use dongbo_workflows::jobs;
+use dongbo_workflows::sync::SyncSettings;
+use serde_json::json;
+use sync_support::*;
+
+/// The simulator's `metafieldsSet` journal entries that applied.
+fn applied_metafield_writes(sim: &Simulator) -> usize {
+    sim.journal().iter().filter(|e| e.kind == "metafieldsSet" && e.applied).count()
+}
+
+async fn customer_sync_end_to_end(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let sim = simulator(200, 600).await;
+    let up = upstreams(&sim);
+    let engine = Engine::new(store.clone(), registry(&up, SyncSettings::default()));
+    let db = store.db();
+    mirror_nhanh_customers(&db, &up).await;
+    let mapped = map_customers(&db, &sim, 120).await;
+    assert_eq!(mapped.len(), 120, "the simulator has enough customer pairs");
+    let expected: HashMap<String, u64> = sim.state().expected_total_spent().into_iter().collect();
+
+    // Two customers Shopify rejects, in different calls; their batch-mates must still be set.
+    let rejected: Vec<(i64, u64, String)> = vec![mapped[3].clone(), mapped[60].clone()];
+    sim.faults().fail_targets(rejected.iter().map(|(_, _, gid)| gid.clone()));
+    let job = run_job(&engine, jobs::CUSTOMER_SYNC, json!({})).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!((job.total, job.processed, job.successful, job.failed), (Some(120), 120, 118, 2));
+    let rejected_ids: HashSet<i64> = rejected.iter().map(|(id, _, _)| *id).collect();
+    for (id, _, gid) in &mapped {
+        let m = mapping(&db, SyncKind::Customer, *id).await;
+        let shopify = sim.state().customer_metafield(gid, "custom", "total_spent");
+        if rejected_ids.contains(id) {
+            assert_eq!(m.state, Some(MappingState::Failed));
+            let reason = m.last_error.unwrap_or_default();
+            assert!(reason.contains("Shopify rejected the item"), "reason: {reason}");
+            let writes = sim.journal().into_iter().filter(|e| e.kind == "metafieldsSet" && e.target == *gid);
+            assert_eq!(writes.filter(|e| e.applied).count(), 0, "a rejected item was not set");
+        } else {
+            assert_eq!(m.state, Some(MappingState::Synced), "mapping {id}");
+            assert_eq!(m.synced_value, Some(json!(expected[gid])));
+            assert_eq!(shopify, Some(expected[gid].to_string()), "{gid}");
+        }
+    }
+    let failures = dongbo_workflows::catalog::store::sync::failures_page(&db, i64::MAX, None, 100).await.unwrap();
+    assert_eq!(failures.iter().map(|f| f.mapping_id).collect::<HashSet<_>>(), rejected_ids);
+    let audit = store.entity_events(&format!("customer_mapping:{}", rejected[0].0), 10).await.unwrap();
+    assert_eq!(audit.last().map(|t| t.action.as_str()), Some("failed"));
+
+    // The fault is gone: a retry brings both to SYNCED and clears their failure rows.
+    sim.faults().clear();
+    let retry = run_job(&engine, jobs::RETRY_FAILED_SYNC, json!({})).await;
+    assert_eq!(retry.status, JobStatus::Completed, "{:?}", retry.error);
+    assert_eq!((retry.total, retry.processed, retry.successful, retry.failed), (Some(2), 2, 2, 0));
+    for (id, _, gid) in &rejected {
+        assert_eq!(mapping(&db, SyncKind::Customer, *id).await.state, Some(MappingState::Synced));
+        assert_eq!(sim.state().customer_metafield(gid, "custom", "total_spent"), Some(expected[gid].to_string()));
+    }
+    assert!(dongbo_workflows::catalog::store::sync::failures_page(&db, i64::MAX, None, 10).await.unwrap().is_empty());
+
+    // Nothing changed: a second sync skips every customer and writes nothing; forceSync pushes all.
+    let before = applied_metafield_writes(&sim);
+    let again = run_job(&engine, jobs::CUSTOMER_SYNC, json!({})).await;
+    assert_eq!(again.status, JobStatus::Completed);
+    assert_eq!(again.metadata["skippedUnchanged"], json!(120));
+    assert_eq!(applied_metafield_writes(&sim), before, "unchanged totals are not pushed");
+    let forced = run_job(&engine, jobs::CUSTOMER_SYNC, json!({"forceSync": true})).await;
+    assert_eq!(forced.metadata["synced"], json!(120));
+    assert_eq!(applied_metafield_writes(&sim), before + 120);
+
+    // Explicit mapping ids: only those.
+    let some =
+        run_job(&engine, jobs::CUSTOMER_SYNC, json!({"mappingIds": [mapped[0].0, mapped[1].0], "forceSync": true}))
+            .await;
+    assert_eq!((some.total, some.processed, some.successful), (Some(2), 2, 2));
+    sim.shutdown().await;
+}
+
+async fn product_sync_end_to_end(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let sim = simulator(600, 50).await;
+    let up = upstreams(&sim);
+    // Small calls so that the mapped products span several calls and steps.
+    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 3, ..SyncSettings::default() };
+    let engine = Engine::new(store.clone(), registry(&up, settings));
+    let db = store.db();
+    mirror_shopify_products(&db, &up).await;
+    map_locations(&db, &sim).await;
+    let mapped = map_products(&db, &sim, 100).await;
+    assert_eq!(mapped.len(), 100, "the simulator has enough product pairs");
+    let mapped_nhanh: HashMap<u64, i64> = mapped.iter().map(|(id, n, _)| (*n, *id)).collect();
+    let expected: Vec<_> = sim
+        .state()
+        .expected_inventory()
+        .into_iter()
+        .filter(|e| mapped_nhanh.contains_key(&e.nhanh_product_id))
+        .collect();
+    assert_eq!(expected.len(), 300, "three locations per product");
+
+    let victim = &mapped[42];
+    let victim_item = sim.state().variant(&victim.2).unwrap().inventory_item_id;
+    sim.faults().fail_targets([victim_item.clone()]);
+    let job = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!((job.total, job.processed, job.successful, job.failed), (Some(100), 100, 99, 1));
+    let m = mapping(&db, SyncKind::Product, victim.0).await;
+    assert_eq!(m.state, Some(MappingState::Failed));
+    assert!(m.last_error.unwrap_or_default().contains("Shopify rejected the item"));
+    for e in &expected {
+        let got = sim.state().inventory(&e.inventory_item_id, &e.location_id);
+        if e.inventory_item_id == victim_item {
+            continue;
+        }
+        assert_eq!(got, Some(e.quantity), "{} at {}", e.inventory_item_id, e.location_id);
+    }
+    let synced = mapping(&db, SyncKind::Product, mapped[0].0).await;
+    assert_eq!(synced.state, Some(MappingState::Synced));
+    assert_eq!(synced.synced_value.as_ref().map(|v| v.as_object().map(|o| o.len())), Some(Some(3)));
+
+    sim.faults().clear();
+    let retry = run_job(&engine, jobs::RETRY_FAILED_SYNC, json!({"limit": 10})).await;
+    assert_eq!((retry.status, retry.successful, retry.failed), (JobStatus::Completed, 1, 0), "{:?}", retry.error);
+    assert_eq!(mapping(&db, SyncKind::Product, victim.0).await.state, Some(MappingState::Synced));
+    for e in &expected {
+        assert_eq!(sim.state().inventory(&e.inventory_item_id, &e.location_id), Some(e.quantity));
+    }
+
+    // Every applied inventory key was applied once.
+    let mut keys = HashMap::<(String, String), usize>::new();
+    for e in sim.journal().iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied) {
+        let key = e.idempotency_key.clone().unwrap_or_default();
+        *keys.entry((key, format!("{}{}", e.target, e.value["locationId"]))).or_default() += 1;
+    }
+    assert!(keys.values().all(|&n| n == 1), "an inventory key applied twice");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_sync_sets_totals_fails_rejected_items_alone_and_a_retry_heals_them_on_sqlite() {
+    customer_sync_end_to_end(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_sync_sets_totals_fails_rejected_items_alone_and_a_retry_heals_them_on_postgres() {
+    customer_sync_end_to_end(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_sets_stock_per_location_fails_rejected_items_alone_and_a_retry_heals_them_on_sqlite() {
+    product_sync_end_to_end(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_sets_stock_per_location_fails_rejected_items_alone_and_a_retry_heals_them_on_postgres() {
+    product_sync_end_to_end(Backend::Postgres).await;
+}
