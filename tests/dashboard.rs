@@ -2,7 +2,7 @@
 //! pointed at it. "Pull Nhanh customers" clicked on the page starts a job whose row shows its
 //! progress advancing and then COMPLETED at 100 % without a reload, and whose job page lists every
 //! step of the log in its timeline. Screenshots of both pages (and the two processes' logs) are
-//! left in `target/tmp/dashboard/`; the test prints their paths.
+//! left in the `dashboard` folder of cargo's `CARGO_TARGET_TMPDIR`; the test prints their paths.
 //!
 //! Chromium is Debian's (`chromium` on the PATH, or `DONGBO_CHROMIUM`); nothing is downloaded.
 //! It is driven over the DevTools protocol by the small client in [`cdp`]: one WebSocket, JSON
