@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod jobs;
 mod progress;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Runs workers only (scale-out on PostgreSQL).
     Worker(serve::WorkerArgs),
+    /// Requests a job of any type and works it here with a progress bar (or `--detach`).
+    Run(run::RunArgs),
     /// Lists, shows, follows and cancels jobs on a running server.
     Jobs(jobs::JobsArgs),
     /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Worker(args) => serve::worker(args).await,
+            Command::Run(args) => run::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Migrate(args) => admin::migrate(args).await,

@@ -1,0 +1,54 @@
+//! `dongbo run` from the terminal: a pull against the simulator to completion, a detached
+//! request, and bad input refused with a clear message.
+
+use std::process::Command;
+
+use dongbo_simulator::{SimConfig, Simulator};
+use serde_json::Value;
+
+async fn dongbo_run(env: &[(String, String)], db: &str, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dongbo"));
+    cmd.arg("run").args(args).args(["--db", db]).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run dongbo")).await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_run_from_the_terminal_completes_with_every_customer_of_the_store() {
+    let config = SimConfig { customers: 700, products: 50, ..SimConfig::default() };
+    let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.unwrap();
+    let db = dongbo_tests::sqlite_db();
+    let (ok, out, err) =
+        dongbo_run(&sim.env(), &db.url, &["PULL_NHANH_CUSTOMERS", "--input", r#"{"mode":"full"}"#]).await;
+    assert!(ok, "{err}");
+    let row: Value = serde_json::from_str(&out).expect("the job as JSON");
+    assert_eq!(row["status"], "COMPLETED");
+    assert_eq!(row["processed"], sim.truth().nhanh_customers as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_run_only_requests_and_bad_input_is_refused_with_its_reason() {
+    let sim = Simulator::start(
+        SimConfig { customers: 10, products: 10, ..SimConfig::default() },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let db = dongbo_tests::sqlite_db();
+    let (ok, out, err) = dongbo_run(&sim.env(), &db.url, &["PULL_NHANH_PRODUCTS", "--detach"]).await;
+    assert!(ok, "{err}");
+    let id: dongbo_engine::JobId = out.trim().parse().expect("a job id");
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    assert_eq!(store.job(id).await.unwrap().unwrap().status, dongbo_engine::JobStatus::Pending);
+
+    let (ok, _, err) =
+        dongbo_run(&sim.env(), &db.url, &["PULL_NHANH_CUSTOMERS", "--input", r#"{"mode":"sideways"}"#]).await;
+    assert!(!ok && err.contains("invalid input for PULL_NHANH_CUSTOMERS"), "{err}");
+    let (ok, _, err) = dongbo_run(&sim.env(), &db.url, &["NOT_A_JOB"]).await;
+    assert!(!ok && err.contains("unknown job type `NOT_A_JOB`"), "{err}");
+}
