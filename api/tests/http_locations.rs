@@ -35,7 +35,10 @@ async fn a_mapping_onto_something_that_is_not_a_location_is_a_400_with_a_reason(
         .send(&app.router)
         .await;
     assert!(answer.error(StatusCode::BAD_REQUEST).contains("is not a Shopify location id"));
-    let answer = call("PUT", "/api/location-mappings").json(&json!({ "depotId": -1, "locationId": "x" })).send(&app.router).await;
+    let answer = call("PUT", "/api/location-mappings")
+        .json(&json!({ "depotId": -1, "locationId": "x" }))
+        .send(&app.router)
+        .await;
     assert!(answer.status.is_client_error(), "{answer:?}");
     let listed = call("GET", "/api/location-mappings").send(&app.router).await;
     assert_eq!(listed.data()["mappings"], json!([]));

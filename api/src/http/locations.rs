@@ -58,7 +58,10 @@ pub async fn get_location_mappings(State(state): State<AppState>) -> ApiResult<L
     let depots = list_depots(&db).await.map_err(store_failure)?;
     let locations = list_locations(&db).await.map_err(store_failure)?;
     Ok(Reply::ok(LocationMappings {
-        mappings: mappings.into_iter().map(|(depot_id, location_id)| LocationMappingView { depot_id, location_id }).collect(),
+        mappings: mappings
+            .into_iter()
+            .map(|(depot_id, location_id)| LocationMappingView { depot_id, location_id })
+            .collect(),
         depots: depots.into_iter().map(|d| (d.id, d.name)).collect(),
         locations: locations.into_iter().map(|l| (l.id, l.name)).collect(),
     }))

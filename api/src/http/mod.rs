@@ -28,10 +28,10 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
-pub mod locations;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod locations;
 pub mod metrics;
 pub mod progress;
 pub mod service;
