@@ -2,8 +2,9 @@
 //!
 //! - `PRODUCT_SYNC` ([`ProductSync`]): for each mapped product, Nhanh's `available` stock summed
 //!   per Shopify location over the depots mapped to it (`location_mappings`), read *fresh* from
-//!   Nhanh `product/inventory` in the step that pushes it (a product missing from Nhanh's answer
-//!   counts as 0), set with `inventorySetQuantities` in calls of whole products (≤ 250
+//!   Nhanh by the call that pushes it (`product/inventory`, or `product/list` filtered by ids on
+//!   every other call: Nhanh limits each URL apart, so two URLs keep reads ahead of Shopify's
+//!   ≈ 10 calls/s; a product missing from Nhanh's answer counts as 0), set with `inventorySetQuantities` in calls of whole products (≤ 250
 //!   quantities), each call under `@idempotent(key: ctx.idempotency_key("batch-<n>"))`.
 //! - `CUSTOMER_SYNC` ([`CustomerSync`]): Nhanh's `totalAmount` (as mirrored by
 //!   `PULL_NHANH_CUSTOMERS`) → metafield `custom.total_spent` (`number_integer`) with
@@ -12,8 +13,8 @@
 //! - `RETRY_FAILED_SYNC` ([`RetryFailedSync`]): the oldest `sync_failures` rows, both kinds.
 //!
 //! Why stock is read fresh and totals from the mirror: stock moves by the minute and a stale
-//! number oversells, so each step asks Nhanh for the stock of exactly the products it pushes
-//! (100 ids a request); a customer's total spent changes slowly and an incremental customer pull
+//! number oversells, so each call asks Nhanh for the stock of exactly the products it pushes
+//! (one request of ≤ 100 ids); a customer's total spent changes slowly and an incremental customer pull
 //! keeps the mirror current for one request per 100 changed customers.
 //!
 //! A step takes one keyset page of mappings (checkpoint: the last mapping id handled) and keeps

@@ -314,7 +314,7 @@ async fn product_call(
     call: &[(ProductSyncRow, String)],
 ) -> Result<Vec<(usize, Result<Value, String>)>, StepError> {
     let ids: Vec<u64> = call.iter().filter_map(|(r, _)| u64::try_from(r.nhanh_product_id).ok()).collect();
-    let via = if n % 2 == 0 { Endpoint::Inventory } else { Endpoint::List };
+    let via = [Endpoint::Inventory, Endpoint::List][n % 2];
     let stock = fetch_stock(nhanh, &ids, via).await?;
     let quantities: Vec<Vec<i64>> = call
         .iter()
