@@ -273,8 +273,9 @@ mod tests {
     }
 
     #[test]
-    fn product_keys_take_the_sku_and_fall_back_to_the_barcode() {
-        check(product_match_keys(Some(" AO 01 "), Some("123")), &["sku:ao01"]);
+    fn product_keys_hold_the_sku_and_the_barcode_so_either_side_can_fall_back() {
+        check(product_match_keys(Some(" AO 01 "), Some("123")), &["sku:ao01", "barcode:123"]);
+        check(product_match_keys(Some(" AO 01 "), None), &["sku:ao01"]);
         check(product_match_keys(Some("  "), Some("8934 567")), &["barcode:8934567"]);
         check(product_match_keys(None, None), &[]);
     }
