@@ -2,23 +2,13 @@
 //! process from its last checkpoint: exact final counts, contiguous sequence numbers, a
 //! `JobClaimed` with attempt 2, and at most one step redone — on SQLite and on PostgreSQL.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use dongbo_engine::event::EventPayload;
 use dongbo_engine::example::{example_stats, ExampleCount, EXAMPLE_COUNT};
 use dongbo_engine::{Engine, JobRequest, JobStatus, Registry};
-use dongbo_tests::{dongbo_bin, fresh_db, wait_for, Backend};
+use dongbo_tests::{fresh_db, spawn_worker, wait_for, Backend};
 use serde_json::json;
-
-fn spawn_worker(db_url: &str) -> std::process::Child {
-    std::process::Command::new(dongbo_bin())
-        .args(["worker", "--db", db_url, "--workers", "1", "--lease-ms", "1500"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dongbo worker")
-}
 
 async fn a_killed_worker_process_resumes_in_another_with_one_step_redone_at_most(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
@@ -29,7 +19,7 @@ async fn a_killed_worker_process_resumes_in_another_with_one_step_redone_at_most
     let input = json!({ "items": 400, "batch": 10, "stepMillis": 25 });
     let job = engine.request(JobRequest::new(EXAMPLE_COUNT, input)).await.unwrap().job.id;
 
-    let mut first = spawn_worker(&db.url);
+    let mut first = spawn_worker(&db.url, &[]);
     wait_for("the first worker to commit some steps", Duration::from_secs(60), || async {
         let row = store.job(job).await.unwrap().unwrap();
         (row.processed >= 100).then_some(())
@@ -40,7 +30,7 @@ async fn a_killed_worker_process_resumes_in_another_with_one_step_redone_at_most
     let at_kill = store.job(job).await.unwrap().unwrap();
     assert!(at_kill.processed < 400, "killed too late to test a resume");
 
-    let mut second = spawn_worker(&db.url);
+    let mut second = spawn_worker(&db.url, &[]);
     let row = wait_for("the second worker to finish the job", Duration::from_secs(120), || async {
         let row = store.job(job).await.unwrap().unwrap();
         row.status.is_finished().then_some(row)

@@ -90,3 +90,15 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Starts `dongbo worker --db URL` (one worker, 1.5 s leases) with `env` added to its
+/// environment (the simulator's `NHANH_*`/`SHOPIFY_*`); its output is discarded.
+pub fn spawn_worker(db_url: &str, env: &[(String, String)]) -> std::process::Child {
+    std::process::Command::new(dongbo_bin())
+        .args(["worker", "--db", db_url, "--workers", "1", "--lease-ms", "1500"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dongbo worker")
+}

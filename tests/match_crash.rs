@@ -4,44 +4,19 @@
 //! conflicts of an undisturbed run — on SQLite and on PostgreSQL.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 
 use dongbo_engine::event::EventPayload;
-use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, StepEffects, StoreTx, WorkerConfig, WorkerId};
-use dongbo_tests::{dongbo_bin, fresh_db, wait_for, Backend};
+use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, WorkerConfig, WorkerId};
+use dongbo_tests::{fresh_db, spawn_worker, wait_for, Backend};
 use dongbo_workflows::catalog::store::matching::{list_conflicts, list_mappings, MatchKind};
 use dongbo_workflows::catalog::store::pulls::{
-    NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
+    apply_outside_step, NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
 };
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
 use serde_json::json;
 
 const CUSTOMERS: u64 = 20_000;
-
-fn spawn_worker(db_url: &str) -> std::process::Child {
-    std::process::Command::new(dongbo_bin())
-        .args(["worker", "--db", db_url, "--workers", "1", "--lease-ms", "1500"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dongbo worker")
-}
-
-async fn apply(db: &Db, effects: impl StepEffects) {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Sqlite(&mut tx)).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Postgres(&mut tx)).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-}
 
 /// The same catalog in every database: pairs, every 40th Nhanh number duplicated (a conflict),
 /// every 7th Nhanh field with a second number nobody holds.
@@ -75,8 +50,8 @@ async fn fill(db: &Db) {
             updated_at: None,
         })
         .collect();
-    apply(db, UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await;
-    apply(db, UpsertShopifyCustomers { job, rows: shop, seen_by_full_pull: None }).await;
+    apply_outside_step(db, &UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await.unwrap();
+    apply_outside_step(db, &UpsertShopifyCustomers { job, rows: shop, seen_by_full_pull: None }).await.unwrap();
 }
 
 fn engine(store: dongbo_engine::SharedStore) -> Engine {
@@ -122,7 +97,7 @@ async fn a_killed_match_resumes_with_one_batch_redone_at_most(backend: Backend) 
     let store = dongbo_engine::open(&db.url).await.unwrap();
     fill(&store.db()).await;
     let job = engine(store.clone()).request(JobRequest::new(AUTO_MATCH_CUSTOMERS, input)).await.unwrap().job.id;
-    let mut first = spawn_worker(&db.url);
+    let mut first = spawn_worker(&db.url, &[]);
     wait_for("the first worker to commit some batches", Duration::from_secs(120), || async {
         let row = store.job(job).await.unwrap().unwrap();
         (row.processed >= 3_000).then_some(())
@@ -133,7 +108,7 @@ async fn a_killed_match_resumes_with_one_batch_redone_at_most(backend: Backend) 
     let at_kill = store.job(job).await.unwrap().unwrap();
     assert!(at_kill.processed < at_kill.total.unwrap(), "killed too late to test a resume");
 
-    let mut second = spawn_worker(&db.url);
+    let mut second = spawn_worker(&db.url, &[]);
     let row = wait_for("the second worker to finish the match", Duration::from_secs(300), || async {
         let row = store.job(job).await.unwrap().unwrap();
         row.status.is_finished().then_some(row)

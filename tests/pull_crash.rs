@@ -3,26 +3,15 @@
 //! `customer/list` request, and there are at most (pages committed) + 1 of them — on SQLite and
 //! on PostgreSQL. The resumed pull leaves the catalog exact.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use dongbo_engine::{Engine, JobRequest, JobStatus, Registry};
 use dongbo_simulator::{Scope, SimConfig, Simulator};
-use dongbo_tests::{dongbo_bin, fresh_db, wait_for, Backend};
+use dongbo_tests::{fresh_db, spawn_worker, wait_for, Backend};
 use dongbo_workflows::catalog::store::pulls::list_nhanh_customers;
 use dongbo_workflows::jobs::PULL_NHANH_CUSTOMERS;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn spawn_worker(db_url: &str, sim: &Simulator) -> std::process::Child {
-    std::process::Command::new(dongbo_bin())
-        .args(["worker", "--db", db_url, "--workers", "1", "--lease-ms", "1500"])
-        .envs(sim.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dongbo worker")
-}
 
 /// `GET {base}/_sim/requests`, over a bare HTTP/1.1 connection.
 async fn sim_requests(base: &str) -> Value {
@@ -57,7 +46,7 @@ async fn a_killed_pull_resumes_in_another_process_refetching_at_most_one_page(ba
     let engine = Engine::new(store.clone(), registry);
     let job = engine.request(JobRequest::new(PULL_NHANH_CUSTOMERS, json!({"mode": "full"}))).await.unwrap().job.id;
 
-    let mut first = spawn_worker(&db.url, &sim);
+    let mut first = spawn_worker(&db.url, &sim.env());
     wait_for("the first worker to commit some pages", Duration::from_secs(60), || async {
         let row = store.job(job).await.unwrap().unwrap();
         (row.processed >= 1_500).then_some(())
@@ -68,7 +57,7 @@ async fn a_killed_pull_resumes_in_another_process_refetching_at_most_one_page(ba
     let at_kill = store.job(job).await.unwrap().unwrap();
     assert!(at_kill.processed < 6_000, "killed too late to test a resume");
 
-    let mut second = spawn_worker(&db.url, &sim);
+    let mut second = spawn_worker(&db.url, &sim.env());
     let row = wait_for("the second worker to finish the pull", Duration::from_secs(120), || async {
         let row = store.job(job).await.unwrap().unwrap();
         row.status.is_finished().then_some(row)

@@ -4,12 +4,11 @@
 //! mapped item — on SQLite and on PostgreSQL.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, SharedStore};
 use dongbo_simulator::{Scope, SimConfig, Simulator};
-use dongbo_tests::{dongbo_bin, fresh_db, wait_for, Backend};
+use dongbo_tests::{fresh_db, spawn_worker, wait_for, Backend};
 use dongbo_workflows::catalog::store::pulls::{
     apply_outside_step, set_location_mapping, NhanhCustomerRow, ShopifyProductRow, ShopifyVariantRow,
     UpsertNhanhCustomers, UpsertShopifyProducts,
@@ -18,16 +17,6 @@ use dongbo_workflows::catalog::store::sync::{set_manual_customer_mapping, set_ma
 use dongbo_workflows::connectors::nhanh::CustomerFilters;
 use dongbo_workflows::{jobs, Upstreams};
 use serde_json::json;
-
-fn spawn_worker(db_url: &str, sim: &Simulator) -> std::process::Child {
-    std::process::Command::new(dongbo_bin())
-        .args(["worker", "--db", db_url, "--workers", "1", "--lease-ms", "1500"])
-        .envs(sim.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dongbo worker")
-}
 
 /// Mirrors what the syncs read (Nhanh totals, Shopify inventory items), maps every true pair
 /// by hand and maps the depots onto locations.
@@ -89,7 +78,7 @@ async fn run_killed_and_resumed(
     job_type: &str,
 ) -> JobId {
     let job = engine.request(JobRequest::new(job_type, json!({}))).await.unwrap().job.id;
-    let mut first = spawn_worker(url, sim);
+    let mut first = spawn_worker(url, &sim.env());
     wait_for("the first worker to commit a step", Duration::from_secs(120), || async {
         let row = store.job(job).await.unwrap().unwrap();
         (row.processed > 0).then_some(())
@@ -100,7 +89,7 @@ async fn run_killed_and_resumed(
     let at_kill = store.job(job).await.unwrap().unwrap();
     assert!(!at_kill.status.is_finished(), "{job_type} finished before the kill: the test proves nothing");
 
-    let mut second = spawn_worker(url, sim);
+    let mut second = spawn_worker(url, &sim.env());
     let row = wait_for("the second worker to finish the job", Duration::from_secs(300), || async {
         let row = store.job(job).await.unwrap().unwrap();
         row.status.is_finished().then_some(row)
