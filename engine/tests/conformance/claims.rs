@@ -151,9 +151,9 @@ impl NowTs for dongbo_engine::ManualClock {
 pub async fn a_running_worker_keeps_its_job_from_others_by_heartbeat(h: Harness) {
     // Real time here: the worker's heartbeat task renews a short lease while a long step runs.
     let engine = Engine::new(h.store.clone(), h.registry());
-    let job = h.request_example(&engine, json!({"items": 2, "batch": 2, "stepMillis": 2500})).await;
+    let job = h.request_example(&engine, json!({"items": 2, "batch": 2, "stepMillis": 3000})).await;
     let mut config = worker_config("holder");
-    config.lease = Duration::from_millis(900);
+    config.lease = Duration::from_millis(1500);
     let holder = engine.worker(config);
     let run = tokio::spawn(async move { holder.run_once().await });
     dongbo_tests::wait_for("the holder's claim", Duration::from_secs(10), || async {
@@ -161,7 +161,7 @@ pub async fn a_running_worker_keeps_its_job_from_others_by_heartbeat(h: Harness)
     })
     .await;
     let mut config = worker_config("rival");
-    config.lease = Duration::from_millis(900);
+    config.lease = Duration::from_millis(1500);
     let rival = engine.worker(config);
     while !run.is_finished() {
         assert!(rival.run_once().await.unwrap().is_none(), "the rival took a job whose holder is alive");
