@@ -20,11 +20,15 @@ impl Upstreams {
     /// whose variables are absent stays unconfigured, a side with bad values is an error.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String> + Copy) -> Result<Upstreams, ConnectorError> {
         let nhanh = match lookup("NHANH_ACCESS_TOKEN") {
-            Some(_) => Some(Arc::new(NhanhClient::new(NhanhConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?)?)),
+            Some(_) => Some(Arc::new(NhanhClient::new(
+                NhanhConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?,
+            )?)),
             None => None,
         };
         let shopify = match lookup("SHOPIFY_ACCESS_TOKEN") {
-            Some(_) => Some(Arc::new(ShopifyClient::new(ShopifyConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?)?)),
+            Some(_) => Some(Arc::new(ShopifyClient::new(
+                ShopifyConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?,
+            )?)),
             None => None,
         };
         Ok(Upstreams { nhanh, shopify })

@@ -185,14 +185,18 @@ async fn append_events(
             return Err(StoreError::Fenced(job_id));
         };
         if let EventPayload::StepCompleted(step) = &e.payload {
-            for t in &step.touched {
+            if !step.touched.is_empty() {
+                // One statement for all of them: a step may touch thousands of records.
+                let keys: Vec<String> = step.touched.iter().map(|t| t.key()).collect();
+                let actions: Vec<&str> = step.touched.iter().map(|t| t.action.as_str()).collect();
                 sqlx::query(
-                    "INSERT INTO event_entities (position, job_id, entity_key, action) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO event_entities (position, job_id, entity_key, action)
+                     SELECT $1, $2, k, a FROM unnest($3::text[], $4::text[]) AS t(k, a)",
                 )
                 .bind(position)
                 .bind(job_id.as_uuid())
-                .bind(t.key())
-                .bind(&t.action)
+                .bind(&keys)
+                .bind(&actions)
                 .execute(&mut *conn)
                 .await?;
             }

@@ -177,14 +177,15 @@ async fn append_events(
         }
         let position = inserted.last_insert_rowid();
         if let EventPayload::StepCompleted(step) = &e.payload {
-            for t in &step.touched {
-                sqlx::query("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES (?, ?, ?, ?)")
-                    .bind(position)
-                    .bind(job_id.to_string())
-                    .bind(t.key())
-                    .bind(&t.action)
-                    .execute(&mut *conn)
-                    .await?;
+            // Many rows per statement: a step may touch thousands of records.
+            for chunk in step.touched.chunks(200) {
+                let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+                let sql = format!("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES {values}");
+                let mut q = sqlx::query(&sql);
+                for t in chunk {
+                    q = q.bind(position).bind(job_id.to_string()).bind(t.key()).bind(&t.action);
+                }
+                q.execute(&mut *conn).await?;
             }
         }
         row = Some(job::apply_payload(row, job_id, e.seq, e.recorded_at, &e.payload)?);

@@ -100,12 +100,14 @@ pub async fn apply(db: &Db, effects: impl StepEffects) {
     }
 }
 
+/// Mappings `(nhanh id, shopify id, smallest shared key)`.
+pub type Mappings = BTreeSet<(i64, String, String)>;
+/// Conflicts: key → (Nhanh holders, Shopify holders).
+pub type Conflicts = BTreeMap<String, (Vec<i64>, Vec<String>)>;
+
 /// The matching rule by brute force over whole records: `nhanh`/`shopify` are the eligible
 /// records with their keys. Returns mappings `(n, s, smallest shared key)` and conflicts.
-pub fn reference(
-    nhanh: &[(i64, Vec<String>)],
-    shopify: &[(String, Vec<String>)],
-) -> (BTreeSet<(i64, String, String)>, BTreeMap<String, (Vec<i64>, Vec<String>)>) {
+pub fn reference(nhanh: &[(i64, Vec<String>)], shopify: &[(String, Vec<String>)]) -> (Mappings, Conflicts) {
     let c_n = |n: &(i64, Vec<String>)| -> BTreeSet<String> {
         shopify.iter().filter(|s| s.1.iter().any(|k| n.1.contains(k))).map(|s| s.0.clone()).collect()
     };

@@ -35,11 +35,17 @@ pub struct Partners<T> {
     pub key: String,
 }
 
-const CONSIDERED: &str = "SELECT x.{nid}, m.{map_s}
-  FROM {nk} x LEFT JOIN {map} m ON m.{map_n} = x.{nid}
- WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
-   AND x.{key} = (SELECT MIN(c.{key}) FROM {nk} c WHERE c.{nid} = x.{nid})
- ORDER BY x.{key}, x.{nid}";
+/// The range's rows (`r`), then the smallest key of just those records (`a`), one grouped pass
+/// instead of a correlated subquery per row.
+const CONSIDERED: &str = "WITH r AS (
+  SELECT x.{key} AS k, x.{nid} AS id FROM {nk} x
+   WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
+), a AS (
+  SELECT c.{nid} AS id, MIN(c.{key}) AS lo FROM {nk} c WHERE c.{nid} IN (SELECT r.id FROM r) GROUP BY c.{nid}
+)
+SELECT r.id, m.{map_s}
+  FROM r JOIN a ON a.id = r.id AND a.lo = r.k LEFT JOIN {map} m ON m.{map_n} = r.id
+ ORDER BY r.k, r.id";
 
 /// The eligible Nhanh records whose smallest key is in `after < key <= upto`, with their
 /// existing mapping.
@@ -47,7 +53,7 @@ pub async fn considered_in_range(db: &Db, kind: MatchKind, after: &str, upto: &s
     let pg = kind.sql(CONSIDERED);
     let raw: Vec<(i64, Option<String>)> = match db {
         Db::Sqlite(pool) => sqlx::query_as(&sqlite(&pg)).bind(after).bind(upto).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&pg).bind(after).bind(upto).fetch_all(pool).await?,
+        Db::Postgres(pool) => sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(pool).await?,
     };
     Ok(raw.into_iter().map(|(nhanh_id, existing)| Considered { nhanh_id, existing }).collect())
 }
@@ -67,7 +73,9 @@ const GROUPS_PG: &str = "SELECT x.{key}, string_agg(DISTINCT x.{nid}::text, ',')
 pub async fn key_groups_in_range(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<KeyGroup>> {
     let raw: Vec<(String, String, String)> = match db {
         Db::Sqlite(pool) => sqlx::query_as(&kind.sql(GROUPS_SQLITE)).bind(after).bind(upto).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&kind.sql(GROUPS_PG)).bind(after).bind(upto).fetch_all(pool).await?,
+        Db::Postgres(pool) => {
+            sqlx::query_as(&kind.sql(GROUPS_PG)).persistent(false).bind(after).bind(upto).fetch_all(pool).await?
+        }
     };
     raw.into_iter()
         .map(|(key, n, s)| {
@@ -81,10 +89,12 @@ pub async fn key_groups_in_range(db: &Db, kind: MatchKind, after: &str, upto: &s
         .collect()
 }
 
-const NHANH_PARTNERS: &str = "SELECT x.{nid}, COUNT(DISTINCT y.{sid}), MIN(y.{sid}), MIN(x.{key})
-  FROM {nk} x JOIN {sk} y ON y.{key} = x.{key} AND {eligible_s}
- WHERE x.{nid} {ids}
- GROUP BY x.{nid}";
+/// The pairs first (`y`: materialised, so PostgreSQL cannot test eligibility on the whole
+/// Shopify key table before the join), then eligibility on just those pairs.
+const NHANH_PARTNERS: &str = "WITH y AS MATERIALIZED (
+  SELECT x.{nid} AS n, x.{key} AS k, s.{sid} FROM {nk} x JOIN {sk} s ON s.{key} = x.{key} WHERE x.{nid} {ids}
+)
+SELECT y.n, COUNT(DISTINCT y.{sid}), MIN(y.{sid}), MIN(y.k) FROM y WHERE {eligible_s} GROUP BY y.n";
 
 /// For each Nhanh record of `ids` with a candidate: its eligible Shopify candidates, counted.
 pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<i64, Partners<String>>> {
@@ -103,17 +113,18 @@ pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<
         Db::Postgres(pool) => {
             if !ids.is_empty() {
                 let sql = kind.sql(&NHANH_PARTNERS.replace("{ids}", "= ANY($1::bigint[])"));
-                raw = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
+                raw = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
             }
         }
     }
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }
 
-const SHOPIFY_PARTNERS: &str = "SELECT y.{sid}, COUNT(DISTINCT x.{nid}), MIN(x.{nid}), MIN(y.{key})
-  FROM {sk} y JOIN {nk} x ON x.{key} = y.{key} AND {eligible_n}
- WHERE y.{sid} {ids}
- GROUP BY y.{sid}";
+/// As [`NHANH_PARTNERS`], the other way round.
+const SHOPIFY_PARTNERS: &str = "WITH x AS MATERIALIZED (
+  SELECT y.{sid} AS s, y.{key} AS k, n.{nid} FROM {sk} y JOIN {nk} n ON n.{key} = y.{key} WHERE y.{sid} {ids}
+)
+SELECT x.s, COUNT(DISTINCT x.{nid}), MIN(x.{nid}), MIN(x.k) FROM x WHERE {eligible_n} GROUP BY x.s";
 
 /// For each Shopify record of `ids` with a candidate: its eligible Nhanh candidates, counted.
 pub async fn shopify_partners(db: &Db, kind: MatchKind, ids: &[String]) -> R<HashMap<String, Partners<i64>>> {
@@ -132,7 +143,7 @@ pub async fn shopify_partners(db: &Db, kind: MatchKind, ids: &[String]) -> R<Has
         Db::Postgres(pool) => {
             if !ids.is_empty() {
                 let sql = kind.sql(&SHOPIFY_PARTNERS.replace("{ids}", "= ANY($1::text[])"));
-                raw = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
+                raw = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
             }
         }
     }

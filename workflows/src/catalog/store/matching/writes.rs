@@ -58,11 +58,8 @@ const CONFLICTS_PG: &str = "INSERT INTO match_conflicts (kind, match_key, nhanh_
  ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = EXCLUDED.nhanh_ids, shopify_ids = EXCLUDED.shopify_ids,
    job_id = EXCLUDED.job_id, detected_at = EXCLUDED.detected_at";
 
-const CONFLICT_SQLITE: &str =
-    "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at)
- VALUES (?, ?, ?, ?, ?, ?)
- ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids, shopify_ids = excluded.shopify_ids,
-   job_id = excluded.job_id, detected_at = excluded.detected_at";
+const CONFLICTS_TAIL_SQLITE: &str = " ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
+   shopify_ids = excluded.shopify_ids, job_id = excluded.job_id, detected_at = excluded.detected_at";
 
 /// Rows per multi-row `INSERT` on SQLite.
 const ROWS_PER_INSERT: usize = 100;
@@ -106,16 +103,22 @@ impl StepEffects for MatchWrites {
                     }
                     q.execute(&mut *conn).await?;
                 }
-                for c in &self.conflicts {
-                    sqlx::query(CONFLICT_SQLITE)
-                        .bind(k.as_str())
-                        .bind(&c.key)
-                        .bind(json_ids(&c.nhanh_ids))
-                        .bind(json_ids(&c.shopify_ids))
-                        .bind(&job)
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
+                for chunk in self.conflicts.chunks(ROWS_PER_INSERT) {
+                    let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at) VALUES {values}{CONFLICTS_TAIL_SQLITE}"
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for c in chunk {
+                        q = q
+                            .bind(k.as_str())
+                            .bind(&c.key)
+                            .bind(json_ids(&c.nhanh_ids))
+                            .bind(json_ids(&c.shopify_ids))
+                            .bind(&job)
+                            .bind(self.now_ms);
+                    }
+                    q.execute(&mut *conn).await?;
                 }
             }
             StoreTx::Postgres(conn) => {
