@@ -9,31 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, StepEffects, StoreTx, WorkerConfig, WorkerId};
+use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, WorkerConfig, WorkerId};
 use dongbo_tests::{Backend, TestDb};
 use dongbo_workflows::catalog::store::matching::{bare_key_join, MatchKind};
 use dongbo_workflows::catalog::store::pulls::{
-    NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
+    apply_outside_step, NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
 };
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
 use serde_json::json;
 
 const TARGET: f64 = 1.5;
-
-async fn apply(db: &Db, effects: impl StepEffects) {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Sqlite(&mut tx)).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Postgres(&mut tx)).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-}
 
 /// `n` customers per side, in chunks: pairs, every 40th Nhanh number duplicated, every 7th
 /// Nhanh field with a second number, every 25th Shopify customer on Shopify only.
@@ -70,8 +55,8 @@ async fn fill(db: &Db, n: u64) {
                 updated_at: None,
             })
             .collect();
-        apply(db, UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await;
-        apply(db, UpsertShopifyCustomers { job, rows: shop, seen_by_full_pull: None }).await;
+        apply_outside_step(db, &UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await.unwrap();
+        apply_outside_step(db, &UpsertShopifyCustomers { job, rows: shop, seen_by_full_pull: None }).await.unwrap();
     }
 }
 
