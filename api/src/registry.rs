@@ -17,3 +17,23 @@ pub fn registry(upstreams: &Upstreams) -> Registry {
 pub fn upstreams_from_env() -> anyhow::Result<Upstreams> {
     Upstreams::from_env().map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
 }
+
+/// Publishes the upstream clients' counters (requests, throttles, lock-outs, retries, waits) on
+/// `/metrics`.
+pub fn watch_upstreams(metrics: &crate::http::Metrics, upstreams: &Upstreams) {
+    fn counters(s: dongbo_workflows::connectors::ConnectorStats) -> crate::http::UpstreamCounters {
+        crate::http::UpstreamCounters {
+            requests: s.requests,
+            throttled: s.throttled,
+            locked_out: s.locked_out,
+            retries: s.retries,
+            waited_ms: s.waited_ms,
+        }
+    }
+    if let Some(nhanh) = upstreams.nhanh.clone() {
+        metrics.watch_upstream("nhanh", move || counters(nhanh.stats()));
+    }
+    if let Some(shopify) = upstreams.shopify.clone() {
+        metrics.watch_upstream("shopify", move || counters(shopify.stats()));
+    }
+}

@@ -93,6 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let engine = Engine::new(store.clone(), registry(&upstreams));
     let state = AppState::new(engine.clone(), None);
+    crate::registry::watch_upstreams(&state.metrics, &upstreams);
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let dashboard = format!("http://{}/", listener.local_addr()?);

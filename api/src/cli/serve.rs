@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::{check_bind, serve_with_dashboard, AppState};
-use crate::registry::{registry, upstreams_from_env};
+use crate::registry::{registry, upstreams_from_env, watch_upstreams};
 
 /// `dongbo serve`.
 #[derive(Debug, Args)]
@@ -93,8 +93,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store, registry(&upstreams_from_env()?));
+    let upstreams = upstreams_from_env()?;
+    let engine = Engine::new(store, registry(&upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone());
+    watch_upstreams(&state.metrics, &upstreams);
     let workers = Workers::start_with_hook(
         &engine,
         args.workers,
