@@ -1,6 +1,5 @@
 //! Atomic step commits, fencing, leases and heartbeats, graceful shutdown, many workers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use dongbo_engine::event::{EventPayload, NewEvent, Progress, StepCompleted};
@@ -264,5 +263,4 @@ pub async fn the_live_feed_announces_each_append(h: Harness) {
         }
     }
     assert_eq!(seen, last);
-    let _ = Arc::new(());
 }
