@@ -27,29 +27,7 @@ pub(super) async fn replace_int_keys(
     ids: &[i64],
     keys: &[(i64, String)],
 ) -> Result<(), sqlx::Error> {
-    match tx {
-        StoreTx::Sqlite(conn) => {
-            let delete = format!("DELETE FROM {} WHERE {} = ?", t.table, t.id);
-            for id in ids {
-                sqlx::query(&delete).bind(id).execute(&mut **conn).await?;
-            }
-            let insert = format!("INSERT OR IGNORE INTO {} ({}, {}) VALUES (?, ?)", t.table, t.id, t.key);
-            for (id, key) in keys {
-                sqlx::query(&insert).bind(id).bind(key).execute(&mut **conn).await?;
-            }
-        }
-        StoreTx::Postgres(conn) => {
-            let delete = format!("DELETE FROM {} WHERE {} = ANY($1::bigint[])", t.table, t.id);
-            sqlx::query(&delete).bind(ids).execute(&mut **conn).await?;
-            let insert = format!(
-                "INSERT INTO {} ({}, {}) SELECT * FROM UNNEST($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
-                t.table, t.id, t.key
-            );
-            let (a, b): (Vec<i64>, Vec<String>) = keys.iter().cloned().unzip();
-            sqlx::query(&insert).bind(a).bind(b).execute(&mut **conn).await?;
-        }
-    }
-    Ok(())
+    replace_keys(tx, t, ids, keys, "bigint").await
 }
 
 /// Replaces the keys of the records `ids` (gid ids) with `keys`.
@@ -59,25 +37,41 @@ pub(super) async fn replace_text_keys(
     ids: &[String],
     keys: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
+    replace_keys(tx, t, ids, keys, "text").await
+}
+
+/// Replaces the keys of the records `ids` with `keys`; `pg_type` is the id column's type.
+async fn replace_keys<I>(
+    tx: &mut StoreTx<'_>,
+    t: KeyTable,
+    ids: &[I],
+    keys: &[(I, String)],
+    pg_type: &str,
+) -> Result<(), sqlx::Error>
+where
+    I: Clone + Send + Sync + 'static,
+    I: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    I: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + sqlx::postgres::PgHasArrayType,
+{
     match tx {
         StoreTx::Sqlite(conn) => {
             let delete = format!("DELETE FROM {} WHERE {} = ?", t.table, t.id);
             for id in ids {
-                sqlx::query(&delete).bind(id).execute(&mut **conn).await?;
+                sqlx::query(&delete).bind(id.clone()).execute(&mut **conn).await?;
             }
             let insert = format!("INSERT OR IGNORE INTO {} ({}, {}) VALUES (?, ?)", t.table, t.id, t.key);
             for (id, key) in keys {
-                sqlx::query(&insert).bind(id).bind(key).execute(&mut **conn).await?;
+                sqlx::query(&insert).bind(id.clone()).bind(key).execute(&mut **conn).await?;
             }
         }
         StoreTx::Postgres(conn) => {
-            let delete = format!("DELETE FROM {} WHERE {} = ANY($1::text[])", t.table, t.id);
-            sqlx::query(&delete).bind(ids).execute(&mut **conn).await?;
+            let delete = format!("DELETE FROM {} WHERE {} = ANY($1::{pg_type}[])", t.table, t.id);
+            sqlx::query(&delete).bind(ids.to_vec()).execute(&mut **conn).await?;
             let insert = format!(
-                "INSERT INTO {} ({}, {}) SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO {} ({}, {}) SELECT * FROM UNNEST($1::{pg_type}[], $2::text[]) ON CONFLICT DO NOTHING",
                 t.table, t.id, t.key
             );
-            let (a, b): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+            let (a, b): (Vec<I>, Vec<String>) = keys.iter().cloned().unzip();
             sqlx::query(&insert).bind(a).bind(b).execute(&mut **conn).await?;
         }
     }
