@@ -4,6 +4,7 @@
 //! and migrations, pass the same conformance suite (`engine/tests/conformance`). No other module
 //! of the engine writes SQL.
 
+mod notify_gate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,20 +1,24 @@
 //! The PostgreSQL store: many worker processes on many machines.
 //!
 //! Claims take the oldest due row with `FOR UPDATE SKIP LOCKED`, so workers never wait on each
-//! other. Every append calls `pg_notify` inside its transaction (delivered on commit); one
-//! listener connection per store turns those into the live feed, which wakes idle workers and
-//! streams progress to the API.
+//! other. Appends call `pg_notify` inside their transaction (delivered on commit; a running job's
+//! mid-job commits coalesced, see `notify_gate`); one listener connection per store turns those
+//! into the live feed, which wakes idle workers and streams progress to the API.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::notify_gate::{Deferred, NotifyGate};
 use super::{
     cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
     Notice, Requested, Result, Store, StoreError, StoreTx,
@@ -31,6 +35,12 @@ const CHANNEL: &str = "dongbo_events";
 pub struct PgStore {
     pool: PgPool,
     feed: broadcast::Sender<Notice>,
+    gate: Arc<NotifyGate>,
+    /// The connection each running job of this process commits its steps on, kept from one step
+    /// to the next: a pool checkout costs more than the single-statement commit it serves.
+    held: Arc<Mutex<HashMap<JobId, PoolConnection<Postgres>>>>,
+    /// At most this many connections are held, leaving the rest of the pool to everything else.
+    held_cap: usize,
 }
 
 impl PgStore {
@@ -70,12 +80,37 @@ impl PgStore {
                 }
             }
         });
-        Ok(PgStore { pool, feed })
+        let held_cap = usize::try_from(max_connections / 2).unwrap_or(1);
+        Ok(PgStore { pool, feed, gate: Arc::default(), held: Arc::default(), held_cap })
     }
 
     /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The connection `job`'s lease holder commits on: the one it held since its last step, or a
+    /// fresh checkout.
+    async fn lease_conn(&self, job: JobId) -> Result<PoolConnection<Postgres>> {
+        let held = self.held.lock().expect("held connections poisoned").remove(&job);
+        match held {
+            Some(conn) => Ok(conn),
+            None => Ok(self.pool.acquire().await?),
+        }
+    }
+
+    /// Keeps `conn` for `job`'s next step (a connection that failed is never kept: it goes back
+    /// to the pool, which closes a broken one).
+    fn hold_conn(&self, job: JobId, conn: PoolConnection<Postgres>) {
+        let mut held = self.held.lock().expect("held connections poisoned");
+        if held.len() < self.held_cap {
+            held.insert(job, conn);
+        }
+    }
+
+    /// Returns `job`'s held connection to the pool.
+    fn drop_conn(&self, job: JobId) {
+        self.held.lock().expect("held connections poisoned").remove(&job);
     }
 }
 
@@ -157,12 +192,14 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
 }
 
 /// Inserts events (failing on a taken sequence number), indexes touched entities, folds them into
-/// the projection row and queues the notification. Returns the row after the last event.
+/// the projection row and, when `notify`, queues the notification. Returns the row after the last
+/// event.
 async fn append_events(
     conn: &mut PgConnection,
     job_id: JobId,
     prior: Option<BackgroundJob>,
     events: &[NewEvent],
+    notify: bool,
 ) -> Result<BackgroundJob> {
     let mut row = match prior {
         Some(row) => Some(row),
@@ -205,14 +242,17 @@ async fn append_events(
     }
     let row = row.ok_or(StoreError::NotFound(job_id))?;
     save_job(conn, &row).await?;
-    if let Some(last) = events.last() {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{job_id}:{}", last.seq))
-            .execute(&mut *conn)
-            .await?;
+    match events.last() {
+        Some(last) if notify => notify_on(conn, job_id, last.seq).await?,
+        _ => {}
     }
     Ok(row)
+}
+
+/// Announces `job_id`'s growth to `seq` (on commit, inside a transaction).
+async fn notify_on(conn: &mut PgConnection, job_id: JobId, seq: i64) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{job_id}:{seq}")).execute(conn).await?;
+    Ok(())
 }
 
 /// Fencing and the queue change in one statement: the row must still be ours, at the sequence
@@ -237,6 +277,8 @@ impl PgStore {
         events: &[NewEvent],
         queue: super::QueueChange,
         prior: BackgroundJob,
+        notify: bool,
+        conn: &mut PgConnection,
     ) -> Result<Committed> {
         let mut row = prior;
         for e in events {
@@ -264,7 +306,7 @@ impl PgStore {
                     completed_at = $22, attempts = $23
                 WHERE id = $4 AND EXISTS (SELECT 1 FROM q)
                 RETURNING 1),
-             nt AS (SELECT pg_notify($24, $25) FROM q)
+             nt AS (SELECT pg_notify($24, $25) FROM q WHERE $26)
              SELECT (SELECT count(*) FROM q) AS held,
                     (SELECT cancel_requested_by FROM q LIMIT 1) AS cancel,
                     (SELECT count(*) FROM ev) AS inserted,
@@ -297,7 +339,8 @@ impl PgStore {
             .bind(row.attempts)
             .bind(CHANNEL)
             .bind(format!("{}:{last_seq}", lease.job_id))
-            .fetch_one(&self.pool)
+            .bind(notify)
+            .fetch_one(conn)
             .await;
         let r = match result {
             Ok(r) => r,
@@ -312,6 +355,59 @@ impl PgStore {
             return Err(StoreError::Fenced(lease.job_id));
         }
         Ok(Committed { cancel_requested: r.try_get("cancel")?, row })
+    }
+}
+
+impl PgStore {
+    /// A step commit with local writes or audit entries, as one transaction.
+    async fn append_in_transaction(
+        &self,
+        lease: &Lease,
+        append: Append<'_>,
+        notify: bool,
+        conn: &mut PgConnection,
+    ) -> Result<Committed> {
+        let (Some(first_seq), Some(last_seq)) =
+            (append.events.first().map(|e| e.seq), append.events.last().map(|e| e.seq))
+        else {
+            return Err(StoreError::Fenced(lease.job_id));
+        };
+        let mut tx = conn.begin().await?;
+        let (mode, at) = append.queue.mode();
+        let held: Option<Option<String>> = sqlx::query_scalar(&format!("{QUEUE_UPDATE} RETURNING cancel_requested_by"))
+            .bind(last_seq)
+            .bind(mode)
+            .bind(at)
+            .bind(lease.job_id.as_uuid())
+            .bind(lease.worker.as_str())
+            .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+            .bind(first_seq - 1)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(cancel_requested) = held else {
+            return Err(StoreError::Fenced(lease.job_id));
+        };
+        let row = append_events(&mut tx, lease.job_id, append.row, &append.events, notify).await?;
+        if let Some(effects) = append.effects {
+            effects.apply(StoreTx::Postgres(&mut tx)).await?;
+        }
+        tx.commit().await?;
+        Ok(Committed { cancel_requested, row })
+    }
+
+    /// Sends the trailing notice of `job`'s coalesced commits at `at`.
+    fn flush_later(&self, job: JobId, at: Instant) {
+        let (gate, pool) = (self.gate.clone(), self.pool.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let Some(seq) = gate.flush(job, Instant::now()) else { return };
+            let sent =
+                sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{job}:{seq}")).execute(&pool).await;
+            if let Err(e) = sent {
+                // Listeners then see this job's progress with its next notice.
+                tracing::warn!(job = %job, error = %e, "trailing notice failed");
+            }
+        });
     }
 }
 
@@ -371,7 +467,7 @@ impl PgStore {
             recorded_at: job.at,
             actor: job.requested_by.clone(),
         };
-        let row = append_events(&mut tx, job.id, None, &[event]).await?;
+        let row = append_events(&mut tx, job.id, None, &[event], true).await?;
         tx.commit().await?;
         Ok(Requested { job: row, existing: None })
     }
@@ -468,7 +564,7 @@ impl Store for PgStore {
             recorded_at: now,
             actor: worker.to_string(),
         };
-        let job_row = append_events(&mut tx, job_id, None, &[claimed]).await?;
+        let job_row = append_events(&mut tx, job_id, None, &[claimed], true).await?;
         sqlx::query(
             "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5
              WHERE job_id = $6",
@@ -510,38 +606,38 @@ impl Store for PgStore {
     }
 
     async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
-        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+        let Some(last_seq) = append.events.last().map(|e| e.seq) else {
             return Err(StoreError::Fenced(lease.job_id));
         };
         let touches =
             append.events.iter().any(|e| matches!(&e.payload, EventPayload::StepCompleted(s) if !s.touched.is_empty()));
-        if let (None, false, Some(prior)) = (append.effects, touches, &append.row) {
-            return self.append_in_one_statement(lease, &append.events, append.queue, prior.clone()).await;
+        let mid_job = matches!(append.queue, super::QueueChange::Continue { .. });
+        let started = Instant::now();
+        let notify = !mid_job || self.gate.announce_now(lease.job_id, started);
+        let mut conn = self.lease_conn(lease.job_id).await?;
+        let committed = if let (None, false, Some(prior)) = (append.effects, touches, &append.row) {
+            self.append_in_one_statement(lease, &append.events, append.queue, prior.clone(), notify, &mut conn).await
+        } else {
+            self.append_in_transaction(lease, append, notify, &mut conn).await
+        }?;
+        if mid_job {
+            self.hold_conn(lease.job_id, conn);
         }
-        let mut tx = self.pool.begin().await?;
-        let (mode, at) = append.queue.mode();
-        let held: Option<Option<String>> = sqlx::query_scalar(&format!("{QUEUE_UPDATE} RETURNING cancel_requested_by"))
-            .bind(last.seq)
-            .bind(mode)
-            .bind(at)
-            .bind(lease.job_id.as_uuid())
-            .bind(lease.worker.as_str())
-            .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
-            .bind(first.seq - 1)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(cancel_requested) = held else {
-            return Err(StoreError::Fenced(lease.job_id));
-        };
-        let row = append_events(&mut tx, lease.job_id, append.row, &append.events).await?;
-        if let Some(effects) = append.effects {
-            effects.apply(StoreTx::Postgres(&mut tx)).await?;
+        match (mid_job, notify) {
+            (false, _) => self.gate.forget(lease.job_id),
+            (true, true) => self.gate.announced(lease.job_id, started),
+            (true, false) => {
+                if let Deferred::FlushAt(at) = self.gate.deferred(lease.job_id, last_seq) {
+                    self.flush_later(lease.job_id, at);
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(Committed { cancel_requested, row })
+        Ok(committed)
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
+        self.gate.forget(lease.job_id);
+        self.drop_conn(lease.job_id);
         sqlx::query(
             "UPDATE job_queue SET state = $1, lease_owner = NULL, lease_expires_at = NULL
              WHERE job_id = $2 AND state = $3 AND lease_owner = $4 AND attempt = $5",
@@ -582,7 +678,7 @@ impl Store for PgStore {
                 .await?;
             load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
-            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now)).await?;
+            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now), true).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
                  WHERE job_id = $3",
