@@ -48,7 +48,7 @@ impl NotifyGate {
     /// Whether a mid-job commit of `job` at `now` should announce itself in its own statement.
     pub fn announce_now(&self, job: JobId, now: Instant) -> bool {
         let jobs = self.jobs.lock().expect("notify gate poisoned");
-        jobs.get(&job).map_or(true, |e| now.saturating_duration_since(e.sent_at) >= INTERVAL)
+        !matches!(jobs.get(&job), Some(e) if now.saturating_duration_since(e.sent_at) < INTERVAL)
     }
 
     /// A mid-job commit of `job` was announced at `now`.
