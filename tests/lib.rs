@@ -11,11 +11,33 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-/// A database for one test. The SQLite file lives in a temporary directory removed on drop.
+/// A database for one test, removed on drop: the SQLite file lives in a temporary directory, the
+/// PostgreSQL database is dropped.
 pub struct TestDb {
     /// The URL to open it with.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The server's admin URL and the database's name, on PostgreSQL.
+    pg: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg.take() else { return };
+        // On a thread of its own: drop may run inside (or outside) the test's runtime. The test's
+        // pools may still hold sessions; FORCE ends them. Failing only leaves the database behind.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("note: test database {} was left behind", self.url);
+        }
+    }
 }
 
 /// Which backend.
@@ -39,7 +61,7 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
 pub fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("dongbo.db").display());
-    TestDb { url, _dir: Some(dir) }
+    TestDb { url, _dir: Some(dir), pg: None }
 }
 
 /// A fresh PostgreSQL database on the server `DONGBO_TEST_PG_URL` names.
@@ -55,7 +77,7 @@ pub async fn postgres_db() -> Option<TestDb> {
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to DONGBO_TEST_PG_URL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some(TestDb { url: format!("{base}/{name}"), _dir: None })
+    Some(TestDb { url: format!("{base}/{name}"), _dir: None, pg: Some((admin.clone(), name)) })
 }
 
 /// The `dongbo` binary cargo built beside the running test.
