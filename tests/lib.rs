@@ -80,21 +80,29 @@ pub async fn postgres_db() -> Option<TestDb> {
     Some(TestDb { url: format!("{base}/{name}"), _dir: None, pg: Some((admin.clone(), name)) })
 }
 
-/// The `dongbo` binary cargo built beside the running test.
+/// The `dongbo` binary cargo built beside the running test, brought up to date once per test
+/// process: `cargo test -p dongbo-tests` alone does not build other packages' binaries, and a
+/// binary left from an older build would test old code.
 pub fn dongbo_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
-    let bin = dir.join(format!("dongbo{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        // `cargo test -p dongbo-tests` alone does not build other packages' binaries.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "dongbo-api", "--bin", "dongbo"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building the dongbo binary failed");
-    }
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
+            let bin = dir.join(format!("dongbo{}", std::env::consts::EXE_SUFFIX));
+            // Under cargo, CARGO names it; a test binary run by hand uses the binary beside it.
+            if let Ok(cargo) = std::env::var("CARGO") {
+                let profile = if dir.ends_with("release") { "release" } else { "dev" };
+                let status = std::process::Command::new(cargo)
+                    .args(["build", "--quiet", "--profile", profile, "-p", "dongbo-api", "--bin", "dongbo"])
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "building the dongbo binary failed");
+            }
+            assert!(bin.exists(), "no dongbo binary at {}", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `deadline` with `what`.
