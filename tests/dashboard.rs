@@ -1,8 +1,11 @@
 //! The dashboard in headless Chromium against real processes: `dongbo sim` and a `dongbo serve`
 //! pointed at it. "Pull Nhanh customers" clicked on the page starts a job whose row shows its
 //! progress advancing and then COMPLETED at 100 % without a reload, and whose job page lists every
-//! step of the log in its timeline. Screenshots of both pages (and the two processes' logs) are
-//! left in the `dashboard` folder of cargo's `CARGO_TARGET_TMPDIR`; the test prints their paths.
+//! step of the log in its timeline. Then the Locations panel, before any product pull, names the
+//! pulls to run and runs them; a depot mapped there reads back through the API, and the API's
+//! refusal of a stale unmapping shows in the panel. Screenshots of the pages (and the two
+//! processes' logs) are left in the `dashboard` folder of cargo's `CARGO_TARGET_TMPDIR`; the test
+//! prints their paths.
 //!
 //! Chromium is Debian's (`chromium` on the PATH, or `DONGBO_CHROMIUM`); nothing is downloaded.
 //! It is driven over the DevTools protocol by the small client in [`cdp`]: one WebSocket, JSON
@@ -306,6 +309,89 @@ async fn a_job_started_from_the_dashboard_shows_live_progress_then_completed_and
     let api: Value = reqwest::get(format!("{base}/api/jobs/{job_id}")).await.unwrap().json().await.unwrap();
     assert_eq!(api["data"]["status"], json!("COMPLETED"));
     assert_eq!(api["data"]["processed"], json!(CUSTOMERS));
+
+    locations_panel_maps_a_depot_and_shows_the_apis_refusal(page, &base, &artefacts).await;
+}
+
+/// The Locations panel, on a server that has pulled no product yet: its empty state names the two
+/// pulls to run and its buttons run them; once they have, a depot mapped through the panel reads
+/// back through the API, and unmapping a depot someone else already unmapped shows the API's 404
+/// message next to the row, which then shows the stored state.
+async fn locations_panel_maps_a_depot_and_shows_the_apis_refusal(page: &cdp::Page, base: &str, artefacts: &Path) {
+    page.eval("location.hash = '#/locations'").await;
+    let empty_js = "(() => {
+        const box = document.querySelector('#locations-empty');
+        if (window.sameDocument !== true || document.querySelector('#view-locations').hidden || box.hidden) return null;
+        return { what: document.querySelector('#locations-empty-what').textContent,
+                 pulls: [...box.querySelectorAll('li:not([hidden]) button')].map(b => b.textContent) }; })()";
+    let empty = wait_for("the Locations panel's empty state", Duration::from_secs(10), || async move {
+        Some(page.eval(empty_js).await).filter(|v| !v.is_null())
+    })
+    .await;
+    assert_eq!(empty["what"], json!("No Nhanh depot and no Shopify location is known yet."));
+    assert_eq!(empty["pulls"], json!(["Pull Nhanh products", "Pull Shopify products"]));
+    page.eval("document.querySelectorAll('#locations-empty li:not([hidden]) button').forEach(b => b.click())").await;
+
+    // The panel fills in by itself once both pulls have run.
+    let filled_js = "(() => {
+        if (window.sameDocument !== true || !document.querySelector('#locations-empty').hidden) return null;
+        const select = document.querySelector('#locations tbody select');
+        if (!select || select.options.length < 2) return null;
+        return { depot: select.dataset.depot, saved: select.dataset.saved, location: select.options[1].value }; })()";
+    let filled = wait_for("the Locations panel to list depots and locations", Duration::from_secs(30), || async move {
+        Some(page.eval(filled_js).await).filter(|v| !v.is_null())
+    })
+    .await;
+    assert_eq!(filled["saved"], json!(""), "no depot is mapped before the panel maps one: {filled}");
+    let depot = filled["depot"].as_str().expect("a depot id").to_owned();
+    let location = filled["location"].as_str().expect("a location gid").to_owned();
+
+    // Choose a location for the depot and save it.
+    let choose = |value: &str| {
+        format!(
+            "(() => {{ const s = document.getElementById('location-of-{depot}');
+               s.value = '{value}'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));
+               const b = document.getElementById('save-location-{depot}'); const enabled = !b.disabled;
+               b.click(); return enabled; }})()"
+        )
+    };
+    assert_eq!(page.eval(&choose(&location)).await, json!(true), "a changed choice enables its Save button");
+    let row_js = &format!(
+        "(() => {{ const s = document.getElementById('location-of-{depot}');
+           const n = document.getElementById('location-note-{depot}');
+           if (!s || s.disabled || !n || n.textContent === 'saving…') return null;
+           return {{ saved: s.dataset.saved, value: s.value, note: n.textContent, error: n.classList.contains('error'),
+                    focused: document.activeElement === s,
+                    notice: document.querySelector('#notice').textContent }}; }})()"
+    );
+    let saved = wait_for("the saved mapping to show in the panel", Duration::from_secs(10), || async move {
+        Some(page.eval(row_js).await).filter(|v| v["note"] == json!("saved"))
+    })
+    .await;
+    assert_eq!((&saved["saved"], &saved["value"]), (&json!(location), &json!(location)), "{saved}");
+    assert_eq!(saved["focused"], json!(true), "the focus went back to the row's select: {saved}");
+    let shot = artefacts.join("dashboard-locations.png");
+    page.screenshot(&shot).await;
+    println!("screenshot of the Locations panel: {}", shot.display());
+
+    let url = format!("{base}/api/location-mappings");
+    let listed: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let depot_id: u64 = depot.parse().expect("a numeric depot id");
+    assert_eq!(listed["data"]["mappings"], json!([{ "depotId": depot_id, "locationId": location }]), "{listed}");
+
+    // Someone else unmaps the depot; unmapping it again from the (now stale) panel is a 404 whose
+    // message the row shows, and the row then shows the stored state: not mapped.
+    let removed = reqwest::Client::new().delete(format!("{url}/{depot}")).send().await.unwrap();
+    assert!(removed.status().is_success(), "{removed:?}");
+    assert_eq!(page.eval(&choose("")).await, json!(true));
+    let refused = wait_for("the API's refusal to show in the panel", Duration::from_secs(10), || async move {
+        Some(page.eval(row_js).await).filter(|v| v["error"] == json!(true))
+    })
+    .await;
+    let message = format!("depot {depot} is not mapped to any location");
+    assert_eq!(refused["note"], json!(message), "{refused}");
+    assert!(refused["notice"].as_str().unwrap_or_default().contains(&message), "{refused}");
+    assert_eq!((&refused["saved"], &refused["value"]), (&json!(""), &json!("")), "{refused}");
 }
 
 /// A minimal DevTools protocol client: enough to drive one page.

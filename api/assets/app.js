@@ -665,25 +665,33 @@
     }
   }
 
+  // ---- Locations (api/assets/locations.js) ----------------------------------------------------------
+
+  const locations = window.dongboLocations({
+    $, el, api, notify, refreshMs: REFRESH_MS, isOpen: () => page.view === 'locations',
+  });
+
   // ---- Routing -----------------------------------------------------------------------------------------
 
   function route() {
     const hash = location.hash.replace(/^#/, '') || '/';
     const job = hash.match(/^\/jobs\/([0-9a-fA-F-]{36})$/);
     const key = hash.replace(/^\//, '');
-    const view = job ? 'job' : LISTINGS[key] ? 'listing' : 'jobs';
+    const view = job ? 'job' : LISTINGS[key] ? 'listing' : key === 'locations' ? 'locations' : 'jobs';
     page.view = view;
     clearTimeout(page.timer);
     clearTimeout(list.timer);
+    locations.close();
     for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
     for (const a of document.querySelectorAll('[data-nav]')) {
-      a.classList.toggle('active', a.dataset.nav === (view === 'listing' ? key : 'jobs'));
+      a.classList.toggle('active', a.dataset.nav === (view === 'listing' || view === 'locations' ? key : 'jobs'));
     }
     if (view === 'job') {
       openJob(job[1].toLowerCase());
     } else {
       page.jobId = null;
       if (view === 'jobs') refreshList();
+      else if (view === 'locations') { followOnly([]); locations.open(); }
       else { followOnly([]); loadListing(key); }
     }
     window.scrollTo(0, 0);

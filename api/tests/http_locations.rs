@@ -1,8 +1,12 @@
-//! Location mappings through the router: set, read back, and bad input refused in the envelope.
+//! Location mappings through the router: set, read back, removed, and bad input refused in the
+//! envelope.
 
 mod http_support;
 
 use axum::http::StatusCode;
+use dongbo_api::http::{self, AppState};
+use dongbo_engine::Engine;
+use dongbo_tests::{fresh_db, Backend};
 use http_support::*;
 use serde_json::json;
 
@@ -42,4 +46,41 @@ async fn a_mapping_onto_something_that_is_not_a_location_is_a_400_with_a_reason(
     assert!(answer.status.is_client_error(), "{answer:?}");
     let listed = call("GET", "/api/location-mappings").send(&app.router).await;
     assert_eq!(listed.data()["mappings"], json!([]));
+}
+
+#[tokio::test]
+async fn an_unmapped_depot_is_no_longer_listed_and_unmapping_it_again_is_a_404_on_both_backends() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = fresh_db(backend).await else { continue };
+        let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+        let router = http::router(AppState::new(Engine::new(store, registry()), None));
+        for (depot, location) in [(7, "gid://shopify/Location/1"), (8, "gid://shopify/Location/2")] {
+            call("PUT", "/api/location-mappings")
+                .json(&json!({ "depotId": depot, "locationId": location }))
+                .send(&router)
+                .await
+                .data();
+        }
+
+        let removed = call("DELETE", "/api/location-mappings/7").send(&router).await;
+        assert_eq!(removed.data(), &json!({ "depotId": 7, "locationId": "gid://shopify/Location/1" }), "{backend:?}");
+        let listed = call("GET", "/api/location-mappings").send(&router).await;
+        assert_eq!(
+            listed.data()["mappings"],
+            json!([{ "depotId": 8, "locationId": "gid://shopify/Location/2" }]),
+            "{backend:?}"
+        );
+        let again = call("DELETE", "/api/location-mappings/7").send(&router).await;
+        assert_eq!(again.error(StatusCode::NOT_FOUND), "depot 7 is not mapped to any location", "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn unmapping_something_that_is_not_a_depot_id_is_a_400_in_the_envelope() {
+    let app = app(None).await;
+    for path in ["abc", "-1", "7.5", "%FF%FE", "18446744073709551616"] {
+        let answer = call("DELETE", &format!("/api/location-mappings/{path}")).send(&app.router).await;
+        let error = answer.error(StatusCode::BAD_REQUEST);
+        assert!(error.contains("depot id") || error.contains("invalid path"), "{path}: {error}");
+    }
 }

@@ -28,6 +28,11 @@ pub const ASSETS: &[Asset] = &[
     Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_str!("../../assets/app.css") },
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../assets/app.js") },
     Asset { name: "favicon.svg", content_type: "image/svg+xml", body: include_str!("../../assets/favicon.svg") },
+    Asset {
+        name: "locations.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/locations.js"),
+    },
 ];
 
 /// The page, with `{{v}}` where the fingerprint goes.
@@ -91,7 +96,7 @@ mod tests {
         let page = index_html();
         assert!(!page.contains("{{"), "an unfilled placeholder is left in the page");
         let v = fingerprint();
-        for name in ["app.css", "app.js", "favicon.svg"] {
+        for name in ["app.css", "app.js", "favicon.svg", "locations.js"] {
             assert!(page.contains(&format!("/assets/{name}?v={v}")), "{name} is not referenced with ?v={v}");
         }
     }

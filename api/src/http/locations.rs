@@ -2,9 +2,11 @@
 //! `available` stock of the depots mapped onto each location, so it needs this before it can run.
 //! Read and written through the workflows' catalog store; no SQL here.
 
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use dongbo_workflows::catalog::store::pulls::{
-    list_depots, list_locations, location_mappings, set_location_mapping, validate_location_mapping,
+    list_depots, list_locations, location_mappings, remove_location_mapping, set_location_mapping,
+    validate_location_mapping,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,7 +18,9 @@ use super::extract::JsonBody;
 use super::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_location_mappings, put_location_mapping))
+    OpenApiRouter::new()
+        .routes(routes!(get_location_mappings, put_location_mapping))
+        .routes(routes!(delete_location_mapping))
 }
 
 /// One depot → location mapping.
@@ -84,4 +88,37 @@ pub async fn put_location_mapping(
     let db = state.engine.store().db();
     set_location_mapping(&db, body.depot_id, &location_id).await.map_err(store_failure)?;
     Ok(Reply::ok(LocationMappingView { depot_id: body.depot_id, location_id }))
+}
+
+/// Unmaps a Nhanh depot: its stock no longer feeds any Shopify location.
+#[utoipa::path(delete, path = "/api/location-mappings/{depotId}", tag = "catalog",
+    params(("depotId" = u64, Path, description = "The Nhanh depot id")),
+    responses(
+        (status = 200, description = "The mapping that was removed", body = Envelope<LocationMappingView>),
+        (status = 400, description = "Not a depot id", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+        (status = 404, description = "The depot is not mapped", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_location_mapping(
+    State(state): State<AppState>,
+    raw: Result<Path<String>, PathRejection>,
+) -> ApiResult<LocationMappingView> {
+    // axum's own rejection (a path that is not UTF-8 once decoded) is plain text: answer in the envelope.
+    let Path(raw) = raw.map_err(|r| ApiError::BadRequest(format!("invalid path: {}", r.body_text())))?;
+    let depot_id = parse_depot_id(&raw)?;
+    let db = state.engine.store().db();
+    let location_id = remove_location_mapping(&db, depot_id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| ApiError::NotFound(format!("depot {depot_id} is not mapped to any location")))?;
+    Ok(Reply::ok(LocationMappingView { depot_id, location_id }))
+}
+
+/// Parses the `{depotId}` of a route; the message quotes (a bounded prefix of) what was given.
+fn parse_depot_id(raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>().map_err(|_| {
+        let shown: String = raw.chars().take(64).collect();
+        ApiError::BadRequest(format!("malformed depot id `{shown}`: expected a Nhanh depot number"))
+    })
 }

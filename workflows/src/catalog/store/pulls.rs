@@ -33,7 +33,10 @@ mod rows;
 mod sweep;
 
 pub use customers::{UpsertNhanhCustomers, UpsertShopifyCustomers};
-pub use places::{location_mappings, set_location_mapping, validate_location_mapping, UpsertDepots, UpsertLocations};
+pub use places::{
+    location_mappings, remove_location_mapping, set_location_mapping, validate_location_mapping, UpsertDepots,
+    UpsertLocations,
+};
 pub use products::{UpsertNhanhProducts, UpsertShopifyProducts};
 pub use reads::{
     catalog_counts, count_unseen, list_depots, list_locations, list_nhanh_customer_keys, list_nhanh_customers,

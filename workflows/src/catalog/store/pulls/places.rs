@@ -1,7 +1,8 @@
 //! Shopify locations, Nhanh depots, and the location mapping (which depots feed which location).
 //!
 //! The mapping is configuration, not pulled: an operator (or a test, from the simulator's truth)
-//! sets it with [`set_location_mapping`], after checking it with [`validate_location_mapping`].
+//! sets it with [`set_location_mapping`], after checking it with [`validate_location_mapping`], and
+//! unsets it with [`remove_location_mapping`].
 
 use async_trait::async_trait;
 use dongbo_engine::{Db, EffectError, StepEffects, StoreTx};
@@ -129,6 +130,25 @@ pub async fn set_location_mapping(db: &Db, depot_id: u64, location_gid: &str) ->
         }
     }
     Ok(())
+}
+
+/// Unmaps Nhanh depot `depot_id`: its stock no longer feeds any location. Returns the location it
+/// was mapped onto, or `None` when it was not mapped.
+pub async fn remove_location_mapping(db: &Db, depot_id: u64) -> Result<Option<String>, sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = ? RETURNING location_id")
+                .bind(depot_id as i64)
+                .fetch_optional(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = $1 RETURNING location_id")
+                .bind(depot_id as i64)
+                .fetch_optional(pool)
+                .await
+        }
+    }
 }
 
 /// Every `(depot id, location gid)` mapping, by depot.
