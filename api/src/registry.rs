@@ -1,7 +1,7 @@
 //! The job types this binary runs.
 
 use dongbo_engine::example::ExampleCount;
-use dongbo_engine::Registry;
+use dongbo_engine::{Registry, SharedStore};
 use dongbo_workflows::Upstreams;
 
 /// Every workflow this build knows: the sync job types (with the upstreams configured in the
@@ -13,9 +13,16 @@ pub fn registry(upstreams: &Upstreams) -> Registry {
     r
 }
 
-/// The upstream clients from `NHANH_*` and `SHOPIFY_*`.
+/// The upstream clients from `NHANH_*` and `SHOPIFY_*`, pacing Nhanh in this process.
 pub fn upstreams_from_env() -> anyhow::Result<Upstreams> {
     Upstreams::from_env().map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
+}
+
+/// The upstream clients for processes that run jobs on `store`: on PostgreSQL, where several
+/// `dongbo worker`s may share one Nhanh app, Nhanh's limit is counted in the database for all of
+/// them; on SQLite (one process) in this process.
+pub fn upstreams_for(store: &SharedStore) -> anyhow::Result<Upstreams> {
+    upstreams_from_env()?.share_nhanh_pacing(&store.db()).map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
 }
 
 /// Publishes the upstream clients' counters (requests, throttles, lock-outs, retries, waits) on

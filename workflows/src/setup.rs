@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use dongbo_engine::Registry;
+use dongbo_engine::{Db, Registry};
 
+use crate::connectors::limiter::pacing::PacingScope;
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
 
 /// The upstream clients the workflows call; either may be missing (not configured).
@@ -37,6 +38,18 @@ impl Upstreams {
     /// Builds the clients from the process environment.
     pub fn from_env() -> Result<Upstreams, ConnectorError> {
         Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Paces Nhanh with slots shared through `db` when it is PostgreSQL, where any number of
+    /// worker processes may call the same app and only a shared count keeps them all under
+    /// Nhanh's limit. On SQLite nothing changes: one process owns the database, and its
+    /// in-process limiter already sees every request.
+    pub fn share_nhanh_pacing(self, db: &Db) -> Result<Upstreams, ConnectorError> {
+        let nhanh = match (self.nhanh, db) {
+            (Some(client), Db::Postgres(pool)) => Some(Arc::new(client.rescoped(PacingScope::Cluster(pool.clone()))?)),
+            (nhanh, _) => nhanh,
+        };
+        Ok(Upstreams { nhanh, ..self })
     }
 
     /// The Nhanh client, or the error a job shows when Nhanh is not configured.

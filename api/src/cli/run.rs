@@ -11,7 +11,7 @@ use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
 use super::DEFAULT_DB;
-use crate::registry::{registry, upstreams_from_env};
+use crate::registry::{registry, upstreams_for};
 
 /// `dongbo run`.
 #[derive(Debug, Args)]
@@ -39,7 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let input: serde_json::Value =
         serde_json::from_str(&args.input).with_context(|| format!("--input is not JSON: {}", args.input))?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_from_env()?));
+    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store)?));
     let request = JobRequest {
         idempotency_key: args.idempotency_key,
         requested_by: "cli".into(),

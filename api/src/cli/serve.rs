@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::{check_bind, serve_with_dashboard, AppState};
-use crate::registry::{registry, upstreams_from_env, watch_upstreams};
+use crate::registry::{registry, upstreams_for, watch_upstreams};
 
 /// `dongbo serve`.
 #[derive(Debug, Args)]
@@ -93,7 +93,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let upstreams = upstreams_from_env()?;
+    let upstreams = upstreams_for(&store)?;
     let engine = Engine::new(store, registry(&upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone());
     watch_upstreams(&state.metrics, &upstreams);
@@ -113,7 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store, registry(&upstreams_from_env()?));
+    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store)?));
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;

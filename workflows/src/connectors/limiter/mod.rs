@@ -1,11 +1,22 @@
 //! Pacing to the upstreams' published limits.
 //!
-//! The arithmetic is pure and lives in [`window`] (Nhanh: requests per window per URL) and
-//! [`bucket`] (Shopify: the query-cost bucket); this module is the thin async shell that reads
-//! the clock (`tokio::time::Instant`, so tests run under `tokio::time::pause()`), sleeps until
-//! the arithmetic says go, and wakes waiters when a request completes.
+//! The arithmetic is pure and lives in [`window`] (Nhanh: requests per window per URL),
+//! [`slots`] (the same rule with the slots shared through PostgreSQL) and [`bucket`] (Shopify:
+//! the query-cost bucket); this module is the thin async shell that reads the clock
+//! (`tokio::time::Instant`, so tests run under `tokio::time::pause()`), sleeps until the
+//! arithmetic says go, and wakes waiters when a request completes.
+//!
+//! # Layout
+//!
+//! - [`NhanhLimiter`], [`ShopifyLimiter`]: the in-process limiters.
+//! - [`shared`]: [`shared::SharedNhanhLimiter`], Nhanh's limit shared by every process on one
+//!   PostgreSQL database (several `dongbo worker`s calling one app).
+//! - [`pacing`]: [`pacing::NhanhPacing`], the Nhanh client's choice between the two.
 
 pub mod bucket;
+pub mod pacing;
+pub mod shared;
+pub mod slots;
 pub mod window;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! The Nhanh.vn v3 client: `POST {base}/v3.0/{resource}/{action}?appId=…&businessId=…` with the
-//! raw token in `Authorization`, paced per URL by the [`NhanhLimiter`], retrying transient
-//! failures and lock-outs a bounded number of times.
+//! raw token in `Authorization`, paced per URL by a [`NhanhPacing`] (in this process, or shared by
+//! every process on one PostgreSQL database), retrying transient failures and lock-outs a bounded
+//! number of times.
 
 pub mod reply;
 pub mod types;
@@ -14,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::error::{ConnectorError, Result};
+use super::limiter::pacing::{NhanhPacing, PacingScope};
 use super::limiter::window::WindowConfig;
-use super::limiter::NhanhLimiter;
 use super::retry::RetryPolicy;
 use super::secret::Secret;
 use super::stats::{ConnectorStats, Counters};
@@ -75,13 +76,15 @@ impl NhanhConfig {
 struct Inner {
     cfg: NhanhConfig,
     http: reqwest::Client,
-    limiter: NhanhLimiter,
+    limiter: NhanhPacing,
+    limits: WindowConfig,
     retry: RetryPolicy,
     counters: Counters,
 }
 
 /// A Nhanh v3 client. Cheap to clone; clones share the limiter, so one client (and its clones)
-/// per appId + businessId keeps the whole process under the limit.
+/// per appId + businessId keeps the whole process under the limit — and, with
+/// [`PacingScope::Cluster`], every process on the same PostgreSQL database.
 #[derive(Clone)]
 pub struct NhanhClient {
     inner: Arc<Inner>,
@@ -100,9 +103,15 @@ impl NhanhClient {
         Self::with_policy(cfg, WindowConfig::default(), RetryPolicy::default())
     }
 
-    /// A client with explicit pacing and retry settings (tests shorten the window; a fleet of
-    /// N processes sharing one app divides the limit by N).
+    /// A client with explicit pacing and retry settings, paced in this process (tests shorten
+    /// the window).
     pub fn with_policy(cfg: NhanhConfig, limits: WindowConfig, retry: RetryPolicy) -> Result<Self> {
+        Self::with_pacing(cfg, limits, retry, PacingScope::Process)
+    }
+
+    /// A client whose slots live in `scope`: [`PacingScope::Cluster`] when several processes
+    /// call the same app.
+    pub fn with_pacing(cfg: NhanhConfig, limits: WindowConfig, retry: RetryPolicy, scope: PacingScope) -> Result<Self> {
         if !(1..=100).contains(&cfg.page_size) {
             return Err(ConnectorError::permanent(format!("Nhanh page size must be 1 to 100, not {}", cfg.page_size)));
         }
@@ -113,8 +122,21 @@ impl NhanhClient {
         headers.insert(AUTHORIZATION, token);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let http = http_client(headers, cfg.timeout)?;
-        let inner = Inner { cfg, http, limiter: NhanhLimiter::new(limits), retry, counters: Counters::default() };
+        let limiter = NhanhPacing::new(scope, limits, &cfg.app_id, &cfg.business_id, cfg.timeout);
+        let inner = Inner { cfg, http, limiter, limits, retry, counters: Counters::default() };
         Ok(NhanhClient { inner: Arc::new(inner) })
+    }
+
+    /// The same client (configuration, limits, retries) paced with slots in `scope`; its
+    /// counters start from zero.
+    pub fn rescoped(&self, scope: PacingScope) -> Result<Self> {
+        let inner = &*self.inner;
+        Self::with_pacing(inner.cfg.clone(), inner.limits, inner.retry, scope)
+    }
+
+    /// Whether this client shares its slots with other processes.
+    pub fn shares_pacing(&self) -> bool {
+        self.inner.limiter.is_shared()
     }
 
     /// Counters since the client was made.
@@ -173,12 +195,12 @@ impl NhanhClient {
         let query = [("appId", inner.cfg.app_id.as_str()), ("businessId", inner.cfg.business_id.as_str())];
         let mut failures = 0u32;
         loop {
-            let (permit, waited) = inner.limiter.acquire(&path).await;
+            let (permit, waited) = inner.limiter.acquire(&path).await.map_err(|e| self.redact(e))?;
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
             let sent = send(inner.http.post(&url).query(&query).json(&body), call).await;
-            drop(permit);
+            permit.complete().await;
             let outcome = match sent {
                 Ok(reply) => {
                     tracing::debug!(
@@ -203,7 +225,7 @@ impl NhanhClient {
                 Outcome::Page(page) => return Ok(page),
                 Outcome::Locked { locked_for, reason } => {
                     inner.counters.locked_out();
-                    inner.limiter.lock(&path, locked_for);
+                    inner.limiter.lock(&path, locked_for).await;
                     tracing::warn!(call, locked_s = locked_for.as_secs(), "nhanh locked the app out of this URL");
                     let e = ConnectorError::Transient { reason, retry_after: Some(locked_for) };
                     // The limiter itself holds the next attempt until the lock has passed.
