@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
+use crate::bench::kill::{self, WorkerProcess};
 use crate::http::{serve as serve_http, AppState};
 use crate::registry::registry;
 
@@ -205,38 +206,20 @@ async fn crash_and_resume(
     truth: i64,
 ) -> anyhow::Result<(Ran, String)> {
     let exe = std::env::current_exe().context("locating the dongbo binary")?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["worker", "--db", db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting a worker process")?;
-    let pid = child.id().unwrap_or(0);
+    let worker = WorkerProcess::spawn(&exe, db, env, lease)?;
+    let pid = worker.pid();
     let started = Instant::now();
     let request = JobRequest { requested_by: "demo".into(), ..JobRequest::new(CUSTOMER_SYNC, json!({})) };
     let job: JobId = engine.request(request).await?.job.id;
     let mut bar = JobProgress::new(CUSTOMER_SYNC);
     bar.note(&format!("{CUSTOMER_SYNC} runs in worker process {pid}"));
-    loop {
-        let row = store.job(job).await?.context("the sync job vanished")?;
-        bar.update(&row);
-        let third = row.total.map_or(i64::MAX, |t| (t / 3).max(1));
-        if row.processed >= third {
-            break;
-        }
-        if row.status.is_finished() {
-            bail!("the customer sync finished before the crash ({}); use more --customers", row.status);
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("the worker process exited early with {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.start_kill().context("killing the worker process")?;
-    child.wait().await?;
-    let at_kill = store.job(job).await?.context("the sync job vanished")?;
+    let at_kill = worker
+        .kill_when(store, job, |row| {
+            bar.update(row);
+            kill::past(row, 1.0 / 3.0)
+        })
+        .await
+        .context("the customer sync before the crash (more --customers makes it longer)")?;
     bar.note(&format!(
         "killed worker process {pid} with SIGKILL at {}/{}; a worker here resumes the job once its lease ({} s) runs out",
         at_kill.processed,

@@ -2,6 +2,7 @@
 //! configuration table); flags win.
 
 mod admin;
+mod bench;
 mod demo;
 mod jobs;
 mod progress;
@@ -43,6 +44,9 @@ enum Command {
     Migrate(admin::MigrateArgs),
     /// Deletes the events of jobs that finished before a cutoff (their job rows stay).
     Prune(admin::PruneArgs),
+    /// Runs the benchmarks against baselines measured in the same run and prints one table
+    /// (`dongbo bench [SECTION...] [--quick] [--json] [--pg URL]`).
+    Bench(bench::BenchArgs),
     /// Prints, for each argument, its canonical E.164 number(s) or `invalid: <reason>`.
     NormalizePhone {
         /// Phone fields as stored (quote each one).
@@ -53,7 +57,19 @@ enum Command {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with(std::env::args_os())
+}
+
+/// Parses `args` (the program name first) as the command line and runs it.
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Command::NormalizePhone { raw } = &cli.command {
         for r in raw {
             println!("{}", dongbo_workflows::keys::normalize_phone_line(r));
@@ -78,6 +94,7 @@ pub fn main() -> ExitCode {
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::NormalizePhone { .. } => Ok(()),
         }
     });

@@ -1,0 +1,68 @@
+//! A job worked by a `dongbo worker` child process that is killed with SIGKILL mid-job: what
+//! `dongbo demo` shows and the `resume` section measures.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use dongbo_engine::{BackgroundJob, JobId, SharedStore};
+
+/// A running `dongbo worker` process (killed if dropped).
+pub struct WorkerProcess {
+    child: tokio::process::Child,
+    pid: u32,
+}
+
+impl WorkerProcess {
+    /// Starts `dongbo worker --db DB --workers 1 --lease-ms LEASE` with `env` added to its
+    /// environment (the upstreams' `NHANH_*`/`SHOPIFY_*`); its output is discarded.
+    pub fn spawn(dongbo_bin: &Path, db: &str, env: &[(String, String)], lease: Duration) -> anyhow::Result<Self> {
+        let child = tokio::process::Command::new(dongbo_bin)
+            .args(["worker", "--db", db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting a worker process ({})", dongbo_bin.display()))?;
+        let pid = child.id().unwrap_or(0);
+        Ok(WorkerProcess { child, pid })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Polls job `job` every 20 ms until `due` says so of its row, then kills the process with
+    /// SIGKILL and waits for it to be gone. Returns the job's row at the kill. An error if the job
+    /// finishes first or the process exits on its own.
+    pub async fn kill_when(
+        mut self,
+        store: &SharedStore,
+        job: JobId,
+        mut due: impl FnMut(&BackgroundJob) -> bool,
+    ) -> anyhow::Result<BackgroundJob> {
+        loop {
+            let row = store.job(job).await?.context("the job vanished")?;
+            if due(&row) {
+                break;
+            }
+            if row.status.is_finished() {
+                bail!("{} finished before the kill ({})", row.job_type, row.status);
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the worker process exited early with {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.child.start_kill().context("killing the worker process")?;
+        self.child.wait().await?;
+        store.job(job).await?.context("the job vanished")
+    }
+}
+
+/// Whether `row` has processed at least `fraction` of its total (known once its first step ran).
+pub fn past(row: &BackgroundJob, fraction: f64) -> bool {
+    row.total.is_some_and(|t| row.processed >= ((t as f64 * fraction) as i64).max(1))
+}
