@@ -89,13 +89,13 @@ impl PgStore {
         &self.pool
     }
 
-    /// The connection `job`'s lease holder commits on: the one it held since its last step, or a
-    /// fresh checkout.
-    async fn lease_conn(&self, job: JobId) -> Result<PoolConnection<Postgres>> {
+    /// The connection `job`'s lease holder commits on: the one it held since its last step
+    /// (`true`), or a fresh checkout.
+    async fn lease_conn(&self, job: JobId) -> Result<(PoolConnection<Postgres>, bool)> {
         let held = self.held.lock().expect("held connections poisoned").remove(&job);
         match held {
-            Some(conn) => Ok(conn),
-            None => Ok(self.pool.acquire().await?),
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.pool.acquire().await?, false)),
         }
     }
 
@@ -360,10 +360,27 @@ impl PgStore {
 
 impl PgStore {
     /// A step commit with local writes or audit entries, as one transaction.
+    /// One try of a step commit on `conn`.
+    async fn append_on(
+        &self,
+        conn: &mut PgConnection,
+        lease: &Lease,
+        append: &Append<'_>,
+        one_statement: bool,
+        notify: bool,
+    ) -> Result<Committed> {
+        match &append.row {
+            Some(prior) if one_statement => {
+                self.append_in_one_statement(lease, &append.events, append.queue, prior.clone(), notify, conn).await
+            }
+            _ => self.append_in_transaction(lease, append, notify, conn).await,
+        }
+    }
+
     async fn append_in_transaction(
         &self,
         lease: &Lease,
-        append: Append<'_>,
+        append: &Append<'_>,
         notify: bool,
         conn: &mut PgConnection,
     ) -> Result<Committed> {
@@ -387,7 +404,7 @@ impl PgStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let row = append_events(&mut tx, lease.job_id, append.row, &append.events, notify).await?;
+        let row = append_events(&mut tx, lease.job_id, append.row.clone(), &append.events, notify).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Postgres(&mut tx)).await?;
         }
@@ -408,6 +425,19 @@ impl PgStore {
                 tracing::warn!(job = %job, error = %e, "trailing notice failed");
             }
         });
+    }
+}
+
+/// Whether `e` says the connection itself failed (it broke, or the server ended the session), as
+/// opposed to the statement.
+fn is_connection_failure(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
+        // Class 08: connection exception; 57P01-57P03: the server is shutting down or restarting.
+        StoreError::Database(sqlx::Error::Database(d)) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
     }
 }
 
@@ -614,12 +644,18 @@ impl Store for PgStore {
         let mid_job = matches!(append.queue, super::QueueChange::Continue { .. });
         let started = Instant::now();
         let notify = !mid_job || self.gate.announce_now(lease.job_id, started);
-        let mut conn = self.lease_conn(lease.job_id).await?;
-        let committed = if let (None, false, Some(prior)) = (append.effects, touches, &append.row) {
-            self.append_in_one_statement(lease, &append.events, append.queue, prior.clone(), notify, &mut conn).await
-        } else {
-            self.append_in_transaction(lease, append, notify, &mut conn).await
-        }?;
+        let one_statement = append.effects.is_none() && !touches && append.row.is_some();
+        let (mut conn, was_held) = self.lease_conn(lease.job_id).await?;
+        let mut committed = self.append_on(&mut conn, lease, &append, one_statement, notify).await;
+        if was_held && committed.as_ref().is_err_and(is_connection_failure) {
+            // The connection held since the last step died meanwhile (a server restart, a network
+            // cut); the pool's checkout tests a fresh one. Safe to repeat: had the first try
+            // committed after all, the expected sequence number fences this one.
+            tracing::info!(job = %lease.job_id, "held connection failed; committing on a fresh one");
+            conn = self.pool.acquire().await?;
+            committed = self.append_on(&mut conn, lease, &append, one_statement, notify).await;
+        }
+        let committed = committed?;
         if mid_job {
             self.hold_conn(lease.job_id, conn);
         }
