@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod engine;
 pub mod fixture;
 pub mod kill;
+pub mod matching;
 pub mod pulls;
 pub mod resume;
 pub mod scratch;
@@ -99,6 +100,7 @@ pub type Section = for<'a> fn(&'a BenchOpts) -> BoxFuture<'a, anyhow::Result<Vec
 pub const SECTIONS: &[(&str, Section)] = &[
     ("engine", |o| Box::pin(engine::run(o))),
     ("pulls", |o| Box::pin(pulls::run(o))),
+    ("matching", |o| Box::pin(matching::run(o))),
     ("sync", |o| Box::pin(sync::run(o))),
     ("resume", |o| Box::pin(resume::run(o))),
     ("chaos", |o| Box::pin(chaos::run(o))),

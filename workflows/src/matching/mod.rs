@@ -8,11 +8,13 @@
 //!
 //! - [`decide`]: the pure core, from one batch of key rows to mappings and conflicts.
 //! - [`strategy`]: how a batch is cut and decided (`memory`, `batch`, `sql`).
+//! - [`set_based`]: the `sql` strategy's decision, made by the database.
 //! - [`workflow`]: the AUTO_MATCH_PRODUCTS / AUTO_MATCH_CUSTOMERS job types.
 //!
 //! The SQL is in [`crate::catalog::store::matching`].
 
 pub mod decide;
+pub mod set_based;
 pub mod strategy;
 pub mod workflow;
 

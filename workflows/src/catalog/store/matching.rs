@@ -9,20 +9,25 @@
 //! # Layout
 //!
 //! - `tables`: [`MatchKind`] and the SQL text per kind and backend.
-//! - `reads`: key rows, neighbourhoods, boundaries, counts, listings.
+//! - `backend`: how reads run on each backend (PostgreSQL plan settings, SQLite rows as JSON).
+//! - `reads`: key rows, neighbourhoods, boundaries, the job's total.
 //! - `set_based`: the `sql` strategy's join-and-group queries.
 //! - `writes`: [`MatchWrites`], [`ClearConflicts`], [`PruneStaleMappings`].
+//! - `listings`: mappings, conflicts, the stale-mapping count, the benchmark's baseline join.
 
+mod backend;
+mod listings;
 mod reads;
 mod set_based;
 mod tables;
 mod writes;
 
+pub use listings::{bare_key_join, list_conflicts, list_mappings, stale_mappings, ConflictRow, MappingRow};
 pub use reads::{
-    bare_key_join, count_candidates, list_conflicts, list_mappings, next_boundary, nhanh_neighbourhoods, nhanh_rows,
-    shopify_neighbourhoods, shopify_rows, stale_mapping_count, ConflictRow, MappingRow,
+    analyse_new_tables, count_candidates, next_boundary, nhanh_neighbourhoods, nhanh_rows, shopify_neighbourhoods,
+    shopify_rows,
 };
-pub use set_based::{considered_in_range, key_groups_in_range, nhanh_partners, shopify_partners, KeyGroup, Partners};
+pub use set_based::{joined_rows_in_range, nhanh_partners, shopify_partners, JoinedRow, Partners};
 pub use tables::MatchKind;
 pub use writes::{ClearConflicts, MappingWrite, MatchWrites, PruneStaleMappings};
 

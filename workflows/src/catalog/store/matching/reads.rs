@@ -1,47 +1,57 @@
-//! Reads for matching: key rows of a range, neighbourhoods, batch boundaries, counts, listings.
+//! Reads for matching: key rows of a range, neighbourhoods, batch boundaries, the job's total.
+//!
+//! Per-record facts (key count, smallest key, eligibility, existing mapping) are correlated
+//! lookups on the primary keys, one per row of the range: the range is a few thousand rows,
+//! and a join would read the whole table to find them.
 
 use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::tables::{placeholders, sqlite, MatchKind};
+use super::backend::{decode, ids_in, json_param, json_rows, pg_read};
+use super::tables::{sqlite, MatchKind};
 use super::R;
 use crate::matching::decide::{NhanhKeyRow, ShopifyKeyRow};
 
-/// SQLite `IN` lists are cut to this many ids.
-const IN_CHUNK: usize = 500;
+/// The eligible Nhanh key rows of a range, with the record's key count, whether the key is its
+/// smallest, and its existing mapping.
+const NHANH_ROWS: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
+  (SELECT COUNT(*) FROM {nk} c WHERE c.{nid} = x.{nid}) AS c2,
+  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} < x.{key}) THEN 0 ELSE 1 END
+    AS BIGINT) AS c3,
+  (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c4
+ FROM {nk} x
+ WHERE x.{key} > $1::text AND {range} AND {eligible_n}
+ ORDER BY x.{key}, x.{nid}{limit}";
 
-/// The range's rows first (`r`), then one grouped pass over the keys of just those records
-/// (`a`: key count and smallest key), instead of two correlated subqueries per row.
-const NHANH_ROWS: &str = "WITH r AS (
-  SELECT x.{key} AS k, x.{nid} AS id FROM {nk} x
-   WHERE x.{key} > $1::text AND {range} AND {eligible_n}
-   ORDER BY x.{key}, x.{nid}{limit}
-), a AS (
-  SELECT c.{nid} AS id, COUNT(*) AS n, MIN(c.{key}) AS lo FROM {nk} c
-   WHERE c.{nid} IN (SELECT r.id FROM r) GROUP BY c.{nid}
-)
-SELECT r.k, r.id, a.n, CASE WHEN r.k = a.lo THEN 1 ELSE 0 END, m.{map_s}
-  FROM r JOIN a ON a.id = r.id LEFT JOIN {map} m ON m.{map_n} = r.id
- ORDER BY r.k, r.id";
+type NhanhRaw = (String, i64, i64, i64, Option<String>);
 
 /// The eligible Nhanh key rows with `after < key <= upto` (or, without `upto`, the first `limit`
 /// rows after `after`), in key order, with each record's key count, whether the key is its
 /// smallest, and its existing mapping.
 pub async fn nhanh_rows(db: &Db, kind: MatchKind, after: &str, upto: Option<&str>, limit: i64) -> R<Vec<NhanhKeyRow>> {
-    type Raw = (String, i64, i64, i32, Option<String>);
     let pg = match upto {
         Some(_) => kind.sql(&NHANH_ROWS.replace("{range}", "x.{key} <= $2::text").replace("{limit}", "")),
         None => kind.sql(&NHANH_ROWS.replace("{range}", "1 = 1").replace("{limit}", " LIMIT $2::bigint")),
     };
-    let raw: Vec<Raw> = match (db, upto) {
-        (Db::Sqlite(pool), Some(u)) => sqlx::query_as(&sqlite(&pg)).bind(after).bind(u).fetch_all(pool).await?,
-        (Db::Sqlite(pool), None) => sqlx::query_as(&sqlite(&pg)).bind(after).bind(limit).fetch_all(pool).await?,
-        (Db::Postgres(pool), Some(u)) => {
-            sqlx::query_as(&pg).persistent(false).bind(after).bind(u).fetch_all(pool).await?
+    let raw: Vec<NhanhRaw> = match db {
+        Db::Sqlite(pool) => {
+            let sql = json_rows(&sqlite(&pg), 5, "c0, c1");
+            let q = sqlx::query_scalar(&sql).bind(after);
+            decode(match upto {
+                Some(u) => q.bind(u).fetch_one(pool).await?,
+                None => q.bind(limit).fetch_one(pool).await?,
+            })?
         }
-        (Db::Postgres(pool), None) => {
-            sqlx::query_as(&pg).persistent(false).bind(after).bind(limit).fetch_all(pool).await?
+        Db::Postgres(pool) => {
+            let mut tx = pg_read(pool).await?;
+            let q = sqlx::query_as(&pg).persistent(false).bind(after);
+            let rows = match upto {
+                Some(u) => q.bind(u).fetch_all(&mut *tx).await?,
+                None => q.bind(limit).fetch_all(&mut *tx).await?,
+            };
+            tx.commit().await?;
+            rows
         }
     };
     Ok(raw
@@ -50,45 +60,34 @@ pub async fn nhanh_rows(db: &Db, kind: MatchKind, after: &str, upto: Option<&str
         .collect())
 }
 
-const SHOPIFY_ROWS: &str = "WITH r AS (
-  SELECT y.{key} AS k, y.{sid} AS id FROM {sk} y
-   WHERE y.{key} > $1::text AND y.{key} <= $2::text AND {eligible_s}
-), a AS (
-  SELECT c.{sid} AS id, COUNT(*) AS n FROM {sk} c WHERE c.{sid} IN (SELECT r.id FROM r) GROUP BY c.{sid}
-)
-SELECT r.k, r.id, a.n FROM r JOIN a ON a.id = r.id";
+const SHOPIFY_ROWS: &str = "SELECT y.{key} AS c0, y.{sid} AS c1,
+  (SELECT COUNT(*) FROM {sk} c WHERE c.{sid} = y.{sid}) AS c2
+ FROM {sk} y WHERE y.{key} > $1::text AND y.{key} <= $2::text AND {eligible_s}";
 
 /// The eligible Shopify key rows with `after < key <= upto`, with each record's key count.
 pub async fn shopify_rows(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<ShopifyKeyRow>> {
     let pg = kind.sql(SHOPIFY_ROWS);
-    let decode = |key, id, key_count| ShopifyKeyRow { key, id, key_count };
-    Ok(match db {
-        Db::Sqlite(pool) => sqlx::query_as::<_, (String, String, i64)>(&sqlite(&pg))
-            .bind(after)
-            .bind(upto)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|(k, i, c)| decode(k, i, c))
-            .collect(),
-        Db::Postgres(pool) => sqlx::query_as::<_, (String, String, i64)>(&pg)
-            .persistent(false)
-            .bind(after)
-            .bind(upto)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|(k, i, c)| decode(k, i, c))
-            .collect(),
-    })
+    let raw: Vec<(String, String, i64)> = match db {
+        Db::Sqlite(pool) => {
+            let sql = json_rows(&sqlite(&pg), 3, "");
+            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)?
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        }
+    };
+    Ok(raw.into_iter().map(|(key, id, key_count)| ShopifyKeyRow { key, id, key_count }).collect())
 }
 
-/// The pairs first (`x`: materialised, so PostgreSQL cannot test eligibility on the whole
+/// The pairs first (`y`: materialised, so PostgreSQL cannot test eligibility on the whole
 /// other key table before the join), then a holder kept only when eligible.
 const NHANH_HOODS: &str = "WITH y AS MATERIALIZED (
   SELECT x.{nid} AS n, x.{key} AS k, s.{sid} FROM {nk} x LEFT JOIN {sk} s ON s.{key} = x.{key} WHERE x.{nid} {ids}
 )
-SELECT y.n, y.k, CASE WHEN {eligible_s} THEN y.{sid} END FROM y ORDER BY y.n, y.k";
+SELECT y.n AS c0, y.k AS c1, CASE WHEN {eligible_s} THEN y.{sid} END AS c2 FROM y ORDER BY y.n, y.k";
 
 /// Every key of the Nhanh records `ids`, in key order, with the eligible Shopify records
 /// holding it.
@@ -97,25 +96,22 @@ pub async fn nhanh_neighbourhoods(
     kind: MatchKind,
     ids: &[i64],
 ) -> R<HashMap<i64, Vec<(String, Vec<String>)>>> {
-    let mut rows: Vec<(i64, String, Option<String>)> = Vec::new();
-    match db {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, String, Option<String>)> = match db {
         Db::Sqlite(pool) => {
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = kind.sql(&NHANH_HOODS.replace("{ids}", &format!("IN ({})", placeholders(chunk.len()))));
-                let mut q = sqlx::query_as::<_, (i64, String, Option<String>)>(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                rows.extend(q.fetch_all(pool).await?);
-            }
+            let sql = json_rows(&sqlite(&kind.sql(&ids_in(NHANH_HOODS, false, ""))), 3, "c0, c1");
+            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
         }
         Db::Postgres(pool) => {
-            if !ids.is_empty() {
-                let sql = kind.sql(&NHANH_HOODS.replace("{ids}", "= ANY($1::bigint[])"));
-                rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
-            }
+            let sql = kind.sql(&ids_in(NHANH_HOODS, true, "bigint"));
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
-    }
+    };
     Ok(group(rows))
 }
 
@@ -123,7 +119,7 @@ pub async fn nhanh_neighbourhoods(
 const SHOPIFY_HOODS: &str = "WITH x AS MATERIALIZED (
   SELECT y.{sid} AS s, y.{key} AS k, n.{nid} FROM {sk} y LEFT JOIN {nk} n ON n.{key} = y.{key} WHERE y.{sid} {ids}
 )
-SELECT x.s, x.k, CASE WHEN {eligible_n} THEN x.{nid} END FROM x ORDER BY x.s, x.k";
+SELECT x.s AS c0, x.k AS c1, CASE WHEN {eligible_n} THEN x.{nid} END AS c2 FROM x ORDER BY x.s, x.k";
 
 /// Every key of the Shopify records `ids`, in key order, with the eligible Nhanh records
 /// holding it.
@@ -132,25 +128,22 @@ pub async fn shopify_neighbourhoods(
     kind: MatchKind,
     ids: &[String],
 ) -> R<HashMap<String, Vec<(String, Vec<i64>)>>> {
-    let mut rows: Vec<(String, String, Option<i64>)> = Vec::new();
-    match db {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, Option<i64>)> = match db {
         Db::Sqlite(pool) => {
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = kind.sql(&SHOPIFY_HOODS.replace("{ids}", &format!("IN ({})", placeholders(chunk.len()))));
-                let mut q = sqlx::query_as::<_, (String, String, Option<i64>)>(&sql);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                rows.extend(q.fetch_all(pool).await?);
-            }
+            let sql = json_rows(&sqlite(&kind.sql(&ids_in(SHOPIFY_HOODS, false, ""))), 3, "c0, c1");
+            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
         }
         Db::Postgres(pool) => {
-            if !ids.is_empty() {
-                let sql = kind.sql(&SHOPIFY_HOODS.replace("{ids}", "= ANY($1::text[])"));
-                rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
-            }
+            let sql = kind.sql(&ids_in(SHOPIFY_HOODS, true, "text"));
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
-    }
+    };
     Ok(group(rows))
 }
 
@@ -169,13 +162,47 @@ fn group<I: std::hash::Hash + Eq, H>(rows: Vec<(I, String, Option<H>)>) -> HashM
     out
 }
 
-/// How many eligible Nhanh records hold at least one key: the job's `total`.
+/// How many eligible Nhanh records hold at least one key: the job's `total`. Counted over the
+/// records (one probe of the key table each), not by a `DISTINCT` over the key table.
 pub async fn count_candidates(db: &Db, kind: MatchKind) -> R<i64> {
-    let pg = kind.sql("SELECT COUNT(DISTINCT x.{nid}) FROM {nk} x WHERE {eligible_n}");
+    let pg = kind.sql(
+        "SELECT COUNT(*) FROM {nt} r WHERE r.removed_at IS NULL
+           AND EXISTS (SELECT 1 FROM {nk} x WHERE x.{nid} = r.id)
+           AND r.id NOT IN (SELECT em.{map_n} FROM {map} em WHERE em.method = 'manual')",
+    );
     match db {
         Db::Sqlite(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
+        Db::Postgres(pool) => {
+            let mut tx = pg_read(pool).await?;
+            let n = sqlx::query_scalar(&pg).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
     }
+}
+
+/// On PostgreSQL, analyses the tables matching reads that hold rows but were never analysed
+/// (`reltuples` is -1 until the first `ANALYZE`): a catalog filled in one go, faster than
+/// autovacuum's next round, would otherwise be planned from default estimates, which turn each
+/// batch's lookups of a few hundred records into scans of whole tables. An empty table is left
+/// alone: analysed empty, it would be planned as empty while the job fills it, whereas never
+/// analysed its estimate follows its size. A no-op on SQLite and once analysed.
+pub async fn analyse_new_tables(db: &Db, kind: MatchKind) -> R<()> {
+    let Db::Postgres(pool) = db else { return Ok(()) };
+    let tables: Vec<String> = kind.tables().iter().map(|t| t.to_string()).collect();
+    let never: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c
+          WHERE c.relname = ANY($1) AND c.relkind = 'r' AND c.reltuples < 0 AND pg_table_is_visible(c.oid)
+            AND pg_relation_size(c.oid) > 0",
+    )
+    .bind(&tables)
+    .fetch_all(pool)
+    .await?;
+    if !never.is_empty() {
+        // The names come from `MatchKind`, never from input.
+        sqlx::query(&format!("ANALYZE {}", never.join(", "))).execute(pool).await?;
+    }
+    Ok(())
 }
 
 /// The upper bound of the next batch of `batch` Nhanh key rows after `after` (inclusive, so a
@@ -202,124 +229,4 @@ pub async fn next_boundary(db: &Db, kind: MatchKind, after: &str, batch: i64) ->
             }
         }
     }
-}
-
-/// Non-manual mappings whose Nhanh record is removed or holds no key (what
-/// [`PruneStaleMappings`](super::PruneStaleMappings) deletes).
-pub async fn stale_mapping_count(db: &Db, kind: MatchKind) -> R<i64> {
-    let pg = kind.sql(
-        "SELECT COUNT(*) FROM {map} m WHERE m.method <> 'manual' AND NOT EXISTS
-           (SELECT 1 FROM {nk} x JOIN {nt} r ON r.id = x.{nid} WHERE x.{nid} = m.{map_n} AND r.removed_at IS NULL)",
-    );
-    match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
-    }
-}
-
-/// A mapping as stored.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct MappingRow {
-    /// The Nhanh record.
-    pub nhanh_id: i64,
-    /// The Shopify record.
-    pub shopify_id: Option<String>,
-    /// `sku`, `barcode`, `phone` or `manual`.
-    pub method: String,
-    /// The key it was matched on.
-    pub match_key: Option<String>,
-    /// The job that made it.
-    pub job_id: Option<String>,
-    /// `PENDING`, `SYNCED`, `FAILED`.
-    pub state: String,
-}
-
-/// Every mapping of `kind`, by Nhanh id.
-pub async fn list_mappings(db: &Db, kind: MatchKind) -> R<Vec<MappingRow>> {
-    let sql =
-        kind.sql("SELECT {map_n}, {map_s}, method, match_key, CAST(job_id AS TEXT), state FROM {map} ORDER BY {map_n}");
-    type Raw = (i64, Option<String>, String, Option<String>, Option<String>, String);
-    let raw: Vec<Raw> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
-    };
-    Ok(raw
-        .into_iter()
-        .map(|(nhanh_id, shopify_id, method, match_key, job_id, state)| MappingRow {
-            nhanh_id,
-            shopify_id,
-            method,
-            match_key,
-            job_id,
-            state,
-        })
-        .collect())
-}
-
-/// A recorded conflict.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ConflictRow {
-    /// The key.
-    pub key: String,
-    /// Nhanh candidates.
-    pub nhanh_ids: Vec<i64>,
-    /// Shopify candidates.
-    pub shopify_ids: Vec<String>,
-    /// The job that found it.
-    pub job_id: String,
-}
-
-/// Every conflict of `kind`, by key.
-pub async fn list_conflicts(db: &Db, kind: MatchKind) -> R<Vec<ConflictRow>> {
-    let raw: Vec<(String, String, String, String)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(
-            "SELECT match_key, nhanh_ids, shopify_ids, job_id FROM match_conflicts WHERE kind = ? ORDER BY match_key",
-        )
-        .bind(kind.as_str())
-        .fetch_all(pool)
-        .await?,
-        Db::Postgres(pool) => {
-            sqlx::query_as(
-                "SELECT match_key, nhanh_ids::text, shopify_ids::text, job_id::text FROM match_conflicts
-                  WHERE kind = $1 ORDER BY match_key COLLATE \"C\"",
-            )
-            .bind(kind.as_str())
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    raw.into_iter()
-        .map(|(key, n, s, job_id)| {
-            let bad = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
-            Ok(ConflictRow {
-                key,
-                nhanh_ids: serde_json::from_str(&n).map_err(bad)?,
-                shopify_ids: serde_json::from_str(&s).map_err(bad)?,
-                job_id,
-            })
-        })
-        .collect()
-}
-
-/// The baseline the benchmark measures matching against: one bare join of the two key tables,
-/// every row fetched. Returns the number of rows.
-pub async fn bare_key_join(db: &Db, kind: MatchKind) -> R<i64> {
-    use futures::TryStreamExt;
-    let sql = kind.sql("SELECT x.{nid}, y.{sid}, x.{key} FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}");
-    let mut n = 0i64;
-    match db {
-        Db::Sqlite(pool) => {
-            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
-            while rows.try_next().await?.is_some() {
-                n += 1;
-            }
-        }
-        Db::Postgres(pool) => {
-            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
-            while rows.try_next().await?.is_some() {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
 }

@@ -1,28 +1,15 @@
-//! The `sql` strategy's queries: the join of the two key tables grouped by key (the conflicts
-//! and 1:1 keys of a range) and grouped by record (each record's candidates), all in the
-//! database. The matching rule is the one of [`crate::matching::decide`].
+//! The `sql` strategy's queries: the join of the two key tables over a range of keys, with
+//! eligibility and each record's facts, and, for the few records holding several keys, their
+//! candidates over all their keys grouped by record — all in the database. The matching rule is
+//! the one of [`crate::matching::decide`].
 
 use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::tables::{placeholders, sqlite, MatchKind};
+use super::backend::{decode, ids_in, json_param, json_rows, pg_read};
+use super::tables::{sqlite, MatchKind};
 use super::R;
-use crate::matching::decide::Considered;
-
-/// SQLite `IN` lists are cut to this many ids.
-const IN_CHUNK: usize = 500;
-
-/// The eligible holders of one key present on both sides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyGroup {
-    /// The key.
-    pub key: String,
-    /// Nhanh holders.
-    pub nhanh_ids: Vec<i64>,
-    /// Shopify holders.
-    pub shopify_ids: Vec<String>,
-}
 
 /// A record's candidates on the other side, grouped in the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,58 +22,71 @@ pub struct Partners<T> {
     pub key: String,
 }
 
-/// The range's rows (`r`), then the smallest key of just those records (`a`), one grouped pass
-/// instead of a correlated subquery per row.
-const CONSIDERED: &str = "WITH r AS (
-  SELECT x.{key} AS k, x.{nid} AS id FROM {nk} x
-   WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
-), a AS (
-  SELECT c.{nid} AS id, MIN(c.{key}) AS lo FROM {nk} c WHERE c.{nid} IN (SELECT r.id FROM r) GROUP BY c.{nid}
-)
-SELECT r.id, m.{map_s}
-  FROM r JOIN a ON a.id = r.id AND a.lo = r.k LEFT JOIN {map} m ON m.{map_n} = r.id
- ORDER BY r.k, r.id";
-
-/// The eligible Nhanh records whose smallest key is in `after < key <= upto`, with their
-/// existing mapping.
-pub async fn considered_in_range(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<Considered>> {
-    let pg = kind.sql(CONSIDERED);
-    let raw: Vec<(i64, Option<String>)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&sqlite(&pg)).bind(after).bind(upto).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(pool).await?,
-    };
-    Ok(raw.into_iter().map(|(nhanh_id, existing)| Considered { nhanh_id, existing }).collect())
+/// A Nhanh key row of a range joined to one eligible Shopify holder of its key (or to none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedRow {
+    /// The key.
+    pub key: String,
+    /// The Nhanh record.
+    pub nhanh_id: i64,
+    /// Whether the key is the record's smallest (where the record is decided).
+    pub first: bool,
+    /// Whether the record holds other keys.
+    pub multi: bool,
+    /// The record's existing non-manual mapping.
+    pub existing: Option<String>,
+    /// An eligible Shopify holder of the key, and whether it holds other keys.
+    pub shopify: Option<(String, bool)>,
 }
 
-const GROUPS_SQLITE: &str = "SELECT x.{key}, group_concat(DISTINCT x.{nid}), group_concat(DISTINCT y.{sid})
-  FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
- WHERE x.{key} > ?1 AND x.{key} <= ?2 AND {eligible_n} AND {eligible_s}
- GROUP BY x.{key}";
+/// One pass over the range's eligible Nhanh key rows in key order, each with its record's
+/// facts (smallest key, other keys, existing mapping: probes of primary keys) and joined to the
+/// Shopify holders of its key, a holder kept only when eligible. Eligibility is tested on the
+/// joined rows, not in the join's `ON`: there PostgreSQL would test it on every Shopify key
+/// row first (a semi-join of two whole tables) instead of probing the key's few holders.
+const JOINED: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
+  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} < x.{key}) THEN 0 ELSE 1 END
+    AS BIGINT) AS c2,
+  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} <> x.{key}) THEN 1 ELSE 0 END
+    AS BIGINT) AS c3,
+  (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c4,
+  CASE WHEN {eligible_s} THEN y.{sid} END AS c5,
+  CAST(CASE WHEN EXISTS (SELECT 1 FROM {sk} c WHERE c.{sid} = y.{sid} AND c.{key} <> y.{key}) THEN 1 ELSE 0 END
+    AS BIGINT) AS c6
+ FROM {nk} x
+ LEFT JOIN {sk} y ON y.{key} = x.{key}
+ WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
+ ORDER BY x.{key}, x.{nid}";
 
-const GROUPS_PG: &str = "SELECT x.{key}, string_agg(DISTINCT x.{nid}::text, ','), string_agg(DISTINCT y.{sid}, ',')
-  FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
- WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n} AND {eligible_s}
- GROUP BY x.{key}";
+type JoinedRaw = (String, i64, i64, i64, Option<String>, Option<String>, i64);
 
-/// The keys of `after < key <= upto` held by eligible records on both sides, with the holders:
-/// one join of the two key tables, grouped by key.
-pub async fn key_groups_in_range(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<KeyGroup>> {
-    let raw: Vec<(String, String, String)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&kind.sql(GROUPS_SQLITE)).bind(after).bind(upto).fetch_all(pool).await?,
+/// The eligible Nhanh key rows of `after < key <= upto` joined to the eligible Shopify holders
+/// of their keys: the join of the two key tables, in key order.
+pub async fn joined_rows_in_range(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<JoinedRow>> {
+    let pg = kind.sql(JOINED);
+    let raw: Vec<JoinedRaw> = match db {
+        Db::Sqlite(pool) => {
+            let sql = json_rows(&sqlite(&pg), 7, "c0, c1");
+            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)?
+        }
         Db::Postgres(pool) => {
-            sqlx::query_as(&kind.sql(GROUPS_PG)).persistent(false).bind(after).bind(upto).fetch_all(pool).await?
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
     };
-    raw.into_iter()
-        .map(|(key, n, s)| {
-            let nhanh_ids = n
-                .split(',')
-                .map(|id| id.parse::<i64>().map_err(|e| sqlx::Error::Decode(Box::new(e))))
-                .collect::<R<Vec<i64>>>()?;
-            let shopify_ids = s.split(',').map(str::to_owned).collect();
-            Ok(KeyGroup { key, nhanh_ids, shopify_ids })
+    Ok(raw
+        .into_iter()
+        .map(|(key, nhanh_id, first, multi, existing, shopify, s_multi)| JoinedRow {
+            key,
+            nhanh_id,
+            first: first == 1,
+            multi: multi == 1,
+            existing,
+            shopify: shopify.map(|s| (s, s_multi == 1)),
         })
-        .collect()
+        .collect())
 }
 
 /// The pairs first (`y`: materialised, so PostgreSQL cannot test eligibility on the whole
@@ -94,29 +94,27 @@ pub async fn key_groups_in_range(db: &Db, kind: MatchKind, after: &str, upto: &s
 const NHANH_PARTNERS: &str = "WITH y AS MATERIALIZED (
   SELECT x.{nid} AS n, x.{key} AS k, s.{sid} FROM {nk} x JOIN {sk} s ON s.{key} = x.{key} WHERE x.{nid} {ids}
 )
-SELECT y.n, COUNT(DISTINCT y.{sid}), MIN(y.{sid}), MIN(y.k) FROM y WHERE {eligible_s} GROUP BY y.n";
+SELECT y.n AS c0, COUNT(DISTINCT y.{sid}) AS c1, MIN(y.{sid}) AS c2, MIN(y.k) AS c3 FROM y WHERE {eligible_s}
+ GROUP BY y.n";
 
 /// For each Nhanh record of `ids` with a candidate: its eligible Shopify candidates, counted.
 pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<i64, Partners<String>>> {
-    let mut raw: Vec<(i64, i64, String, String)> = Vec::new();
-    match db {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let raw: Vec<(i64, i64, String, String)> = match db {
         Db::Sqlite(pool) => {
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = kind.sql(&NHANH_PARTNERS.replace("{ids}", &format!("IN ({})", placeholders(chunk.len()))));
-                let mut q = sqlx::query_as(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                raw.extend(q.fetch_all(pool).await?);
-            }
+            let sql = json_rows(&sqlite(&kind.sql(&ids_in(NHANH_PARTNERS, false, ""))), 4, "");
+            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
         }
         Db::Postgres(pool) => {
-            if !ids.is_empty() {
-                let sql = kind.sql(&NHANH_PARTNERS.replace("{ids}", "= ANY($1::bigint[])"));
-                raw = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
-            }
+            let sql = kind.sql(&ids_in(NHANH_PARTNERS, true, "bigint"));
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
-    }
+    };
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }
 
@@ -124,28 +122,26 @@ pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<
 const SHOPIFY_PARTNERS: &str = "WITH x AS MATERIALIZED (
   SELECT y.{sid} AS s, y.{key} AS k, n.{nid} FROM {sk} y JOIN {nk} n ON n.{key} = y.{key} WHERE y.{sid} {ids}
 )
-SELECT x.s, COUNT(DISTINCT x.{nid}), MIN(x.{nid}), MIN(x.k) FROM x WHERE {eligible_n} GROUP BY x.s";
+SELECT x.s AS c0, COUNT(DISTINCT x.{nid}) AS c1, MIN(x.{nid}) AS c2, MIN(x.k) AS c3 FROM x WHERE {eligible_n}
+ GROUP BY x.s";
 
 /// For each Shopify record of `ids` with a candidate: its eligible Nhanh candidates, counted.
 pub async fn shopify_partners(db: &Db, kind: MatchKind, ids: &[String]) -> R<HashMap<String, Partners<i64>>> {
-    let mut raw: Vec<(String, i64, i64, String)> = Vec::new();
-    match db {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let raw: Vec<(String, i64, i64, String)> = match db {
         Db::Sqlite(pool) => {
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = kind.sql(&SHOPIFY_PARTNERS.replace("{ids}", &format!("IN ({})", placeholders(chunk.len()))));
-                let mut q = sqlx::query_as(&sql);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                raw.extend(q.fetch_all(pool).await?);
-            }
+            let sql = json_rows(&sqlite(&kind.sql(&ids_in(SHOPIFY_PARTNERS, false, ""))), 4, "");
+            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
         }
         Db::Postgres(pool) => {
-            if !ids.is_empty() {
-                let sql = kind.sql(&SHOPIFY_PARTNERS.replace("{ids}", "= ANY($1::text[])"));
-                raw = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(pool).await?;
-            }
+            let sql = kind.sql(&ids_in(SHOPIFY_PARTNERS, true, "text"));
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
-    }
+    };
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }

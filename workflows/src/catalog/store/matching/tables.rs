@@ -31,6 +31,12 @@ impl MatchKind {
         }
     }
 
+    /// Every table matching reads: key tables, records, mappings.
+    pub(super) fn tables(self) -> [&'static str; 5] {
+        let n = self.names();
+        [n[0].1, n[3].1, n[4].1, n[6].1, n[7].1]
+    }
+
     fn names(self) -> [(&'static str, &'static str); 10] {
         match self {
             MatchKind::Products => [
@@ -70,13 +76,15 @@ impl MatchKind {
     }
 }
 
-/// `x` (a Nhanh key row) belongs to an eligible record.
+/// `x` (a Nhanh key row) belongs to an eligible record. The manual mappings are few: both
+/// backends read them once per statement (the partial index of migration 0007) and test each
+/// row against that set, where a correlated probe would look up every row's own mapping.
 const ELIGIBLE_N: &str = "EXISTS (SELECT 1 FROM {nt} er WHERE er.id = x.{nid} AND er.removed_at IS NULL) \
-     AND NOT EXISTS (SELECT 1 FROM {map} em WHERE em.{map_n} = x.{nid} AND em.method = 'manual')";
+     AND x.{nid} NOT IN (SELECT em.{map_n} FROM {map} em WHERE em.method = 'manual')";
 
-/// `y` (a Shopify key row) belongs to an eligible record.
+/// `y` (a Shopify key row) belongs to an eligible record (`NOT IN` needs the `NULL`s out).
 const ELIGIBLE_S: &str = "EXISTS (SELECT 1 FROM {st} er WHERE er.id = y.{sid} AND er.removed_at IS NULL) \
-     AND NOT EXISTS (SELECT 1 FROM {map} em WHERE em.{map_s} = y.{sid} AND em.method = 'manual')";
+     AND y.{sid} NOT IN (SELECT em.{map_s} FROM {map} em WHERE em.method = 'manual' AND em.{map_s} IS NOT NULL)";
 
 /// The SQLite form of a PostgreSQL statement: `$n::type` and `$n` become `?n`.
 pub(super) fn sqlite(pg: &str) -> String {
@@ -101,11 +109,6 @@ pub(super) fn sqlite(pg: &str) -> String {
         }
     }
     out
-}
-
-/// `?, ?, …` with `n` placeholders, for SQLite `IN` lists.
-pub(super) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 #[cfg(test)]

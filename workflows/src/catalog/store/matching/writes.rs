@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use dongbo_engine::{EffectError, JobId, StepEffects, StoreTx};
 
-use super::tables::{placeholders, MatchKind};
+use super::listings::STALE;
+use super::tables::MatchKind;
 use crate::matching::decide::Conflict;
 
 /// A mapping to create or repoint.
@@ -38,8 +39,12 @@ pub struct MatchWrites {
     pub conflicts: Vec<Conflict>,
 }
 
-const UPSERT_TAIL_SQLITE: &str =
-    " ON CONFLICT ({map_n}) DO UPDATE SET {map_s} = excluded.{map_s}, method = excluded.method,
+/// The mappings as one JSON parameter (`[[nhanh, shopify, method, key], …]`), read with
+/// `json_each`: one statement for a whole batch (`WHERE true` lets SQLite tell the upsert's
+/// `ON CONFLICT` from a join's `ON`).
+const UPSERT_SQLITE: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
+ SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?2, 'PENDING', ?3 FROM json_each(?1) j WHERE true
+ ON CONFLICT ({map_n}) DO UPDATE SET {map_s} = excluded.{map_s}, method = excluded.method,
    match_key = excluded.match_key, job_id = excluded.job_id, state = 'PENDING', last_error = NULL,
    synced_value = NULL, synced_at = NULL, updated_at = excluded.updated_at
  WHERE {map}.method <> 'manual' AND {map}.{map_s} IS NOT excluded.{map_s}";
@@ -58,11 +63,12 @@ const CONFLICTS_PG: &str = "INSERT INTO match_conflicts (kind, match_key, nhanh_
  ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = EXCLUDED.nhanh_ids, shopify_ids = EXCLUDED.shopify_ids,
    job_id = EXCLUDED.job_id, detected_at = EXCLUDED.detected_at";
 
-const CONFLICTS_TAIL_SQLITE: &str = " ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
+/// The conflicts as one JSON parameter (`[[key, [nhanh…], [shopify…]], …]`).
+const CONFLICTS_SQLITE: &str =
+    "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at)
+ SELECT ?2, j.value ->> 0, j.value -> 1, j.value -> 2, ?3, ?4 FROM json_each(?1) j WHERE true
+ ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
    shopify_ids = excluded.shopify_ids, job_id = excluded.job_id, detected_at = excluded.detected_at";
-
-/// Rows per multi-row `INSERT` on SQLite.
-const ROWS_PER_INSERT: usize = 100;
 
 fn json_ids<T: serde::Serialize>(ids: &[T]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
@@ -75,50 +81,35 @@ impl StepEffects for MatchWrites {
         match tx {
             StoreTx::Sqlite(conn) => {
                 let job = self.job.to_string();
-                for chunk in self.upserts.chunks(ROWS_PER_INSERT) {
-                    let values = vec!["(?, ?, ?, ?, ?, 'PENDING', ?)"; chunk.len()].join(", ");
-                    let sql = k.sql(&format!(
-                        "INSERT INTO {{map}} ({{map_n}}, {{map_s}}, method, match_key, job_id, state, updated_at) VALUES {values}{UPSERT_TAIL_SQLITE}"
-                    ));
-                    let mut q = sqlx::query(&sql);
-                    for m in chunk {
-                        q = q
-                            .bind(m.nhanh_id)
-                            .bind(&m.shopify_id)
-                            .bind(&m.method)
-                            .bind(&m.key)
-                            .bind(&job)
-                            .bind(self.now_ms);
-                    }
-                    q.execute(&mut *conn).await?;
+                if !self.upserts.is_empty() {
+                    let rows: Vec<(i64, &str, &str, &str)> = self
+                        .upserts
+                        .iter()
+                        .map(|m| (m.nhanh_id, m.shopify_id.as_str(), m.method.as_str(), m.key.as_str()))
+                        .collect();
+                    sqlx::query(&k.sql(UPSERT_SQLITE))
+                        .bind(json_ids(&rows))
+                        .bind(&job)
+                        .bind(self.now_ms)
+                        .execute(&mut *conn)
+                        .await?;
                 }
-                for chunk in self.deletes.chunks(ROWS_PER_INSERT) {
-                    let sql = k.sql(&format!(
-                        "DELETE FROM {{map}} WHERE method <> 'manual' AND {{map_n}} IN ({})",
-                        placeholders(chunk.len())
-                    ));
-                    let mut q = sqlx::query(&sql);
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    q.execute(&mut *conn).await?;
-                }
-                for chunk in self.conflicts.chunks(ROWS_PER_INSERT) {
-                    let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-                    let sql = format!(
-                        "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at) VALUES {values}{CONFLICTS_TAIL_SQLITE}"
+                if !self.deletes.is_empty() {
+                    let sql = k.sql(
+                        "DELETE FROM {map} WHERE method <> 'manual' AND {map_n} IN (SELECT value FROM json_each(?1))",
                     );
-                    let mut q = sqlx::query(&sql);
-                    for c in chunk {
-                        q = q
-                            .bind(k.as_str())
-                            .bind(&c.key)
-                            .bind(json_ids(&c.nhanh_ids))
-                            .bind(json_ids(&c.shopify_ids))
-                            .bind(&job)
-                            .bind(self.now_ms);
-                    }
-                    q.execute(&mut *conn).await?;
+                    sqlx::query(&sql).bind(json_ids(&self.deletes)).execute(&mut *conn).await?;
+                }
+                if !self.conflicts.is_empty() {
+                    let rows: Vec<(&str, &[i64], &[String])> =
+                        self.conflicts.iter().map(|c| (c.key.as_str(), &c.nhanh_ids[..], &c.shopify_ids[..])).collect();
+                    sqlx::query(CONFLICTS_SQLITE)
+                        .bind(json_ids(&rows))
+                        .bind(k.as_str())
+                        .bind(&job)
+                        .bind(self.now_ms)
+                        .execute(&mut *conn)
+                        .await?;
                 }
             }
             StoreTx::Postgres(conn) => {
@@ -191,27 +182,34 @@ impl StepEffects for ClearConflicts {
     }
 }
 
-/// Deletes the non-manual mappings whose Nhanh record was removed or holds no key any more
-/// (no batch considers such a record, so none can confirm its mapping).
+/// Deletes the non-manual mappings of `nhanh_ids` (found by
+/// [`stale_mappings`](super::stale_mappings)) that are still stale when the step commits: their
+/// Nhanh record was removed or holds no key any more, so no batch considered it and none could
+/// confirm its mapping.
 #[derive(Debug, Clone)]
 pub struct PruneStaleMappings {
     /// What is matched.
     pub kind: MatchKind,
+    /// The Nhanh records whose mappings were stale when the step read them.
+    pub nhanh_ids: Vec<i64>,
 }
 
 #[async_trait]
 impl StepEffects for PruneStaleMappings {
     async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
-        let sql = self.kind.sql(
-            "DELETE FROM {map} WHERE method <> 'manual' AND NOT EXISTS
-               (SELECT 1 FROM {nk} x JOIN {nt} r ON r.id = x.{nid} WHERE x.{nid} = {map}.{map_n} AND r.removed_at IS NULL)",
-        );
+        if self.nhanh_ids.is_empty() {
+            return Ok(());
+        }
+        let sql = |ids: &str| self.kind.sql(&format!("DELETE FROM {{map}} AS m WHERE m.{{map_n}} {ids} AND {STALE}"));
         match tx {
             StoreTx::Sqlite(conn) => {
-                sqlx::query(&sql).execute(&mut *conn).await?;
+                sqlx::query(&sql("IN (SELECT value FROM json_each(?1))"))
+                    .bind(json_ids(&self.nhanh_ids))
+                    .execute(&mut *conn)
+                    .await?;
             }
             StoreTx::Postgres(conn) => {
-                sqlx::query(&sql).execute(&mut *conn).await?;
+                sqlx::query(&sql("= ANY($1::bigint[])")).bind(&self.nhanh_ids).execute(&mut *conn).await?;
             }
         }
         Ok(())

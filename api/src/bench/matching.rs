@@ -1,0 +1,286 @@
+//! `matching`: AUTO_MATCH_CUSTOMERS against one SQL join of the same two key tables, the peak
+//! memory of a worker matching a million customers a side, and the matching's ground truth at
+//! full size (issue 5).
+//!
+//! - **Speed**, on each store and for each strategy: N × N customers (quick 20,000, full
+//!   200,000) written with the pulls' own upserts — pairs, every 40th Nhanh number shared by two
+//!   records (a conflict), every 7th Nhanh field with a second number, every 25th Shopify
+//!   customer on Shopify only — into a fresh database per run, so that every run creates all its
+//!   mappings. The baseline is the bare join of the two key tables on the key with every
+//!   (Nhanh id, Shopify id, key) row fetched (`bare_key_join`), on the same database, run three
+//!   times right before the job; the median counts. Target: the job within 1.5 × the join.
+//!   Before either runs, the catalog is settled as it is some time after pulls that take
+//!   minutes: SQLite's write-ahead log checkpointed, PostgreSQL's tables analysed (autovacuum's
+//!   work), and the store reopened, so no connection carries the fill's state.
+//! - **Memory** (full size only): a `dongbo worker` child process matches 1,000,000 × 1,000,000
+//!   on SQLite with the `memory` strategy; its peak resident set over its whole life (`VmHWM`,
+//!   read while it is still alive once the job has completed) must stay within 200 MB.
+//! - **Truth**: the simulator's customers (quick 20,000, full 200,000) and products (5,000,
+//!   50,000) pulled through the pull workflows (Nhanh's 150 requests per window, the window
+//!   shortened to a second), then both matches: precision 100 % (no mapping outside the
+//!   simulator's pairs), recall ≥ 99 % of its pairs, every ambiguous key a recorded conflict.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, SharedStore, WorkerConfig, WorkerId};
+use dongbo_simulator::{NhanhLimits, Plan, SimConfig, Simulator};
+use dongbo_workflows::catalog::store::matching::{bare_key_join, list_conflicts, list_mappings, MatchKind};
+use dongbo_workflows::catalog::store::pulls::{
+    apply_outside_step, NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
+};
+use dongbo_workflows::connectors::limiter::window::WindowConfig;
+use dongbo_workflows::connectors::{NhanhClient, NhanhConfig, RetryPolicy, ShopifyClient, ShopifyConfig};
+use dongbo_workflows::jobs::{
+    AUTO_MATCH_CUSTOMERS, AUTO_MATCH_PRODUCTS, PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS, PULL_SHOPIFY_CUSTOMERS,
+    PULL_SHOPIFY_PRODUCTS,
+};
+use dongbo_workflows::Upstreams;
+use serde_json::json;
+
+use super::fixture::run_to_end;
+use super::kill::WorkerProcess;
+use super::{backends, note, Backend, BenchOpts, Row, ScratchDb};
+use crate::registry::registry;
+
+const TARGET: f64 = 1.5;
+const RSS_CEILING_MB: f64 = 200.0;
+const STRATEGIES: [&str; 3] = ["sql", "memory", "batch"];
+
+/// Runs the section.
+pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
+    let n = opts.size(20_000, 200_000);
+    let mut rows = Vec::new();
+    for backend in backends(opts, "matching") {
+        for strategy in STRATEGIES {
+            rows.push(speed(opts, backend, strategy, n).await?);
+        }
+    }
+    if !opts.quick {
+        rows.push(peak_rss(opts, 1_000_000).await?);
+    }
+    let (customers, products) = opts.size((20_000, 5_000), (200_000, 50_000));
+    rows.extend(truth(customers, products).await?);
+    Ok(rows)
+}
+
+/// One strategy on a fresh catalog of `n` × `n` customers, against the join.
+async fn speed(opts: &BenchOpts, backend: Backend, strategy: &str, n: u64) -> anyhow::Result<Row> {
+    let db = ScratchDb::new(backend, opts).await?;
+    let store = filled(db.url(), n).await?;
+    let mut joins = Vec::new();
+    let mut pairs = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        pairs = bare_key_join(&store.db(), MatchKind::Customers).await.context("the baseline join")?;
+        joins.push(t.elapsed().as_secs_f64());
+    }
+    joins.sort_by(f64::total_cmp);
+    let join = joins[1];
+    let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
+    let t = Instant::now();
+    let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": strategy }));
+    let job = run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-matching"))).await?;
+    let took = t.elapsed().as_secs_f64();
+    let m = |k: &str| job.metadata.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    note(
+        "matching",
+        &format!(
+            "{strategy} on {}: {took:.2} s for {} mappings and {} conflicts; join {join:.3} s for {pairs} pairs \
+             (runs {:.3} / {:.3} / {:.3} s)",
+            backend.name(),
+            m("created"),
+            m("conflicts"),
+            joins[0],
+            joins[1],
+            joins[2]
+        ),
+    );
+    Ok(Row::at_most(format!("AUTO_MATCH_CUSTOMERS {strategy} {n}×{n} s ({})", backend.name()), took, join, TARGET))
+}
+
+/// A store on `url` holding `n` × `n` customers, settled and reopened.
+async fn filled(url: &str, n: u64) -> anyhow::Result<SharedStore> {
+    let store = dongbo_engine::open(url).await.context("opening the scratch database")?;
+    fill(&store.db(), n).await?;
+    settle(&store.db()).await?;
+    drop(store);
+    Ok(dongbo_engine::open(url).await?)
+}
+
+/// `n` customers per side, in chunks of 10,000, with the pulls' upserts.
+async fn fill(db: &Db, n: u64) -> anyhow::Result<()> {
+    let job = JobId::new();
+    for start in (0..n).step_by(10_000) {
+        let end = (start + 10_000).min(n);
+        let nhanh = (start..end)
+            .map(|i| {
+                let own = if i % 40 == 39 { i - 1 } else { i };
+                let mut mobile = format!("090{own:07}");
+                if i % 7 == 0 {
+                    mobile.push_str(&format!(" / 091{i:07}"));
+                }
+                NhanhCustomerRow {
+                    id: 1 + i,
+                    name: None,
+                    mobile: Some(mobile),
+                    total_amount: Some(1),
+                    updated_at: Some(1),
+                }
+            })
+            .collect();
+        let shopify = (start..end)
+            .map(|i| ShopifyCustomerRow {
+                id: format!("gid://shopify/Customer/{}", 7_000_000 + i),
+                display_name: None,
+                email: None,
+                phone: Some(if i % 25 == 24 { format!("+8493{i:07}") } else { format!("+8490{i:07}") }),
+                address_phone: None,
+                amount_spent: None,
+                total_spent: None,
+                updated_at: None,
+            })
+            .collect();
+        apply_outside_step(db, &UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await?;
+        apply_outside_step(db, &UpsertShopifyCustomers { job, rows: shopify, seen_by_full_pull: None }).await?;
+    }
+    Ok(())
+}
+
+/// What the hours after real pulls do to a catalog written in seconds: SQLite's log folded
+/// into the database file, PostgreSQL's planner statistics gathered.
+async fn settle(db: &Db) -> anyhow::Result<()> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The peak resident set of a `dongbo worker` process matching `n` × `n` on SQLite.
+async fn peak_rss(opts: &BenchOpts, n: u64) -> anyhow::Result<Row> {
+    let db = ScratchDb::sqlite()?;
+    let store = filled(db.url(), n).await?;
+    let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), &[], Duration::from_secs(30))?;
+    let pid = worker.pid();
+    let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
+    let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "memory" }));
+    let id = engine.request(request).await?.job.id;
+    let started = Instant::now();
+    // Read at every poll while the process lives; `VmHWM` only grows, so the last reading,
+    // taken once the job has finished and before the process is killed, is its peak.
+    let mut peak_kb = None;
+    let row = worker
+        .kill_when(&store, id, |row| {
+            peak_kb = vm_hwm_kb(pid).or(peak_kb);
+            row.status.is_finished()
+        })
+        .await?;
+    anyhow::ensure!(row.status == JobStatus::Completed, "the match ended {}: {:?}", row.status, row.error);
+    let mb = peak_kb.context("could not read the worker's VmHWM")? as f64 / 1024.0;
+    note(
+        "matching",
+        &format!(
+            "memory strategy {n}×{n} on SQLite in a worker process: {:.1} s, peak RSS {mb:.1} MB",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let met = mb <= RSS_CEILING_MB;
+    Ok(Row::new(format!("matching peak RSS memory {n}×{n} MB (sqlite)"), mb, RSS_CEILING_MB, "≤ 200 MB", met))
+}
+
+/// `VmHWM` of process `pid`, in kB.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()
+}
+
+/// Both matches against the simulator's ground truth, after pulling everything.
+async fn truth(customers: usize, products: usize) -> anyhow::Result<Vec<Row>> {
+    let config = SimConfig {
+        seed: 7,
+        customers,
+        products,
+        nhanh: NhanhLimits { window: Duration::from_secs(1), lock_seconds: 1, ..NhanhLimits::default() },
+        plan: Plan::Plus,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
+    let db = ScratchDb::sqlite()?;
+    let store = dongbo_engine::open(db.url()).await?;
+    let engine = Engine::new(store.clone(), registry(&fast_upstreams(&sim)?));
+    let started = Instant::now();
+    for (job_type, input) in [
+        (PULL_NHANH_CUSTOMERS, json!({})),
+        (PULL_SHOPIFY_CUSTOMERS, json!({ "mode": "bulk" })),
+        (PULL_NHANH_PRODUCTS, json!({})),
+        (PULL_SHOPIFY_PRODUCTS, json!({ "mode": "bulk" })),
+        (AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })),
+        (AUTO_MATCH_PRODUCTS, json!({})),
+    ] {
+        run_to_end(&engine, JobRequest::new(job_type, input), WorkerConfig::new(WorkerId::new("bench-truth"))).await?;
+    }
+    note("matching", &format!("truth: pulled and matched in {:.1} s", started.elapsed().as_secs_f64()));
+    let truth = sim.truth();
+    let db = store.db();
+    let customer_pairs: BTreeSet<(i64, String)> =
+        truth.customer_pairs.iter().map(|(n, s)| (*n as i64, s.clone())).collect();
+    let product_pairs: BTreeSet<(i64, String)> =
+        truth.product_pairs.iter().map(|(n, s)| (*n as i64, s.clone())).collect();
+    let skus: Vec<String> = truth.ambiguous_skus.iter().map(|s| format!("sku:{s}")).collect();
+    let mut rows = judge(&db, MatchKind::Customers, &format!("{customers}×{customers}"), &customer_pairs).await?;
+    rows.push(conflicts_row(&db, MatchKind::Customers, &truth.ambiguous_customer_keys).await?);
+    rows.extend(judge(&db, MatchKind::Products, &format!("{products}"), &product_pairs).await?);
+    rows.push(conflicts_row(&db, MatchKind::Products, &skus).await?);
+    sim.shutdown().await;
+    Ok(rows)
+}
+
+/// Clients for `sim`: Nhanh paced to the simulator's one-second window.
+fn fast_upstreams(sim: &Simulator) -> anyhow::Result<Upstreams> {
+    let env = sim.env();
+    let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let nhanh = NhanhConfig::from_vars(var).map_err(|k| anyhow::anyhow!("{k} is not set"))?;
+    let window = WindowConfig { limit: 150, window: Duration::from_secs(1), margin: Duration::from_millis(50) };
+    let nhanh = NhanhClient::with_policy(nhanh, window, RetryPolicy::default())?;
+    let shopify = ShopifyClient::new(ShopifyConfig::from_vars(var).map_err(|k| anyhow::anyhow!("{k} is not set"))?)?;
+    Ok(Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)) })
+}
+
+/// Precision and recall of the mappings of `kind` against the simulator's `pairs`.
+async fn judge(db: &Db, kind: MatchKind, size: &str, pairs: &BTreeSet<(i64, String)>) -> anyhow::Result<Vec<Row>> {
+    let got: BTreeSet<(i64, String)> = list_mappings(db, kind)
+        .await?
+        .into_iter()
+        .filter(|m| m.method != "manual")
+        .filter_map(|m| m.shopify_id.map(|s| (m.nhanh_id, s)))
+        .collect();
+    let right = got.intersection(pairs).count() as f64;
+    let precision = if got.is_empty() { 0.0 } else { 100.0 * right / got.len() as f64 };
+    let recall = if pairs.is_empty() { 0.0 } else { 100.0 * right / pairs.len() as f64 };
+    let what = kind.as_str();
+    note(
+        "matching",
+        &format!("truth {what}s {size}: {} mappings, {right} of the {} true pairs", got.len(), pairs.len()),
+    );
+    Ok(vec![
+        Row::new(format!("match {what}s {size} precision %"), precision, 100.0, "= 100 %", precision == 100.0),
+        Row::new(format!("match {what}s {size} recall %"), recall, 100.0, "≥ 99 %", recall >= 99.0),
+    ])
+}
+
+/// How many of the simulator's ambiguous keys are recorded conflicts.
+async fn conflicts_row(db: &Db, kind: MatchKind, ambiguous: &[String]) -> anyhow::Result<Row> {
+    let recorded: BTreeMap<String, _> =
+        list_conflicts(db, kind).await?.into_iter().map(|c| (c.key.clone(), c)).collect();
+    let found = ambiguous.iter().filter(|k| recorded.contains_key(*k)).count();
+    let met = found == ambiguous.len();
+    let name = format!("match {}s ambiguous keys recorded as conflicts", kind.as_str());
+    Ok(Row::new(name, found as f64, ambiguous.len() as f64, "all", met))
+}

@@ -1,0 +1,129 @@
+//! Listings of what matching wrote (mappings, conflicts), the stale mappings the prune step
+//! deletes, and the benchmark's baseline join.
+
+use dongbo_engine::Db;
+
+use super::tables::MatchKind;
+use super::R;
+
+/// `m` (a mapping) is stale: its Nhanh record is removed or holds no key any more.
+pub(super) const STALE: &str = "m.method <> 'manual' AND NOT EXISTS
+   (SELECT 1 FROM {nk} x JOIN {nt} r ON r.id = x.{nid} WHERE x.{nid} = m.{map_n} AND r.removed_at IS NULL)";
+
+/// The Nhanh records of the non-manual mappings that are stale (what
+/// [`PruneStaleMappings`](super::PruneStaleMappings) deletes): one pass over the mappings, so
+/// that the prune step deletes just these instead of passing over them all again.
+pub async fn stale_mappings(db: &Db, kind: MatchKind) -> R<Vec<i64>> {
+    let sql = kind.sql(&format!("SELECT m.{{map_n}} FROM {{map}} m WHERE {STALE} ORDER BY m.{{map_n}}"));
+    match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_all(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_all(pool).await,
+    }
+}
+
+/// A mapping as stored.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MappingRow {
+    /// The Nhanh record.
+    pub nhanh_id: i64,
+    /// The Shopify record.
+    pub shopify_id: Option<String>,
+    /// `sku`, `barcode`, `phone` or `manual`.
+    pub method: String,
+    /// The key it was matched on.
+    pub match_key: Option<String>,
+    /// The job that made it.
+    pub job_id: Option<String>,
+    /// `PENDING`, `SYNCED`, `FAILED`.
+    pub state: String,
+}
+
+/// Every mapping of `kind`, by Nhanh id.
+pub async fn list_mappings(db: &Db, kind: MatchKind) -> R<Vec<MappingRow>> {
+    let sql =
+        kind.sql("SELECT {map_n}, {map_s}, method, match_key, CAST(job_id AS TEXT), state FROM {map} ORDER BY {map_n}");
+    type Raw = (i64, Option<String>, String, Option<String>, Option<String>, String);
+    let raw: Vec<Raw> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
+        Db::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
+    };
+    Ok(raw
+        .into_iter()
+        .map(|(nhanh_id, shopify_id, method, match_key, job_id, state)| MappingRow {
+            nhanh_id,
+            shopify_id,
+            method,
+            match_key,
+            job_id,
+            state,
+        })
+        .collect())
+}
+
+/// A recorded conflict.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConflictRow {
+    /// The key.
+    pub key: String,
+    /// Nhanh candidates.
+    pub nhanh_ids: Vec<i64>,
+    /// Shopify candidates.
+    pub shopify_ids: Vec<String>,
+    /// The job that found it.
+    pub job_id: String,
+}
+
+/// Every conflict of `kind`, by key.
+pub async fn list_conflicts(db: &Db, kind: MatchKind) -> R<Vec<ConflictRow>> {
+    let raw: Vec<(String, String, String, String)> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(
+            "SELECT match_key, nhanh_ids, shopify_ids, job_id FROM match_conflicts WHERE kind = ? ORDER BY match_key",
+        )
+        .bind(kind.as_str())
+        .fetch_all(pool)
+        .await?,
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT match_key, nhanh_ids::text, shopify_ids::text, job_id::text FROM match_conflicts
+                  WHERE kind = $1 ORDER BY match_key COLLATE \"C\"",
+            )
+            .bind(kind.as_str())
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    raw.into_iter()
+        .map(|(key, n, s, job_id)| {
+            let bad = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+            Ok(ConflictRow {
+                key,
+                nhanh_ids: serde_json::from_str(&n).map_err(bad)?,
+                shopify_ids: serde_json::from_str(&s).map_err(bad)?,
+                job_id,
+            })
+        })
+        .collect()
+}
+
+/// The baseline the benchmark measures matching against: one bare join of the two key tables,
+/// every row fetched. Returns the number of rows.
+pub async fn bare_key_join(db: &Db, kind: MatchKind) -> R<i64> {
+    use futures::TryStreamExt;
+    let sql = kind.sql("SELECT x.{nid}, y.{sid}, x.{key} FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}");
+    let mut n = 0i64;
+    match db {
+        Db::Sqlite(pool) => {
+            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
+            while rows.try_next().await?.is_some() {
+                n += 1;
+            }
+        }
+        Db::Postgres(pool) => {
+            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
+            while rows.try_next().await?.is_some() {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
