@@ -233,11 +233,7 @@ impl AutoMatch {
         if input.dry_run {
             step
         } else {
-            step.with_effects(writes).with_touched(if std::env::var("MATCH_NO_TOUCH").is_ok() {
-                Vec::new()
-            } else {
-                touched
-            })
+            step.with_effects(writes).with_touched(touched)
         }
     }
 }

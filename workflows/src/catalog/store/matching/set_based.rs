@@ -40,25 +40,26 @@ pub struct JoinedRow {
 }
 
 /// One pass over the range's eligible Nhanh key rows in key order, each with its record's
-/// facts (smallest key, other keys, existing mapping: probes of primary keys) and joined to the
-/// Shopify holders of its key, a holder kept only when eligible. Eligibility is tested on the
-/// joined rows, not in the join's `ON`: there PostgreSQL would test it on every Shopify key
-/// row first (a semi-join of two whole tables) instead of probing the key's few holders.
+/// facts and joined to the Shopify holders of its key, a holder kept only when eligible.
+///
+/// One probe of the record's keys says both whether this key is its smallest and whether it
+/// holds others (`c2`: 0 no other key, 1 only larger ones, 2 a smaller one). Eligibility of a
+/// holder is tested on the joined rows, not in the join's `ON`: there PostgreSQL would test it
+/// on every Shopify key row first (a semi-join of two whole tables) instead of probing the
+/// key's few holders.
 const JOINED: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
-  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} < x.{key}) THEN 0 ELSE 1 END
-    AS BIGINT) AS c2,
-  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} <> x.{key}) THEN 1 ELSE 0 END
-    AS BIGINT) AS c3,
-  (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c4,
-  CASE WHEN {eligible_s} THEN y.{sid} END AS c5,
+  (SELECT MAX(CASE WHEN c.{key} < x.{key} THEN 2 WHEN c.{key} > x.{key} THEN 1 ELSE 0 END)
+     FROM {nk} c WHERE c.{nid} = x.{nid}) AS c2,
+  (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c3,
+  CASE WHEN {eligible_s} THEN y.{sid} END AS c4,
   CAST(CASE WHEN EXISTS (SELECT 1 FROM {sk} c WHERE c.{sid} = y.{sid} AND c.{key} <> y.{key}) THEN 1 ELSE 0 END
-    AS BIGINT) AS c6
+    AS BIGINT) AS c5
  FROM {nk} x
  LEFT JOIN {sk} y ON y.{key} = x.{key}
  WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
  ORDER BY x.{key}, x.{nid}";
 
-type JoinedRaw = (String, i64, i64, i64, Option<String>, Option<String>, i64);
+type JoinedRaw = (String, i64, i32, Option<String>, Option<String>, i64);
 
 /// The eligible Nhanh key rows of `after < key <= upto` joined to the eligible Shopify holders
 /// of their keys: the join of the two key tables, in key order.
@@ -66,7 +67,7 @@ pub async fn joined_rows_in_range(db: &Db, kind: MatchKind, after: &str, upto: &
     let pg = kind.sql(JOINED);
     let raw: Vec<JoinedRaw> = match db {
         Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&pg), 7, "c0, c1");
+            let sql = json_rows(&sqlite(&pg), 6, "c0, c1");
             decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)?
         }
         Db::Postgres(pool) => {
@@ -78,11 +79,11 @@ pub async fn joined_rows_in_range(db: &Db, kind: MatchKind, after: &str, upto: &
     };
     Ok(raw
         .into_iter()
-        .map(|(key, nhanh_id, first, multi, existing, shopify, s_multi)| JoinedRow {
+        .map(|(key, nhanh_id, others, existing, shopify, s_multi)| JoinedRow {
             key,
             nhanh_id,
-            first: first == 1,
-            multi: multi == 1,
+            first: others < 2,
+            multi: others > 0,
             existing,
             shopify: shopify.map(|s| (s, s_multi == 1)),
         })

@@ -1,0 +1,82 @@
+//! The audit trail of matching: which match jobs touched a Nhanh customer and what they did
+//! to it (mapped, unmapped), through the engine's entity index — on SQLite and PostgreSQL.
+
+mod match_support;
+
+use dongbo_engine::{JobId, JobStatus};
+use dongbo_tests::Backend;
+use dongbo_workflows::catalog::store::pulls::{
+    MarkRemoved, NhanhCustomerRow, PullSource, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
+};
+use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
+use match_support::Harness;
+use serde_json::json;
+
+fn nhanh(id: u64, mobile: &str) -> NhanhCustomerRow {
+    NhanhCustomerRow { id, name: None, mobile: Some(mobile.into()), total_amount: Some(1), updated_at: Some(1) }
+}
+
+fn shopify(id: &str, phone: &str) -> ShopifyCustomerRow {
+    ShopifyCustomerRow {
+        id: id.into(),
+        display_name: None,
+        email: None,
+        phone: Some(phone.into()),
+        address_phone: None,
+        amount_spent: None,
+        total_spent: None,
+        updated_at: None,
+    }
+}
+
+/// `(job, action)` of every audit entry of `entity`, oldest first.
+async fn touches(h: &Harness, entity: &str) -> Vec<(JobId, String)> {
+    h.store.entity_events(entity, 100).await.unwrap().into_iter().map(|t| (t.event.job_id, t.action)).collect()
+}
+
+async fn each_match_job_that_touched_a_customer_is_in_its_audit_trail(backend: Backend) {
+    let Some(h) = Harness::new(backend).await else { return };
+    let pull = JobId::new();
+    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502")];
+    h.apply(UpsertNhanhCustomers { job: pull, rows, seen_by_full_pull: None }).await;
+    let rows = vec![
+        shopify("gid://shopify/Customer/11", "+84901234501"),
+        shopify("gid://shopify/Customer/12", "+84901234502"),
+    ];
+    h.apply(UpsertShopifyCustomers { job: pull, rows, seen_by_full_pull: Some(pull) }).await;
+
+    let first = h.run(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })).await;
+    assert_eq!(first.status, JobStatus::Completed, "{:?}", first.error);
+    for entity in ["nhanh_customer:1", "nhanh_customer:2"] {
+        assert_eq!(touches(&h, entity).await, vec![(first.id, "mapped:created".to_string())], "{entity}");
+    }
+
+    // A second run confirms both mappings: nothing changed, nothing recorded.
+    let again = h.run(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "memory" })).await;
+    assert_eq!(again.status, JobStatus::Completed, "{:?}", again.error);
+    assert_eq!(touches(&h, "nhanh_customer:1").await.len(), 1);
+
+    // Customer 12 disappears from Shopify (a full pull that saw only customer 11): the next
+    // run unmaps Nhanh customer 2, and its trail says which job did.
+    let sweep = JobId::new();
+    let rows = vec![shopify("gid://shopify/Customer/11", "+84901234501")];
+    h.apply(UpsertShopifyCustomers { job: sweep, rows, seen_by_full_pull: Some(sweep) }).await;
+    h.apply(MarkRemoved { source: PullSource::ShopifyCustomers, job: sweep, at_ms: 5 }).await;
+    let third = h.run(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "batch" })).await;
+    assert_eq!(third.status, JobStatus::Completed, "{:?}", third.error);
+    assert_eq!(
+        touches(&h, "nhanh_customer:2").await,
+        vec![(first.id, "mapped:created".to_string()), (third.id, "unmapped".to_string())]
+    );
+    assert_eq!(touches(&h, "nhanh_customer:1").await.len(), 1, "an unchanged mapping is not recorded again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_match_job_that_touched_a_customer_is_in_its_audit_trail_on_sqlite() {
+    each_match_job_that_touched_a_customer_is_in_its_audit_trail(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_match_job_that_touched_a_customer_is_in_its_audit_trail_on_postgres() {
+    each_match_job_that_touched_a_customer_is_in_its_audit_trail(Backend::Postgres).await;
+}
