@@ -3,7 +3,7 @@
 
 mod match_support;
 
-use dongbo_engine::{JobId, JobStatus};
+use dongbo_engine::{Db, JobId, JobStatus};
 use dongbo_tests::Backend;
 use dongbo_workflows::catalog::store::pulls::{
     MarkRemoved, NhanhCustomerRow, PullSource, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
@@ -79,4 +79,74 @@ async fn each_match_job_that_touched_a_customer_is_in_its_audit_trail_on_sqlite(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_match_job_that_touched_a_customer_is_in_its_audit_trail_on_postgres() {
     each_match_job_that_touched_a_customer_is_in_its_audit_trail(Backend::Postgres).await;
+}
+
+/// The sync failures recorded against each customer mapping, by Nhanh id.
+async fn failures(h: &Harness) -> Vec<i64> {
+    let sql = "SELECT m.nhanh_customer_id FROM sync_failures f JOIN customer_mappings m ON m.id = f.mapping_id
+               WHERE f.kind = 'customer' ORDER BY 1";
+    let orphans = "SELECT COUNT(*) FROM sync_failures f
+                   WHERE NOT EXISTS (SELECT 1 FROM customer_mappings m WHERE m.id = f.mapping_id)";
+    let (held, orphans): (Vec<i64>, i64) = match h.db() {
+        Db::Sqlite(pool) => (
+            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap(),
+            sqlx::query_scalar(orphans).fetch_one(&pool).await.unwrap(),
+        ),
+        Db::Postgres(pool) => (
+            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap(),
+            sqlx::query_scalar(orphans).fetch_one(&pool).await.unwrap(),
+        ),
+    };
+    assert_eq!(orphans, 0, "a sync failure outlived its mapping");
+    held
+}
+
+async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it(backend: Backend) {
+    let Some(h) = Harness::new(backend).await else { return };
+    let pull = JobId::new();
+    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502"), nhanh(3, "0901234503")];
+    h.apply(UpsertNhanhCustomers { job: pull, rows, seen_by_full_pull: Some(pull) }).await;
+    let all = ["01", "02", "03"].map(|n| shopify(&format!("gid://shopify/Customer/1{n}"), &format!("+849012345{n}")));
+    h.apply(UpsertShopifyCustomers { job: pull, rows: all.to_vec(), seen_by_full_pull: Some(pull) }).await;
+    let first = h.run(AUTO_MATCH_CUSTOMERS, json!({})).await;
+    assert_eq!(first.status, JobStatus::Completed, "{:?}", first.error);
+
+    // A sync failed on every mapping.
+    let record = "INSERT INTO sync_failures (kind, mapping_id, reason, job_id, failed_at)
+                  SELECT 'customer', id, 'HTTP 500', {job}, 1 FROM customer_mappings";
+    match h.db() {
+        Db::Sqlite(pool) => {
+            let sql = record.replace("{job}", &format!("'{}'", JobId::new()));
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        }
+        Db::Postgres(pool) => {
+            let sql = record.replace("{job}", &format!("'{}'::uuid", JobId::new()));
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        }
+    }
+    assert_eq!(failures(&h).await, vec![1, 2, 3]);
+
+    // Shopify customer 102 is gone (a batch unmaps Nhanh 2) and Nhanh customer 3 is gone (the
+    // prune step deletes its mapping): their failures go with them, customer 1's stays.
+    let sweep = JobId::new();
+    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502")];
+    h.apply(UpsertNhanhCustomers { job: sweep, rows, seen_by_full_pull: Some(sweep) }).await;
+    h.apply(MarkRemoved { source: PullSource::NhanhCustomers, job: sweep, at_ms: 5 }).await;
+    let rows = vec![all[0].clone(), all[2].clone()];
+    h.apply(UpsertShopifyCustomers { job: sweep, rows, seen_by_full_pull: Some(sweep) }).await;
+    h.apply(MarkRemoved { source: PullSource::ShopifyCustomers, job: sweep, at_ms: 5 }).await;
+    let second = h.run(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })).await;
+    assert_eq!(second.status, JobStatus::Completed, "{:?}", second.error);
+    assert_eq!(second.metadata["removed"], 2, "{:?}", second.metadata);
+    assert_eq!(failures(&h).await, vec![1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it_on_sqlite() {
+    a_mapping_matching_deletes_takes_its_sync_failures_with_it(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it_on_postgres() {
+    a_mapping_matching_deletes_takes_its_sync_failures_with_it(Backend::Postgres).await;
 }

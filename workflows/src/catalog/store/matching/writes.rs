@@ -70,6 +70,19 @@ const CONFLICTS_SQLITE: &str =
  ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
    shopify_ids = excluded.shopify_ids, job_id = excluded.job_id, detected_at = excluded.detected_at";
 
+/// The statements that delete the mappings `m` of `kind` meeting `condition` (one parameter,
+/// the ids): first the sync failures recorded against them (a failure names its mapping by
+/// id, and a deleted mapping has nothing left to retry), then the mappings.
+fn deleting(kind: MatchKind, condition: &str) -> [String; 2] {
+    [
+        kind.sql(&format!(
+            "DELETE FROM sync_failures WHERE kind = '{}' AND mapping_id IN (SELECT m.id FROM {{map}} AS m WHERE {condition})",
+            kind.as_str()
+        )),
+        kind.sql(&format!("DELETE FROM {{map}} AS m WHERE {condition}")),
+    ]
+}
+
 fn json_ids<T: serde::Serialize>(ids: &[T]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
@@ -95,10 +108,9 @@ impl StepEffects for MatchWrites {
                         .await?;
                 }
                 if !self.deletes.is_empty() {
-                    let sql = k.sql(
-                        "DELETE FROM {map} WHERE method <> 'manual' AND {map_n} IN (SELECT value FROM json_each(?1))",
-                    );
-                    sqlx::query(&sql).bind(json_ids(&self.deletes)).execute(&mut *conn).await?;
+                    for sql in deleting(k, "m.method <> 'manual' AND m.{map_n} IN (SELECT value FROM json_each(?1))") {
+                        sqlx::query(&sql).bind(json_ids(&self.deletes)).execute(&mut *conn).await?;
+                    }
                 }
                 if !self.conflicts.is_empty() {
                     let rows: Vec<(&str, &[i64], &[String])> =
@@ -129,10 +141,9 @@ impl StepEffects for MatchWrites {
                         .await?;
                 }
                 if !self.deletes.is_empty() {
-                    sqlx::query(&k.sql("DELETE FROM {map} WHERE method <> 'manual' AND {map_n} = ANY($1::bigint[])"))
-                        .bind(&self.deletes)
-                        .execute(&mut *conn)
-                        .await?;
+                    for sql in deleting(k, "m.method <> 'manual' AND m.{map_n} = ANY($1::bigint[])") {
+                        sqlx::query(&sql).bind(&self.deletes).execute(&mut *conn).await?;
+                    }
                 }
                 if !self.conflicts.is_empty() {
                     let keys: Vec<&str> = self.conflicts.iter().map(|c| c.key.as_str()).collect();
@@ -200,16 +211,17 @@ impl StepEffects for PruneStaleMappings {
         if self.nhanh_ids.is_empty() {
             return Ok(());
         }
-        let sql = |ids: &str| self.kind.sql(&format!("DELETE FROM {{map}} AS m WHERE m.{{map_n}} {ids} AND {STALE}"));
+        let sql = |ids: &str| deleting(self.kind, &format!("m.{{map_n}} {ids} AND {STALE}"));
         match tx {
             StoreTx::Sqlite(conn) => {
-                sqlx::query(&sql("IN (SELECT value FROM json_each(?1))"))
-                    .bind(json_ids(&self.nhanh_ids))
-                    .execute(&mut *conn)
-                    .await?;
+                for sql in sql("IN (SELECT value FROM json_each(?1))") {
+                    sqlx::query(&sql).bind(json_ids(&self.nhanh_ids)).execute(&mut *conn).await?;
+                }
             }
             StoreTx::Postgres(conn) => {
-                sqlx::query(&sql("= ANY($1::bigint[])")).bind(&self.nhanh_ids).execute(&mut *conn).await?;
+                for sql in sql("= ANY($1::bigint[])") {
+                    sqlx::query(&sql).bind(&self.nhanh_ids).execute(&mut *conn).await?;
+                }
             }
         }
         Ok(())
