@@ -91,7 +91,16 @@ impl Row {
         let row = Row::new(name, measured, baseline, format!("≤ {max}×"), false);
         Row { met: row.ratio <= max, ..row }
     }
+
+    /// A row with no target of its own, printed to explain another (its target and met read
+    /// `—`; in JSON `met` is true, so it never fails a run).
+    pub fn info(name: impl Into<String>, measured: f64, baseline: f64) -> Row {
+        Row::new(name, measured, baseline, INFO, true)
+    }
 }
+
+/// The target of an explanatory row.
+const INFO: &str = "—";
 
 /// A section's entry point.
 pub type Section = for<'a> fn(&'a BenchOpts) -> BoxFuture<'a, anyhow::Result<Vec<Row>>>;
@@ -179,7 +188,11 @@ pub fn table(rows: &[Row]) -> String {
                 figure(r.baseline),
                 format!("{:.2}", r.ratio),
                 r.target.clone(),
-                if r.met { "yes".into() } else { "NO".into() },
+                match (r.target.as_str(), r.met) {
+                    (INFO, _) => INFO.into(),
+                    (_, true) => "yes".into(),
+                    (_, false) => "NO".into(),
+                },
             ]
         })
         .collect();
@@ -242,5 +255,12 @@ mod tests {
         assert!(lines[2].starts_with("engine empty steps/s (sqlite)") && lines[2].ends_with("NO"), "{t}");
         assert!(lines[3].ends_with("yes"), "{t}");
         assert!(lines[2].contains("0.25") && lines[2].contains("≥ 0.50"), "{t}");
+    }
+
+    #[test]
+    fn an_explanatory_row_claims_no_target() {
+        let t = table(&[Row::info("dry run", 2.0, 1.0)]);
+        let last = t.lines().last().unwrap_or_default();
+        assert!(last.ends_with("—") && !last.contains("yes") && last.contains("2.00"), "{t}");
     }
 }

@@ -22,7 +22,9 @@ mod set_based;
 mod tables;
 mod writes;
 
-pub use listings::{bare_key_join, list_conflicts, list_mappings, stale_mappings, ConflictRow, MappingRow};
+pub use listings::{
+    bare_key_join, key_join_written, list_conflicts, list_mappings, stale_mappings, ConflictRow, MappingRow,
+};
 pub use reads::{
     analyse_new_tables, count_candidates, next_boundary, nhanh_neighbourhoods, nhanh_rows, shopify_neighbourhoods,
     shopify_rows,
