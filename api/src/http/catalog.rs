@@ -1,8 +1,8 @@
 //! The catalog listings: the conflicts the matches recorded, the mappings, and the items whose
 //! last sync failed. Read-only views over the workflows' catalog store functions; no SQL here.
 //!
-//! Conflicts and mappings come from store functions that read a whole kind at once, so these
-//! routes page over that result with an offset cursor; failures are paged by the store itself.
+//! Every listing is paged by the store (keyset, never a whole kind in memory): conflicts by kind
+//! and key, mappings by kind and Nhanh id (cursor `kind.key`), failures by age.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -115,16 +115,49 @@ fn store_failure(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(format!("reading the catalog: {e}"))
 }
 
-/// One page of `rows` from the offset `cursor`.
-fn offset_page<T>(rows: Vec<T>, cursor: Option<&str>, limit: i64) -> Result<ListingPage<T>, ApiError> {
-    let start = match cursor.filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(c) => c.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("malformed cursor {c:?}")))?,
-    };
-    let end = start.saturating_add(limit as usize).min(rows.len());
-    let next_cursor = (end < rows.len()).then(|| end.to_string());
-    let items = rows.into_iter().skip(start).take(end.saturating_sub(start)).collect();
-    Ok(ListingPage { items, next_cursor })
+/// One page over `kinds` in order, each read by `fetch(kind, after, n)` (at most `n` rows of
+/// the kind after the key `after`, in key order). The cursor is the last row's `kind.key`
+/// (`cursor_of`), so a page never reads more than `limit + 1` rows.
+async fn keyset_page<T, F, Fut>(
+    kinds: Vec<MatchKind>,
+    cursor: Option<&str>,
+    limit: i64,
+    fetch: F,
+    cursor_of: impl Fn(&T) -> String,
+) -> Result<ListingPage<T>, ApiError>
+where
+    F: Fn(MatchKind, Option<String>, i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+{
+    let mut after = None;
+    let mut kinds = kinds.into_iter().peekable();
+    if let Some(c) = cursor.filter(|c| !c.is_empty()) {
+        let bad = || ApiError::BadRequest(format!("malformed cursor {c:?}"));
+        let (kind, key) = c.split_once('.').ok_or_else(bad)?;
+        let kind = match kind {
+            "product" => MatchKind::Products,
+            "customer" => MatchKind::Customers,
+            _ => return Err(bad()),
+        };
+        while kinds.next_if(|k| *k != kind).is_some() {}
+        if kinds.peek().is_none() {
+            return Err(bad());
+        }
+        after = Some(key.to_owned());
+    }
+    let mut items: Vec<T> = Vec::new();
+    for kind in kinds {
+        let need = limit - items.len() as i64;
+        let mut rows = fetch(kind, after.take(), need + 1).await?;
+        if rows.len() as i64 > need {
+            rows.truncate(need as usize);
+            items.extend(rows);
+            let next_cursor = items.last().map(&cursor_of);
+            return Ok(ListingPage { items, next_cursor });
+        }
+        items.extend(rows);
+    }
+    Ok(ListingPage { items, next_cursor: None })
 }
 
 /// The conflicts the matches recorded, by kind and key.
@@ -141,19 +174,24 @@ pub async fn list_conflicts(
 ) -> ApiResult<ListingPage<ConflictView>> {
     let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
     let db = state.engine.store().db();
-    let mut rows = Vec::new();
-    for kind in kinds(q.kind.as_deref())? {
-        for c in matching::list_conflicts(&db, kind).await.map_err(store_failure)? {
-            rows.push(ConflictView {
-                kind: kind.as_str().to_owned(),
-                key: c.key,
-                nhanh_ids: c.nhanh_ids,
-                shopify_ids: c.shopify_ids,
-                job_id: c.job_id,
-            });
+    let fetch = |kind: MatchKind, after: Option<String>, n: i64| {
+        let db = db.clone();
+        async move {
+            let rows = matching::conflicts_page(&db, kind, after.as_deref(), n).await.map_err(store_failure)?;
+            Ok(rows
+                .into_iter()
+                .map(|c| ConflictView {
+                    kind: kind.as_str().to_owned(),
+                    key: c.key,
+                    nhanh_ids: c.nhanh_ids,
+                    shopify_ids: c.shopify_ids,
+                    job_id: c.job_id,
+                })
+                .collect())
         }
-    }
-    Ok(Reply::ok(offset_page(rows, q.cursor.as_deref(), limit)?))
+    };
+    let cursor_of = |c: &ConflictView| format!("{}.{}", c.kind, c.key);
+    Ok(Reply::ok(keyset_page(kinds(q.kind.as_deref())?, q.cursor.as_deref(), limit, fetch, cursor_of).await?))
 }
 
 /// The mappings, by kind and Nhanh id.
@@ -170,21 +208,30 @@ pub async fn list_mappings(
 ) -> ApiResult<ListingPage<MappingView>> {
     let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
     let db = state.engine.store().db();
-    let mut rows = Vec::new();
-    for kind in kinds(q.kind.as_deref())? {
-        for m in matching::list_mappings(&db, kind).await.map_err(store_failure)? {
-            rows.push(MappingView {
-                kind: kind.as_str().to_owned(),
-                nhanh_id: m.nhanh_id,
-                shopify_id: m.shopify_id,
-                method: m.method,
-                match_key: m.match_key,
-                job_id: m.job_id,
-                state: m.state,
-            });
+    let fetch = |kind: MatchKind, after: Option<String>, n: i64| {
+        let db = db.clone();
+        async move {
+            let after = match after {
+                None => None,
+                Some(a) => Some(a.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("malformed cursor {a:?}")))?),
+            };
+            let rows = matching::mappings_page(&db, kind, after, n).await.map_err(store_failure)?;
+            Ok(rows
+                .into_iter()
+                .map(|m| MappingView {
+                    kind: kind.as_str().to_owned(),
+                    nhanh_id: m.nhanh_id,
+                    shopify_id: m.shopify_id,
+                    method: m.method,
+                    match_key: m.match_key,
+                    job_id: m.job_id,
+                    state: m.state,
+                })
+                .collect())
         }
-    }
-    Ok(Reply::ok(offset_page(rows, q.cursor.as_deref(), limit)?))
+    };
+    let cursor_of = |m: &MappingView| format!("{}.{}", m.kind, m.nhanh_id);
+    Ok(Reply::ok(keyset_page(kinds(q.kind.as_deref())?, q.cursor.as_deref(), limit, fetch, cursor_of).await?))
 }
 
 /// Writes a failure cursor as `failedAt.kind.mappingId`.
@@ -249,14 +296,5 @@ mod tests {
         for bad in ["", "1.customer", "x.customer.1", "1.order.1", "1.product.x"] {
             assert!(parse_failure_cursor(bad).is_err(), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn offset_pages_cover_every_row_once() {
-        let page = offset_page((0..5).collect::<Vec<_>>(), None, 2).unwrap();
-        assert_eq!((page.items, page.next_cursor.as_deref()), (vec![0, 1], Some("2")));
-        let page = offset_page((0..5).collect::<Vec<_>>(), Some("4"), 2).unwrap();
-        assert_eq!((page.items, page.next_cursor), (vec![4], None));
-        assert!(offset_page(vec![1], Some("x"), 2).is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use dongbo_engine::Db;
 
-use super::tables::MatchKind;
+use super::tables::{sqlite, MatchKind};
 use super::R;
 
 /// `m` (a mapping) is stale: its Nhanh record is removed or holds no key any more.
@@ -40,12 +40,20 @@ pub struct MappingRow {
 
 /// Every mapping of `kind`, by Nhanh id.
 pub async fn list_mappings(db: &Db, kind: MatchKind) -> R<Vec<MappingRow>> {
-    let sql =
-        kind.sql("SELECT {map_n}, {map_s}, method, match_key, CAST(job_id AS TEXT), state FROM {map} ORDER BY {map_n}");
+    mappings_page(db, kind, None, i64::MAX).await
+}
+
+/// The mappings of `kind` by Nhanh id: at most `limit` of those after the Nhanh id `after`.
+pub async fn mappings_page(db: &Db, kind: MatchKind, after: Option<i64>, limit: i64) -> R<Vec<MappingRow>> {
+    let sql = kind.sql(
+        "SELECT {map_n}, {map_s}, method, match_key, CAST(job_id AS TEXT), state FROM {map}
+          WHERE {map_n} > $1 ORDER BY {map_n} LIMIT $2",
+    );
     type Raw = (i64, Option<String>, String, Option<String>, Option<String>, String);
+    let after = after.unwrap_or(i64::MIN);
     let raw: Vec<Raw> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await?,
+        Db::Sqlite(pool) => sqlx::query_as(&sqlite(&sql)).bind(after).bind(limit).fetch_all(pool).await?,
+        Db::Postgres(pool) => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?,
     };
     Ok(raw
         .into_iter()
@@ -75,19 +83,33 @@ pub struct ConflictRow {
 
 /// Every conflict of `kind`, by key.
 pub async fn list_conflicts(db: &Db, kind: MatchKind) -> R<Vec<ConflictRow>> {
+    conflicts_page(db, kind, None, i64::MAX).await
+}
+
+/// The conflicts of `kind` by key (byte order on both stores): at most `limit` of those after
+/// the key `after`.
+pub async fn conflicts_page(db: &Db, kind: MatchKind, after: Option<&str>, limit: i64) -> R<Vec<ConflictRow>> {
     let raw: Vec<(String, String, String, String)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(
-            "SELECT match_key, nhanh_ids, shopify_ids, job_id FROM match_conflicts WHERE kind = ? ORDER BY match_key",
-        )
-        .bind(kind.as_str())
-        .fetch_all(pool)
-        .await?,
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT match_key, nhanh_ids, shopify_ids, job_id FROM match_conflicts
+                  WHERE kind = ?1 AND (?2 IS NULL OR match_key > ?2) ORDER BY match_key LIMIT ?3",
+            )
+            .bind(kind.as_str())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
         Db::Postgres(pool) => {
             sqlx::query_as(
                 "SELECT match_key, nhanh_ids::text, shopify_ids::text, job_id::text FROM match_conflicts
-                  WHERE kind = $1 ORDER BY match_key COLLATE \"C\"",
+                  WHERE kind = $1 AND ($2::text IS NULL OR match_key COLLATE \"C\" > $2)
+                  ORDER BY match_key COLLATE \"C\" LIMIT $3",
             )
             .bind(kind.as_str())
+            .bind(after)
+            .bind(limit)
             .fetch_all(pool)
             .await?
         }
