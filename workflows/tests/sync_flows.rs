@@ -168,3 +168,73 @@ async fn product_sync_sets_stock_per_location_fails_rejected_items_alone_and_a_r
 async fn product_sync_sets_stock_per_location_fails_rejected_items_alone_and_a_retry_heals_them_on_postgres() {
     product_sync_end_to_end(Backend::Postgres).await;
 }
+
+/// A PRODUCT_SYNC step that pushed its call and then crashed before committing is run again
+/// from the same checkpoint (same idempotency keys) after Nhanh's stock moved: Shopify must end
+/// with the new stock, not keep the first call's quantities as a replay of its key.
+async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(backend: Backend) {
+    use dongbo_engine::{JobId, StepContext, SystemClock, Workflow};
+    use dongbo_workflows::sync::{ProductSync, SyncInput};
+
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let sim = simulator(600, 50).await;
+    let up = upstreams(&sim);
+    let db = store.db();
+    mirror_shopify_products(&db, &up).await;
+    map_locations(&db, &sim).await;
+    let mapped = map_products(&db, &sim, 20).await;
+    let mapped_nhanh: HashSet<u64> = mapped.iter().map(|(_, n, _)| *n).collect();
+    let expected = |sim: &Simulator| -> Vec<_> {
+        let levels = sim.state().expected_inventory().into_iter();
+        levels.filter(|e| mapped_nhanh.contains(&e.nhanh_product_id)).collect()
+    };
+    let before = expected(&sim);
+
+    let workflow = ProductSync::new(up.clone(), SyncSettings::default());
+    let input = SyncInput::default();
+    let (_lost_tx, lease_lost) = tokio::sync::watch::channel(false);
+    let ctx = StepContext {
+        job_id: JobId::new(),
+        attempt: 1,
+        step_seq: 2,
+        checkpoint_seq: 1,
+        clock: std::sync::Arc::new(SystemClock),
+        db: db.clone(),
+        lease_lost,
+    };
+    // The first run pushes every mapped product (one call), and its commit is lost.
+    workflow.step(&ctx, &input, workflow.initial_state(&input)).await.expect("the first run");
+    for e in &before {
+        assert_eq!(sim.state().inventory(&e.inventory_item_id, &e.location_id), Some(e.quantity));
+    }
+
+    // Nhanh's stock moves, then the step runs again from the same checkpoint.
+    sim.touch_nhanh_products(600);
+    let after = expected(&sim);
+    assert_ne!(before, after, "the stock of some mapped product moved");
+    let again = StepContext { attempt: 2, step_seq: 3, ..ctx };
+    workflow.step(&again, &input, workflow.initial_state(&input)).await.expect("the re-run");
+    for e in &after {
+        let got = sim.state().inventory(&e.inventory_item_id, &e.location_id);
+        assert_eq!(got, Some(e.quantity), "{} at {} after the re-run", e.inventory_item_id, e.location_id);
+    }
+
+    // The same contents again under the same checkpoint are a replay: applied once.
+    let third = StepContext { attempt: 3, step_seq: 4, ..again };
+    let applied_before = sim.journal().iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied).count();
+    workflow.step(&third, &input, workflow.initial_state(&input)).await.expect("the third run");
+    let applied_after = sim.journal().iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied).count();
+    assert_eq!(applied_before, applied_after, "a replay of the same quantities applied again");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_sqlite() {
+    a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_postgres() {
+    a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(Backend::Postgres).await;
+}

@@ -339,8 +339,8 @@ async fn product_call(
             })
             .collect();
         let key = match attempt {
-            0 => ctx.idempotency_key(&format!("batch-{n}")),
-            k => ctx.idempotency_key(&format!("batch-{n}-retry-{k}")),
+            0 => ctx.idempotency_key(&format!("batch-{n}-{}", contents_digest(&inputs))),
+            k => ctx.idempotency_key(&format!("batch-{n}-retry-{k}-{}", contents_digest(&inputs))),
         };
         let errors = shopify.inventory_set_quantities(&inputs, &key).await.map_err(step_error)?;
         if errors.is_empty() {
@@ -364,4 +364,17 @@ async fn product_call(
         attempt += 1;
     }
     Ok(out)
+}
+
+/// A stable digest of an inventory call's contents (16 hex digits), part of its idempotency
+/// key: a step re-run after a crash sends the same call under the same key, which Shopify
+/// applies once; but if Nhanh's stock moved in between, the call carries other quantities and
+/// must apply, or Shopify would keep the old quantities while the mapping records the new.
+fn contents_digest(inputs: &[InventoryQuantity]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for q in inputs {
+        h.update(format!("{}\u{1f}{}\u{1f}{}\u{1e}", q.inventory_item_id, q.location_id, q.quantity).as_bytes());
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
