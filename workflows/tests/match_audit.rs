@@ -5,29 +5,10 @@ mod match_support;
 
 use dongbo_engine::{Db, JobId, JobStatus};
 use dongbo_tests::Backend;
-use dongbo_workflows::catalog::store::pulls::{
-    MarkRemoved, NhanhCustomerRow, PullSource, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
-};
+use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource, UpsertNhanhCustomers, UpsertShopifyCustomers};
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
-use match_support::Harness;
+use match_support::{nhanh, shopify, Harness};
 use serde_json::json;
-
-fn nhanh(id: u64, mobile: &str) -> NhanhCustomerRow {
-    NhanhCustomerRow { id, name: None, mobile: Some(mobile.into()), total_amount: Some(1), updated_at: Some(1) }
-}
-
-fn shopify(id: &str, phone: &str) -> ShopifyCustomerRow {
-    ShopifyCustomerRow {
-        id: id.into(),
-        display_name: None,
-        email: None,
-        phone: Some(phone.into()),
-        address_phone: None,
-        amount_spent: None,
-        total_spent: None,
-        updated_at: None,
-    }
-}
 
 /// `(job, action)` of every audit entry of `entity`, oldest first.
 async fn touches(h: &Harness, entity: &str) -> Vec<(JobId, String)> {

@@ -6,9 +6,7 @@ mod match_support;
 use dongbo_engine::JobId;
 use dongbo_tests::Backend;
 use dongbo_workflows::catalog::store::matching::{bare_key_join, key_join_written, list_mappings, MatchKind};
-use dongbo_workflows::catalog::store::pulls::{
-    NhanhCustomerRow, ShopifyCustomerRow, UpsertNhanhCustomers, UpsertShopifyCustomers,
-};
+use dongbo_workflows::catalog::store::pulls::{UpsertNhanhCustomers, UpsertShopifyCustomers};
 use match_support::Harness;
 
 async fn the_written_join_holds_one_row_per_joined_nhanh_record_and_touches_no_mapping(backend: Backend) {
@@ -17,30 +15,12 @@ async fn the_written_join_holds_one_row_per_joined_nhanh_record_and_touches_no_m
     // Nhanh 1 and 2 share a number (two join rows, one Nhanh record each); Nhanh 3 holds two
     // numbers that both reach Shopify (two join rows, one record); Nhanh 4 has no partner.
     let nhanh = [(1, "0901000001"), (2, "0901000001"), (3, "0901000003 / 0901000033"), (4, "0901000004")];
-    let rows = nhanh
-        .iter()
-        .map(|(id, mobile)| NhanhCustomerRow {
-            id: *id,
-            name: None,
-            mobile: Some((*mobile).into()),
-            total_amount: Some(1),
-            updated_at: Some(1),
-        })
-        .collect();
+    let rows = nhanh.iter().map(|(id, mobile)| match_support::nhanh(*id, mobile)).collect();
     h.apply(UpsertNhanhCustomers { job, rows, seen_by_full_pull: None }).await;
     let shopify = [("11", "+84901000001"), ("13", "+84901000003"), ("33", "+84901000033")];
     let rows = shopify
         .iter()
-        .map(|(id, phone)| ShopifyCustomerRow {
-            id: format!("gid://shopify/Customer/{id}"),
-            display_name: None,
-            email: None,
-            phone: Some((*phone).into()),
-            address_phone: None,
-            amount_spent: None,
-            total_spent: None,
-            updated_at: None,
-        })
+        .map(|(id, phone)| match_support::shopify(&format!("gid://shopify/Customer/{id}"), phone))
         .collect();
     h.apply(UpsertShopifyCustomers { job, rows, seen_by_full_pull: None }).await;
 

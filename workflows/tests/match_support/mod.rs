@@ -11,7 +11,27 @@ use dongbo_engine::{
 };
 use dongbo_tests::{Backend, TestDb};
 use dongbo_workflows::catalog::store::matching::{list_conflicts, list_mappings, MatchKind};
+use dongbo_workflows::catalog::store::pulls::{NhanhCustomerRow, ShopifyCustomerRow};
 use serde_json::Value;
+
+/// A Nhanh customer with only an id and a mobile field (in any of Nhanh's formats).
+pub fn nhanh(id: u64, mobile: &str) -> NhanhCustomerRow {
+    NhanhCustomerRow { id, name: None, mobile: Some(mobile.into()), total_amount: Some(1), updated_at: Some(1) }
+}
+
+/// A Shopify customer with only a gid and a default phone.
+pub fn shopify(id: &str, phone: &str) -> ShopifyCustomerRow {
+    ShopifyCustomerRow {
+        id: id.into(),
+        display_name: None,
+        email: None,
+        phone: Some(phone.into()),
+        address_phone: None,
+        amount_spent: None,
+        total_spent: None,
+        updated_at: None,
+    }
+}
 
 /// A fresh store with the match job types registered.
 pub struct Harness {

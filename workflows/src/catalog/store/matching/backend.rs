@@ -12,11 +12,72 @@
 //!   returns its rows as one JSON document instead (`json_group_array`), decoded here. Id lists
 //!   go in the same way, as one JSON parameter read with `json_each`.
 
+use dongbo_engine::Db;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sqlx::postgres::{PgHasArrayType, PgRow};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::tables::{sqlite, MatchKind};
 use super::R;
+
+/// A row a matching read returns: a tuple of the columns `c0`, `c1`, … read from PostgreSQL
+/// directly and from SQLite's JSON document.
+pub(super) trait ReadRow: DeserializeOwned + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {}
+impl<T: DeserializeOwned + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin> ReadRow for T {}
+
+/// The rows of `pg` (`columns` columns `c0`…, parameters `$1` and `$2` the key range
+/// `after < key <= upto`), on either backend; `order` orders SQLite's document.
+pub(super) async fn range_rows<T: ReadRow>(
+    db: &Db,
+    pg: &str,
+    columns: usize,
+    order: &str,
+    after: &str,
+    upto: &str,
+) -> R<Vec<T>> {
+    match db {
+        Db::Sqlite(pool) => {
+            let sql = json_rows(&sqlite(pg), columns, order);
+            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+    }
+}
+
+/// The rows of `template` for the records `ids` (its `{ids}`; `pg_type` the array's element
+/// type on PostgreSQL), on either backend; `order` orders SQLite's document.
+pub(super) async fn id_rows<T: ReadRow, I>(
+    db: &Db,
+    kind: MatchKind,
+    template: &str,
+    pg_type: &str,
+    ids: &[I],
+    columns: usize,
+    order: &str,
+) -> R<Vec<T>>
+where
+    I: Serialize + sqlx::Type<Postgres> + PgHasArrayType + for<'q> sqlx::Encode<'q, Postgres> + Sync,
+{
+    match db {
+        Db::Sqlite(pool) => {
+            let sql = json_rows(&sqlite(&kind.sql(&ids_in(template, false, ""))), columns, order);
+            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)
+        }
+        Db::Postgres(pool) => {
+            let sql = kind.sql(&ids_in(template, true, pg_type));
+            let mut tx = pg_read(pool).await?;
+            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+    }
+}
 
 const PG_SETTINGS: &str = "SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true),
   set_config('max_parallel_workers_per_gather', '0', true)";

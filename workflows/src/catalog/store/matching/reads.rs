@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::backend::{decode, ids_in, json_param, json_rows, pg_read};
+use super::backend::{decode, id_rows, json_rows, pg_read, range_rows};
 use super::tables::{sqlite, MatchKind};
 use super::R;
 use crate::matching::decide::{NhanhKeyRow, ShopifyKeyRow};
@@ -66,19 +66,7 @@ const SHOPIFY_ROWS: &str = "SELECT y.{key} AS c0, y.{sid} AS c1,
 
 /// The eligible Shopify key rows with `after < key <= upto`, with each record's key count.
 pub async fn shopify_rows(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<ShopifyKeyRow>> {
-    let pg = kind.sql(SHOPIFY_ROWS);
-    let raw: Vec<(String, String, i64)> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&pg), 3, "");
-            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let raw: Vec<(String, String, i64)> = range_rows(db, &kind.sql(SHOPIFY_ROWS), 3, "", after, upto).await?;
     Ok(raw.into_iter().map(|(key, id, key_count)| ShopifyKeyRow { key, id, key_count }).collect())
 }
 
@@ -99,19 +87,7 @@ pub async fn nhanh_neighbourhoods(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, String, Option<String>)> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&kind.sql(&ids_in(NHANH_HOODS, false, ""))), 3, "c0, c1");
-            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let sql = kind.sql(&ids_in(NHANH_HOODS, true, "bigint"));
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let rows: Vec<(i64, String, Option<String>)> = id_rows(db, kind, NHANH_HOODS, "bigint", ids, 3, "c0, c1").await?;
     Ok(group(rows))
 }
 
@@ -131,19 +107,7 @@ pub async fn shopify_neighbourhoods(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String, Option<i64>)> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&kind.sql(&ids_in(SHOPIFY_HOODS, false, ""))), 3, "c0, c1");
-            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let sql = kind.sql(&ids_in(SHOPIFY_HOODS, true, "text"));
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let rows: Vec<(String, String, Option<i64>)> = id_rows(db, kind, SHOPIFY_HOODS, "text", ids, 3, "c0, c1").await?;
     Ok(group(rows))
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::backend::{decode, ids_in, json_param, json_rows, pg_read};
-use super::tables::{sqlite, MatchKind};
+use super::backend::{id_rows, range_rows};
+use super::tables::MatchKind;
 use super::R;
 
 /// A record's candidates on the other side, grouped in the database.
@@ -64,19 +64,7 @@ type JoinedRaw = (String, i64, i32, Option<String>, Option<String>, i64);
 /// The eligible Nhanh key rows of `after < key <= upto` joined to the eligible Shopify holders
 /// of their keys: the join of the two key tables, in key order.
 pub async fn joined_rows_in_range(db: &Db, kind: MatchKind, after: &str, upto: &str) -> R<Vec<JoinedRow>> {
-    let pg = kind.sql(JOINED);
-    let raw: Vec<JoinedRaw> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&pg), 6, "c0, c1");
-            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let raw: Vec<JoinedRaw> = range_rows(db, &kind.sql(JOINED), 6, "c0, c1", after, upto).await?;
     Ok(raw
         .into_iter()
         .map(|(key, nhanh_id, others, existing, shopify, s_multi)| JoinedRow {
@@ -103,19 +91,7 @@ pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let raw: Vec<(i64, i64, String, String)> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&kind.sql(&ids_in(NHANH_PARTNERS, false, ""))), 4, "");
-            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let sql = kind.sql(&ids_in(NHANH_PARTNERS, true, "bigint"));
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let raw: Vec<(i64, i64, String, String)> = id_rows(db, kind, NHANH_PARTNERS, "bigint", ids, 4, "").await?;
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }
 
@@ -131,18 +107,6 @@ pub async fn shopify_partners(db: &Db, kind: MatchKind, ids: &[String]) -> R<Has
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let raw: Vec<(String, i64, i64, String)> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&kind.sql(&ids_in(SHOPIFY_PARTNERS, false, ""))), 4, "");
-            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)?
-        }
-        Db::Postgres(pool) => {
-            let sql = kind.sql(&ids_in(SHOPIFY_PARTNERS, true, "text"));
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        }
-    };
+    let raw: Vec<(String, i64, i64, String)> = id_rows(db, kind, SHOPIFY_PARTNERS, "text", ids, 4, "").await?;
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }
