@@ -359,7 +359,6 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// A step commit with local writes or audit entries, as one transaction.
     /// One try of a step commit on `conn`.
     async fn append_on(
         &self,
@@ -377,6 +376,7 @@ impl PgStore {
         }
     }
 
+    /// A step commit with local writes or audit entries, as one transaction.
     async fn append_in_transaction(
         &self,
         lease: &Lease,
