@@ -11,6 +11,7 @@
 //! - [`cli`]: the `dongbo` subcommands (`demo`, `serve`, `worker`, `migrate`, `prune`, …).
 //! - [`dashboard`]: the operator's page at `/`, its embedded assets, and the example trigger.
 //! - [`registry`]: which job types this binary runs.
+//! - [`worker_process`]: `dongbo worker` child processes, started and killed with SIGKILL.
 
 #![forbid(unsafe_code)]
 
@@ -20,3 +21,4 @@ pub mod cli;
 pub mod dashboard;
 pub mod http;
 pub mod registry;
+pub mod worker_process;

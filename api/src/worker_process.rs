@@ -1,11 +1,25 @@
-//! A job worked by a `dongbo worker` child process that is killed with SIGKILL mid-job: what
-//! `dongbo demo` shows and the `resume` section measures.
+//! `dongbo worker` child processes: the command line every one is started with, and a job
+//! worked by one that is killed with SIGKILL mid-job — what `dongbo demo` shows, the bench's
+//! `resume` and `matching` sections measure, and the chaos fleet does at random.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use dongbo_engine::{BackgroundJob, JobId, SharedStore};
+
+/// `dongbo worker --db DB --workers 1 --lease-ms LEASE` with `env` added to its environment
+/// (the upstreams' `NHANH_*`/`SHOPIFY_*`), no input and its output discarded; the caller
+/// decides where its log goes.
+pub fn worker_command(dongbo_bin: &Path, db: &str, env: &[(String, String)], lease: Duration) -> Command {
+    let mut c = Command::new(dongbo_bin);
+    c.args(["worker", "--db", db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    c
+}
 
 /// A running `dongbo worker` process (killed if dropped).
 pub struct WorkerProcess {
@@ -14,14 +28,11 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `dongbo worker --db DB --workers 1 --lease-ms LEASE` with `env` added to its
-    /// environment (the upstreams' `NHANH_*`/`SHOPIFY_*`); its output is discarded.
+    /// Starts [`worker_command`] with its log discarded.
     pub fn spawn(dongbo_bin: &Path, db: &str, env: &[(String, String)], lease: Duration) -> anyhow::Result<Self> {
-        let child = tokio::process::Command::new(dongbo_bin)
-            .args(["worker", "--db", db, "--workers", "1", "--lease-ms", &lease.as_millis().to_string()])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        let mut command = worker_command(dongbo_bin, db, env, lease);
+        command.stderr(Stdio::null());
+        let child = tokio::process::Command::from(command)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting a worker process ({})", dongbo_bin.display()))?;

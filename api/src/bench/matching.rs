@@ -43,9 +43,9 @@ use dongbo_workflows::Upstreams;
 use serde_json::json;
 
 use super::fixture::run_to_end;
-use super::kill::WorkerProcess;
 use super::{backends, note, Backend, BenchOpts, Row, ScratchDb};
 use crate::registry::registry;
+use crate::worker_process::WorkerProcess;
 
 const TARGET: f64 = 1.5;
 const RSS_CEILING_MB: f64 = 200.0;

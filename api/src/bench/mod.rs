@@ -14,7 +14,6 @@
 pub mod chaos;
 pub mod engine;
 pub mod fixture;
-pub mod kill;
 pub mod matching;
 pub mod pulls;
 pub mod resume;

@@ -23,8 +23,8 @@ use dongbo_workflows::sync::SyncSettings;
 use serde_json::json;
 
 use super::fixture::{finish, SyncFixture};
-use super::kill::{self, WorkerProcess};
 use super::{backends, note, BenchOpts, Row, ScratchDb};
+use crate::worker_process::{self, WorkerProcess};
 
 const LEASE: Duration = Duration::from_secs(2);
 
@@ -43,7 +43,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
         let at_kill = worker
             .kill_when(&f.store, job, |row| {
                 let sent = f.sim.journal().iter().filter(|e| e.kind == "metafieldsSet").count();
-                kill::past(row, 1.0 / 3.0) && sent as i64 > row.processed
+                worker_process::past(row, 1.0 / 3.0) && sent as i64 > row.processed
             })
             .await?;
         let row = finish(&f.engine, job, WorkerConfig::new(WorkerId::new("bench-resume"))).await?;

@@ -8,10 +8,12 @@
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::worker_process::worker_command;
 
 /// One worker process slot.
 struct Slot {
@@ -64,12 +66,8 @@ impl Fleet {
             }
             None => Stdio::null(),
         };
-        Command::new(&self.bin)
-            .args(["worker", "--db", &self.db_url, "--workers", "1", "--lease-ms", &self.lease.as_millis().to_string()])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        worker_command(&self.bin, &self.db_url, &self.env, self.lease)
             .env("HOSTNAME", format!("chaos-w{slot}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {} worker", self.bin.display()))

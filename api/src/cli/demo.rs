@@ -27,9 +27,9 @@ use serde_json::{json, Value};
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
-use crate::bench::kill::{self, WorkerProcess};
 use crate::http::{serve as serve_http, AppState};
 use crate::registry::registry;
+use crate::worker_process::{self, WorkerProcess};
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
 
@@ -216,7 +216,7 @@ async fn crash_and_resume(
     let at_kill = worker
         .kill_when(store, job, |row| {
             bar.update(row);
-            kill::past(row, 1.0 / 3.0)
+            worker_process::past(row, 1.0 / 3.0)
         })
         .await
         .context("the customer sync before the crash (more --customers makes it longer)")?;
