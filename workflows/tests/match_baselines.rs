@@ -1,11 +1,14 @@
 //! The benchmark's baselines for matching: the bare join of the two key tables, and the same
-//! join written into a copy of the mapping table — on SQLite and PostgreSQL.
+//! join written into a copy of the mapping table and into a table keyed by the Nhanh id alone —
+//! on SQLite and PostgreSQL.
 
 mod match_support;
 
 use dongbo_engine::JobId;
 use dongbo_tests::Backend;
-use dongbo_workflows::catalog::store::matching::{bare_key_join, key_join_written, list_mappings, MatchKind};
+use dongbo_workflows::catalog::store::matching::{
+    bare_key_join, key_join_written, list_mappings, JoinFloor, MatchKind,
+};
 use dongbo_workflows::catalog::store::pulls::{UpsertNhanhCustomers, UpsertShopifyCustomers};
 use match_support::Harness;
 
@@ -27,9 +30,11 @@ async fn the_written_join_holds_one_row_per_joined_nhanh_record_and_touches_no_m
     let db = h.store.db();
     assert_eq!(bare_key_join(&db, MatchKind::Customers).await.unwrap(), 4);
     // Twice: the copy is emptied before each run, so both write the same rows.
-    for _ in 0..2 {
-        let (written, _) = key_join_written(&db, MatchKind::Customers).await.unwrap();
-        assert_eq!(written, 3, "Nhanh 1, 2 and 3, once each");
+    for floor in [JoinFloor::MappingCopy, JoinFloor::KeyedOnly] {
+        for _ in 0..2 {
+            let (written, _) = key_join_written(&db, MatchKind::Customers, floor).await.unwrap();
+            assert_eq!(written, 3, "{floor:?}: Nhanh 1, 2 and 3, once each");
+        }
     }
     assert!(list_mappings(&db, MatchKind::Customers).await.unwrap().is_empty(), "the real mappings are untouched");
 }

@@ -150,50 +150,77 @@ pub async fn bare_key_join(db: &Db, kind: MatchKind) -> R<i64> {
     Ok(n)
 }
 
+/// Where [`key_join_written`] writes the join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinFloor {
+    /// A copy of the mapping table: same columns, same indexes (`{map}_join_floor`).
+    MappingCopy,
+    /// The least any store of mappings needs: a table keyed by the Nhanh id alone, holding the
+    /// Shopify id and the key, no other index (`{map}_join_keyed`).
+    KeyedOnly,
+}
+
 /// The floor of a job that must write what it decides: the same bare join, its rows written
-/// in one statement into a copy of the mapping table (same columns, same indexes) that is
-/// emptied first, a key pair per Nhanh record (the first one wins). For the benchmark only,
-/// on a scratch database: it creates the copy `{map}_join_floor`. Returns the rows written and
-/// how long the insert took (not the copy's creation or emptying).
-pub async fn key_join_written(db: &Db, kind: MatchKind) -> R<(u64, std::time::Duration)> {
-    let copy = kind.sql("{map}_join_floor");
+/// in one statement into `floor`'s table, emptied first, a key pair per Nhanh record (the
+/// first one wins). For the benchmark only, on a scratch database: it creates the table.
+/// Returns the rows written and how long the insert took (not the table's creation or
+/// emptying).
+pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(u64, std::time::Duration)> {
+    let (table, columns, values) = match floor {
+        JoinFloor::MappingCopy => (
+            kind.sql("{map}_join_floor"),
+            kind.sql("{map_n}, {map_s}, method, match_key, job_id, state, updated_at"),
+            kind.sql("x.{nid}, y.{sid}, 'join', x.{key}, NULL, 'PENDING', 0"),
+        ),
+        JoinFloor::KeyedOnly => (kind.sql("{map}_join_keyed"), "n, s, k".into(), kind.sql("x.{nid}, y.{sid}, x.{key}")),
+    };
+    let conflict = if floor == JoinFloor::MappingCopy { kind.sql("{map_n}") } else { "n".into() };
     let insert = kind.sql(&format!(
-        "INSERT INTO {copy} ({{map_n}}, {{map_s}}, method, match_key, job_id, state, updated_at)
-         SELECT x.{{nid}}, y.{{sid}}, 'join', x.{{key}}, NULL, 'PENDING', 0
-           FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
-         ON CONFLICT ({{map_n}}) DO NOTHING"
+        "INSERT INTO {table} ({columns}) SELECT {values} FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
+         ON CONFLICT ({conflict}) DO NOTHING"
     ));
+    let map = kind.sql("{map}");
     match db {
         Db::Sqlite(pool) => {
-            let map = kind.sql("{map}");
-            let ddl: Vec<String> = sqlx::query_scalar(
-                "SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY type DESC",
-            )
-            .bind(&map)
-            .fetch_all(pool)
-            .await?;
             let mut conn = pool.acquire().await?;
             let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1")
-                .bind(&copy)
+                .bind(&table)
                 .fetch_one(&mut *conn)
                 .await?;
             if exists == 0 {
+                let ddl: Vec<String> = match floor {
+                    JoinFloor::MappingCopy => sqlx::query_scalar::<_, String>(
+                        "SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY type DESC",
+                    )
+                    .bind(&map)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .map(|statement| statement.replace(&map, &table))
+                    .collect(),
+                    JoinFloor::KeyedOnly => {
+                        vec![format!("CREATE TABLE {table} (n INTEGER PRIMARY KEY, s TEXT, k TEXT)")]
+                    }
+                };
                 for statement in ddl {
-                    sqlx::query(&statement.replace(&map, &copy)).execute(&mut *conn).await?;
+                    sqlx::query(&statement).execute(&mut *conn).await?;
                 }
             }
-            sqlx::query(&format!("DELETE FROM {copy}")).execute(&mut *conn).await?;
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *conn).await?;
             let t = std::time::Instant::now();
             let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
             Ok((rows, t.elapsed()))
         }
         Db::Postgres(pool) => {
-            let map = kind.sql("{map}");
             let mut conn = pool.acquire().await?;
-            sqlx::query(&format!("CREATE TABLE IF NOT EXISTS {copy} (LIKE {map} INCLUDING ALL)"))
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(&format!("TRUNCATE {copy}")).execute(&mut *conn).await?;
+            let create = match floor {
+                JoinFloor::MappingCopy => format!("CREATE TABLE IF NOT EXISTS {table} (LIKE {map} INCLUDING ALL)"),
+                JoinFloor::KeyedOnly => {
+                    format!("CREATE TABLE IF NOT EXISTS {table} (n BIGINT PRIMARY KEY, s TEXT, k TEXT)")
+                }
+            };
+            sqlx::query(&create).execute(&mut *conn).await?;
+            sqlx::query(&format!("TRUNCATE {table}")).execute(&mut *conn).await?;
             let t = std::time::Instant::now();
             let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
             Ok((rows, t.elapsed()))
