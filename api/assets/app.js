@@ -563,7 +563,9 @@
         if (p.note) what.append(` — ${p.note}`);
         const progress = progressNote(p.progress);
         if (progress) detail.push(progress);
-        if (p.touched && p.touched.length) detail.push(`touched ${num(p.touched.length)} record${p.touched.length === 1 ? '' : 's'}`);
+        // The payload lists at most 1,000 of the records a step touched; touchedCount says how many when it touched more.
+        const touched = p.touchedCount || (p.touched ? p.touched.length : 0);
+        if (touched) detail.push(`touched ${num(touched)} record${touched === 1 ? '' : 's'}`);
         break;
       }
       case 'StepFailed':

@@ -115,9 +115,27 @@ pub struct StepCompleted {
     /// A human note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Records the step touched.
+    /// Records the step touched: all of them, or the first [`TOUCHED_IN_PAYLOAD`] when it
+    /// touched more (then `touched_count` says how many). The audit index holds them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub touched: Vec<EntityRef>,
+    /// How many records the step touched, when that is more than `touched` lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touched_count: Option<u64>,
+}
+
+/// The most touched records a `StepCompleted` payload lists. A match batch touches tens of
+/// thousands (≈ 70 bytes each), which the audit index (`event_entities`) files one by one;
+/// repeating them all in the payload would make every page of a job's events megabytes.
+pub const TOUCHED_IN_PAYLOAD: usize = 1_000;
+
+impl StepCompleted {
+    /// What the payload keeps of `touched`: the first [`TOUCHED_IN_PAYLOAD`], and the count
+    /// when it keeps fewer than all.
+    pub fn touched_sample(touched: &[EntityRef]) -> (Vec<EntityRef>, Option<u64>) {
+        let sample = touched.iter().take(TOUCHED_IN_PAYLOAD).cloned().collect();
+        (sample, (touched.len() > TOUCHED_IN_PAYLOAD).then_some(touched.len() as u64))
+    }
 }
 
 /// A step failed.
@@ -394,6 +412,7 @@ mod fuzz {
         "processed",
         "metadata",
         "touched",
+        "touchedCount",
         "kind",
         "id",
         "action",

@@ -292,6 +292,7 @@ mod tests {
             progress,
             note: None,
             touched: vec![],
+            touched_count: None,
         })
     }
 

@@ -217,6 +217,7 @@ impl Worker {
                 Ok(step) => {
                     let now = self.clock.now();
                     let step_name = step.name.clone();
+                    let (touched_sample, touched_count) = StepCompleted::touched_sample(&step.touched);
                     let mut events = vec![NewEvent {
                         seq,
                         payload: EventPayload::StepCompleted(StepCompleted {
@@ -229,7 +230,8 @@ impl Worker {
                             },
                             progress: step.progress,
                             note: step.note,
-                            touched: step.touched,
+                            touched: touched_sample,
+                            touched_count,
                         }),
                         recorded_at: now,
                         actor: self.config.id.to_string(),
@@ -249,7 +251,13 @@ impl Worker {
                         });
                     }
                     let n = events.len() as i64;
-                    let append = Append { events, effects: step.effects.as_deref(), queue, row: Some(row.clone()) };
+                    let append = Append {
+                        events,
+                        effects: step.effects.as_deref(),
+                        touched: step.touched,
+                        queue,
+                        row: Some(row.clone()),
+                    };
                     let committed = self.store.append(&lease, append).await;
                     self.report(&claimed.job_type, &step_name, started, committed.is_ok());
                     let committed = match committed {
@@ -326,7 +334,13 @@ impl Worker {
             .store
             .append(
                 lease,
-                Append { events: vec![event], effects: None, queue: QueueChange::RetryAt { run_at }, row: None },
+                Append {
+                    events: vec![event],
+                    effects: None,
+                    touched: Vec::new(),
+                    queue: QueueChange::RetryAt { run_at },
+                    row: None,
+                },
             )
             .await
         {
@@ -368,7 +382,11 @@ impl Worker {
                 actor,
             },
         ];
-        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish, row: None }).await {
+        match self
+            .store
+            .append(lease, Append { events, effects: None, touched: Vec::new(), queue: QueueChange::Finish, row: None })
+            .await
+        {
             Ok(_) => Ok(RunOutcome::Failed),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),
@@ -394,7 +412,11 @@ impl Worker {
                 actor: self.config.id.to_string(),
             },
         ];
-        match self.store.append(lease, Append { events, effects: None, queue: QueueChange::Finish, row: None }).await {
+        match self
+            .store
+            .append(lease, Append { events, effects: None, touched: Vec::new(), queue: QueueChange::Finish, row: None })
+            .await
+        {
             Ok(_) => Ok(RunOutcome::Cancelled),
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),

@@ -305,6 +305,7 @@ mod tests {
             progress: Progress::default(),
             note: None,
             touched: Vec::new(),
+            touched_count: None,
         })
     }
 

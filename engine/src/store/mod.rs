@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::event::{CancelRequested, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION};
+use crate::event::{
+    CancelRequested, EntityRef, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION,
+};
 use crate::ids::{JobId, WorkerId};
 use crate::job::{BackgroundJob, FoldError, JobStatus};
 use crate::workflow::{EffectError, StepEffects};
@@ -159,6 +161,9 @@ pub struct Append<'a> {
     pub events: Vec<NewEvent>,
     /// The step's local writes.
     pub effects: Option<&'a dyn StepEffects>,
+    /// Every record the step touched, filed in the audit index under the append's
+    /// `StepCompleted` event (whose payload lists at most [`crate::event::TOUCHED_IN_PAYLOAD`]).
+    pub touched: Vec<EntityRef>,
     /// The queue change.
     pub queue: QueueChange,
     /// The projection row before these events, when the caller holds it (a lease holder does:

@@ -23,7 +23,7 @@ use super::{
     cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
     Notice, Requested, Result, Store, StoreError, StoreTx,
 };
-use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
+use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
 use crate::job::{self, BackgroundJob, JobStatus};
 
@@ -191,14 +191,15 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
     Ok(())
 }
 
-/// Inserts events (failing on a taken sequence number), indexes touched entities, folds them into
-/// the projection row and, when `notify`, queues the notification. Returns the row after the last
-/// event.
+/// Inserts events (failing on a taken sequence number), files `touched` in the audit index under
+/// the `StepCompleted` event among them, folds them into the projection row and, when `notify`,
+/// queues the notification. Returns the row after the last event.
 async fn append_events(
     conn: &mut PgConnection,
     job_id: JobId,
     prior: Option<BackgroundJob>,
     events: &[NewEvent],
+    touched: &[EntityRef],
     notify: bool,
 ) -> Result<BackgroundJob> {
     let mut row = match prior {
@@ -221,11 +222,11 @@ async fn append_events(
         let Some(position) = position else {
             return Err(StoreError::Fenced(job_id));
         };
-        if let EventPayload::StepCompleted(step) = &e.payload {
-            if !step.touched.is_empty() {
+        if let EventPayload::StepCompleted(_) = &e.payload {
+            if !touched.is_empty() {
                 // One statement for all of them: a step may touch thousands of records.
-                let keys: Vec<String> = step.touched.iter().map(|t| t.key()).collect();
-                let actions: Vec<&str> = step.touched.iter().map(|t| t.action.as_str()).collect();
+                let keys: Vec<String> = touched.iter().map(|t| t.key()).collect();
+                let actions: Vec<&str> = touched.iter().map(|t| t.action.as_str()).collect();
                 sqlx::query(
                     "INSERT INTO event_entities (position, job_id, entity_key, action)
                      SELECT $1, $2, k, a FROM unnest($3::text[], $4::text[]) AS t(k, a)",
@@ -404,7 +405,8 @@ impl PgStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let row = append_events(&mut tx, lease.job_id, append.row.clone(), &append.events, notify).await?;
+        let row =
+            append_events(&mut tx, lease.job_id, append.row.clone(), &append.events, &append.touched, notify).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Postgres(&mut tx)).await?;
         }
@@ -497,7 +499,7 @@ impl PgStore {
             recorded_at: job.at,
             actor: job.requested_by.clone(),
         };
-        let row = append_events(&mut tx, job.id, None, &[event], true).await?;
+        let row = append_events(&mut tx, job.id, None, &[event], &[], true).await?;
         tx.commit().await?;
         Ok(Requested { job: row, existing: None })
     }
@@ -594,7 +596,7 @@ impl Store for PgStore {
             recorded_at: now,
             actor: worker.to_string(),
         };
-        let job_row = append_events(&mut tx, job_id, None, &[claimed], true).await?;
+        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[], true).await?;
         sqlx::query(
             "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5
              WHERE job_id = $6",
@@ -639,8 +641,7 @@ impl Store for PgStore {
         let Some(last_seq) = append.events.last().map(|e| e.seq) else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let touches =
-            append.events.iter().any(|e| matches!(&e.payload, EventPayload::StepCompleted(s) if !s.touched.is_empty()));
+        let touches = !append.touched.is_empty();
         let mid_job = matches!(append.queue, super::QueueChange::Continue { .. });
         let started = Instant::now();
         let notify = !mid_job || self.gate.announce_now(lease.job_id, started);
@@ -714,7 +715,7 @@ impl Store for PgStore {
                 .await?;
             load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
-            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now), true).await?;
+            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now), &[], true).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
                  WHERE job_id = $3",

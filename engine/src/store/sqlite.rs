@@ -19,7 +19,7 @@ use super::{
     cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
     Notice, Requested, Result, Store, StoreError, StoreTx,
 };
-use crate::event::{Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
+use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
 use crate::job::{self, BackgroundJob, JobStatus};
 
@@ -147,13 +147,15 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
     Ok(())
 }
 
-/// Inserts events (failing on a taken sequence number), indexes touched entities, and folds them
-/// into the projection row. Returns the row after the last event.
+/// Inserts events (failing on a taken sequence number), files `touched` in the audit index under
+/// the `StepCompleted` event among them, and folds them into the projection row. Returns the
+/// row after the last event.
 async fn append_events(
     conn: &mut SqliteConnection,
     job_id: JobId,
     prior: Option<BackgroundJob>,
     events: &[NewEvent],
+    touched: &[EntityRef],
 ) -> Result<BackgroundJob> {
     let mut row = match prior {
         Some(row) => Some(row),
@@ -176,9 +178,9 @@ async fn append_events(
             return Err(StoreError::Fenced(job_id));
         }
         let position = inserted.last_insert_rowid();
-        if let EventPayload::StepCompleted(step) = &e.payload {
+        if let EventPayload::StepCompleted(_) = &e.payload {
             // Many rows per statement: a step may touch thousands of records.
-            for chunk in step.touched.chunks(200) {
+            for chunk in touched.chunks(200) {
                 let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
                 let sql = format!("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES {values}");
                 let mut q = sqlx::query(&sql);
@@ -258,7 +260,7 @@ impl Store for SqliteStore {
             recorded_at: job.at,
             actor: job.requested_by.clone(),
         };
-        let row = append_events(&mut tx, job.id, None, &[event]).await?;
+        let row = append_events(&mut tx, job.id, None, &[event], &[]).await?;
         tx.commit().await?;
         self.announce(job.id, 1);
         Ok(Requested { job: row, existing: None })
@@ -341,7 +343,7 @@ impl Store for SqliteStore {
             recorded_at: now,
             actor: worker.to_string(),
         };
-        let job_row = append_events(&mut tx, job_id, None, &[claimed]).await?;
+        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[]).await?;
         sqlx::query(
             "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ? WHERE job_id = ?",
         )
@@ -412,7 +414,7 @@ impl Store for SqliteStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let row = append_events(&mut tx, lease.job_id, append.row, &append.events).await?;
+        let row = append_events(&mut tx, lease.job_id, append.row, &append.events, &append.touched).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Sqlite(&mut tx)).await?;
         }
@@ -458,7 +460,7 @@ impl Store for SqliteStore {
             load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
         } else {
             let events = cancel_events(last_seq, requested_by, now);
-            let job = append_events(&mut tx, id, None, &events).await?;
+            let job = append_events(&mut tx, id, None, &events, &[]).await?;
             sqlx::query(
                 "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?",
             )

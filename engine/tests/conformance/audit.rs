@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Duration as Span;
-use dongbo_engine::{Clock, JobStatus};
-use serde_json::json;
+use dongbo_engine::event::{EventPayload, TOUCHED_IN_PAYLOAD};
+use dongbo_engine::{Clock, EntityRef, JobRequest, JobStatus, Step, StepContext, StepError, Workflow};
+use serde_json::{json, Value};
 
 use crate::harness::Harness;
 
@@ -47,6 +49,63 @@ pub async fn the_audit_index_finds_the_jobs_that_touched_an_entity(h: Harness) {
     let only_b = h.store.entity_events("example_item:5", 100).await.unwrap();
     assert_eq!(only_b.iter().map(|t| t.event.job_id).collect::<Vec<_>>(), vec![b]);
     assert!(h.store.entity_events("example_item:999", 100).await.unwrap().is_empty());
+}
+
+/// One step that touches `{"records": n}` records, `bulk_item:0` to `bulk_item:{n-1}`.
+struct TouchMany;
+
+#[async_trait]
+impl Workflow for TouchMany {
+    type Input = Value;
+    type State = ();
+
+    fn job_type(&self) -> &'static str {
+        "TOUCH_MANY"
+    }
+
+    fn initial_state(&self, _input: &Value) {}
+
+    async fn step(&self, _ctx: &StepContext, input: &Value, _state: ()) -> Result<Step<()>, StepError> {
+        let n = input["records"].as_u64().unwrap_or(0);
+        let touched =
+            (0..n).map(|i| EntityRef { kind: "bulk_item".into(), id: i.to_string(), action: "seen".into() }).collect();
+        Ok(Step::complete("touch", json!({})).with_touched(touched))
+    }
+}
+
+pub async fn a_step_payload_lists_a_bounded_sample_of_what_it_touched_and_the_index_holds_all(h: Harness) {
+    let mut registry = h.registry();
+    registry.register(TouchMany);
+    let engine = h.engine_with(registry);
+    let many = TOUCHED_IN_PAYLOAD as u64 * 2 + 500;
+    let big = engine.request(JobRequest::new("TOUCH_MANY", json!({ "records": many }))).await.unwrap().job.id;
+    let small = engine.request(JobRequest::new("TOUCH_MANY", json!({ "records": 3 }))).await.unwrap().job.id;
+    let worker = h.worker(&engine, "w");
+    while worker.run_once().await.unwrap().is_some() {}
+
+    let step = |events: Vec<dongbo_engine::Event>| {
+        events
+            .into_iter()
+            .find_map(|e| match e.decode().unwrap() {
+                EventPayload::StepCompleted(s) => Some(s),
+                _ => None,
+            })
+            .expect("a StepCompleted event")
+    };
+    let big_step = step(h.events(big).await);
+    assert_eq!(big_step.touched.len(), TOUCHED_IN_PAYLOAD, "the payload lists a bounded sample");
+    assert_eq!(big_step.touched[0].id, "0", "the first ones, in the step's order");
+    assert_eq!(big_step.touched_count, Some(many), "and says how many there were");
+    let small_step = step(h.events(small).await);
+    assert_eq!(small_step.touched.len(), 3);
+    assert_eq!(small_step.touched_count, None, "a payload that lists them all needs no count");
+
+    // The index holds every one, the last of the big step's included.
+    let last = h.store.entity_events(&format!("bulk_item:{}", many - 1), 100).await.unwrap();
+    assert_eq!(last.iter().map(|t| t.event.job_id).collect::<Vec<_>>(), vec![big]);
+    let first = h.store.entity_events("bulk_item:0", 100).await.unwrap();
+    assert_eq!(first.iter().map(|t| t.event.job_id).collect::<Vec<_>>(), vec![big, small]);
+    assert!(first.iter().all(|t| t.action == "seen"));
 }
 
 pub async fn pruning_removes_old_finished_events_in_batches_and_keeps_rows(h: Harness) {

@@ -76,7 +76,13 @@ pub async fn a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothin
         .store
         .append(
             &stale,
-            Append { events: vec![step_event(99)], effects: Some(&mark), queue: QueueChange::Finish, row: None },
+            Append {
+                events: vec![step_event(99)],
+                effects: Some(&mark),
+                touched: Vec::new(),
+                queue: QueueChange::Finish,
+                row: None,
+            },
         )
         .await
         .unwrap_err();
@@ -95,6 +101,7 @@ fn step_event(seq: i64) -> NewEvent {
             progress: Progress::default(),
             note: None,
             touched: vec![],
+            touched_count: None,
         }),
         recorded_at: chrono::Utc::now(),
         actor: "a".into(),

@@ -57,6 +57,7 @@ conformance!(
     projection::sequence_numbers_are_contiguous_and_steps_are_reported,
     audit::a_jobs_events_and_events_by_type_and_time_are_queryable,
     audit::the_audit_index_finds_the_jobs_that_touched_an_entity,
+    audit::a_step_payload_lists_a_bounded_sample_of_what_it_touched_and_the_index_holds_all,
     audit::pruning_removes_old_finished_events_in_batches_and_keeps_rows,
     versions::an_old_checkpoint_is_upgraded_by_a_newer_workflow,
     versions::a_checkpoint_the_binary_cannot_read_fails_the_job_clearly,

@@ -71,12 +71,16 @@ async fn job_with_v1_checkpoint(h: &Harness, upgrades: bool) -> (dongbo_engine::
             progress: Progress { processed: 3, ..Progress::default() },
             note: None,
             touched: vec![],
+            touched_count: None,
         }),
         recorded_at: now,
         actor: "old-binary".into(),
     };
     let queue = QueueChange::Continue { lease_until: now };
-    h.store.append(&claimed.lease, Append { events: vec![v1], effects: None, queue, row: None }).await.unwrap();
+    h.store
+        .append(&claimed.lease, Append { events: vec![v1], effects: None, touched: Vec::new(), queue, row: None })
+        .await
+        .unwrap();
     h.store.release(&claimed.lease).await.unwrap();
     (engine, job)
 }
