@@ -10,7 +10,7 @@
 //! - `n` is mapped to `s` exactly when `C(n) = {s}` and `C'(s) = {n}`: they are each other's only
 //!   candidate (whatever else their fields hold, no other record shares any of their keys).
 //!   The mapping's key is the smallest key they share; it is decided once, in the batch holding
-//!   `n`'s smallest key (where `n` is *considered*).
+//!   `n`'s first key, its smallest in byte order (where `n` is *considered*).
 //! - A key held on both sides by more than one record on either side is a *conflict*, recorded
 //!   with its holders on each side.
 //! - A key held by exactly one record on each side whose records are not mapped (one of them has
@@ -32,7 +32,8 @@ pub struct NhanhKeyRow {
     pub id: i64,
     /// How many keys the record holds in all.
     pub key_count: i64,
-    /// Whether this is the record's smallest key (where the record is decided).
+    /// Whether this is the record's first key, the smallest in byte order (where the record is
+    /// decided; stored with the keys by the pulls).
     pub first: bool,
     /// The Shopify record its existing (non-manual) mapping points at.
     pub existing: Option<String>,

@@ -1,8 +1,9 @@
 //! Reads for matching: key rows of a range, neighbourhoods, batch boundaries, the job's total.
 //!
-//! Per-record facts (key count, smallest key, eligibility, existing mapping) are correlated
-//! lookups on the primary keys, one per row of the range: the range is a few thousand rows,
-//! and a join would read the whole table to find them.
+//! A record's key count and whether a key is its first are stored on its key rows (written by
+//! the pulls, migration 0009); its existing mapping is a correlated lookup on the primary key,
+//! one per row of the range: the range is a few thousand rows, and a join would read the whole
+//! table to find them.
 
 use std::collections::HashMap;
 
@@ -15,10 +16,8 @@ use crate::matching::decide::{NhanhKeyRow, ShopifyKeyRow};
 
 /// The eligible Nhanh key rows of a range, with the record's key count, whether the key is its
 /// smallest, and its existing mapping.
-const NHANH_ROWS: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
-  (SELECT COUNT(*) FROM {nk} c WHERE c.{nid} = x.{nid}) AS c2,
-  CAST(CASE WHEN EXISTS (SELECT 1 FROM {nk} c WHERE c.{nid} = x.{nid} AND c.{key} < x.{key}) THEN 0 ELSE 1 END
-    AS BIGINT) AS c3,
+const NHANH_ROWS: &str = "SELECT x.{key} AS c0, x.{nid} AS c1, CAST(x.key_count AS BIGINT) AS c2,
+  CAST(CASE WHEN x.key_rank = 0 THEN 1 ELSE 0 END AS BIGINT) AS c3,
   (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c4
  FROM {nk} x
  WHERE x.{key} > $1::text AND {range} AND {eligible_n}
@@ -60,8 +59,7 @@ pub async fn nhanh_rows(db: &Db, kind: MatchKind, after: &str, upto: Option<&str
         .collect())
 }
 
-const SHOPIFY_ROWS: &str = "SELECT y.{key} AS c0, y.{sid} AS c1,
-  (SELECT COUNT(*) FROM {sk} c WHERE c.{sid} = y.{sid}) AS c2
+const SHOPIFY_ROWS: &str = "SELECT y.{key} AS c0, y.{sid} AS c1, CAST(y.key_count AS BIGINT) AS c2
  FROM {sk} y WHERE y.{key} > $1::text AND y.{key} <= $2::text AND {eligible_s}";
 
 /// The eligible Shopify key rows with `after < key <= upto`, with each record's key count.

@@ -42,18 +42,17 @@ pub struct JoinedRow {
 /// One pass over the range's eligible Nhanh key rows in key order, each with its record's
 /// facts and joined to the Shopify holders of its key, a holder kept only when eligible.
 ///
-/// One probe of the record's keys says both whether this key is its smallest and whether it
-/// holds others (`c2`: 0 no other key, 1 only larger ones, 2 a smaller one). Eligibility of a
-/// holder is tested on the joined rows, not in the join's `ON`: there PostgreSQL would test it
-/// on every Shopify key row first (a semi-join of two whole tables) instead of probing the
+/// The key rows carry their records' facts (migration 0009): whether the key is the record's
+/// first and whether the record holds others (`c2`: 0 no other key, 1 this is the first of
+/// several, 2 a later one), and whether the Shopify holder holds others (`c5`). Eligibility of
+/// a holder is tested on the joined rows, not in the join's `ON`: there PostgreSQL would test
+/// it on every Shopify key row first (a semi-join of two whole tables) instead of probing the
 /// key's few holders.
 const JOINED: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
-  (SELECT MAX(CASE WHEN c.{key} < x.{key} THEN 2 WHEN c.{key} > x.{key} THEN 1 ELSE 0 END)
-     FROM {nk} c WHERE c.{nid} = x.{nid}) AS c2,
+  CASE WHEN x.key_rank > 0 THEN 2 WHEN x.key_count > 1 THEN 1 ELSE 0 END AS c2,
   (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c3,
   CASE WHEN {eligible_s} THEN y.{sid} END AS c4,
-  CAST(CASE WHEN EXISTS (SELECT 1 FROM {sk} c WHERE c.{sid} = y.{sid} AND c.{key} <> y.{key}) THEN 1 ELSE 0 END
-    AS BIGINT) AS c5
+  CAST(CASE WHEN y.key_count > 1 THEN 1 ELSE 0 END AS BIGINT) AS c5
  FROM {nk} x
  LEFT JOIN {sk} y ON y.{key} = x.{key}
  WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}

@@ -76,15 +76,18 @@ impl MatchKind {
     }
 }
 
-/// `x` (a Nhanh key row) belongs to an eligible record. The manual mappings are few: both
-/// backends read them once per statement (the partial index of migration 0007) and test each
-/// row against that set, where a correlated probe would look up every row's own mapping.
-const ELIGIBLE_N: &str = "EXISTS (SELECT 1 FROM {nt} er WHERE er.id = x.{nid} AND er.removed_at IS NULL) \
-     AND x.{nid} NOT IN (SELECT em.{map_n} FROM {map} em WHERE em.method = 'manual')";
+/// `x` (a Nhanh key row) belongs to an eligible record: one that no manual mapping holds. A key
+/// row's record is always there and not removed — pulls write a record's keys with it, and the
+/// sweep that marks a record removed deletes its keys in the same transaction (migration 0009
+/// cleared older databases) — so no probe of the records table is needed. The manual mappings
+/// are few: both backends read them once per statement (the partial index of migration 0007)
+/// and test each row against that set, where a correlated probe would look up every row's own
+/// mapping.
+const ELIGIBLE_N: &str = "x.{nid} NOT IN (SELECT em.{map_n} FROM {map} em WHERE em.method = 'manual')";
 
 /// `y` (a Shopify key row) belongs to an eligible record (`NOT IN` needs the `NULL`s out).
-const ELIGIBLE_S: &str = "EXISTS (SELECT 1 FROM {st} er WHERE er.id = y.{sid} AND er.removed_at IS NULL) \
-     AND y.{sid} NOT IN (SELECT em.{map_s} FROM {map} em WHERE em.method = 'manual' AND em.{map_s} IS NOT NULL)";
+const ELIGIBLE_S: &str =
+    "y.{sid} NOT IN (SELECT em.{map_s} FROM {map} em WHERE em.method = 'manual' AND em.{map_s} IS NOT NULL)";
 
 /// The SQLite form of a PostgreSQL statement: `$n::type` and `$n` become `?n`.
 pub(super) fn sqlite(pg: &str) -> String {
