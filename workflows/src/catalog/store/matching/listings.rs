@@ -6,9 +6,9 @@ use dongbo_engine::Db;
 use super::tables::{sqlite, MatchKind};
 use super::R;
 
-/// `m` (a mapping) is stale: its Nhanh record is removed or holds no key any more.
-pub(super) const STALE: &str = "m.method <> 'manual' AND NOT EXISTS
-   (SELECT 1 FROM {nk} x JOIN {nt} r ON r.id = x.{nid} WHERE x.{nid} = m.{map_n} AND r.removed_at IS NULL)";
+/// `m` (a mapping) is stale: its Nhanh record is removed or holds no key any more — it has no
+/// key row, since a removed record keeps none (see `ELIGIBLE_N`).
+pub(super) const STALE: &str = "m.method <> 'manual' AND NOT EXISTS (SELECT 1 FROM {nk} x WHERE x.{nid} = m.{map_n})";
 
 /// The Nhanh records of the non-manual mappings that are stale (what
 /// [`PruneStaleMappings`](super::PruneStaleMappings) deletes): one pass over the mappings, so

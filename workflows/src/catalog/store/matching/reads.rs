@@ -124,14 +124,11 @@ fn group<I: std::hash::Hash + Eq, H>(rows: Vec<(I, String, Option<H>)>) -> HashM
     out
 }
 
-/// How many eligible Nhanh records hold at least one key: the job's `total`. Counted over the
-/// records (one probe of the key table each), not by a `DISTINCT` over the key table.
+/// How many eligible Nhanh records hold at least one key: the job's `total`. Counted as the
+/// key rows that are their records' first (one per record holding a key; a removed record
+/// holds none), not by a `DISTINCT` over the key table.
 pub async fn count_candidates(db: &Db, kind: MatchKind) -> R<i64> {
-    let pg = kind.sql(
-        "SELECT COUNT(*) FROM {nt} r WHERE r.removed_at IS NULL
-           AND EXISTS (SELECT 1 FROM {nk} x WHERE x.{nid} = r.id)
-           AND r.id NOT IN (SELECT em.{map_n} FROM {map} em WHERE em.method = 'manual')",
-    );
+    let pg = kind.sql("SELECT COUNT(*) FROM {nk} x WHERE x.key_rank = 0 AND {eligible_n}");
     match db {
         Db::Sqlite(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
         Db::Postgres(pool) => {

@@ -1,7 +1,7 @@
 //! Which tables a match kind reads and writes, and SQL text built from templates.
 //!
-//! Templates name tables as `{nk}` (Nhanh keys), `{nid}` (its record column), `{key}`, `{nt}`
-//! (Nhanh records), `{sk}`, `{sid}`, `{st}` (Shopify), `{map}`, `{map_n}`, `{map_s}` (mappings).
+//! Templates name tables as `{nk}` (Nhanh keys), `{nid}` (its record column), `{key}`, `{sk}`,
+//! `{sid}` (Shopify keys), `{map}`, `{map_n}`, `{map_s}` (mappings).
 //! PostgreSQL templates use `$n::type` parameters; [`sqlite`] turns one into the SQLite form
 //! (`?n`) for the statements whose text is otherwise the same on both backends.
 
@@ -31,22 +31,20 @@ impl MatchKind {
         }
     }
 
-    /// Every table matching reads: key tables, records, mappings.
-    pub(super) fn tables(self) -> [&'static str; 5] {
+    /// Every table matching reads: key tables, mappings.
+    pub(super) fn tables(self) -> [&'static str; 3] {
         let n = self.names();
-        [n[0].1, n[3].1, n[4].1, n[6].1, n[7].1]
+        [n[0].1, n[3].1, n[5].1]
     }
 
-    fn names(self) -> [(&'static str, &'static str); 10] {
+    fn names(self) -> [(&'static str, &'static str); 8] {
         match self {
             MatchKind::Products => [
                 ("{nk}", "nhanh_product_keys"),
                 ("{nid}", "product_id"),
                 ("{key}", "match_key"),
-                ("{nt}", "nhanh_products"),
                 ("{sk}", "shopify_variant_keys"),
                 ("{sid}", "variant_id"),
-                ("{st}", "shopify_variants"),
                 ("{map}", "product_mappings"),
                 ("{map_n}", "nhanh_product_id"),
                 ("{map_s}", "shopify_variant_id"),
@@ -55,10 +53,8 @@ impl MatchKind {
                 ("{nk}", "nhanh_customer_keys"),
                 ("{nid}", "customer_id"),
                 ("{key}", "phone_key"),
-                ("{nt}", "nhanh_customers"),
                 ("{sk}", "shopify_customer_keys"),
                 ("{sid}", "customer_id"),
-                ("{st}", "shopify_customers"),
                 ("{map}", "customer_mappings"),
                 ("{map_n}", "nhanh_customer_id"),
                 ("{map_s}", "shopify_customer_id"),
