@@ -5,6 +5,7 @@ mod match_support;
 
 use dongbo_engine::{Db, JobId, JobStatus};
 use dongbo_tests::Backend;
+use dongbo_workflows::catalog::store::matching::MatchKind;
 use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource, UpsertNhanhCustomers, UpsertShopifyCustomers};
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
 use match_support::{nhanh, shopify, Harness};
@@ -82,12 +83,13 @@ async fn failures(h: &Harness) -> Vec<i64> {
     held
 }
 
-async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it(backend: Backend) {
+async fn a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it(backend: Backend) {
     let Some(h) = Harness::new(backend).await else { return };
     let pull = JobId::new();
-    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502"), nhanh(3, "0901234503")];
+    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502"), nhanh(3, "0901234503"), nhanh(4, "0901234504")];
     h.apply(UpsertNhanhCustomers { job: pull, rows, seen_by_full_pull: Some(pull) }).await;
-    let all = ["01", "02", "03"].map(|n| shopify(&format!("gid://shopify/Customer/1{n}"), &format!("+849012345{n}")));
+    let all =
+        ["01", "02", "03", "04"].map(|n| shopify(&format!("gid://shopify/Customer/1{n}"), &format!("+849012345{n}")));
     h.apply(UpsertShopifyCustomers { job: pull, rows: all.to_vec(), seen_by_full_pull: Some(pull) }).await;
     let first = h.run(AUTO_MATCH_CUSTOMERS, json!({})).await;
     assert_eq!(first.status, JobStatus::Completed, "{:?}", first.error);
@@ -105,29 +107,40 @@ async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it(backend: Bac
             sqlx::query(&sql).execute(&pool).await.unwrap();
         }
     }
-    assert_eq!(failures(&h).await, vec![1, 2, 3]);
+    assert_eq!(failures(&h).await, vec![1, 2, 3, 4]);
 
     // Shopify customer 102 is gone (a batch unmaps Nhanh 2) and Nhanh customer 3 is gone (the
-    // prune step deletes its mapping): their failures go with them, customer 1's stays.
+    // prune step deletes its mapping); Shopify 104 changed its number and a new customer 105
+    // holds Nhanh 4's (a batch repoints Nhanh 4's mapping, whose failure was about 104): their
+    // failures go, customer 1's stays.
     let sweep = JobId::new();
-    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502")];
+    let rows = vec![nhanh(1, "0901234501"), nhanh(2, "0901234502"), nhanh(4, "0901234504")];
     h.apply(UpsertNhanhCustomers { job: sweep, rows, seen_by_full_pull: Some(sweep) }).await;
     h.apply(MarkRemoved { source: PullSource::NhanhCustomers, job: sweep, at_ms: 5 }).await;
-    let rows = vec![all[0].clone(), all[2].clone()];
+    let moved = shopify("gid://shopify/Customer/104", "+84901234599");
+    let new = shopify("gid://shopify/Customer/105", "+84901234504");
+    let rows = vec![all[0].clone(), all[2].clone(), moved, new];
     h.apply(UpsertShopifyCustomers { job: sweep, rows, seen_by_full_pull: Some(sweep) }).await;
     h.apply(MarkRemoved { source: PullSource::ShopifyCustomers, job: sweep, at_ms: 5 }).await;
     let second = h.run(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })).await;
     assert_eq!(second.status, JobStatus::Completed, "{:?}", second.error);
-    assert_eq!(second.metadata["removed"], 2, "{:?}", second.metadata);
+    assert_eq!(
+        (&second.metadata["removed"], &second.metadata["changed"]),
+        (&json!(2), &json!(1)),
+        "{:?}",
+        second.metadata
+    );
+    let four = h.mappings(MatchKind::Customers).await.into_iter().find(|m| m.0 == 4).map(|m| m.1);
+    assert_eq!(four.as_deref(), Some("gid://shopify/Customer/105"));
     assert_eq!(failures(&h).await, vec![1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it_on_sqlite() {
-    a_mapping_matching_deletes_takes_its_sync_failures_with_it(Backend::Sqlite).await;
+async fn a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it_on_sqlite() {
+    a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapping_matching_deletes_takes_its_sync_failures_with_it_on_postgres() {
-    a_mapping_matching_deletes_takes_its_sync_failures_with_it(Backend::Postgres).await;
+async fn a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it_on_postgres() {
+    a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it(Backend::Postgres).await;
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use dongbo_engine::{EffectError, JobId, StepEffects, StoreTx};
 
 use super::listings::STALE;
-use super::tables::MatchKind;
+use super::tables::{sqlite, MatchKind};
 use crate::matching::decide::Conflict;
 
 /// A mapping to create or repoint.
@@ -21,8 +21,9 @@ pub struct MappingWrite {
 }
 
 /// One batch's writes: mappings upserted by Nhanh id (a mapping to the same Shopify record is
-/// left untouched, state and all; a different one is replaced and becomes `PENDING`; a manual
-/// one is never touched), stale non-manual mappings deleted, conflicts upserted by key.
+/// left untouched, state and all; a different one is replaced and becomes `PENDING`, and the
+/// sync failures recorded against its old pairing go; a manual one is never touched), stale
+/// non-manual mappings deleted with their sync failures, conflicts upserted by key.
 #[derive(Debug, Clone)]
 pub struct MatchWrites {
     /// What is matched.
@@ -70,18 +71,31 @@ const CONFLICTS_SQLITE: &str =
  ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
    shopify_ids = excluded.shopify_ids, job_id = excluded.job_id, detected_at = excluded.detected_at";
 
-/// The statements that delete the mappings `m` of `kind` meeting `condition` (one parameter,
-/// the ids): first the sync failures recorded against them (a failure names its mapping by
-/// id, and a deleted mapping has nothing left to retry), then the mappings.
-fn deleting(kind: MatchKind, condition: &str) -> [String; 2] {
-    [
-        kind.sql(&format!(
-            "DELETE FROM sync_failures WHERE kind = '{}' AND mapping_id IN (SELECT m.id FROM {{map}} AS m WHERE {condition})",
-            kind.as_str()
-        )),
-        kind.sql(&format!("DELETE FROM {{map}} AS m WHERE {condition}")),
-    ]
+/// The statement that deletes the sync failures recorded against the mappings `m` of `kind`
+/// meeting `condition` (one parameter, the ids; a failure names its mapping by id).
+fn failures_of(kind: MatchKind, condition: &str) -> String {
+    kind.sql(&format!(
+        "DELETE FROM sync_failures WHERE kind = '{}' AND mapping_id IN (SELECT m.id FROM {{map}} AS m WHERE {condition})",
+        kind.as_str()
+    ))
 }
+
+/// The statements that delete the mappings `m` of `kind` meeting `condition` (one parameter,
+/// the ids): first their sync failures (a deleted mapping has nothing left to retry), then the
+/// mappings.
+fn deleting(kind: MatchKind, condition: &str) -> [String; 2] {
+    [failures_of(kind, condition), kind.sql(&format!("DELETE FROM {{map}} AS m WHERE {condition}"))]
+}
+
+/// Of the mappings `m` whose Nhanh ids are the parameter, those a batch repoints: every
+/// upserted mapping that exists already is one (an unchanged mapping is not upserted), and a
+/// manual one is never touched. Their failures are looked for only when the kind has any
+/// ([`ANY_FAILURE`]): the lookup costs a probe per upserted mapping, and failures are rare.
+const REPOINTED_SQLITE: &str = "m.method <> 'manual' AND m.{map_n} IN (SELECT j.value ->> 0 FROM json_each(?1) j)";
+const REPOINTED_PG: &str = "m.method <> 'manual' AND m.{map_n} = ANY($1::bigint[])";
+
+/// Whether any sync failure of a kind (the parameter) is recorded.
+const ANY_FAILURE: &str = "SELECT EXISTS (SELECT 1 FROM sync_failures WHERE kind = $1)";
 
 fn json_ids<T: serde::Serialize>(ids: &[T]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
@@ -100,8 +114,12 @@ impl StepEffects for MatchWrites {
                         .iter()
                         .map(|m| (m.nhanh_id, m.shopify_id.as_str(), m.method.as_str(), m.key.as_str()))
                         .collect();
+                    let rows = json_ids(&rows);
+                    if sqlx::query_scalar(&sqlite(ANY_FAILURE)).bind(k.as_str()).fetch_one(&mut *conn).await? {
+                        sqlx::query(&failures_of(k, REPOINTED_SQLITE)).bind(&rows).execute(&mut *conn).await?;
+                    }
                     sqlx::query(&k.sql(UPSERT_SQLITE))
-                        .bind(json_ids(&rows))
+                        .bind(rows)
                         .bind(&job)
                         .bind(self.now_ms)
                         .execute(&mut *conn)
@@ -130,6 +148,9 @@ impl StepEffects for MatchWrites {
                     let s: Vec<&str> = self.upserts.iter().map(|m| m.shopify_id.as_str()).collect();
                     let me: Vec<&str> = self.upserts.iter().map(|m| m.method.as_str()).collect();
                     let ke: Vec<&str> = self.upserts.iter().map(|m| m.key.as_str()).collect();
+                    if sqlx::query_scalar(ANY_FAILURE).bind(k.as_str()).fetch_one(&mut *conn).await? {
+                        sqlx::query(&failures_of(k, REPOINTED_PG)).bind(&n).execute(&mut *conn).await?;
+                    }
                     sqlx::query(&k.sql(UPSERT_PG))
                         .bind(&n)
                         .bind(&s)
