@@ -338,9 +338,10 @@ async fn product_call(
                 })
             })
             .collect();
+        let digest = contents_digest(&inputs);
         let key = match attempt {
-            0 => ctx.idempotency_key(&format!("batch-{n}-{}", contents_digest(&inputs))),
-            k => ctx.idempotency_key(&format!("batch-{n}-retry-{k}-{}", contents_digest(&inputs))),
+            0 => ctx.idempotency_key(&format!("batch-{n}-{digest}")),
+            k => ctx.idempotency_key(&format!("batch-{n}-retry-{k}-{digest}")),
         };
         let errors = shopify.inventory_set_quantities(&inputs, &key).await.map_err(step_error)?;
         if errors.is_empty() {

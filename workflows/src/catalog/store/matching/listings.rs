@@ -166,18 +166,20 @@ pub enum JoinFloor {
 /// Returns the rows written and how long the insert took (not the table's creation or
 /// emptying).
 pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(u64, std::time::Duration)> {
-    let (table, columns, values) = match floor {
+    let (table, columns, values, unique) = match floor {
         JoinFloor::MappingCopy => (
             kind.sql("{map}_join_floor"),
             kind.sql("{map_n}, {map_s}, method, match_key, job_id, state, updated_at"),
             kind.sql("x.{nid}, y.{sid}, 'join', x.{key}, NULL, 'PENDING', 0"),
+            kind.sql("{map_n}"),
         ),
-        JoinFloor::KeyedOnly => (kind.sql("{map}_join_keyed"), "n, s, k".into(), kind.sql("x.{nid}, y.{sid}, x.{key}")),
+        JoinFloor::KeyedOnly => {
+            (kind.sql("{map}_join_keyed"), "n, s, k".into(), kind.sql("x.{nid}, y.{sid}, x.{key}"), "n".into())
+        }
     };
-    let conflict = if floor == JoinFloor::MappingCopy { kind.sql("{map_n}") } else { "n".into() };
     let insert = kind.sql(&format!(
         "INSERT INTO {table} ({columns}) SELECT {values} FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
-         ON CONFLICT ({conflict}) DO NOTHING"
+         ON CONFLICT ({unique}) DO NOTHING"
     ));
     let map = kind.sql("{map}");
     match db {
