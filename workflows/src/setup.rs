@@ -6,6 +6,7 @@ use dongbo_engine::{Db, Registry};
 
 use crate::connectors::limiter::pacing::PacingScope;
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
+use crate::notices::Notices;
 
 /// The upstream clients the workflows call; either may be missing (not configured).
 #[derive(Clone, Default)]
@@ -14,6 +15,9 @@ pub struct Upstreams {
     pub nhanh: Option<Arc<NhanhClient>>,
     /// The Shopify GraphQL Admin client.
     pub shopify: Option<Arc<ShopifyClient>>,
+    /// Where the clients and upstream checks of this process report conditions an operator
+    /// must see (shown by `/healthz`, `/metrics` and the dashboard).
+    pub notices: Notices,
 }
 
 impl Upstreams {
@@ -32,7 +36,7 @@ impl Upstreams {
             )?)),
             None => None,
         };
-        Ok(Upstreams { nhanh, shopify })
+        Ok(Upstreams { nhanh, shopify, notices: Notices::new() })
     }
 
     /// Builds the clients from the process environment.
