@@ -8,6 +8,7 @@ mod audit;
 mod claims;
 mod failures;
 mod keys;
+mod panics;
 mod projection;
 mod versions;
 
@@ -61,4 +62,10 @@ conformance!(
     audit::pruning_removes_old_finished_events_in_batches_and_keeps_rows,
     versions::an_old_checkpoint_is_upgraded_by_a_newer_workflow,
     versions::a_checkpoint_the_binary_cannot_read_fails_the_job_clearly,
+    panics::a_panicking_step_is_a_failed_step_with_its_message_and_is_retried,
+    panics::a_step_that_always_panics_fails_the_job_when_its_attempts_run_out,
+    panics::a_cancel_lands_on_a_job_whose_step_panicked,
+    panics::other_jobs_keep_running_beside_a_panicking_one,
+    panics::a_dead_run_stops_its_heartbeat_and_its_lease_runs_out,
+    panics::the_supervisor_restarts_a_worker_loop_that_died,
 );
