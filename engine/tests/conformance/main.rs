@@ -4,6 +4,7 @@
 mod gated;
 mod harness;
 
+mod append_only;
 mod audit;
 mod claims;
 mod failures;
@@ -68,4 +69,5 @@ conformance!(
     panics::other_jobs_keep_running_beside_a_panicking_one,
     panics::a_dead_run_stops_its_heartbeat_and_its_lease_runs_out,
     panics::the_supervisor_restarts_a_worker_loop_that_died,
+    append_only::the_database_refuses_to_change_or_delete_an_event_and_only_the_prune_deletes,
 );
