@@ -77,6 +77,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
+    /// The worker loops this process runs (none for an API-only server), for `/healthz`.
+    pub workers: dongbo_engine::WorkerHealth,
 }
 
 impl AppState {
@@ -89,7 +91,14 @@ impl AppState {
             api_token: api_token.filter(|t| !t.trim().is_empty()),
             metrics: Metrics::new(),
             closing: Arc::new(closing),
+            workers: dongbo_engine::WorkerHealth::new(0),
         }
+    }
+
+    /// Reports `workers` (a [`dongbo_engine::WorkerPool`]'s health) on `/healthz`.
+    pub fn with_workers(mut self, workers: dongbo_engine::WorkerHealth) -> Self {
+        self.workers = workers;
+        self
     }
 
     /// Uses `metrics` (e.g. the ones whose [`Metrics::step_hook`] the workers report to).

@@ -27,17 +27,19 @@ pub(super) fn routes(with_home: bool) -> OpenApiRouter<AppState> {
     }
 }
 
-/// Liveness and readiness: answers `{"status": "ok"}` once a cheap store query succeeds (not
-/// in the envelope, as load balancers expect; a failure is a 503 in the error envelope).
+/// Liveness and readiness: answers `{"status": "ok", "workers": {"configured": N, "live": M}}`
+/// once a cheap store query succeeds (not in the envelope, as load balancers expect; a failure
+/// is a 503 in the error envelope). Fewer live worker loops than configured is `degraded`, still
+/// 200: the server answers and the supervisor is restarting them.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
-        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 200, description = "The server and its database answer (`degraded` when worker loops are down)", body = Health),
         (status = 503, description = "The database does not answer", body = ErrorEnvelope),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     let probe = JobFilter { limit: 1, ..JobFilter::default() };
     match state.engine.store().list_jobs(&probe).await {
-        Ok(_) => Ok(axum::Json(Health { status: "ok".into() })),
+        Ok(_) => Ok(axum::Json(Health::of(&state.workers))),
         Err(e) => {
             tracing::error!(error = %e, "health check: the store does not answer");
             Err(ApiError::Unavailable("the database does not answer".into()))

@@ -230,6 +230,36 @@ pub struct AuditEntry {
 /// The answer of `GET /healthz`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` (an unhealthy server answers 503 with the error envelope).
-    pub status: String,
+    /// `ok`, or `degraded` when fewer worker loops run than were configured (a server whose
+    /// database does not answer gets 503 in the error envelope instead).
+    pub status: HealthStatus,
+    /// The worker loops of this process.
+    pub workers: WorkersView,
+}
+
+/// The overall state `/healthz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Everything configured is running.
+    Ok,
+    /// The database answers but some worker loops are down (they are being restarted).
+    Degraded,
+}
+
+/// Configured and running worker loops.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkersView {
+    /// The loops the process was started with (`--workers`).
+    pub configured: usize,
+    /// The loops running now.
+    pub live: usize,
+}
+
+impl Health {
+    /// The health of a process whose database answered, given its workers.
+    pub fn of(workers: &dongbo_engine::WorkerHealth) -> Self {
+        let status = if workers.degraded() { HealthStatus::Degraded } else { HealthStatus::Ok };
+        Health { status, workers: WorkersView { configured: workers.configured(), live: workers.live() } }
+    }
 }
