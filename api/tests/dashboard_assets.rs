@@ -143,4 +143,12 @@ async fn the_page_stays_open_but_the_example_trigger_needs_the_token_when_one_is
     let input = &events["data"]["items"][0]["payload"]["input"];
     let asked = (&input["items"], &input["batch"], &input["stepMillis"]);
     assert_eq!(asked, (&serde_json::json!(30), &serde_json::json!(10), &serde_json::json!(100)), "{input}");
+
+    // One dashboard example at a time: pressing the button again answers the unfinished job.
+    let again = send(&app.router, post(Some("s3cret-token"))).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (again.json()["data"]["jobId"].as_str(), again.json()["data"]["existing"].as_str()),
+        (Some(id), Some("alreadyRunning"))
+    );
 }

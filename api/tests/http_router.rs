@@ -426,7 +426,7 @@ async fn healthz_answers_ok_after_asking_the_store() {
     let app = app(Some(TOKEN)).await;
     let a = call("GET", "/healthz").send(&app.router).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json, Some(json!({"status": "ok", "notices": []})));
+    assert_eq!(a.json, Some(json!({"status": "ok", "workers": {"configured": 0, "live": 0}, "notices": []})));
 }
 
 #[tokio::test]
@@ -447,7 +447,48 @@ async fn healthz_is_degraded_while_a_notice_is_raised_and_ok_once_it_is_cleared(
 
     app.state.notices.clear(KEY);
     let a = call("GET", "/healthz").send(&app.router).await;
-    assert_eq!(a.json, Some(json!({"status": "ok", "notices": []})));
+    assert_eq!(a.json, Some(json!({"status": "ok", "workers": {"configured": 0, "live": 0}, "notices": []})));
+}
+
+#[tokio::test]
+async fn healthz_reports_the_live_workers_and_is_degraded_while_a_loop_is_down() {
+    let app = app(None).await;
+    let mut config = WorkerConfig::new(WorkerId::new("w"));
+    config.poll = std::time::Duration::from_millis(20);
+    // A bug outside any step (here in the step hook) kills the worker loop after its first step.
+    let armed = std::sync::atomic::AtomicBool::new(true);
+    config.on_step = Some(std::sync::Arc::new(move |_| {
+        if armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a bug in the step hook");
+        }
+    }));
+    // A restart far in the future keeps the loop down for as long as the test looks.
+    let pool = dongbo_engine::WorkerPool::start(&app.engine, vec![config], std::time::Duration::from_secs(3600));
+    let health = pool.health();
+    let router = dongbo_api::http::router(app.state.clone().with_workers(health.clone()));
+    dongbo_tests::wait_for("the worker loop to start", std::time::Duration::from_secs(10), || async {
+        (health.live() == 1).then_some(())
+    })
+    .await;
+    let a = call("GET", "/healthz").send(&router).await;
+    assert_eq!(
+        (a.status, a.json),
+        (StatusCode::OK, Some(json!({"status": "ok", "workers": {"configured": 1, "live": 1}, "notices": []})))
+    );
+
+    let example =
+        dongbo_engine::JobRequest::new(dongbo_engine::example::EXAMPLE_COUNT, json!({"items": 20, "batch": 10}));
+    app.engine.request(example).await.expect("request an example job");
+    dongbo_tests::wait_for("the worker loop to die", std::time::Duration::from_secs(30), || async {
+        (health.live() == 0).then_some(())
+    })
+    .await;
+    let a = call("GET", "/healthz").send(&router).await;
+    assert_eq!(
+        (a.status, a.json),
+        (StatusCode::OK, Some(json!({"status": "degraded", "workers": {"configured": 1, "live": 0}, "notices": []})))
+    );
+    pool.stop().await;
 }
 
 #[tokio::test]
@@ -488,3 +529,4 @@ async fn a_trigger_returns_before_any_worker_could_have_claimed_the_job() {
     let (claimed, _) = worker.run_once().await.unwrap().expect("the job is still waiting for a worker");
     assert_eq!(claimed.to_string(), id);
 }
+

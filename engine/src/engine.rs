@@ -108,9 +108,18 @@ impl Engine {
         Worker::new(self.store.clone(), self.registry.clone(), self.clock.clone(), config)
     }
 
-    /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago.
-    pub async fn prune(&self, older_than: Duration, batch: i64) -> Result<u64, StoreError> {
-        let cutoff = self.clock.now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+    /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago. An
+    /// age that reaches before the earliest time a timestamp can hold is refused as invalid.
+    pub async fn prune(&self, older_than: Duration, batch: i64) -> Result<u64, EngineError> {
+        let cutoff = chrono::Duration::from_std(older_than)
+            .ok()
+            .and_then(|age| self.clock.now().checked_sub_signed(age))
+            .ok_or_else(|| {
+                EngineError::InvalidInput(format!(
+                    "an age of {} seconds reaches before the earliest time a timestamp can hold",
+                    older_than.as_secs()
+                ))
+            })?;
         let mut total = 0;
         loop {
             let n = self.store.prune_batch(cutoff, batch).await?;

@@ -14,7 +14,9 @@
 //! - [`job`]: the `background_jobs` projection and [`job::apply`], the fold that builds it.
 //! - [`workflow`]: the [`Workflow`] trait, steps, step effects and the registry.
 //! - [`store`]: the [`Store`] interface and its two implementations, the only code with SQL.
-//! - [`worker`]: claiming, leases and heartbeats, retries, cancellation, graceful shutdown.
+//! - [`worker`]: claiming, leases and heartbeats, retries, cancellation, graceful shutdown; a
+//!   panicking step is a failed step.
+//! - [`supervisor`]: worker loops restarted when they die, and their live count for health.
 //! - [`engine`]: the facade that requests, cancels and prunes.
 //! - [`retry`], [`clock`], [`ids`]: backoff arithmetic, injected time, newtype ids.
 //! - [`example`]: the built-in `EXAMPLE_COUNT` workflow used by the demo and the tests.
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod job;
 pub mod retry;
 pub mod store;
+pub mod supervisor;
 pub mod worker;
 pub mod workflow;
 
@@ -40,5 +43,6 @@ pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};
 pub use retry::RetryPolicy;
 pub use store::{open, Db, Existing, JobFilter, Requested, SharedStore, Store, StoreError, StoreTx};
+pub use supervisor::{WorkerHealth, WorkerPool};
 pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
 pub use workflow::{EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow};

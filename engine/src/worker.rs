@@ -1,9 +1,12 @@
 //! The worker: claims jobs, runs their steps, commits each with its checkpoint, keeps its lease
 //! alive, retries what is transient and stops what is cancelled.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use rand::Rng;
 use tokio::sync::watch;
 
@@ -147,18 +150,29 @@ impl Worker {
         };
         let job_id = claimed.lease.job_id;
         let (lost_tx, lost_rx) = watch::channel(false);
-        let heartbeat = self.spawn_heartbeat(claimed.lease.clone(), lost_tx);
+        // Held across the run: dropping it stops the heartbeat however the run ends (returned,
+        // failed, panicked or its future dropped), so a dead run never keeps its lease alive.
+        let _heartbeat = self.spawn_heartbeat(claimed.lease.clone(), lost_tx);
         let outcome = self.drive(claimed, lost_rx).await;
-        heartbeat.abort();
         outcome.map(|o| Some((job_id, o)))
     }
 
-    fn spawn_heartbeat(&self, lease: Lease, lost: watch::Sender<bool>) -> tokio::task::JoinHandle<()> {
+    /// Whether a shutdown was asked for.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// A receiver that changes when a shutdown is asked for.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    fn spawn_heartbeat(&self, lease: Lease, lost: watch::Sender<bool>) -> Heartbeat {
         let store = self.store.clone();
         let clock = self.clock.clone();
         let period = self.config.lease / 3;
         let lease_len = self.config.lease;
-        tokio::spawn(async move {
+        Heartbeat(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(period).await;
                 match store.heartbeat(&lease, after(clock.now(), lease_len)).await {
@@ -171,7 +185,7 @@ impl Worker {
                     Err(e) => tracing::warn!(job = %lease.job_id, error = %e, "heartbeat failed"),
                 }
             }
-        })
+        }))
     }
 
     async fn drive(&self, claimed: ClaimedJob, lease_lost: watch::Receiver<bool>) -> Result<RunOutcome, StoreError> {
@@ -212,7 +226,13 @@ impl Worker {
                 lease_lost: lease_lost.clone(),
             };
             let started = Instant::now();
-            let result = workflow.step(&ctx, &claimed.input, state.clone()).await;
+            // A panic inside the step is the step's failure, retried like any other; it must not
+            // take the worker (and the lease it holds) down with it.
+            let result = match AssertUnwindSafe(workflow.step(&ctx, &claimed.input, state.clone())).catch_unwind().await
+            {
+                Ok(result) => result,
+                Err(panic) => Err(StepError::transient(format!("step panicked: {}", panic_message(panic.as_ref())))),
+            };
             match result {
                 Ok(step) => {
                     let now = self.clock.now();
@@ -421,6 +441,26 @@ impl Worker {
             Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A lease's heartbeat task, aborted when this is dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 

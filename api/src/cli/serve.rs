@@ -7,8 +7,7 @@ use clap::Args;
 use std::net::SocketAddr;
 
 use dongbo_engine::worker::StepHook;
-use dongbo_engine::{Engine, ShutdownHandle, WorkerConfig, WorkerId};
-use tokio::task::JoinHandle;
+use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
@@ -49,10 +48,12 @@ pub struct WorkerArgs {
     pub lease_ms: u64,
 }
 
-/// Running workers and the handles that stop them.
+/// How long a supervisor waits before starting a dead worker loop again.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Running workers, each restarted when its loop dies, and the handles that stop them.
 pub(crate) struct Workers {
-    tasks: Vec<JoinHandle<()>>,
-    stops: Vec<ShutdownHandle>,
+    pool: WorkerPool,
 }
 
 impl Workers {
@@ -64,27 +65,25 @@ impl Workers {
     /// Starts `n` workers that report each step to `hook`.
     pub(crate) fn start_with_hook(engine: &Engine, n: usize, lease: Duration, hook: Option<StepHook>) -> Workers {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
-        let mut tasks = Vec::new();
-        let mut stops = Vec::new();
-        for _ in 0..n {
-            let mut config = WorkerConfig::new(WorkerId::generate(&host));
-            config.lease = lease;
-            config.on_step = hook.clone();
-            let worker = engine.worker(config);
-            stops.push(worker.shutdown_handle());
-            tasks.push(tokio::spawn(async move { worker.run().await }));
-        }
-        Workers { tasks, stops }
+        let configs = (0..n)
+            .map(|_| {
+                let mut config = WorkerConfig::new(WorkerId::generate(&host));
+                config.lease = lease;
+                config.on_step = hook.clone();
+                config
+            })
+            .collect();
+        Workers { pool: WorkerPool::start(engine, configs, RESTART_DELAY) }
+    }
+
+    /// Their configured and live count, for `/healthz`.
+    pub(crate) fn health(&self) -> WorkerHealth {
+        self.pool.health()
     }
 
     /// Stops them after their current step, releasing their leases.
     pub(crate) async fn stop(self) {
-        for s in &self.stops {
-            s.shutdown();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.pool.stop().await;
     }
 }
 
@@ -103,6 +102,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_millis(args.lease_ms),
         Some(state.metrics.step_hook()),
     );
+    let state = state.with_workers(workers.health());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;

@@ -6,7 +6,7 @@
 //! triggers (`202` with `{jobId, status, type}`) and sits under `/api`, behind the same token.
 
 use axum::extract::State;
-use dongbo_engine::example::EXAMPLE_COUNT;
+use dongbo_engine::example::{EXAMPLE_COUNT, MAX_STEP_MILLIS};
 use dongbo_engine::{Existing, JobRequest};
 use serde::Deserialize;
 use serde_json::json;
@@ -21,11 +21,13 @@ pub const PATH: &str = "/api/example/count";
 
 /// The most items one example job may count from here.
 const MAX_ITEMS: u32 = 100_000;
-/// The longest simulated work per step, in milliseconds.
-const MAX_STEP_MILLIS: u64 = 10_000;
+/// The concurrency key of the dashboard's example jobs: one runs at a time, and pressing the
+/// button again while it runs answers the running job.
+const EXCLUSIVE: &str = "dashboard";
 
-/// What the dashboard may ask of the example: a subset of its input, bounded so that the
-/// button cannot be used to tie the workers up for hours.
+/// What the dashboard may ask of the example: a subset of its input, bounded (here and by the
+/// example's own limit on its total work) and under one concurrency key, so that the button
+/// cannot be used to tie the workers up for hours.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CountOptions {
@@ -54,7 +56,7 @@ impl CountOptions {
                 "stepMillis must be at most {MAX_STEP_MILLIS}, not {step_millis}"
             )));
         }
-        Ok(json!({ "items": items, "batch": batch, "stepMillis": step_millis }))
+        Ok(json!({ "items": items, "batch": batch, "stepMillis": step_millis, "exclusive": EXCLUSIVE }))
     }
 }
 
@@ -94,10 +96,10 @@ mod tests {
     #[test]
     fn count_options_default_to_a_short_visible_job_and_are_bounded() {
         let none = || CountOptions { items: None, batch: None, step_millis: None };
-        check(none(), Ok(json!({"items": 200, "batch": 10, "stepMillis": 100})));
+        check(none(), Ok(json!({"items": 200, "batch": 10, "stepMillis": 100, "exclusive": "dashboard"})));
         check(
             CountOptions { items: Some(50), batch: Some(5), step_millis: Some(0) },
-            Ok(json!({"items": 50, "batch": 5, "stepMillis": 0})),
+            Ok(json!({"items": 50, "batch": 5, "stepMillis": 0, "exclusive": "dashboard"})),
         );
         check(CountOptions { items: Some(MAX_ITEMS + 1), ..none() }, Err("items must be at most"));
         check(CountOptions { batch: Some(0), ..none() }, Err("batch must be at least 1"));

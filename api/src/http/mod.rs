@@ -80,6 +80,8 @@ pub struct AppState {
     pub notices: Notices,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
+    /// The worker loops this process runs (none for an API-only server), for `/healthz`.
+    pub workers: dongbo_engine::WorkerHealth,
 }
 
 impl AppState {
@@ -93,7 +95,14 @@ impl AppState {
             metrics: Metrics::new(),
             notices: Notices::new(),
             closing: Arc::new(closing),
+            workers: dongbo_engine::WorkerHealth::new(0),
         }
+    }
+
+    /// Reports `workers` (a [`dongbo_engine::WorkerPool`]'s health) on `/healthz`.
+    pub fn with_workers(mut self, workers: dongbo_engine::WorkerHealth) -> Self {
+        self.workers = workers;
+        self
     }
 
     /// Uses `metrics` (e.g. the ones whose [`Metrics::step_hook`] the workers report to).

@@ -27,23 +27,20 @@ pub(super) fn routes(with_home: bool) -> OpenApiRouter<AppState> {
     }
 }
 
-/// Liveness and readiness: answers `{"status": "ok", "notices": []}` once a cheap store query
-/// succeeds (not in the envelope, as load balancers expect; a failure is a 503 in the error
-/// envelope). While a notice is raised the status is `degraded`, still with 200: the server
-/// works, but someone should act before jobs start failing.
+/// Liveness and readiness: answers `{"status": "ok", "workers": {"configured": N, "live": M},
+/// "notices": []}` once a cheap store query succeeds (not in the envelope, as load balancers
+/// expect; a failure is a 503 in the error envelope). The status is `degraded`, still with 200,
+/// while fewer worker loops run than configured (the supervisor is restarting them) or a notice
+/// is raised (the server works, but someone should act before jobs start failing).
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
-        (status = 200, description = "The server and its database answer (status `ok` or `degraded`)", body = Health),
+        (status = 200, description = "The server and its database answer (`degraded` when worker loops are down or a notice is raised)", body = Health),
         (status = 503, description = "The database does not answer", body = ErrorEnvelope),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     let probe = JobFilter { limit: 1, ..JobFilter::default() };
     match state.engine.store().list_jobs(&probe).await {
-        Ok(_) => {
-            let notices: Vec<NoticeView> = state.notices.list().iter().map(NoticeView::from).collect();
-            let status = if notices.is_empty() { "ok" } else { "degraded" };
-            Ok(axum::Json(Health { status: status.into(), notices }))
-        }
+        Ok(_) => Ok(axum::Json(Health::of(&state.workers, &state.notices.list()))),
         Err(e) => {
             tracing::error!(error = %e, "health check: the store does not answer");
             Err(ApiError::Unavailable("the database does not answer".into()))

@@ -231,11 +231,42 @@ pub struct AuditEntry {
 /// The answer of `GET /healthz`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` while any notice is raised (the server still works; someone should
-    /// act). A server whose database does not answer gives 503 with the error envelope instead.
-    pub status: String,
+    /// `ok`, or `degraded` when fewer worker loops run than were configured or a notice is
+    /// raised (a server whose database does not answer gets 503 in the error envelope instead).
+    pub status: HealthStatus,
+    /// The worker loops of this process.
+    pub workers: WorkersView,
     /// What an operator must see, errors first (empty when all is well).
     pub notices: Vec<NoticeView>,
+}
+
+/// The overall state `/healthz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Everything configured is running and nothing needs an operator.
+    Ok,
+    /// The database answers but some worker loops are down (they are being restarted), or a
+    /// notice is raised.
+    Degraded,
+}
+
+/// Configured and running worker loops.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkersView {
+    /// The loops the process was started with (`--workers`).
+    pub configured: usize,
+    /// The loops running now.
+    pub live: usize,
+}
+
+impl Health {
+    /// The health of a process whose database answered, given its workers and notices.
+    pub fn of(workers: &dongbo_engine::WorkerHealth, notices: &[Notice]) -> Self {
+        let notices: Vec<NoticeView> = notices.iter().map(NoticeView::from).collect();
+        let status = if workers.degraded() || !notices.is_empty() { HealthStatus::Degraded } else { HealthStatus::Ok };
+        Health { status, workers: WorkersView { configured: workers.configured(), live: workers.live() }, notices }
+    }
 }
 
 /// A condition an operator must see: an upstream version leaving support, a token expiring.

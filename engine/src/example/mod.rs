@@ -19,6 +19,11 @@ pub use store::{example_stats, ExampleStats};
 /// The job type name.
 pub const EXAMPLE_COUNT: &str = "EXAMPLE_COUNT";
 
+/// The longest simulated work of one step, in milliseconds.
+pub const MAX_STEP_MILLIS: u64 = 10_000;
+/// The longest simulated work of a whole job (all its steps), in milliseconds: ten minutes.
+pub const MAX_WORK_MILLIS: u64 = 600_000;
+
 /// The example's input.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -73,6 +78,21 @@ impl Workflow for ExampleCount {
         }
         if input.items > 10_000_000 {
             return Err("items must be at most 10,000,000".into());
+        }
+        if input.step_millis > MAX_STEP_MILLIS {
+            return Err(format!("stepMillis must be at most {MAX_STEP_MILLIS}, not {}", input.step_millis));
+        }
+        // The simulated work of every step together: an example must not tie a worker up for
+        // days (100,000 steps of 10 s would hold one for eleven).
+        let steps = u64::from(input.items.div_ceil(input.batch));
+        let work = steps.saturating_mul(input.step_millis);
+        if work > MAX_WORK_MILLIS {
+            return Err(format!(
+                "the example's simulated work (steps × stepMillis = {steps} × {}) must be at most {} s, not {} s",
+                input.step_millis,
+                MAX_WORK_MILLIS / 1000,
+                work / 1000
+            ));
         }
         Ok(())
     }

@@ -556,12 +556,16 @@ impl Store for SqliteStore {
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
+        // The log is append-only (migration 0010): its delete trigger lets events go only while
+        // this transaction holds the prune guard's row, which it removes before committing.
+        sqlx::query("INSERT INTO prune_guard (one) VALUES (1)").execute(&mut *tx).await?;
         let mut deleted = 0;
         for id in &jobs {
             sqlx::query("DELETE FROM event_entities WHERE job_id = ?").bind(id).execute(&mut *tx).await?;
             deleted +=
                 sqlx::query("DELETE FROM events WHERE job_id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
         }
+        sqlx::query("DELETE FROM prune_guard").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(deleted)
     }

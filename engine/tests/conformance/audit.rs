@@ -142,3 +142,24 @@ async fn futures_rows(h: &Harness, ids: &[dongbo_engine::JobId]) -> Vec<dongbo_e
     }
     rows
 }
+
+pub async fn a_prune_age_beyond_the_calendar_is_refused_clearly(h: Harness) {
+    let engine = h.engine();
+    let worker = h.worker(&engine, "w");
+    let job = h.request_example(&engine, json!({"items": 10, "batch": 10})).await;
+    while worker.run_once().await.unwrap().is_some() {}
+    // What `dongbo prune --older-than 1000000years` asks for: before year −998,000, which no
+    // timestamp can hold.
+    let million_years = humantime_years(1_000_000);
+    let err = engine.prune(million_years, 10).await.unwrap_err();
+    assert!(matches!(err, dongbo_engine::EngineError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("reaches before the earliest time a timestamp can hold"), "{err}");
+    assert!(!h.events(job).await.is_empty(), "nothing was pruned");
+    // The largest age a std duration holds is refused the same way.
+    assert!(matches!(engine.prune(Duration::MAX, 10).await, Err(dongbo_engine::EngineError::InvalidInput(_))));
+}
+
+/// `n` years as humantime counts them (365.25 days).
+fn humantime_years(n: u64) -> Duration {
+    Duration::from_secs(n * 31_557_600)
+}

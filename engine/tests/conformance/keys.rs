@@ -70,7 +70,25 @@ pub async fn an_invalid_input_is_refused_with_a_clear_error_and_writes_nothing(h
     assert!(matches!(&err, EngineError::InvalidInput(m) if m.contains("invalid input for EXAMPLE_COUNT")), "{err}");
     let err = engine.request(JobRequest::new(EXAMPLE_COUNT, json!({"items": 3, "batch": 0}))).await.unwrap_err();
     assert_eq!(err.to_string(), "batch must be at least 1");
+    // The example: 100,000 steps of 10 s would hold a worker for eleven days.
+    let days = json!({"items": 100_000, "batch": 1, "stepMillis": 10_000});
+    let err = engine.request(JobRequest::new(EXAMPLE_COUNT, days)).await.unwrap_err();
+    assert!(matches!(&err, EngineError::InvalidInput(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the example's simulated work (steps × stepMillis = 100000 × 10000) must be at most 600 s, not 1000000 s"
+    );
+    let err = engine.request(JobRequest::new(EXAMPLE_COUNT, json!({"items": 1, "stepMillis": 10_001}))).await;
+    assert_eq!(err.unwrap_err().to_string(), "stepMillis must be at most 10000, not 10001");
     let err = engine.request(JobRequest::new("NOPE", json!({}))).await.unwrap_err();
     assert_eq!(err.to_string(), "unknown job type `NOPE`");
     assert_eq!(job_count(&h).await, 0);
+}
+
+pub async fn an_example_at_its_work_limit_is_accepted(h: Harness) {
+    let engine = h.engine();
+    // Exactly ten minutes of simulated work: 60 steps of 10 s.
+    let limit = json!({"items": 600, "batch": 10, "stepMillis": 10_000});
+    let requested = engine.request(JobRequest::new(EXAMPLE_COUNT, limit)).await.unwrap();
+    assert_eq!((requested.existing, requested.job.status), (None, JobStatus::Pending));
 }

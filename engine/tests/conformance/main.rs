@@ -4,10 +4,12 @@
 mod gated;
 mod harness;
 
+mod append_only;
 mod audit;
 mod claims;
 mod failures;
 mod keys;
+mod panics;
 mod projection;
 mod versions;
 
@@ -47,6 +49,7 @@ conformance!(
     keys::racing_requests_with_one_idempotency_key_make_one_job,
     keys::a_concurrency_key_lets_only_one_job_run_at_a_time,
     keys::an_invalid_input_is_refused_with_a_clear_error_and_writes_nothing,
+    keys::an_example_at_its_work_limit_is_accepted,
     failures::transient_failures_back_off_exponentially_on_the_injected_clock,
     failures::a_permanent_error_fails_the_job_with_its_reason,
     failures::retries_give_up_after_the_attempt_limit,
@@ -59,6 +62,14 @@ conformance!(
     audit::the_audit_index_finds_the_jobs_that_touched_an_entity,
     audit::a_step_payload_lists_a_bounded_sample_of_what_it_touched_and_the_index_holds_all,
     audit::pruning_removes_old_finished_events_in_batches_and_keeps_rows,
+    audit::a_prune_age_beyond_the_calendar_is_refused_clearly,
     versions::an_old_checkpoint_is_upgraded_by_a_newer_workflow,
     versions::a_checkpoint_the_binary_cannot_read_fails_the_job_clearly,
+    panics::a_panicking_step_is_a_failed_step_with_its_message_and_is_retried,
+    panics::a_step_that_always_panics_fails_the_job_when_its_attempts_run_out,
+    panics::a_cancel_lands_on_a_job_whose_step_panicked,
+    panics::other_jobs_keep_running_beside_a_panicking_one,
+    panics::a_dead_run_stops_its_heartbeat_and_its_lease_runs_out,
+    panics::the_supervisor_restarts_a_worker_loop_that_died,
+    append_only::the_database_refuses_to_change_or_delete_an_event_and_only_the_prune_deletes,
 );
