@@ -143,7 +143,9 @@
   async function api(path, { method = 'GET', body } = {}) {
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // Every state-changing request is sent as JSON, even with no body: the server refuses any
+    // other (so other web sites cannot send one through the browser).
+    if (body !== undefined || method !== 'GET') headers['Content-Type'] = 'application/json';
     let response;
     try {
       response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
-use crate::http::{serve as serve_http, AppState};
+use crate::http::{check_bind, serve as serve_http, AppState};
 use crate::registry::registry;
 use crate::worker_process::{self, WorkerProcess};
 
@@ -70,6 +70,12 @@ struct Ran {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's server has no token: like `dongbo serve`, it stays on loopback.
+    let listen: std::net::SocketAddr =
+        args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
+    if check_bind(&listen, None).is_err() {
+        bail!("refusing to listen on {listen}: the demo's server has no API token, so it listens on loopback only (e.g. --listen 127.0.0.1:8080)");
+    }
     if args.db == DEMO_DB {
         for f in ["dongbo-demo.db", "dongbo-demo.db-wal", "dongbo-demo.db-shm"] {
             let _ = std::fs::remove_file(f);

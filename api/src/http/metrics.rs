@@ -4,7 +4,9 @@
 //! - `dongbo_jobs{type,status}` (gauge): jobs by type and status, read from the store per scrape.
 //! - `dongbo_step_duration_seconds{type,outcome}` (histogram): step wall time, fed by the
 //!   [`StepHook`] from [`Metrics::step_hook`] that the binary installs on its workers.
-//! - `dongbo_http_requests_total{method,route,status}` (counter): requests by matched route.
+//! - `dongbo_http_requests_total{method,route,status}` (counter): requests by matched route
+//!   template (`unmatched` for none) and method (`other` outside GET, HEAD, POST, PUT, PATCH,
+//!   DELETE, OPTIONS): fixed label sets, whatever clients send.
 //! - `dongbo_upstream_*_total{upstream}` (counters): upstream calls, throttles, lock-outs, retries
 //!   and limiter waits, read per scrape from the sources given to [`Metrics::watch_upstream`].
 
@@ -13,7 +15,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dongbo_engine::worker::{StepHook, StepReport};
@@ -212,15 +214,23 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Middleware: counts each request under its matched route (not its raw path, so ids and
-/// random paths do not create series).
+/// Middleware: counts each request under its matched route template (`unmatched` for none) and
+/// its method (`other` outside a fixed set), so ids, random paths and invented methods do not
+/// create series.
 pub(super) async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let method = req.method().as_str().to_owned();
-    let method = if method.len() <= 16 { method } else { "other".to_owned() };
+    let method = method_label(req.method());
     let response = next.run(req).await;
-    state.metrics.record_http(&method, &route, response.status().as_u16());
+    state.metrics.record_http(method, &route, response.status().as_u16());
     response
+}
+
+/// The label of a request's method: one of a fixed set, so a client inventing methods cannot
+/// create series.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 7] =
+        [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
