@@ -103,7 +103,7 @@ async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
     for kind in [BulkKind::Customers, BulkKind::Products] {
         let id = client.bulk_run_query(kind).await.unwrap();
         let op = loop {
-            let op = client.current_bulk_operation().await.unwrap().expect("an operation");
+            let op = client.bulk_operation(&id).await.unwrap().expect("an operation");
             assert_eq!(op.id, id);
             if op.is_finished() {
                 break op;
@@ -112,7 +112,11 @@ async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(op.status, "COMPLETED", "{op:?}");
-        let lines = client.download_jsonl(op.url.as_deref().expect("a result")).await.unwrap();
+        let mut file = client.download_jsonl(op.url.as_deref().expect("a result")).await.unwrap();
+        let mut lines = Vec::new();
+        while let Some(line) = file.next_line().unwrap() {
+            lines.push(line.to_owned());
+        }
         assert_eq!(op.object_count, Some(lines.len() as u64));
         match kind {
             BulkKind::Customers => {

@@ -1,6 +1,7 @@
 //! `PULL_SHOPIFY_CUSTOMERS` and `PULL_SHOPIFY_PRODUCTS`: read the store by pages (checkpoint: the
 //! `endCursor`) or, for a full pull of a large store, by a bulk export (checkpoint: the
-//! operation id, then the JSONL line offset).
+//! operation id, then the JSONL line offset; the export itself is streamed to a temporary file,
+//! see [`bulk`]).
 //!
 //! Steps: `start` (count the store for the job's total, pull locations for a product pull, pick
 //! the transfer), then `page` steps, or `bulk-start`, `poll` steps and `ingest` steps, then
@@ -25,7 +26,7 @@ use crate::catalog::store::pulls::{
 use crate::connectors::ShopifyClient;
 use crate::jobs::{PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
 use crate::setup::Upstreams;
-use bulk::JsonlCache;
+use bulk::OpenExport;
 
 /// The input of both Shopify pulls.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -104,12 +105,24 @@ impl PullShopifyCustomers {
     pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
         PullShopifyCustomers { inner: Shared::new(upstreams, settings, Kind::Customers) }
     }
+
+    /// The bulk export this workflow has open between ingest steps, if any: its operation and
+    /// the next line. `None` once no job is ingesting one (for operators and tests: a finished
+    /// pull holds nothing).
+    pub fn open_export(&self) -> Option<(String, usize)> {
+        self.inner.open_export()
+    }
 }
 
 impl PullShopifyProducts {
     /// The workflow over these upstreams.
     pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
         PullShopifyProducts { inner: Shared::new(upstreams, settings, Kind::Products) }
+    }
+
+    /// As [`PullShopifyCustomers::open_export`].
+    pub fn open_export(&self) -> Option<(String, usize)> {
+        self.inner.open_export()
     }
 }
 
@@ -162,12 +175,13 @@ impl Kind {
     }
 }
 
-/// What both Shopify pulls share: the clients, the settings and the downloaded export.
+/// What both Shopify pulls share: the clients, the settings and the export being ingested (an
+/// open temporary file, no lines: see [`bulk`]).
 struct Shared {
     upstreams: Upstreams,
     settings: PullSettings,
     kind: Kind,
-    jsonl: Arc<Mutex<Option<JsonlCache>>>,
+    export: Arc<Mutex<Option<OpenExport>>>,
 }
 
 /// The rows of one page or chunk, ready to commit.
@@ -206,8 +220,16 @@ impl Batch {
 }
 
 impl Shared {
+    fn close_export(&self) {
+        *self.export.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn open_export(&self) -> Option<(String, usize)> {
+        self.export.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(OpenExport::position)
+    }
+
     fn new(upstreams: Upstreams, settings: PullSettings, kind: Kind) -> Self {
-        Shared { upstreams, settings, kind, jsonl: Arc::new(Mutex::new(None)) }
+        Shared { upstreams, settings, kind, export: Arc::new(Mutex::new(None)) }
     }
 
     async fn step(
@@ -217,6 +239,10 @@ impl Shared {
         state: ShopifyPullState,
     ) -> Result<Step<ShopifyPullState>, StepError> {
         let client = self.upstreams.shopify().map_err(StepError::permanent)?.clone();
+        if matches!(state.phase, Phase::Start) {
+            // A new job of this kind: whatever an earlier one (failed, cancelled) left open goes.
+            self.close_export();
+        }
         match state.phase.clone() {
             Phase::Start => self.start(ctx, &client, input, state).await,
             Phase::Paged { cursor } => self.page(ctx, &client, cursor, state).await,
@@ -224,7 +250,7 @@ impl Shared {
             Phase::BulkPoll { operation } => bulk::poll(&client, &self.settings, operation, state).await,
             Phase::BulkIngest { operation, offset } => {
                 let (batch, next) =
-                    bulk::ingest(&client, &self.settings, &self.jsonl, self.kind, &operation, offset).await?;
+                    bulk::ingest(&client, &self.settings, &self.export, self.kind, &operation, offset).await?;
                 let phase = match next {
                     Some(offset) => Phase::BulkIngest { operation, offset },
                     None => Phase::Finish,
@@ -344,7 +370,7 @@ impl Shared {
     }
 
     async fn finish(&self, ctx: &StepContext, state: ShopifyPullState) -> Result<Step<ShopifyPullState>, StepError> {
-        *self.jsonl.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.close_export();
         let full = state.updated_since.is_none();
         let source = self.kind.source();
         let started_at = state.started_at.unwrap_or_else(|| ctx.clock.now().timestamp());

@@ -136,7 +136,7 @@ impl ShopifyClient {
             endpoint,
             http,
             download,
-            limiter: ShopifyLimiter::new(),
+            limiter: ShopifyLimiter::with_max_wait(policy.retry.max_wait),
             policy,
             counters: Counters::default(),
             learned_costs: Mutex::new(HashMap::new()),
@@ -277,9 +277,8 @@ impl ShopifyClient {
         let mut failures = 0u32;
         loop {
             let estimate = self.learned_cost(&shape).unwrap_or(f64::from(estimate));
-            let (permit, waited) = inner.limiter.acquire(estimate).await.map_err(|maximum| {
-                ConnectorError::permanent(format!("{call}: cost {estimate} can never fit the bucket of {maximum}"))
-            })?;
+            let (permit, waited) =
+                inner.limiter.acquire(estimate).await.map_err(|refusal| refusal.into_error(call, estimate))?;
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
@@ -304,7 +303,8 @@ impl ShopifyClient {
                         Outcome::Data(_, c) | Outcome::Throttled(c) | Outcome::Failed(_, c) => *c,
                     };
                     permit.settle(cost.actual, cost.status);
-                    if let Some(requested) = cost.requested {
+                    // A cost no bucket could hold is not learned (the server's number is absurd).
+                    if let Some(requested) = cost.requested.filter(|c| c.is_finite() && *c >= 0.0) {
                         self.learn_cost(&shape, requested);
                     }
                     match outcome {
@@ -333,7 +333,7 @@ impl ShopifyClient {
             if !inner.policy.retry.may_retry(failures) || too_long {
                 let error = match self.redact(error) {
                     ConnectorError::Transient { reason, .. } => {
-                        ConnectorError::Transient { reason, retry_after: upstream_wait }
+                        inner.policy.retry.bounded(ConnectorError::Transient { reason, retry_after: upstream_wait })
                     }
                     other => other,
                 };
@@ -346,34 +346,6 @@ impl ShopifyClient {
                 tokio::time::sleep(delay).await;
             }
             inner.counters.retry();
-        }
-    }
-
-    /// GETs `url` with the token-less client, retrying transient failures; the URL is never
-    /// logged nor put in an error (bulk result links are signed).
-    pub(crate) async fn get_bytes(&self, call: &'static str, url: &str) -> Result<Vec<u8>> {
-        let retry = self.inner.policy.retry;
-        let mut failures = 0u32;
-        loop {
-            self.inner.counters.request();
-            let error = match send(self.inner.download.get(url), call).await {
-                Ok(reply) if reply.status == 200 => return Ok(reply.body),
-                Ok(reply) if reply.status >= 500 || reply.status == 429 => ConnectorError::Transient {
-                    reason: format!("{call}: HTTP {}", reply.status),
-                    retry_after: reply.retry_after,
-                },
-                Ok(reply) => return Err(ConnectorError::permanent(format!("{call}: HTTP {}", reply.status))),
-                Err(e) => e,
-            };
-            failures += 1;
-            if !error.is_transient() || !retry.may_retry(failures) {
-                return Err(self.redact(error));
-            }
-            // The random draw is taken before the await: a ThreadRng held across it would make the
-            // future not Send.
-            let delay = retry.delay(failures, rand::thread_rng().gen(), error.retry_after());
-            tokio::time::sleep(delay).await;
-            self.inner.counters.retry();
         }
     }
 
