@@ -12,6 +12,8 @@ pub(crate) struct HttpReply {
     pub status: u16,
     /// `Retry-After` in seconds, when the server sent one.
     pub retry_after: Option<Duration>,
+    /// Every header of the reply (e.g. Shopify's `X-Shopify-API-Version`).
+    pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -65,6 +67,7 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, call: &str) -> Result
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64);
+    let headers = response.headers().clone();
     let body = response.bytes().await.map_err(transport)?.to_vec();
-    Ok(HttpReply { status, retry_after, body })
+    Ok(HttpReply { status, retry_after, headers, body })
 }
