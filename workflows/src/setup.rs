@@ -5,6 +5,7 @@ use std::sync::Arc;
 use dongbo_engine::{Db, Registry};
 
 use crate::connectors::limiter::pacing::PacingScope;
+use crate::connectors::shopify::version;
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
 use crate::notices::Notices;
 
@@ -32,9 +33,16 @@ impl Upstreams {
         };
         let shopify = match lookup("SHOPIFY_ACCESS_TOKEN") {
             Some(_) => Some(Arc::new(ShopifyClient::new(
-                ShopifyConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?,
+                ShopifyConfig::from_vars(lookup).map_err(|e| ConnectorError::permanent(e.to_string()))?,
             )?)),
-            None => None,
+            None => {
+                // A version set without a token is still checked, so a typo is caught at start.
+                if let Some(v) = lookup("SHOPIFY_API_VERSION").filter(|v| !v.trim().is_empty()) {
+                    version::choose(&v, chrono::Utc::now().date_naive())
+                        .map_err(|e| ConnectorError::permanent(e.to_string()))?;
+                }
+                None
+            }
         };
         Ok(Upstreams { nhanh, shopify, notices: Notices::new() })
     }

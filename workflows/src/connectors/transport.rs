@@ -13,6 +13,8 @@ pub(crate) struct HttpReply {
     pub status: u16,
     /// `Retry-After` in seconds, when the server sent one.
     pub retry_after: Option<Duration>,
+    /// Every header of the reply (e.g. Shopify's `X-Shopify-API-Version`).
+    pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -80,8 +82,9 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, call: &str) -> Result
     let response = open(request, call).await?;
     let status = response.status().as_u16();
     let retry_after = response_retry_after(&response);
+    let headers = response.headers().clone();
     let body = response.bytes().await.map_err(|e| transport_error(call, e))?.to_vec();
-    Ok(HttpReply { status, retry_after, body })
+    Ok(HttpReply { status, retry_after, headers, body })
 }
 
 #[cfg(test)]
