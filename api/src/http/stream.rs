@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     params(("id" = String, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "`text/event-stream` of `progress` events (data: the job row), then one `end` event",
-            content_type = "text/event-stream", body = JobView),
+            content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Malformed id", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
         (status = 404, description = "No such job", body = ErrorEnvelope),
@@ -68,6 +68,17 @@ pub async fn stream_job(
     };
     let events = futures::stream::unfold(follow, |mut f| async move { f.next_event().await.map(|e| (Ok(e), f)) });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// One server-sent event of a job's stream, as the OpenAPI document describes each event.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct StreamEvent {
+    /// `progress` (data: the job row, a [`JobView`] as JSON), `end` (data: `{"status": …}`, the
+    /// job's final status) or `error` (data: a message; the stream then ends).
+    #[schema(pattern = "^(progress|end|error)$")]
+    pub event: String,
+    /// The event's data: JSON text.
+    pub data: String,
 }
 
 /// The state of one stream.
