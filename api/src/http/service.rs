@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorEnvelope};
-use super::views::{Health, NoticeView};
+use super::views::Health;
 use super::AppState;
 
 /// The OpenAPI document, serialised once when the router is built.
