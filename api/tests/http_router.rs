@@ -535,3 +535,39 @@ async fn a_trigger_returns_before_any_worker_could_have_claimed_the_job() {
     assert_eq!(claimed.to_string(), id);
 }
 
+#[tokio::test]
+async fn a_failed_job_resumes_and_reruns_through_the_api_and_other_states_answer_409() {
+    let app = app(None).await;
+    let input = json!({"items": 30, "batch": 10, "failAt": 15});
+    let example = dongbo_engine::JobRequest::new(dongbo_engine::example::EXAMPLE_COUNT, input);
+    let job = app.engine.request(example).await.unwrap().job.id;
+    let worker = app.engine.worker(WorkerConfig::new(WorkerId::new("w")));
+    assert_eq!(worker.run_once().await.unwrap().unwrap().1, dongbo_engine::RunOutcome::Failed);
+
+    let a =
+        call("POST", &format!("/api/jobs/{job}/resume")).json(&json!({"reason": "try again"})).send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    assert_eq!((a.data()["status"].as_str(), a.data()["processed"].as_i64()), (Some("PENDING"), Some(10)));
+    let resumed = app.engine.store().events(job, 0, 100).await.unwrap().pop().unwrap();
+    assert_eq!(resumed.event_type, "JobResumed");
+    assert_eq!(resumed.payload["reason"], "try again");
+    assert_eq!(resumed.payload["previousStatus"], "FAILED");
+    let a = call("POST", &format!("/api/jobs/{job}/resume")).send(&app.router).await;
+    assert_eq!(
+        a.error(StatusCode::CONFLICT),
+        format!("job {job} is PENDING: only a FAILED or CANCELLED job can be resumed")
+    );
+
+    let a = call("POST", &format!("/api/jobs/{job}/rerun")).json(&json!({})).send(&app.router).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{a:?}");
+    let copy = a.data()["jobId"].as_str().expect("a new job id").to_owned();
+    assert_ne!(copy, job.to_string());
+    let a = call("GET", &format!("/api/jobs/{copy}")).send(&app.router).await;
+    assert_eq!(a.data()["metadata"]["rerunOf"], json!(job.to_string()));
+
+    let unknown = JobId::new();
+    let a = call("POST", &format!("/api/jobs/{unknown}/resume")).send(&app.router).await;
+    a.error(StatusCode::NOT_FOUND);
+    let a = call("POST", &format!("/api/jobs/{unknown}/rerun")).send(&app.router).await;
+    a.error(StatusCode::NOT_FOUND);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::event::{Event, EventPayload};
 use crate::ids::JobId;
 use crate::job::BackgroundJob;
 use crate::store::{NewJob, Requested, SharedStore, StoreError};
@@ -93,6 +94,50 @@ impl Engine {
             idempotency_key: req.idempotency_key,
             concurrency_key,
             requested_by: req.requested_by,
+            rerun_of: None,
+            at: self.clock.now(),
+        };
+        Ok(self.store.request(job).await?)
+    }
+
+    /// Resumes a FAILED or CANCELLED job from its last checkpoint under the same id; see
+    /// [`crate::store::Store::resume`].
+    pub async fn resume(&self, id: JobId, by: &str, reason: Option<&str>) -> Result<BackgroundJob, StoreError> {
+        self.store.resume(id, by, reason, self.clock.now()).await
+    }
+
+    /// Starts a new job with the type and input of job `id` (which stays as it is), linked to it
+    /// by `rerunOf` in its `JobRequested` event and its metadata. Like any request, it answers the
+    /// unfinished job holding the same concurrency key instead, if there is one.
+    pub async fn rerun(&self, id: JobId, requested_by: &str) -> Result<Requested, EngineError> {
+        let first = self.store.events(id, 0, 1).await?;
+        let original = match first.first().map(Event::decode) {
+            Some(Ok(EventPayload::JobRequested(r))) => r,
+            Some(_) => {
+                return Err(EngineError::Store(StoreError::Conflict(format!(
+                    "job {id}'s first event is not its request: it cannot be rerun"
+                ))))
+            }
+            None if self.store.job(id).await?.is_some() => {
+                return Err(EngineError::Store(StoreError::Conflict(format!(
+                    "job {id}'s events were pruned: its input is gone, it cannot be rerun"
+                ))))
+            }
+            None => return Err(EngineError::Store(StoreError::NotFound(id))),
+        };
+        let workflow = self
+            .registry
+            .get(&original.job_type)
+            .ok_or_else(|| EngineError::UnknownJobType(original.job_type.clone()))?;
+        let (input, concurrency_key) = workflow.prepare(original.input).map_err(EngineError::InvalidInput)?;
+        let job = NewJob {
+            id: JobId::new(),
+            job_type: workflow.job_type().to_owned(),
+            input,
+            idempotency_key: None,
+            concurrency_key,
+            requested_by: requested_by.to_owned(),
+            rerun_of: Some(id),
             at: self.clock.now(),
         };
         Ok(self.store.request(job).await?)

@@ -78,6 +78,9 @@ pub struct JobRequested {
     pub concurrency_key: Option<String>,
     /// Who asked.
     pub requested_by: String,
+    /// For a rerun: the job whose input this one repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<JobId>,
 }
 
 /// A worker took the job's lease.
@@ -197,6 +200,25 @@ pub struct JobCancelled {
     pub requested_by: String,
 }
 
+/// Someone resumed a failed or cancelled job: it continues from its last checkpoint under the
+/// same id, and is claimable again at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResumed {
+    /// Payload version.
+    pub v: u32,
+    /// Who resumed it.
+    pub by: String,
+    /// Why, in their words.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The status it had stopped in (`FAILED` or `CANCELLED`).
+    pub previous_status: crate::job::JobStatus,
+    /// The sequence number of the checkpoint it continues from (`None` = from the start).
+    #[serde(default)]
+    pub from_checkpoint: Option<i64>,
+}
+
 /// Every kind of event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventPayload {
@@ -216,6 +238,8 @@ pub enum EventPayload {
     JobFailed(JobFailed),
     /// See [`JobCancelled`].
     JobCancelled(JobCancelled),
+    /// See [`JobResumed`].
+    JobResumed(JobResumed),
 }
 
 /// A stored payload could not be read.
@@ -256,6 +280,7 @@ impl EventPayload {
             EventPayload::JobCompleted(_) => "JobCompleted",
             EventPayload::JobFailed(_) => "JobFailed",
             EventPayload::JobCancelled(_) => "JobCancelled",
+            EventPayload::JobResumed(_) => "JobResumed",
         }
     }
 
@@ -270,6 +295,7 @@ impl EventPayload {
             EventPayload::JobCompleted(p) => serde_json::to_value(p),
             EventPayload::JobFailed(p) => serde_json::to_value(p),
             EventPayload::JobCancelled(p) => serde_json::to_value(p),
+            EventPayload::JobResumed(p) => serde_json::to_value(p),
         };
         // Serialising these plain structs into a Value cannot fail: no maps with non-string keys.
         r.unwrap_or(Value::Null)
@@ -293,6 +319,7 @@ impl EventPayload {
             "JobCompleted" => EventPayload::JobCompleted(de(event_type, payload)?),
             "JobFailed" => EventPayload::JobFailed(de(event_type, payload)?),
             "JobCancelled" => EventPayload::JobCancelled(de(event_type, payload)?),
+            "JobResumed" => EventPayload::JobResumed(de(event_type, payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }

@@ -145,6 +145,10 @@ pub fn apply_payload(
 ) -> Result<BackgroundJob, FoldError> {
     let mut row = match (row, payload) {
         (None, EventPayload::JobRequested(req)) => {
+            let metadata = match req.rerun_of {
+                Some(original) => serde_json::json!({ "rerunOf": original }),
+                None => Value::Object(Map::new()),
+            };
             return Ok(BackgroundJob {
                 id: job,
                 job_type: req.job_type.clone(),
@@ -153,14 +157,14 @@ pub fn apply_payload(
                 processed: 0,
                 successful: 0,
                 failed: 0,
-                metadata: Value::Object(Map::new()),
+                metadata,
                 error: None,
                 created_at: at,
                 started_at: None,
                 updated_at: at,
                 completed_at: None,
                 attempts: 0,
-            })
+            });
         }
         (None, _) => return Err(FoldError::NoRequest { job, seq }),
         (Some(row), _) => row,
@@ -210,6 +214,16 @@ pub fn apply_payload(
         EventPayload::JobCancelled(_) => {
             row.status = JobStatus::Cancelled;
             row.completed_at = Some(at);
+        }
+        EventPayload::JobResumed(r) => {
+            // Waiting to be claimed again; what it had done stays counted.
+            row.status = JobStatus::Pending;
+            row.completed_at = None;
+            row.error = None;
+            if let Some(meta) = row.metadata.as_object_mut() {
+                meta.remove("cancelRequested");
+            }
+            merge(&mut row.metadata, &serde_json::json!({ "resumedBy": r.by, "resumedFrom": r.previous_status }));
         }
     }
     Ok(row)
@@ -272,6 +286,7 @@ mod tests {
             idempotency_key: None,
             concurrency_key: None,
             requested_by: "t".into(),
+            rerun_of: None,
         })
     }
     fn claimed(attempt: u32) -> EventPayload {

@@ -1,4 +1,4 @@
-//! `dongbo jobs list|show|events|watch|cancel`: a client of a running server's API.
+//! `dongbo jobs list|show|events|watch|cancel|resume|rerun`: a client of a running server's API.
 
 use std::time::Duration;
 
@@ -59,6 +59,19 @@ enum JobsCommand {
         /// Job id.
         id: String,
     },
+    /// Continues a FAILED or CANCELLED job from its last checkpoint under the same id.
+    Resume {
+        /// Job id.
+        id: String,
+        /// Why (kept in the job's audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Starts a new job with the same type and input as this one.
+    Rerun {
+        /// Job id.
+        id: String,
+    },
 }
 
 struct Client {
@@ -83,7 +96,16 @@ impl Client {
 
     /// Sends a request and unwraps the `{success, data}` envelope.
     async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
-        let reply = self.request(method, path).send().await.with_context(|| format!("reaching {}", self.base))?;
+        self.send(self.request(method, path), path).await
+    }
+
+    /// POSTs a JSON body and unwraps the envelope.
+    async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::POST, path).json(body), path).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> anyhow::Result<Value> {
+        let reply = request.send().await.with_context(|| format!("reaching {}", self.base))?;
         let status = reply.status();
         let body: Value = reply.json().await.with_context(|| format!("reading the reply to {path}"))?;
         if body["success"] != Value::Bool(true) {
@@ -136,6 +158,20 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Watch { id } => watch(&client, &id).await?,
+        JobsCommand::Resume { id, reason } => {
+            let body = serde_json::json!({ "reason": reason });
+            let data = client.post_json(&format!("/api/jobs/{id}/resume"), &body).await?;
+            let job: BackgroundJob = serde_json::from_value(data).context("resume reply")?;
+            println!("{id}: {}, resumed; it continues from its last checkpoint", job.status);
+        }
+        JobsCommand::Rerun { id } => {
+            let data = client.post_json(&format!("/api/jobs/{id}/rerun"), &serde_json::json!({})).await?;
+            let new_id = data["jobId"].as_str().unwrap_or("?");
+            match data["existing"].as_str() {
+                Some(why) => println!("{new_id}: not started, an unfinished job answers instead ({why})"),
+                None => println!("{new_id}: rerun of {id}"),
+            }
+        }
         JobsCommand::Cancel { id } => {
             let data = client.call(reqwest::Method::POST, &format!("/api/jobs/{id}/cancel")).await?;
             let job: BackgroundJob = serde_json::from_value(data).context("cancel reply")?;

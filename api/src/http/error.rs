@@ -179,6 +179,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(id) => ApiError::NotFound(format!("job {id} not found")),
             StoreError::Fenced(id) => ApiError::Conflict(format!("job {id} changed concurrently; try again")),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             other => ApiError::Store(other),
         }
     }

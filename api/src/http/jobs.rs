@@ -1,4 +1,4 @@
-//! Job views: the list, one job, its audit trail, and cancelling.
+//! Job views: the list, one job, its audit trail; cancelling, resuming and rerunning.
 
 use std::str::FromStr;
 
@@ -10,8 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
-use super::extract::{parse_job_id, ApiQuery, JobIdPath};
-use super::views::{EventPage, EventView, JobPage, JobView};
+use super::extract::{parse_job_id, ApiQuery, JobIdPath, JsonBody};
+use super::views::{EventPage, EventView, ExistingView, JobPage, JobView, TriggerReply};
 use super::AppState;
 
 /// The largest page of jobs.
@@ -29,6 +29,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job))
         .routes(routes!(job_events))
         .routes(routes!(cancel_job))
+        .routes(routes!(resume_job))
+        .routes(routes!(rerun_job))
 }
 
 /// Checks a page size against its bounds.
@@ -156,4 +158,71 @@ pub async fn cancel_job(State(state): State<AppState>, JobIdPath(id): JobIdPath)
     let job = state.engine.cancel(id, "api").await?;
     tracing::info!(job = %id, status = %job.status, "cancel requested");
     Ok(Reply::ok(job.into()))
+}
+
+/// The optional body of `POST /api/jobs/{id}/resume`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResumeBody {
+    /// Why the job is resumed (kept in its `JobResumed` event).
+    pub reason: Option<String>,
+}
+
+/// The longest resume reason kept.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Continues a FAILED or CANCELLED job from its last checkpoint under the same id: its
+/// `JobResumed` event says who resumed it, why, and how it had stopped; it is claimable at once.
+/// Any other status answers 409.
+#[utoipa::path(post, path = "/api/jobs/{id}/resume", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (UUID)")),
+    request_body(content = Option<ResumeBody>, description = "Optional: why", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job, waiting to be claimed again", body = Envelope<JobView>),
+        (status = 400, description = "Malformed id or body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+        (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 409, description = "The job is not FAILED or CANCELLED, its events were pruned, or another \
+                                     job holds its concurrency key", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn resume_job(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+    JsonBody(body): JsonBody<ResumeBody>,
+) -> ApiResult<JobView> {
+    let reason =
+        body.reason.map(|r| r.trim().chars().take(MAX_REASON_CHARS).collect::<String>()).filter(|r| !r.is_empty());
+    let job = state.engine.resume(id, "api", reason.as_deref()).await?;
+    tracing::info!(job = %id, "job resumed");
+    Ok(Reply::ok(job.into()))
+}
+
+/// Starts a new job with the type and input of this one, whatever its status; the new job's
+/// metadata names the original (`rerunOf`). Like a trigger, it answers `202` with the new job, or
+/// the unfinished job that holds the same concurrency key (`existing: alreadyRunning`).
+#[utoipa::path(post, path = "/api/jobs/{id}/rerun", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (UUID)")),
+    responses(
+        (status = 202, description = "The new job (or the running one of its kind)", body = Envelope<TriggerReply>),
+        (status = 400, description = "Malformed id, or the stored input no longer validates", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+        (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 409, description = "The job's events (and so its input) were pruned", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn rerun_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> ApiResult<TriggerReply> {
+    let requested = state.engine.rerun(id, "api").await?;
+    let existing = requested.existing.map(|e| match e {
+        dongbo_engine::Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
+        dongbo_engine::Existing::AlreadyRunning => ExistingView::AlreadyRunning,
+    });
+    let job = requested.job;
+    tracing::info!(job = %job.id, original = %id, "job rerun");
+    Ok(Reply::accepted(TriggerReply {
+        job_id: job.id.as_uuid(),
+        status: job.status.into(),
+        job_type: job.job_type,
+        existing,
+    }))
 }

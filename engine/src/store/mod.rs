@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::event::{
-    CancelRequested, EntityRef, Event, EventPayload, JobCancelled, NewEvent, StepCompleted, PAYLOAD_VERSION,
+    CancelRequested, EntityRef, Event, EventPayload, JobCancelled, JobResumed, NewEvent, StepCompleted, PAYLOAD_VERSION,
 };
 use crate::ids::{JobId, WorkerId};
 use crate::job::{BackgroundJob, FoldError, JobStatus};
@@ -61,6 +61,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The job is not in a state that allows what was asked (e.g. resuming a running job).
+    #[error("{0}")]
+    Conflict(String),
     /// A URL the store cannot open.
     #[error("unsupported database URL `{0}` (expected sqlite://… or postgres://…)")]
     BadUrl(String),
@@ -84,6 +87,8 @@ pub struct NewJob {
     pub concurrency_key: Option<String>,
     /// Who asked.
     pub requested_by: String,
+    /// For a rerun: the job whose input this one repeats.
+    pub rerun_of: Option<JobId>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -248,6 +253,12 @@ pub trait Store: Send + Sync + 'static {
     /// and its worker stops at the next step boundary. Returns the job as it stands.
     async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob>;
 
+    /// Resumes a FAILED or CANCELLED job from its last checkpoint under the same id: appends
+    /// `JobResumed` and makes its queue entry claimable at once, its failure count and cancel
+    /// request cleared. Any other status, a pruned log, or an unfinished job holding the same
+    /// concurrency key is a [`StoreError::Conflict`].
+    async fn resume(&self, id: JobId, by: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<BackgroundJob>;
+
     /// One job.
     async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>>;
 
@@ -316,6 +327,39 @@ pub(crate) mod queue_state {
     pub const READY: &str = "ready";
     pub const LEASED: &str = "leased";
     pub const DONE: &str = "done";
+}
+
+/// Why a job of `status` cannot be resumed, if it cannot.
+pub(crate) fn refuse_resume(id: JobId, status: JobStatus) -> Result<()> {
+    match status {
+        JobStatus::Failed | JobStatus::Cancelled => Ok(()),
+        other => {
+            Err(StoreError::Conflict(format!("job {id} is {other}: only a FAILED or CANCELLED job can be resumed")))
+        }
+    }
+}
+
+/// The `JobResumed` event that resumes a job.
+pub(crate) fn resumed_event(
+    seq: i64,
+    by: &str,
+    reason: Option<&str>,
+    previous_status: JobStatus,
+    from_checkpoint: Option<i64>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    NewEvent {
+        seq,
+        payload: EventPayload::JobResumed(JobResumed {
+            v: PAYLOAD_VERSION,
+            by: by.to_owned(),
+            reason: reason.map(str::to_owned),
+            previous_status,
+            from_checkpoint,
+        }),
+        recorded_at: now,
+        actor: by.to_owned(),
+    }
 }
 
 /// The two events that cancel an unleased job.

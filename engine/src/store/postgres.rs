@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::notify_gate::{Deferred, NotifyGate};
 use super::{
-    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
-    Notice, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, queue_state, refuse_resume, resumed_event, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -495,6 +495,7 @@ impl PgStore {
                 idempotency_key: job.idempotency_key.clone(),
                 concurrency_key: job.concurrency_key.clone(),
                 requested_by: job.requested_by.clone(),
+                rerun_of: job.rerun_of,
             }),
             recorded_at: job.at,
             actor: job.requested_by.clone(),
@@ -727,6 +728,60 @@ impl Store for PgStore {
             .await?;
             job
         };
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn resume(&self, id: JobId, by: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<BackgroundJob> {
+        let mut tx = self.pool.begin().await?;
+        let queue = sqlx::query("SELECT last_seq, concurrency_key FROM job_queue WHERE job_id = $1 FOR UPDATE")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        let last_seq: i64 = queue.try_get("last_seq")?;
+        let key: Option<String> = queue.try_get("concurrency_key")?;
+        let job = load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
+        refuse_resume(id, job.status)?;
+        if let Some(key) = &key {
+            let holder: Option<Uuid> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2 LIMIT 1")
+                    .bind(key)
+                    .bind(queue_state::DONE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(holder) = holder {
+                return Err(StoreError::Conflict(format!(
+                    "job {holder} holds the same concurrency key and is unfinished: resume job {id} after it ends"
+                )));
+            }
+        }
+        let logged: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE job_id = $1 AND seq = 1)")
+            .bind(id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+        if !logged {
+            return Err(StoreError::Conflict(format!("job {id}'s events were pruned: it cannot be resumed")));
+        }
+        let checkpoint: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE job_id = $1 AND event_type = 'StepCompleted'")
+                .bind(id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq = last_seq + 1;
+        let event = resumed_event(seq, by, reason, job.status, checkpoint, now);
+        let job = append_events(&mut tx, id, Some(job), &[event], &[], true).await?;
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL,
+                    step_failures = 0, cancel_requested_by = NULL, last_seq = $3
+             WHERE job_id = $4",
+        )
+        .bind(queue_state::READY)
+        .bind(now)
+        .bind(seq)
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(job)
     }

@@ -16,8 +16,8 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::broadcast;
 
 use super::{
-    cancel_events, queue_state, Append, ClaimedJob, Committed, Db, EntityTouch, Existing, JobFilter, Lease, NewJob,
-    Notice, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, queue_state, refuse_resume, resumed_event, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, Requested, Result, Store, StoreError, StoreTx,
 };
 use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
@@ -256,6 +256,7 @@ impl Store for SqliteStore {
                 idempotency_key: job.idempotency_key.clone(),
                 concurrency_key: job.concurrency_key.clone(),
                 requested_by: job.requested_by.clone(),
+                rerun_of: job.rerun_of,
             }),
             recorded_at: job.at,
             actor: job.requested_by.clone(),
@@ -473,6 +474,61 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         self.announce(id, last_seq + 2);
+        Ok(job)
+    }
+
+    async fn resume(&self, id: JobId, by: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<BackgroundJob> {
+        let mut tx = self.begin().await?;
+        let queue = sqlx::query("SELECT last_seq, concurrency_key FROM job_queue WHERE job_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        let last_seq: i64 = queue.try_get("last_seq")?;
+        let key: Option<String> = queue.try_get("concurrency_key")?;
+        let job = load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
+        refuse_resume(id, job.status)?;
+        if let Some(key) = &key {
+            let holder: Option<String> =
+                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ? LIMIT 1")
+                    .bind(key)
+                    .bind(queue_state::DONE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(holder) = holder {
+                return Err(StoreError::Conflict(format!(
+                    "job {holder} holds the same concurrency key and is unfinished: resume job {id} after it ends"
+                )));
+            }
+        }
+        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE job_id = ? AND seq = 1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        if logged == 0 {
+            return Err(StoreError::Conflict(format!("job {id}'s events were pruned: it cannot be resumed")));
+        }
+        let checkpoint: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE job_id = ? AND event_type = 'StepCompleted'")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq = last_seq + 1;
+        let event = resumed_event(seq, by, reason, job.status, checkpoint, now);
+        let job = append_events(&mut tx, id, Some(job), &[event], &[]).await?;
+        sqlx::query(
+            "UPDATE job_queue SET state = ?, run_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                    step_failures = 0, cancel_requested_by = NULL, last_seq = ?
+             WHERE job_id = ?",
+        )
+        .bind(queue_state::READY)
+        .bind(ms(now))
+        .bind(seq)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.announce(id, seq);
         Ok(job)
     }
 
