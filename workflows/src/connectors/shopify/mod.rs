@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod documents;
 pub mod mutations;
 pub mod reply;
+pub mod sent;
 pub mod types;
 
 use std::collections::HashMap;
