@@ -96,9 +96,9 @@ impl Schema {
         &self.compiled
     }
 
-    /// Checks `document` alone: GraphQL validation, nothing deprecated, and any literal query
-    /// given to `bulkOperationRunQuery`. The result can be kept and reused for every request
-    /// that sends the same text; only [`Prepared::check_variables`] depends on the request.
+    /// Checks `document` alone: GraphQL validation and nothing deprecated. The result can be
+    /// kept and reused for every request that sends the same text; only
+    /// [`Prepared::check_variables`] and [`Prepared::check_bulk_queries`] depend on the request.
     pub fn prepare(&self, document: &str) -> Result<Prepared<'_>, Vec<SchemaError>> {
         Prepared::new(self, document)
     }
@@ -108,7 +108,9 @@ impl Schema {
     /// deprecated input fields or enum values, and any query passed to `bulkOperationRunQuery`
     /// through a variable.
     pub fn validate(&self, document: &str, variables: &serde_json::Value) -> Result<(), Vec<SchemaError>> {
-        self.prepare(document)?.check_variables(None, variables)
+        let prepared = self.prepare(document)?;
+        prepared.check_variables(None, variables)?;
+        prepared.check_bulk_queries(None, variables)
     }
 }
 

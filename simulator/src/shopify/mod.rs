@@ -4,13 +4,15 @@
 //! `MAX_COST_EXCEEDED` if above the single-query maximum → bucket check (THROTTLED if short) →
 //! execution by async-graphql (validation, variables, errors) → actual cost, refund of the
 //! difference → reply with `extensions.cost`. Validation errors come back as HTTP 200 with
-//! `errors` and no `data`.
+//! `errors` and no `data`. Before any of it, [`schema_check`] checks the request against
+//! Shopify's published schema of the version that answers (named in `X-Shopify-API-Version`).
 
 pub(crate) mod bulk;
 mod connection;
 pub(crate) mod mutations;
 mod objects;
 mod query;
+mod schema_check;
 mod search;
 mod writes;
 
@@ -47,6 +49,7 @@ pub(crate) fn schema(sim: Arc<Sim>) -> ShopSchema {
 struct ShopState {
     sim: Arc<Sim>,
     schema: ShopSchema,
+    check: Arc<schema_check::SchemaCheck>,
 }
 
 /// The Shopify routes (plus the bulk files under `/_sim/bulk/`).
@@ -55,7 +58,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .route("/_sim/bulk/{file}", get(bulk_file))
-        .with_state(ShopState { sim, schema })
+        .with_state(ShopState { sim, schema, check: Arc::default() })
 }
 
 #[derive(Deserialize)]
@@ -78,28 +81,24 @@ fn cost_extension(requested: u64, actual: Option<u64>, status: ThrottleStatus) -
     }})
 }
 
-fn valid_version(version: &str) -> bool {
-    version == "unstable"
-        || (version.len() == 7
-            && version.as_bytes()[4] == b'-'
-            && version[..4].chars().all(|c| c.is_ascii_digit())
-            && version[5..].chars().all(|c| c.is_ascii_digit()))
-}
-
 async fn graphql(
     State(state): State<ShopState>,
     Path(version): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let version = schema_check::answering_version(&version);
+    let mut response = answer(state, version, headers, body).await;
+    schema_check::stamp(&mut response, version);
+    response
+}
+
+async fn answer(state: ShopState, version: &'static str, headers: HeaderMap, body: Bytes) -> Response {
     let sim = &state.sim;
     let token = headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok());
     if token != Some(sim.config.credentials.shopify_access_token.as_str()) {
         let body = json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-    }
-    if !valid_version(&version) {
-        return (StatusCode::NOT_FOUND, Json(json!({"errors": "Not Found"}))).into_response();
     }
     let request: GraphqlBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -121,6 +120,15 @@ async fn graphql(
         _ => 0,
     };
 
+    if let Err(mut refusal) = state.check.check(version, &request.query, request.operation_name.as_deref(), &vars) {
+        let status = {
+            let mut guard = sim.bucket.lock().unwrap_or_else(|e| e.into_inner());
+            let now = sim.clock.now();
+            guard.1.status(now)
+        };
+        refusal["extensions"] = cost_extension(requested, None, status);
+        return Json(refusal).into_response();
+    }
     let throttled = sim.faults.throttle(Server::Shopify);
     let taken = {
         let mut guard = sim.bucket.lock().unwrap_or_else(|e| e.into_inner());
@@ -193,17 +201,5 @@ async fn bulk_file(State(state): State<ShopState>, Path(file): Path<String>) -> 
     match id.and_then(|id| state.sim.bulk.file(id)) {
         Some(bytes) => ([("content-type", "application/jsonl")], bytes).into_response(),
         None => (StatusCode::NOT_FOUND, "no such bulk operation result").into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_version;
-
-    #[test]
-    fn api_versions_are_year_dash_month_or_unstable() {
-        for (v, ok) in [("2025-10", true), ("unstable", true), ("2025-1", false), ("latest", false)] {
-            assert_eq!(valid_version(v), ok, "{v}");
-        }
     }
 }
