@@ -5,7 +5,7 @@ use std::sync::Arc;
 use dongbo_engine::{Db, Registry};
 
 use crate::connectors::limiter::pacing::PacingScope;
-use crate::connectors::shopify::version;
+use crate::connectors::shopify::{version, ShopifyPolicy};
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
 use crate::notices::Notices;
 
@@ -31,9 +31,12 @@ impl Upstreams {
             )?)),
             None => None,
         };
+        let notices = Notices::new();
         let shopify = match lookup("SHOPIFY_ACCESS_TOKEN") {
-            Some(_) => Some(Arc::new(ShopifyClient::new(
+            Some(_) => Some(Arc::new(ShopifyClient::with_notices(
                 ShopifyConfig::from_vars(lookup).map_err(|e| ConnectorError::permanent(e.to_string()))?,
+                ShopifyPolicy::default(),
+                notices.clone(),
             )?)),
             None => {
                 // A version set without a token is still checked, so a typo is caught at start.
@@ -44,7 +47,7 @@ impl Upstreams {
                 None
             }
         };
-        Ok(Upstreams { nhanh, shopify, notices: Notices::new() })
+        Ok(Upstreams { nhanh, shopify, notices })
     }
 
     /// Builds the clients from the process environment.

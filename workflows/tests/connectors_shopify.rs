@@ -3,14 +3,17 @@
 //! secrets kept out of errors, every spoken API version, and the checks made at start.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dongbo_simulator::{Plan, Scope, SimConfig, Simulator};
 use dongbo_workflows::connectors::shopify::bulk::{assemble_products, parse_customer_line, parse_product_line};
 use dongbo_workflows::connectors::shopify::{
     version, ApiVersion, BulkKind, InventoryQuantity, MetafieldInput, ShopifyCustomer, ShopifyPolicy, ShopifyProduct,
+    VERSION_SERVED, VERSION_SUPPORT,
 };
 use dongbo_workflows::connectors::{ConnectorError, RetryPolicy, Secret, ShopifyClient, ShopifyConfig};
+use dongbo_workflows::notices::{NoticeLevel, Notices};
 
 async fn start(config: SimConfig) -> Simulator {
     Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.expect("simulator starts")
@@ -359,8 +362,8 @@ fn the_upstreams_refuse_an_unsupported_version_naming_the_supported_ones() {
 }
 
 /// A one-route HTTP server on a thread of its own that answers every request with a
-/// `customersCount` reply and the header `X-Shopify-API-Version: answered`.
-fn stub_shopify(answered: &'static str) -> String {
+/// `customersCount` reply and the header `X-Shopify-API-Version` set to what `answered` holds.
+fn stub_shopify(answered: Arc<Mutex<&'static str>>) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -391,6 +394,7 @@ fn stub_shopify(answered: &'static str) -> String {
                     }
                 }
             }
+            let answered = *answered.lock().unwrap();
             let body = r#"{"data":{"customersCount":{"count":3,"precision":"EXACT"}},"extensions":{"cost":{"requestedQueryCost":1,"actualQueryCost":1,"throttleStatus":{"maximumAvailable":2000,"currentlyAvailable":1999,"restoreRate":100}}}}"#;
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-shopify-api-version: {answered}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -403,24 +407,47 @@ fn stub_shopify(answered: &'static str) -> String {
 }
 
 #[tokio::test]
-async fn a_reply_from_another_version_than_the_one_asked_for_is_noticed() {
-    let url = stub_shopify("2026-04");
+async fn a_reply_from_another_version_than_the_one_asked_for_raises_a_notice_until_it_answers_as_asked() {
+    let answered = Arc::new(Mutex::new("2026-04"));
+    let url = stub_shopify(answered.clone());
     let cfg = ShopifyConfig {
         api_version: ApiVersion::parse("2026-01").unwrap(),
         ..ShopifyConfig::new(url, Secret::new("shpat_stub"))
     };
-    let client = ShopifyClient::new(cfg).unwrap();
+    let notices = Notices::new();
+    let client = ShopifyClient::with_notices(cfg, ShopifyPolicy::default(), notices.clone()).unwrap();
     assert_eq!(client.version_status().answered_other, None);
-    assert_eq!(client.customers_count().await.unwrap().count, 3);
-    let status = client.version_status();
-    assert_eq!(status.answered_other.as_deref(), Some("2026-04"));
-    assert!(status
-        .answered_other_text()
-        .unwrap()
-        .contains("answered with API version 2026-04 when dongbo asked for 2026-01"));
+    assert_eq!(notices.get(VERSION_SERVED), None);
 
-    let url = stub_shopify("2026-10");
-    let client = ShopifyClient::new(ShopifyConfig::new(url, Secret::new("shpat_stub"))).unwrap();
+    assert_eq!(client.customers_count().await.unwrap().count, 3);
+    assert_eq!(client.version_status().answered_other.as_deref(), Some("2026-04"));
+    let notice = notices.get(VERSION_SERVED).expect("raised");
+    assert_eq!(notice.level, NoticeLevel::Warning);
+    assert!(notice.message.contains("answered with API version 2026-04 when dongbo asked for 2026-01"), "{notice:?}");
     client.customers_count().await.unwrap();
-    assert_eq!(client.version_status().answered_other, None, "the default version answered as asked");
+    assert_eq!(notices.get(VERSION_SERVED).unwrap().since, notice.since, "raised once, not per request");
+
+    *answered.lock().unwrap() = "2026-01";
+    client.customers_count().await.unwrap();
+    assert_eq!(client.version_status().answered_other, None);
+    assert_eq!(notices.get(VERSION_SERVED), None, "cleared once Shopify answers as asked");
+}
+
+#[test]
+fn a_version_near_its_end_of_support_raises_a_notice_when_the_client_is_made() {
+    let today = chrono::Utc::now().date_naive();
+    for v in version::SPOKEN {
+        let notices = Notices::new();
+        let cfg = ShopifyConfig { api_version: *v, ..ShopifyConfig::new("https://x.myshopify.com", Secret::new("t")) };
+        let _client = ShopifyClient::with_notices(cfg, ShopifyPolicy::default(), notices.clone()).unwrap();
+        // Whether it is near depends on today: the expectation comes from the pure rule, tested
+        // data-first in `version`.
+        match version::end_of_support(*v, today) {
+            Some(end) => {
+                let notice = notices.get(VERSION_SUPPORT).unwrap_or_else(|| panic!("{v}: no notice"));
+                assert_eq!(notice.message, end.to_string());
+            }
+            None => assert_eq!(notices.get(VERSION_SUPPORT), None, "{v}"),
+        }
+    }
 }

@@ -29,6 +29,7 @@ use super::retry::RetryPolicy;
 use super::secret::Secret;
 use super::stats::{ConnectorStats, Counters};
 use super::transport::{http_client, send};
+use crate::notices::{NoticeKey, NoticeLevel, Notices};
 pub use bulk::{BulkKind, BulkOperation, BulkProductLine};
 use documents as doc;
 pub use mutations::{
@@ -128,6 +129,18 @@ impl ShopifyConfig {
     }
 }
 
+/// The notice raised while Shopify answers with another API version than the one asked for.
+pub const VERSION_SERVED: NoticeKey = NoticeKey::new("shopify_api_version_served");
+
+/// The notice raised from 90 days before the configured API version leaves Shopify's support.
+pub const VERSION_SUPPORT: NoticeKey = NoticeKey::new("shopify_api_version_support");
+
+/// Raises [`VERSION_SUPPORT`]: a warning while the version is still supported, an error after.
+fn raise_end_of_support(notices: &Notices, end: version::EndOfSupport) {
+    let level = if end.days_left > 0 { NoticeLevel::Warning } else { NoticeLevel::Error };
+    notices.raise(VERSION_SUPPORT, level, end.to_string(), chrono::Utc::now());
+}
+
 /// How the client pages and retries.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ShopifyPolicy {
@@ -156,6 +169,8 @@ struct Inner {
     learned_costs: Mutex<HashMap<String, f64>>,
     /// The version asked for, the one Shopify answers with, and the asked one's end of support.
     version: Mutex<VersionStatus>,
+    /// Where a version Shopify does not answer with, or one leaving support, is reported.
+    notices: Notices,
 }
 
 /// A Shopify GraphQL Admin client. Cheap to clone; clones share the cost bucket.
@@ -176,8 +191,15 @@ impl ShopifyClient {
         Self::with_policy(cfg, ShopifyPolicy::default())
     }
 
-    /// A client with an explicit policy.
+    /// A client with an explicit policy, reporting to a registry of its own.
     pub fn with_policy(cfg: ShopifyConfig, policy: ShopifyPolicy) -> Result<Self> {
+        Self::with_notices(cfg, policy, Notices::new())
+    }
+
+    /// A client with an explicit policy that raises its notices (the API version Shopify
+    /// answers with when it is not the one asked for; the asked version's end of support) in
+    /// `notices`, the registry `/healthz`, `/metrics` and the dashboard read.
+    pub fn with_notices(cfg: ShopifyConfig, policy: ShopifyPolicy, notices: Notices) -> Result<Self> {
         let mut token = HeaderValue::from_str(cfg.access_token.expose())
             .map_err(|_| ConnectorError::permanent("the Shopify access token is not a valid header value"))?;
         token.set_sensitive(true);
@@ -188,7 +210,7 @@ impl ShopifyClient {
         let endpoint = format!("{}/admin/api/{}/graphql.json", cfg.shop_url.trim_end_matches('/'), cfg.api_version);
         let version = VersionStatus::new(cfg.api_version, chrono::Utc::now().date_naive());
         if let Some(end) = version.end_of_support {
-            tracing::warn!(api_version = %cfg.api_version, days_left = end.days_left, "{end}");
+            raise_end_of_support(&notices, end);
         }
         let inner = Inner {
             cfg,
@@ -200,6 +222,7 @@ impl ShopifyClient {
             counters: Counters::default(),
             learned_costs: Mutex::new(HashMap::new()),
             version: Mutex::new(version),
+            notices,
         };
         Ok(ShopifyClient { inner: Arc::new(inner) })
     }
@@ -210,23 +233,23 @@ impl ShopifyClient {
         self.inner.version.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Reads a reply's `X-Shopify-API-Version` and says what changed, once per change.
+    /// Reads a reply's `X-Shopify-API-Version` and raises or clears the notices for what
+    /// changed (the registry logs each once per change, not per request).
     fn observe_version(&self, headers: &HeaderMap) {
         let answered = headers.get("x-shopify-api-version").and_then(|v| v.to_str().ok());
         let today = chrono::Utc::now().date_naive();
         let mut status = self.inner.version.lock().unwrap_or_else(|p| p.into_inner());
         for change in version::observe(&mut status, answered, today) {
+            let notices = &self.inner.notices;
             match change {
-                VersionChange::AnsweredOther(answered) => {
+                VersionChange::AnsweredOther(_) => {
                     let text = status.answered_other_text().unwrap_or_default();
-                    tracing::warn!(asked = %status.asked, answered = %answered, "{text}");
+                    notices.raise(VERSION_SERVED, NoticeLevel::Warning, text, chrono::Utc::now());
                 }
                 VersionChange::AnsweredAsAsked => {
-                    tracing::info!(api_version = %status.asked, "Shopify answers with the asked API version again");
+                    notices.clear(VERSION_SERVED);
                 }
-                VersionChange::EndOfSupportNear(end) => {
-                    tracing::warn!(api_version = %status.asked, days_left = end.days_left, "{end}");
-                }
+                VersionChange::EndOfSupportNear(end) => raise_end_of_support(notices, end),
             }
         }
     }
