@@ -426,7 +426,28 @@ async fn healthz_answers_ok_after_asking_the_store() {
     let app = app(Some(TOKEN)).await;
     let a = call("GET", "/healthz").send(&app.router).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json, Some(json!({"status": "ok"})));
+    assert_eq!(a.json, Some(json!({"status": "ok", "notices": []})));
+}
+
+#[tokio::test]
+async fn healthz_is_degraded_while_a_notice_is_raised_and_ok_once_it_is_cleared() {
+    use dongbo_workflows::notices::{NoticeKey, NoticeLevel};
+    const KEY: NoticeKey = NoticeKey::new("nhanh_token");
+    let app = app(None).await;
+    app.state.notices.raise(KEY, NoticeLevel::Warning, "Nhanh's token expires in 12 days.", chrono::Utc::now());
+    let a = call("GET", "/healthz").send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let body = a.json.expect("JSON");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["notices"][0]["key"], "nhanh_token");
+    assert_eq!(body["notices"][0]["level"], "warning");
+    assert_eq!(body["notices"][0]["message"], "Nhanh's token expires in 12 days.");
+    let m = call("GET", "/metrics").send(&app.router).await;
+    assert!(m.text.lines().any(|l| l == "dongbo_notice{key=\"nhanh_token\",level=\"warning\"} 1"), "{}", m.text);
+
+    app.state.notices.clear(KEY);
+    let a = call("GET", "/healthz").send(&app.router).await;
+    assert_eq!(a.json, Some(json!({"status": "ok", "notices": []})));
 }
 
 #[tokio::test]

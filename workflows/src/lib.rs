@@ -11,6 +11,8 @@
 //! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL.
 //! - [`pull`], [`matching`], [`sync`]: the job types, by family ([`jobs`] names them).
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
+//! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
+//!   support), shown by the HTTP layer.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -21,6 +23,7 @@ pub mod jobs;
 pub mod keys;
 pub mod matching;
 pub mod nhanh_token;
+pub mod notices;
 pub mod pull;
 pub mod setup;
 pub mod sync;

@@ -7,6 +7,7 @@ use dongbo_engine::{Db, Registry};
 use crate::connectors::limiter::pacing::PacingScope;
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
 use crate::nhanh_token::Choice;
+use crate::notices::Notices;
 
 /// The upstream clients the workflows call; either may be missing (not configured).
 #[derive(Clone, Default)]
@@ -15,6 +16,9 @@ pub struct Upstreams {
     pub nhanh: Option<Arc<NhanhClient>>,
     /// The Shopify GraphQL Admin client.
     pub shopify: Option<Arc<ShopifyClient>>,
+    /// Where the clients and upstream checks of this process report conditions an operator
+    /// must see (shown by `/healthz`, `/metrics` and the dashboard).
+    pub notices: Notices,
 }
 
 impl Upstreams {
@@ -33,7 +37,7 @@ impl Upstreams {
             )?)),
             None => None,
         };
-        Ok(Upstreams { nhanh, shopify })
+        Ok(Upstreams { nhanh, shopify, notices: Notices::new() })
     }
 
     /// Builds the clients from the process environment.

@@ -292,7 +292,7 @@ fn fast_upstreams(sim: &Simulator) -> anyhow::Result<Upstreams> {
     let window = WindowConfig { limit: 150, window: Duration::from_secs(1), margin: Duration::from_millis(50) };
     let nhanh = NhanhClient::with_policy(nhanh, window, RetryPolicy::default())?;
     let shopify = ShopifyClient::new(ShopifyConfig::from_vars(var).map_err(|k| anyhow::anyhow!("{k} is not set"))?)?;
-    Ok(Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)) })
+    Ok(Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)), ..Upstreams::default() })
 }
 
 /// Precision and recall of the mappings of `kind` against the simulator's `pairs`.

@@ -93,7 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
     }
     let engine = Engine::new(store.clone(), registry(&upstreams));
-    let state = AppState::new(engine.clone(), None);
+    let state = AppState::new(engine.clone(), None).with_notices(upstreams.notices.clone());
     crate::registry::watch_upstreams(&state.metrics, &upstreams);
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -95,7 +95,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store)?;
     let engine = Engine::new(store, registry(&upstreams));
-    let state = AppState::new(engine.clone(), args.api_token.clone());
+    let state = AppState::new(engine.clone(), args.api_token.clone()).with_notices(upstreams.notices.clone());
     watch_upstreams(&state.metrics, &upstreams);
     let workers = Workers::start_with_hook(
         &engine,

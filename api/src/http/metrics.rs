@@ -18,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dongbo_engine::worker::{StepHook, StepReport};
 use dongbo_engine::{JobStatus, Store, StoreError};
+use dongbo_workflows::notices::Notice;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -197,6 +198,15 @@ fn render_jobs(out: &mut String, counts: &[(String, JobStatus, i64)]) {
     }
 }
 
+/// One `dongbo_notice` series per raised notice (value 1), labelled by its fixed key and level.
+fn render_notices(out: &mut String, notices: &[Notice]) {
+    out.push_str("# HELP dongbo_notice Conditions an operator must see (1 while raised), by key and level.\n");
+    out.push_str("# TYPE dongbo_notice gauge\n");
+    for n in notices {
+        let _ = writeln!(out, "dongbo_notice{{key=\"{}\",level=\"{}\"}} 1", n.key.as_str(), n.level.as_str());
+    }
+}
+
 /// Escapes a label value.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -225,7 +235,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 500, description = "The store could not be read", body = ErrorEnvelope),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics.render(state.engine.store().as_ref()).await?;
+    let mut text = state.metrics.render(state.engine.store().as_ref()).await?;
+    render_notices(&mut text, &state.notices.list());
     let mut response = text.into_response();
     response
         .headers_mut()
@@ -266,6 +277,19 @@ mod tests {
         render_jobs(&mut out, &[("A\"B".into(), JobStatus::Running, 2)]);
         assert!(out.contains("dongbo_jobs{type=\"A\\\"B\",status=\"RUNNING\"} 2\n"), "{out}");
         assert!(out.contains("dongbo_jobs{type=\"A\\\"B\",status=\"PENDING\"} 0\n"), "{out}");
+    }
+
+    #[test]
+    fn each_raised_notice_is_one_series_labelled_by_key_and_level() {
+        use chrono::TimeZone;
+        use dongbo_workflows::notices::{NoticeKey, NoticeLevel, Notices};
+        let notices = Notices::new();
+        let at = chrono::Utc.timestamp_opt(0, 0).unwrap();
+        notices.raise(NoticeKey::new("nhanh_token"), NoticeLevel::Warning, "expires in 12 days", at);
+        let mut out = String::new();
+        render_notices(&mut out, &notices.list());
+        assert!(out.contains("dongbo_notice{key=\"nhanh_token\",level=\"warning\"} 1\n"), "{out}");
+        assert!(!out.contains("expires"), "the message is not a label: {out}");
     }
 
     #[test]

@@ -49,6 +49,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use dongbo_engine::Engine;
+use dongbo_workflows::notices::Notices;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub api_token: Option<String>,
     /// The process's metrics.
     pub metrics: Metrics,
+    /// Conditions an operator must see (shown by `/healthz`, `/metrics` and the dashboard).
+    pub notices: Notices,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -88,6 +91,7 @@ impl AppState {
             engine,
             api_token: api_token.filter(|t| !t.trim().is_empty()),
             metrics: Metrics::new(),
+            notices: Notices::new(),
             closing: Arc::new(closing),
         }
     }
@@ -95,6 +99,12 @@ impl AppState {
     /// Uses `metrics` (e.g. the ones whose [`Metrics::step_hook`] the workers report to).
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Shows `notices` (e.g. the ones the upstream clients and checks of this process raise).
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
         self
     }
 

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorEnvelope};
-use super::views::Health;
+use super::views::{Health, NoticeView};
 use super::AppState;
 
 /// The OpenAPI document, serialised once when the router is built.
@@ -27,17 +27,23 @@ pub(super) fn routes(with_home: bool) -> OpenApiRouter<AppState> {
     }
 }
 
-/// Liveness and readiness: answers `{"status": "ok"}` once a cheap store query succeeds (not
-/// in the envelope, as load balancers expect; a failure is a 503 in the error envelope).
+/// Liveness and readiness: answers `{"status": "ok", "notices": []}` once a cheap store query
+/// succeeds (not in the envelope, as load balancers expect; a failure is a 503 in the error
+/// envelope). While a notice is raised the status is `degraded`, still with 200: the server
+/// works, but someone should act before jobs start failing.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
-        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 200, description = "The server and its database answer (status `ok` or `degraded`)", body = Health),
         (status = 503, description = "The database does not answer", body = ErrorEnvelope),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     let probe = JobFilter { limit: 1, ..JobFilter::default() };
     match state.engine.store().list_jobs(&probe).await {
-        Ok(_) => Ok(axum::Json(Health { status: "ok".into() })),
+        Ok(_) => {
+            let notices: Vec<NoticeView> = state.notices.list().iter().map(NoticeView::from).collect();
+            let status = if notices.is_empty() { "ok" } else { "degraded" };
+            Ok(axum::Json(Health { status: status.into(), notices }))
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: the store does not answer");
             Err(ApiError::Unavailable("the database does not answer".into()))

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use dongbo_engine::{BackgroundJob, Event, JobStatus};
+use dongbo_workflows::notices::Notice;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -230,6 +231,34 @@ pub struct AuditEntry {
 /// The answer of `GET /healthz`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` (an unhealthy server answers 503 with the error envelope).
+    /// `ok`, or `degraded` while any notice is raised (the server still works; someone should
+    /// act). A server whose database does not answer gives 503 with the error envelope instead.
     pub status: String,
+    /// What an operator must see, errors first (empty when all is well).
+    pub notices: Vec<NoticeView>,
+}
+
+/// A condition an operator must see: an upstream version leaving support, a token expiring.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeView {
+    /// Which condition, e.g. `shopify_api_version` (fixed names).
+    pub key: String,
+    /// `warning` or `error`.
+    pub level: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// When it was first raised.
+    pub since: DateTime<Utc>,
+}
+
+impl From<&Notice> for NoticeView {
+    fn from(n: &Notice) -> Self {
+        NoticeView {
+            key: n.key.as_str().to_owned(),
+            level: n.level.as_str().to_owned(),
+            message: n.message.clone(),
+            since: n.since,
+        }
+    }
 }
