@@ -48,7 +48,8 @@ impl Upstreams {
     /// Like [`Upstreams::from_vars`], but without `NHANH_ACCESS_TOKEN` the Nhanh client uses the
     /// token stored in `db` by `dongbo nhanh authorize` (opened with `DONGBO_SECRET_KEY`), with
     /// the business id stored beside it unless `NHANH_BUSINESS_ID` is set. The second value is
-    /// why a stored token cannot be used, for the caller to say (Nhanh then stays unconfigured).
+    /// why a stored token cannot be used (also raised as the `nhanh_token` notice), for the
+    /// caller to say; Nhanh then stays unconfigured.
     pub async fn from_vars_or_store(
         lookup: impl Fn(&str) -> Option<String> + Copy,
         db: &Db,
@@ -63,7 +64,16 @@ impl Upstreams {
         let chosen = match choice {
             Choice::Token(chosen) => chosen,
             Choice::None => return Ok((upstreams, None)),
-            Choice::Unusable(why) => return Ok((upstreams, Some(why))),
+            Choice::Unusable(why) => {
+                let now = chrono::Utc::now();
+                upstreams.notices.raise(
+                    crate::nhanh_token::NOTICE,
+                    crate::notices::NoticeLevel::Error,
+                    why.clone(),
+                    now,
+                );
+                return Ok((upstreams, Some(why)));
+            }
         };
         let get = |k: &'static str| lookup(k).filter(|v| !v.is_empty());
         let missing = |k: &str| ConnectorError::permanent(format!("{k} is not set (a Nhanh token is stored)"));

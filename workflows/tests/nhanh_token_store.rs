@@ -7,7 +7,9 @@ use dongbo_tests::Backend;
 use dongbo_workflows::catalog::store::credentials::*;
 use dongbo_workflows::catalog::store::pulls::list_depots;
 use dongbo_workflows::connectors::Secret;
-use dongbo_workflows::nhanh_token::{choose, Choice, SealingKey, TokenSource};
+use dongbo_workflows::nhanh_token::{choose, Choice, SealingKey, TokenSource, NOTICE};
+use dongbo_workflows::notices::NoticeLevel;
+use dongbo_workflows::Upstreams;
 
 async fn db(backend: Backend) -> Option<(dongbo_tests::TestDb, Db)> {
     let t = dongbo_tests::fresh_db(backend).await?;
@@ -123,6 +125,37 @@ async fn depot_names_are_stored_by_id(backend: Backend) {
     assert_eq!(depots, vec![(7, Some("Kho Hà Nội 2".into())), (9, Some("Kho HCM".into()))]);
 }
 
+async fn the_nhanh_client_falls_back_to_the_stored_token(backend: Backend) {
+    let Some((_t, db)) = db(backend).await else { return };
+    let key_text = SealingKey::generate_base64();
+    let base = [("NHANH_BASE_URL", "http://127.0.0.1:9"), ("NHANH_APP_ID", "77")];
+    let (up, note) = Upstreams::from_vars_or_store(vars(&base), &db).await.unwrap();
+    assert!(up.nhanh.is_none() && note.is_none(), "no token anywhere, yet a client");
+
+    let key = SealingKey::parse(&key_text).unwrap();
+    let row = SealedTokenRow {
+        sealed: key.seal(&Secret::new("tok-fallback")).unwrap(),
+        business_id: "8801".into(),
+        granted_at: 1,
+        expires_at: None,
+    };
+    save_token(&db, &row).await.unwrap();
+    let with_key = [base[0], base[1], ("DONGBO_SECRET_KEY", key_text.as_str())];
+    let (up, note) = Upstreams::from_vars_or_store(vars(&with_key), &db).await.unwrap();
+    assert!(note.is_none());
+    let client = up.nhanh.expect("a client on the stored token");
+    assert!(!format!("{client:?}").contains("tok-fallback"), "the token is printable: {client:?}");
+    assert!(format!("{client:?}").contains("8801"), "the stored business id is not used: {client:?}");
+
+    // Without the key Nhanh stays unconfigured, and the reason is a notice as well.
+    let (up, note) = Upstreams::from_vars_or_store(vars(&base), &db).await.unwrap();
+    assert!(up.nhanh.is_none());
+    let note = note.expect("a reason");
+    assert!(note.contains("DONGBO_SECRET_KEY is not set"), "{note}");
+    let notice = up.notices.get(NOTICE).expect("a nhanh_token notice");
+    assert_eq!((notice.level, notice.message), (NoticeLevel::Error, note));
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -145,4 +178,5 @@ on_both_stores!(
     a_new_token_replaces_the_old_and_forgets_its_check,
     an_oauth_state_works_once_and_only_while_fresh,
     depot_names_are_stored_by_id,
+    the_nhanh_client_falls_back_to_the_stored_token,
 );

@@ -14,3 +14,9 @@ pub mod standing;
 pub use sealing::{SealError, SealingKey, SECRET_KEY_VAR};
 pub use source::{choose, Choice, ChosenToken, TokenSource};
 pub use standing::{assess, Standing, RENEW, WARN_BEFORE};
+
+use crate::notices::NoticeKey;
+
+/// The notice about the Nhanh token: expiring within 30 days, expired, replaced, or stored but
+/// unreadable.
+pub const NOTICE: NoticeKey = NoticeKey::new("nhanh_token");
