@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
+use crate::http::nhanh_auth::NhanhAuth;
 use crate::http::{check_bind, serve_with_dashboard, AppState};
 use crate::registry::{registry, upstreams_for, watch_upstreams};
 
@@ -93,9 +94,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let upstreams = upstreams_for(&store)?;
+    let upstreams = upstreams_for(&store).await?;
     let engine = Engine::new(store, registry(&upstreams));
-    let state = AppState::new(engine.clone(), args.api_token.clone()).with_notices(upstreams.notices.clone());
+    let state = AppState::new(engine.clone(), args.api_token.clone())
+        .with_notices(upstreams.notices.clone())
+        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
     watch_upstreams(&state.metrics, &upstreams);
     let workers = Workers::start_with_hook(
         &engine,
@@ -113,7 +116,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store)?));
+    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store).await?));
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;

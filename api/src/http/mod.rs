@@ -15,6 +15,7 @@
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
 //! - [`locations`]: which Nhanh depots feed which Shopify location.
+//! - [`nhanh_auth`]: where the Nhanh access token stands.
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
@@ -33,6 +34,7 @@ pub mod extract;
 pub mod jobs;
 pub mod locations;
 pub mod metrics;
+pub mod nhanh_auth;
 pub mod progress;
 pub mod service;
 pub mod stream;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Conditions an operator must see (shown by `/healthz`, `/metrics` and the dashboard).
     pub notices: Notices,
+    /// What the Nhanh token routes need beyond the store.
+    pub nhanh_auth: Arc<nhanh_auth::NhanhAuth>,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -92,6 +96,7 @@ impl AppState {
             api_token: api_token.filter(|t| !t.trim().is_empty()),
             metrics: Metrics::new(),
             notices: Notices::new(),
+            nhanh_auth: Arc::new(nhanh_auth::NhanhAuth::default()),
             closing: Arc::new(closing),
         }
     }
@@ -105,6 +110,12 @@ impl AppState {
     /// Shows `notices` (e.g. the ones the upstream clients and checks of this process raise).
     pub fn with_notices(mut self, notices: Notices) -> Self {
         self.notices = notices;
+        self
+    }
+
+    /// Uses `auth` for the Nhanh token routes.
+    pub fn with_nhanh_auth(mut self, auth: nhanh_auth::NhanhAuth) -> Self {
+        self.nhanh_auth = Arc::new(auth);
         self
     }
 
@@ -130,6 +141,7 @@ impl AppState {
         (name = "audit", description = "What touched a record."),
         (name = "catalog", description = "Conflicts, mappings and failed items of the local catalog."),
         (name = "service", description = "Health, metrics, this document."),
+        (name = "nhanh", description = "The Nhanh access token: where it stands."),
     )
 )]
 struct ApiDoc;
@@ -155,6 +167,7 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(catalog::routes())
         .merge(locations::routes())
+        .merge(nhanh_auth::routes())
         .merge(metrics::routes())
         .merge(service::routes(with_home))
 }
