@@ -6,10 +6,12 @@
 //! - [`sealing`]: [`SealingKey`], the encryption at rest keyed by `DONGBO_SECRET_KEY`.
 //! - [`source`]: [`choose`], which token the clients use.
 //! - [`standing`]: [`assess`], the pure 30-day warning.
+//! - [`watch`]: the check on start and daily, through a [`watch::TokenOracle`], published as a notice.
 
 pub mod sealing;
 pub mod source;
 pub mod standing;
+pub mod watch;
 
 pub use sealing::{SealError, SealingKey, SECRET_KEY_VAR};
 pub use source::{choose, Choice, ChosenToken, TokenSource};
