@@ -195,8 +195,30 @@ impl Simulator {
         &self.sim.config.credentials
     }
 
+    /// From now on, every Nhanh token (live or granted later) covers only `depot_ids`; an empty
+    /// list means every depot, as in Nhanh's `depotIds`.
+    pub fn nhanh_token_covers(&self, depot_ids: Vec<u64>) {
+        self.sim.nhanh_tokens.lock().unwrap_or_else(|e| e.into_inner()).cover(depot_ids);
+    }
+
+    /// Leaves these Nhanh products out of every `product/list` and `product/inventory` reply
+    /// from now on (a fault: a product "missing from a stock reply").
+    pub fn hide_nhanh_products(&self, ids: &[u64]) {
+        self.sim.nhanh_hidden.lock().unwrap_or_else(|e| e.into_inner()).extend(ids.iter().copied());
+    }
+
+    /// Puts every hidden Nhanh product back into the stock replies.
+    pub fn unhide_nhanh_products(&self) {
+        self.sim.nhanh_hidden.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Every Nhanh token known expires at `unix_secs` (simulator clock).
+    pub fn nhanh_token_expires_at(&self, unix_secs: i64) {
+        self.sim.nhanh_tokens.lock().unwrap_or_else(|e| e.into_inner()).expire_at(unix_secs);
+    }
+
     /// `NHANH_BASE_URL`, `NHANH_APP_ID`, `NHANH_BUSINESS_ID`, `NHANH_ACCESS_TOKEN`,
-    /// `SHOPIFY_SHOP_URL`, `SHOPIFY_ACCESS_TOKEN`.
+    /// `NHANH_SECRET_KEY`, `SHOPIFY_SHOP_URL`, `SHOPIFY_ACCESS_TOKEN`.
     pub fn env(&self) -> Vec<(String, String)> {
         let c = self.credentials();
         [
@@ -204,6 +226,7 @@ impl Simulator {
             ("NHANH_APP_ID", c.nhanh_app_id.clone()),
             ("NHANH_BUSINESS_ID", c.nhanh_business_id.clone()),
             ("NHANH_ACCESS_TOKEN", c.nhanh_access_token.clone()),
+            ("NHANH_SECRET_KEY", c.nhanh_secret_key.clone()),
             ("SHOPIFY_SHOP_URL", self.shopify_shop_url()),
             ("SHOPIFY_ACCESS_TOKEN", c.shopify_access_token.clone()),
         ]

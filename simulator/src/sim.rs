@@ -26,6 +26,10 @@ pub(crate) struct Sim {
     pub nhanh_stats: Arc<Stats>,
     pub shopify_stats: Arc<Stats>,
     pub nhanh_windows: Mutex<HashMap<String, Window>>,
+    /// Nhanh's access tokens and codes.
+    pub nhanh_tokens: Mutex<crate::nhanh::app::TokenBook>,
+    /// Nhanh product ids left out of stock replies (a fault for tests).
+    pub nhanh_hidden: Mutex<std::collections::HashSet<u64>>,
     pub bucket: Mutex<(Plan, LeakyBucket)>,
     /// `@idempotent` keys already applied, with the payload they produced.
     pub idempotency: Mutex<HashMap<String, InventorySetQuantitiesPayload>>,
@@ -48,6 +52,12 @@ impl Sim {
             nhanh_stats: Arc::default(),
             shopify_stats: Arc::default(),
             nhanh_windows: Mutex::default(),
+            nhanh_tokens: Mutex::new(crate::nhanh::app::TokenBook::new(
+                &config.credentials.nhanh_access_token,
+                &config.credentials.nhanh_access_code,
+                clock.unix_ms(),
+            )),
+            nhanh_hidden: Mutex::default(),
             bucket: Mutex::new((config.plan, LeakyBucket::new(max, rate, clock.now()))),
             idempotency: Mutex::default(),
             bulk: BulkOperations::default(),

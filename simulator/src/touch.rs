@@ -42,7 +42,8 @@ pub(crate) fn customers(sim: &Sim, n: usize) -> Vec<u64> {
 }
 
 /// Changes the stock of one mapped depot of `n` Nhanh products (and their parents' sums) and
-/// bumps their `updatedAt`; returns their ids.
+/// stamps their stock-change time, not their `updatedAt` (which, per
+/// apidocs.nhanh.vn/v3/product/list, does not cover stock); returns their ids.
 pub(crate) fn products(sim: &Sim, n: usize) -> Vec<u64> {
     if n == 0 {
         return Vec::new();
@@ -66,11 +67,11 @@ pub(crate) fn products(sim: &Sim, n: usize) -> Vec<u64> {
         let delta = after - before;
         let p = &mut world.nhanh_products[i];
         p.stock[depot] = after;
-        p.updated_at = now;
+        p.stock_updated_at = now;
         ids.push(p.id);
         if let Some(parent) = p.parent_id.and_then(|id| world.nhanh_product_index(id)) {
             world.nhanh_products[parent].stock[depot] += delta;
-            world.nhanh_products[parent].updated_at = now;
+            world.nhanh_products[parent].stock_updated_at = now;
         }
     }
     ids

@@ -238,3 +238,106 @@ async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_sqlit
 async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_postgres() {
     a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(Backend::Postgres).await;
 }
+
+/// Issue 15's "shown by": replies in the documented shape (stock nested under `inventory`,
+/// `available` ≠ `remain`), one mapped depot outside the token's coverage and one product
+/// missing from every stock reply. Every applied quantity is the sum of `available` over the
+/// location's mapped depots; nothing is set where a depot was not read; the skipped products
+/// fail with their reasons (in `/api/failures`' rows and the job's metadata) and a retry, once
+/// the token covers every depot again, sets them all.
+async fn product_sync_pushes_only_numbers_it_read(backend: Backend) {
+    use dongbo_workflows::connectors::nhanh::InventoryFilters;
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let sim = simulator(300, 20).await;
+    let up = upstreams(&sim);
+    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };
+    let engine = Engine::new(store.clone(), registry(&up, settings));
+    let db = store.db();
+    mirror_shopify_products(&db, &up).await;
+
+    // With no location mapping and several active Shopify locations, the job fails fast.
+    let unmapped = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
+    assert_eq!(unmapped.status, JobStatus::Failed);
+    assert!(unmapped.error.as_deref().unwrap_or("").contains("Locations panel"), "{:?}", unmapped.error);
+
+    map_locations(&db, &sim).await;
+    let mapped = map_products(&db, &sim, 40).await;
+    let truth = sim.truth();
+    let (uncovered, lost_location) = truth.depot_to_location[0].clone();
+    let covered: Vec<u64> = truth.depots.iter().map(|d| d.id).filter(|&d| d != uncovered).collect();
+    sim.nhanh_token_covers(covered);
+    let (missing_mapping, missing_product, missing_variant) = mapped[7].clone();
+    sim.hide_nhanh_products(&[missing_product]);
+    let missing_item = sim.state().variant(&missing_variant).unwrap().inventory_item_id;
+
+    // The documented shape really differs: some mapped depot holds stock back.
+    let client = up.nhanh().unwrap();
+    let ids: Vec<u64> = mapped.iter().map(|(_, n, _)| *n).collect();
+    let page = client.product_inventory(&InventoryFilters { ids, ..Default::default() }, None).await.unwrap();
+    let held = page.items.iter().flat_map(|p| p.inventory.iter().flat_map(|i| i.depots.iter()));
+    assert!(held.clone().any(|d| d.available != d.remain), "available equals remain everywhere");
+    assert!(held.clone().all(|d| d.id != uncovered), "an uncovered depot was reported");
+
+    let before = sim.journal().len();
+    let job = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!(job.metadata["uncoveredDepots"], json!([uncovered]), "{}", job.metadata);
+    assert_eq!(job.metadata["tokenCoverage"], "checked");
+    assert_eq!((job.processed, job.successful, job.failed), (40, 0, 40), "every product lacks one location");
+
+    let expected: HashMap<(String, String), i64> = sim
+        .state()
+        .expected_inventory()
+        .into_iter()
+        .map(|e| ((e.inventory_item_id, e.location_id), e.quantity))
+        .collect();
+    let mut pushed = 0;
+    for e in sim.journal()[before..].iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied) {
+        let location = e.value["locationId"].as_str().unwrap().to_string();
+        assert_ne!(location, lost_location, "a location fed by an uncovered depot was set");
+        assert_ne!(e.target, missing_item, "a product missing from the stock reply was set");
+        let quantity = e.value["quantity"].as_i64().unwrap();
+        assert_eq!(Some(&quantity), expected.get(&(e.target.clone(), location.clone())), "{} at {location}", e.target);
+        pushed += 1;
+    }
+    assert_eq!(pushed, 39 * (truth.locations.len() - 1), "every other location of every other product");
+
+    let failures = dongbo_workflows::catalog::store::sync::failures_page(&db, i64::MAX, None, 100).await.unwrap();
+    assert_eq!(failures.len(), 40);
+    for (id, _, _) in &mapped {
+        let m = mapping(&db, SyncKind::Product, *id).await;
+        assert_eq!(m.state, Some(MappingState::Failed), "mapping {id}");
+        let reason = m.last_error.unwrap_or_default();
+        if *id == missing_mapping {
+            assert!(reason.contains("missing from Nhanh's stock reply"), "{reason}");
+        } else {
+            assert!(reason.contains(&format!("depot {uncovered} is not covered")), "{reason}");
+        }
+    }
+
+    // The token covers every depot again and the product is back: a retry sets everything.
+    sim.nhanh_token_covers(Vec::new());
+    sim.unhide_nhanh_products();
+    let retry = run_job(&engine, jobs::RETRY_FAILED_SYNC, json!({})).await;
+    assert_eq!((retry.status, retry.successful, retry.failed), (JobStatus::Completed, 40, 0), "{:?}", retry.error);
+    for (id, n, gid) in &mapped {
+        assert_eq!(mapping(&db, SyncKind::Product, *id).await.state, Some(MappingState::Synced));
+        let item = sim.state().variant(gid).unwrap().inventory_item_id;
+        for l in &truth.locations {
+            let want = expected[&(item.clone(), l.id.clone())];
+            assert_eq!(sim.state().inventory(&item, &l.id), Some(want), "product {n} at {}", l.id);
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_pushes_only_numbers_it_read_on_sqlite() {
+    product_sync_pushes_only_numbers_it_read(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_pushes_only_numbers_it_read_on_postgres() {
+    product_sync_pushes_only_numbers_it_read(Backend::Postgres).await;
+}

@@ -28,7 +28,10 @@ pub(crate) struct NhanhProduct {
     /// `available` per depot, in [`DEPOTS`] order.
     pub stock: [i64; DEPOT_COUNT],
     pub created_at: i64,
+    /// Last change of the product's own fields (name, prices…), not of its stock.
     pub updated_at: i64,
+    /// Last change of its stock: what `product/inventory`'s `updatedAtFrom`/`To` follow.
+    pub stock_updated_at: i64,
 }
 
 /// A Shopify product.
@@ -292,7 +295,7 @@ fn nhanh_row(
     }
     let total: i64 = stock.iter().sum();
     let _ = seed;
-    NhanhProduct {
+    let mut row = NhanhProduct {
         id: 30_000_000 + index as u64 * 3 + d.below(3),
         parent_id,
         code,
@@ -306,6 +309,46 @@ fn nhanh_row(
         stock,
         created_at,
         updated_at: (created_at + d.range(0, 300 * 86_400)).min(LATEST),
+        stock_updated_at: 0,
+    };
+    row.stock_updated_at = row.updated_at;
+    row
+}
+
+/// The parts of a depot's stock that are not sellable, as Nhanh reports them beside `available`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeldStock {
+    /// Held for orders.
+    pub holding: i64,
+    /// On its way to customers.
+    pub shipping: i64,
+    /// Damaged.
+    pub damaged: i64,
+    /// Being moved to another depot (not part of `remain`).
+    pub transfering: i64,
+}
+
+impl NhanhProduct {
+    /// What depot `d` holds back, drawn from the product id so it never changes: about one
+    /// product-depot in three has some stock held, shipping or damaged.
+    pub(crate) fn held(&self, d: usize) -> HeldStock {
+        let h = crate::data::draw::mix(self.id.wrapping_mul(31).wrapping_add(d as u64));
+        if h % 3 != 0 {
+            return HeldStock::default();
+        }
+        HeldStock {
+            holding: ((h >> 8) % 4) as i64,
+            shipping: ((h >> 16) % 3) as i64,
+            damaged: ((h >> 24) % 2) as i64,
+            transfering: ((h >> 32) % 2) as i64,
+        }
+    }
+
+    /// `remain` in depot `d`: physically there, the sellable `available` plus what is held,
+    /// shipping or damaged (Nhanh's `available` = `remain` − those).
+    pub(crate) fn remain(&self, d: usize) -> i64 {
+        let held = self.held(d);
+        self.stock[d] + held.holding + held.shipping + held.damaged
     }
 }
 

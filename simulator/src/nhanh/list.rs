@@ -1,10 +1,15 @@
 //! Nhanh list endpoints: the paginator, filters and paging rules.
 //!
 //! - `paginator.size` defaults to 50 and must be an integer in `1..=max_page`;
-//! - `paginator.sort` is `{"id": "asc"|"desc"}`, default `{"id": "desc"}`;
+//! - `paginator.sort` is `{<key>: "asc"|"desc"}` with each page's documented key (`id` for
+//!   `product/list`, `productId` for `product/inventory`), default descending; `customer/list`
+//!   documents no sort, so a sort there is refused;
 //! - the reply's `paginator.next` is an opaque object to echo back; it is `null` on the last page;
 //!   some pages are deliberately short and still carry a `next`;
-//! - `paginator.totalItems` is present only on the first page (the request without `next`).
+//! - no total count: the v3 pages document none.
+//! - Stock rows cover only the depots the token covers ("số tồn bị giới hạn chỉ lấy ra ở các kho
+//!   được chọn", apidocs.nhanh.vn/v3/product/list); a `depotIds` filter naming another depot is
+//!   `ERR_INVALID_DEPOT_ID`.
 
 use serde_json::{json, Value};
 
@@ -37,7 +42,7 @@ fn loose_int(v: &Value) -> Option<i64> {
     }
 }
 
-pub(crate) fn parse(body: &Value, max_page: usize) -> Result<ListRequest, NhanhError> {
+pub(crate) fn parse(body: &Value, max_page: usize, sort_key: Option<&str>) -> Result<ListRequest, NhanhError> {
     let paginator = body.get("paginator").cloned().unwrap_or(json!({}));
     let filters = body.get("filters").cloned().unwrap_or(json!({}));
     if !paginator.is_object() {
@@ -58,14 +63,20 @@ pub(crate) fn parse(body: &Value, max_page: usize) -> Result<ListRequest, NhanhE
             }
         },
     };
-    let descending = match paginator.get("sort") {
-        None | Some(Value::Null) => true,
-        Some(Value::Object(sort)) => match (sort.len(), sort.get("id").and_then(Value::as_str)) {
+    let descending = match (paginator.get("sort"), sort_key) {
+        (None | Some(Value::Null), _) => true,
+        (Some(_), None) => return Err(NhanhError::field("paginator.sort", "this list has no sort")),
+        (Some(Value::Object(sort)), Some(key)) => match (sort.len(), sort.get(key).and_then(Value::as_str)) {
             (1, Some(dir)) if dir.eq_ignore_ascii_case("desc") => true,
             (1, Some(dir)) if dir.eq_ignore_ascii_case("asc") => false,
-            _ => return Err(NhanhError::field("paginator.sort", "sort must be {\"id\": \"asc\"|\"desc\"}")),
+            _ => {
+                return Err(NhanhError::field(
+                    "paginator.sort",
+                    &format!("sort must be {{\"{key}\": \"asc\"|\"desc\"}}"),
+                ))
+            }
         },
-        Some(_) => return Err(NhanhError::field("paginator.sort", "sort must be an object")),
+        (Some(_), Some(_)) => return Err(NhanhError::field("paginator.sort", "sort must be an object")),
     };
     let after = match paginator.get("next") {
         None | Some(Value::Null) => None,
@@ -106,12 +117,11 @@ pub(crate) fn parse(body: &Value, max_page: usize) -> Result<ListRequest, NhanhE
     })
 }
 
-/// One page: the indices of its rows, the next cursor (last id) and the total on the first page.
+/// One page: the indices of its rows and the next cursor (last id).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Page {
     pub rows: Vec<usize>,
     pub next: Option<u64>,
-    pub total: Option<usize>,
 }
 
 /// First index in `0..len` whose id (ascending in the index) is not below `pred`'s cut.
@@ -138,7 +148,6 @@ pub(crate) fn page(
     seed: u64,
 ) -> Page {
     let keep = |i: usize| keep(i) && req.ids.as_ref().map_or(true, |set| set.contains(&id(i)));
-    let total = req.after.is_none().then(|| (0..len).filter(|&i| keep(i)).count());
     // A page is short (but not last) one time in five: clients must follow `next`, not size.
     let h = mix(seed ^ req.after.unwrap_or(0) ^ 0x5107);
     let take = if req.size >= 3 && h % 5 == 0 { req.size - 1 - (h / 5) as usize % (req.size / 3) } else { req.size };
@@ -159,16 +168,13 @@ pub(crate) fn page(
     let rows: Vec<usize> = matching.by_ref().take(take).collect();
     let more = matching.next().is_some();
     let next = if more { rows.last().map(|&i| id(i)) } else { None };
-    Page { rows, next, total }
+    Page { rows, next }
 }
 
 fn reply(page: &Page, data: Vec<Value>) -> Value {
-    let mut paginator = json!({
+    let paginator = json!({
         "next": page.next.map(|id| json!({"id": id.to_string()})),
     });
-    if let Some(total) = page.total {
-        paginator["totalItems"] = json!(total);
-    }
     json!({"code": 1, "paginator": paginator, "data": data})
 }
 
@@ -177,7 +183,7 @@ fn in_range(t: i64, req: &ListRequest) -> bool {
 }
 
 pub(crate) fn customers(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
-    let req = parse(body, sim.config.nhanh.max_page)?;
+    let req = parse(body, sim.config.nhanh.max_page, None)?;
     let world = sim.read();
     let cs = &world.nhanh_customers;
     let page =
@@ -186,8 +192,20 @@ pub(crate) fn customers(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
     Ok(reply(&page, data))
 }
 
-pub(crate) fn products(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
-    let req = parse(body, sim.config.nhanh.max_page)?;
+/// The depot indices of `covered` ids (empty: every depot).
+fn covered_depots(covered: &[u64]) -> Vec<usize> {
+    (0..DEPOTS.len()).filter(|&d| covered.is_empty() || covered.contains(&depot_id(d))).collect()
+}
+
+/// Whether product `id` is hidden from stock replies (a simulated fault).
+fn hidden(sim: &Sim, id: u64) -> bool {
+    sim.nhanh_hidden.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+}
+
+/// `product/list`; stock over the depots the token covers (`covered`, empty meaning all).
+pub(crate) fn products(sim: &Sim, body: &Value, covered: &[u64]) -> Result<Value, NhanhError> {
+    let req = parse(body, sim.config.nhanh.max_page, Some("id"))?;
+    let depots = covered_depots(covered);
     let filters = body.get("filters").cloned().unwrap_or(json!({}));
     let name = filters.get("name").and_then(Value::as_str).map(str::to_lowercase);
     let parent = filters.get("parentId").and_then(loose_int);
@@ -198,35 +216,44 @@ pub(crate) fn products(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
     let keep = |i: usize| {
         let p = &world.nhanh_products[i];
         in_range(p.updated_at, &req)
+            && !hidden(sim, p.id)
             && name.as_ref().map_or(true, |n| p.name.to_lowercase().contains(n.as_str()))
             && parent.map_or(true, |id| p.parent_id == Some(id as u64))
             && statuses.as_ref().map_or(true, |s| s.contains(&(p.status as i64)))
     };
     let page = page(ps.len(), |i| ps[i].id, keep, &req, sim.config.seed);
-    let data = page.rows.iter().map(|&i| render::product(&world.nhanh_products[i], None)).collect();
+    let data = page.rows.iter().map(|&i| render::product(&world.nhanh_products[i], &depots)).collect();
     Ok(reply(&page, data))
 }
 
-pub(crate) fn inventory(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
-    let req = parse(body, sim.config.nhanh.max_page)?;
-    let depots: Option<Vec<usize>> = match body.get("filters").and_then(|f| f.get("depotIds")) {
-        None | Some(Value::Null) => None,
+/// `product/inventory`; stock over the depots the token covers, narrowed by `depotIds`.
+pub(crate) fn inventory(sim: &Sim, body: &Value, covered: &[u64]) -> Result<Value, NhanhError> {
+    let req = parse(body, sim.config.nhanh.max_page, Some("productId"))?;
+    let allowed = covered_depots(covered);
+    let depots: Vec<usize> = match body.get("filters").and_then(|f| f.get("depotIds")) {
+        None | Some(Value::Null) => allowed,
         Some(Value::Array(items)) => {
             let mut out = Vec::new();
             for item in items {
                 let id = loose_int(item).unwrap_or(-1);
-                let index = (0..DEPOTS.len()).find(|&d| depot_id(d) as i64 == id);
-                out.push(index.ok_or_else(|| NhanhError::InvalidDepotId(format!("depot {item} does not exist")))?);
+                let index = (0..DEPOTS.len()).find(|&d| depot_id(d) as i64 == id && allowed.contains(&d));
+                out.push(index.ok_or_else(|| {
+                    NhanhError::InvalidDepotId(format!("depot {item} does not exist or the token does not cover it"))
+                })?);
             }
-            Some(out)
+            out
         }
         Some(_) => return Err(NhanhError::field("filters.depotIds", "depotIds must be an array")),
     };
     let world = sim.read();
     let ps = &world.nhanh_products;
-    let page =
-        page(ps.len(), |i| ps[i].id, |i| in_range(world.nhanh_products[i].updated_at, &req), &req, sim.config.seed);
-    let data = page.rows.iter().map(|&i| render::inventory(&world.nhanh_products[i], depots.as_deref())).collect();
+    // `updatedAtFrom`/`To` here follow stock changes ("lọc theo thời gian thay đổi số tồn").
+    let keep = |i: usize| {
+        let p = &world.nhanh_products[i];
+        in_range(p.stock_updated_at.max(p.updated_at), &req) && !hidden(sim, p.id)
+    };
+    let page = page(ps.len(), |i| ps[i].id, keep, &req, sim.config.seed);
+    let data = page.rows.iter().map(|&i| render::inventory(&world.nhanh_products[i], &depots)).collect();
     Ok(reply(&page, data))
 }
 
@@ -274,7 +301,7 @@ mod tests {
     }
 
     fn check_parse(body: Value, expect: Result<(usize, bool, Option<u64>), &str>) {
-        match (parse(&body, 100), expect) {
+        match (parse(&body, 100, Some("id")), expect) {
             (Ok(r), Ok((size, desc, after))) => assert_eq!((r.size, r.descending, r.after), (size, desc, after)),
             (Err(NhanhError::InvalidFormFields(m)), Err(field)) => assert!(m.contains_key(field), "{m:?}"),
             (got, want) => panic!("{body}: got {got:?}, want {want:?}"),
@@ -295,5 +322,9 @@ mod tests {
         check_parse(json!({"paginator": {"next": "abc"}}), Err("paginator.next"));
         check_parse(json!({"filters": {"ids": (0..101).collect::<Vec<u32>>()}}), Err("filters.ids"));
         check_parse(json!({"filters": {"updatedAtFrom": "yesterday"}}), Err("filters.updatedAtFrom"));
+        let inventory = parse(&json!({"paginator": {"sort": {"productId": "asc"}}}), 100, Some("productId"));
+        assert!(matches!(inventory, Ok(ListRequest { descending: false, .. })), "{inventory:?}");
+        let customers = parse(&json!({"paginator": {"sort": {"id": "desc"}}}), 100, None);
+        assert!(matches!(customers, Err(NhanhError::InvalidFormFields(m)) if m.contains_key("paginator.sort")));
     }
 }

@@ -5,6 +5,7 @@
 //! Checks run in this order: rate limit (counted before auth, per appId + businessId + path),
 //! `appId`, then `Authorization` (the raw token, no "Bearer"), then `businessId`.
 
+pub(crate) mod app;
 mod list;
 pub(crate) mod rate_limit;
 mod render;
@@ -16,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -85,7 +86,11 @@ impl IntoResponse for NhanhError {
 
 /// The Nhanh routes (without `/_sim/` and faults, which the caller adds).
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
-    Router::new().route("/v3.0/{resource}/{action}", post(handle)).with_state(sim)
+    Router::new()
+        .route("/v3.0/{resource}/{action}", post(handle))
+        .route("/oauth", get(app::oauth))
+        .route("/_sim/nhanh/token", post(app::set_token))
+        .with_state(sim)
 }
 
 async fn handle(
@@ -148,51 +153,19 @@ fn dispatch(
         return Err(NhanhError::InvalidData("body must be a JSON object".into()));
     }
     if path == "/v3.0/app/getaccesstoken" {
-        return access_token(sim, &body);
+        return app::get_access_token(sim, &body);
     }
     let token = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if token != creds.nhanh_access_token {
-        return Err(NhanhError::InvalidAccessToken);
-    }
+    let covered = sim.nhanh_tokens.lock().unwrap_or_else(|e| e.into_inner()).check(token, sim.clock.unix_ms())?;
     if business_id != creds.nhanh_business_id {
         return Err(NhanhError::InvalidBusinessId);
     }
     match path.as_str() {
-        "/v3.0/product/list" => list::products(sim, &body),
-        "/v3.0/product/inventory" => list::inventory(sim, &body),
+        "/v3.0/product/list" => list::products(sim, &body, &covered),
+        "/v3.0/product/inventory" => list::inventory(sim, &body, &covered),
         "/v3.0/customer/list" => list::customers(sim, &body),
+        "/v3.0/app/checkaccesstoken" => app::check_access_token(sim, token, &body),
+        "/v3.0/business/depot" => app::business_depots(&body),
         _ => Err(NhanhError::NotFound(path)),
     }
-}
-
-/// `app/getaccesstoken`: exchanges the configured access code (reusable here, single-use at
-/// Nhanh) and secret key for the configured token, valid one year.
-fn access_token(sim: &Sim, body: &Value) -> Result<Value, NhanhError> {
-    let creds = &sim.config.credentials;
-    let code = body.get("accessCode").and_then(Value::as_str);
-    let secret = body.get("secretKey").and_then(Value::as_str);
-    if code.is_none() || secret.is_none() {
-        let mut m = Map::new();
-        if code.is_none() {
-            m.insert("accessCode".into(), json!("accessCode is required"));
-        }
-        if secret.is_none() {
-            m.insert("secretKey".into(), json!("secretKey is required"));
-        }
-        return Err(NhanhError::InvalidFormFields(m));
-    }
-    if code != Some(creds.nhanh_access_code.as_str()) || secret != Some(creds.nhanh_secret_key.as_str()) {
-        return Err(NhanhError::InvalidData("accessCode or secretKey is invalid".into()));
-    }
-    let depot_ids: Vec<u64> = (0..crate::data::names::DEPOTS.len()).map(crate::data::depot_id).collect();
-    Ok(json!({
-        "code": 1,
-        "data": {
-            "accessToken": creds.nhanh_access_token,
-            "expiredAt": sim.clock.unix_secs() + 365 * 86_400,
-            "businessId": creds.nhanh_business_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(creds.nhanh_business_id)),
-            "depotIds": depot_ids,
-            "permissions": ["product.list", "product.inventory", "customer.list"],
-        }
-    }))
 }

@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 
 use crate::data::customers::{person, NhanhCustomer, NhanhMobile};
 use crate::data::depot_id;
-use crate::data::names::DEPOTS;
 use crate::data::products::NhanhProduct;
 
 fn maybe_string(n: u64, as_string: bool) -> Value {
@@ -16,41 +15,54 @@ fn maybe_string(n: u64, as_string: bool) -> Value {
     }
 }
 
-fn inventory_block(p: &NhanhProduct, depots: Option<&[usize]>) -> Value {
-    let chosen: Vec<usize> = match depots {
-        Some(d) => d.to_vec(),
-        None => (0..DEPOTS.len()).collect(),
-    };
-    let rows: Vec<Value> = chosen
+/// The `inventory` block of a product (apidocs.nhanh.vn/v3/product/list and
+/// /v3/product/inventory): totals and one row per depot in `depots` (the depots the token
+/// covers, narrowed by a `depotIds` filter), `available` = `remain` − holding − shipping −
+/// damaged.
+fn inventory_block(p: &NhanhProduct, depots: &[usize]) -> Value {
+    let mut totals = [0i64; 6];
+    let rows: Vec<Value> = depots
         .iter()
         .map(|&d| {
-            let available = p.stock[d];
+            let held = p.held(d);
+            let row = [p.remain(d), held.shipping, held.damaged, held.holding, held.transfering, p.stock[d]];
+            for (t, v) in totals.iter_mut().zip(row) {
+                *t += v;
+            }
             json!({
                 "id": depot_id(d),
-                "name": DEPOTS[d].0,
-                "remain": available,
-                "shipping": 0,
-                "damaged": 0,
-                "holding": 0,
-                "transfering": 0,
-                "available": available,
+                "remain": row[0],
+                "shipping": row[1],
+                "damaged": row[2],
+                "holding": row[3],
+                "transfering": row[4],
+                "available": row[5],
             })
         })
         .collect();
-    let total: i64 = chosen.iter().map(|&d| p.stock[d]).sum();
     json!({
-        "remain": total,
-        "shipping": 0,
-        "damaged": 0,
-        "holding": 0,
-        "transfering": 0,
-        "available": total,
+        "remain": totals[0],
+        "shipping": totals[1],
+        "damaged": totals[2],
+        "holding": totals[3],
+        "transfering": totals[4],
+        "available": totals[5],
         "depots": rows,
     })
 }
 
-/// A `product/list` item.
-pub(crate) fn product(p: &NhanhProduct, depots: Option<&[usize]>) -> Value {
+fn prices(p: &NhanhProduct) -> Value {
+    json!({
+        "retail": maybe_string(p.retail, p.prices_as_strings),
+        "import": maybe_string(p.import, p.prices_as_strings),
+        "old": 0,
+        "wholesale": maybe_string(p.wholesale, p.prices_as_strings),
+        "avgCost": maybe_string(p.import, p.prices_as_strings),
+    })
+}
+
+/// A `product/list` item, its stock over `depots`.
+pub(crate) fn product(p: &NhanhProduct, depots: &[usize]) -> Value {
     json!({
         "id": p.id,
         "parentId": p.parent_id,
@@ -59,29 +71,28 @@ pub(crate) fn product(p: &NhanhProduct, depots: Option<&[usize]>) -> Value {
         "name": p.name,
         "otherName": null,
         "status": p.status,
-        "prices": {
-            "retail": maybe_string(p.retail, p.prices_as_strings),
-            "import": maybe_string(p.import, p.prices_as_strings),
-            "old": 0,
-            "wholesale": maybe_string(p.wholesale, p.prices_as_strings),
-            "avgCost": maybe_string(p.import, p.prices_as_strings),
-        },
+        "prices": prices(p),
         "images": {"avatar": format!("https://pos.nhanh.vn/images/{}.jpg", p.id), "others": []},
         "inventory": inventory_block(p, depots),
-        "unit": "cái",
         "updatedAt": p.updated_at,
         "createdAt": p.created_at,
     })
 }
 
-/// A `product/inventory` item.
-pub(crate) fn inventory(p: &NhanhProduct, depots: Option<&[usize]>) -> Value {
-    let mut block = inventory_block(p, depots);
-    if let Some(obj) = block.as_object_mut() {
-        obj.insert("productId".into(), json!(p.id));
-        obj.insert("updatedAt".into(), json!(p.updated_at));
+/// A `product/inventory` item: the product, its prices, and its stock over `depots` nested
+/// under `inventory`.
+pub(crate) fn inventory(p: &NhanhProduct, depots: &[usize]) -> Value {
+    let mut prices = prices(p);
+    if let Some(obj) = prices.as_object_mut() {
+        obj.remove("old");
     }
-    block
+    json!({
+        "productId": p.id,
+        "barcode": p.barcode,
+        "name": p.name,
+        "prices": prices,
+        "inventory": inventory_block(p, depots),
+    })
 }
 
 /// A `customer/list` item.

@@ -75,7 +75,13 @@ impl Harness {
         let mut ids = Vec::new();
         let mut next = Value::Null;
         loop {
-            let mut paginator = json!({"size": size, "sort": {"id": "asc"}});
+            // Each list's documented sort key; `customer/list` documents none (its default order
+            // is newest first).
+            let mut paginator = match path {
+                p if p.ends_with("customer/list") => json!({"size": size}),
+                p if p.ends_with("product/inventory") => json!({"size": size, "sort": {"productId": "asc"}}),
+                _ => json!({"size": size, "sort": {"id": "asc"}}),
+            };
             if !next.is_null() {
                 paginator["next"] = next.clone();
             }

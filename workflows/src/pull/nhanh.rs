@@ -1,11 +1,16 @@
 //! `PULL_NHANH_CUSTOMERS` and `PULL_NHANH_PRODUCTS`: page through Nhanh `customer/list` or
 //! `product/list`, one page per step, the checkpoint being Nhanh's `next` object echoed back.
 //!
-//! A customer pull is full (the default, and what the legacy trigger asks for) or incremental:
+//! Either pull is full (the default, and what the legacy trigger asks for) or incremental:
 //! `updatedAtFrom` = the watermark the last completed pull stored (a first incremental pull,
-//! with no watermark yet, runs as a full one). A product pull is always full; the depots named in
-//! the stock are recorded on the way. After the last page, a final step marks what a full pull
-//! did not see as removed and stores the watermark.
+//! with no watermark yet, runs as a full one). A product's `updatedAt` does not move when its
+//! stock does ("updatedAt … không bao gồm thông tin tồn kho", apidocs.nhanh.vn/v3/product/list),
+//! so an incremental product pull then walks `product/inventory` with the same `updatedAtFrom`
+//! — the page's documented filter on stock changes ("lọc theo thời gian thay đổi số tồn",
+//! apidocs.nhanh.vn/v3/product/inventory) — and re-reads those products in full by id. The
+//! depots named in the stock are recorded on the way. After the last page, a final step marks
+//! what a full pull did not see as removed and stores the watermark. Nhanh reports no total,
+//! so the jobs' totals stay unknown and their progress is a count.
 
 use async_trait::async_trait;
 use dongbo_engine::{EntityRef, Progress, Step, StepContext, StepEffects, StepError, Workflow};
@@ -18,7 +23,7 @@ use crate::catalog::store::pulls::{
     count_unseen, watermark as stored_watermark, EffectsList, MarkRemoved, NhanhCustomerRow, NhanhProductRow,
     PullSource, SetWatermark, UpsertNhanhCustomers, UpsertNhanhProducts,
 };
-use crate::connectors::nhanh::{CustomerFilters, ProductFilters};
+use crate::connectors::nhanh::{CustomerFilters, InventoryFilters, ProductFilters};
 use crate::jobs::{PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS};
 use crate::setup::Upstreams;
 
@@ -43,9 +48,14 @@ pub struct NhanhCustomersInput {
     pub mode: NhanhCustomersMode,
 }
 
-/// The input of `PULL_NHANH_PRODUCTS` (nothing to choose).
+/// The input of `PULL_NHANH_PRODUCTS`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct NhanhProductsInput {}
+#[serde(rename_all = "camelCase")]
+pub struct NhanhProductsInput {
+    /// Full (default) or incremental (changed products, then changed stock).
+    #[serde(default)]
+    pub mode: NhanhCustomersMode,
+}
 
 /// The checkpoint of a Nhanh pull.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -63,6 +73,10 @@ pub struct NhanhPullState {
     pub pages: u64,
     /// Rows upserted.
     pub upserted: u64,
+    /// An incremental product pull: whether it has moved on to the stock changes
+    /// (`product/inventory`), whose cursor `next` then is.
+    #[serde(default)]
+    pub stock_phase: bool,
 }
 
 /// The `PULL_NHANH_CUSTOMERS` workflow.
@@ -129,10 +143,11 @@ impl Workflow for PullNhanhProducts {
     async fn step(
         &self,
         ctx: &StepContext,
-        _input: &NhanhProductsInput,
+        input: &NhanhProductsInput,
         state: NhanhPullState,
     ) -> Result<Step<NhanhPullState>, StepError> {
-        run(&self.upstreams, &self.settings, ctx, Kind::Products, false, state).await
+        let incremental = input.mode == NhanhCustomersMode::Incremental;
+        run(&self.upstreams, &self.settings, ctx, Kind::Products, incremental, state).await
     }
 }
 
@@ -199,6 +214,31 @@ async fn run(
                 total_items: page.total_items,
             }
         }
+        Kind::Products if state.stock_phase => {
+            // Products whose stock changed since the watermark, re-read in full by id.
+            let filters = InventoryFilters { updated_at_from: state.updated_from, ..Default::default() };
+            let page = client.product_inventory(&filters, state.next.clone()).await.map_err(step_error)?;
+            let ids: Vec<u64> = page.items.iter().map(|p| p.product_id).collect();
+            let mut rows: Vec<NhanhProductRow> = Vec::new();
+            if !ids.is_empty() {
+                let by_id = ProductFilters { ids: ids.clone(), ..Default::default() };
+                let mut next = None;
+                for _ in 0..10 {
+                    let full = client.list_products(&by_id, next).await.map_err(step_error)?;
+                    rows.extend(full.items.iter().map(NhanhProductRow::from));
+                    match full.next {
+                        Some(n) => next = Some(n),
+                        None => break,
+                    }
+                }
+            }
+            Page {
+                ids: rows.iter().map(|r| r.id).collect(),
+                effects: Box::new(UpsertNhanhProducts { job: ctx.job_id, rows, seen_by_full_pull: None }),
+                next: page.next,
+                total_items: None,
+            }
+        }
         Kind::Products => {
             let filters = ProductFilters { updated_at_from: state.updated_from, ..Default::default() };
             let page = client.list_products(&filters, state.next.clone()).await.map_err(step_error)?;
@@ -221,14 +261,24 @@ async fn run(
     let n = page.ids.len() as i64;
     state.pages += 1;
     state.upserted += n as u64;
-    state.paging_done = page.next.is_none();
     state.next = page.next;
+    state.paging_done = state.next.is_none();
+    if state.paging_done && kind == Kind::Products && !full && !state.stock_phase {
+        // The changed products are in; now the changed stock.
+        state.stock_phase = true;
+        state.paging_done = false;
+    }
     let progress = Progress {
         total: page.total_items.map(|t| t as i64),
         processed: n,
         successful: n,
         failed: 0,
-        metadata: Some(json!({ "pages": state.pages, "mode": if full { "full" } else { "incremental" } })),
+        metadata: Some(json!({
+            "pages": state.pages,
+            "rows": state.upserted,
+            "mode": if full { "full" } else { "incremental" },
+            "phase": if state.stock_phase { "stock" } else { "records" },
+        })),
     };
     let touched =
         page.ids.iter().map(|id| EntityRef { kind: kind.entity().into(), id: id.to_string(), action: "pulled".into() });

@@ -6,6 +6,7 @@ use dongbo_engine::{Next, Progress, Step, StepContext, StepError, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::plan::StockPlan;
 use super::push::{Pushed, Pusher, Scope};
 use super::{db_error, SyncInput, SyncSettings, MAX_MAPPING_IDS};
 use crate::catalog::store::sync::{self as store, Selection, SyncKind};
@@ -29,6 +30,10 @@ pub struct SyncState {
     pub skipped: i64,
     /// Items failed so far.
     pub failed: i64,
+    /// PRODUCT_SYNC: where stock goes and which depots the token covers, decided by the first
+    /// step (one `app/checkaccesstoken` per job) and kept for the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_plan: Option<StockPlan>,
 }
 
 /// `PRODUCT_SYNC`: Nhanh stock per mapped Shopify location → `inventorySetQuantities`.
@@ -176,9 +181,13 @@ async fn run_step(
             (p, full)
         }
         SyncKind::Product => {
-            let plan = pusher.location_plan(ctx).await?;
+            let plan = match state.stock_plan.clone() {
+                Some(plan) => plan,
+                None => pusher.location_plan(ctx).await?,
+            };
             let p = pusher.products(ctx, &plan, scope).await?;
             let full = p.seen.len() as i64 >= pusher.product_page(&plan);
+            state.stock_plan = Some(plan);
             (p, full)
         }
     };
@@ -213,12 +222,20 @@ fn finish_page(
         processed: pushed.seen.len() as i64,
         successful: synced + pushed.skipped,
         failed,
-        metadata: Some(json!({
-            "synced": state.synced,
-            "skippedUnchanged": state.skipped,
-            "failed": state.failed,
-            "lastMappingId": state.after,
-        })),
+        metadata: Some({
+            let mut m = json!({
+                "synced": state.synced,
+                "skippedUnchanged": state.skipped,
+                "failed": state.failed,
+                "lastMappingId": state.after,
+            });
+            if let (Some(plan), Some(obj)) = (&state.stock_plan, m.as_object_mut()) {
+                if let Some(extra) = plan.metadata().as_object() {
+                    obj.extend(extra.clone());
+                }
+            }
+            m
+        }),
     };
     let note =
         format!("mappings up to {}: {synced} synced, {} unchanged, {failed} failed", state.after, pushed.skipped);

@@ -3,6 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
 use crate::catalog::store::sync::{CustomerSyncRow, MappingState};
 use crate::connectors::shopify::UserError;
 
@@ -51,6 +54,70 @@ pub struct LocationPlan {
     depot_to_location: HashMap<u64, usize>,
 }
 
+/// Where PRODUCT_SYNC sends stock, decided once at the job's start and kept in its checkpoint:
+/// the depot → location pairs (mapped, or every depot onto the shop's only active location),
+/// and the mapped depots the Nhanh token does not cover.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockPlan {
+    /// `(depot, location)` pairs.
+    pub pairs: Vec<(u64, String)>,
+    /// Mapped depots outside the token's `depotIds`: their locations are never summed.
+    pub uncovered_depots: Vec<u64>,
+    /// Set when no depot was mapped and every depot feeds the shop's only active location.
+    pub default_location: Option<String>,
+    /// Why the token's coverage could not be checked, when it could not.
+    pub coverage_unchecked: Option<String>,
+}
+
+impl StockPlan {
+    /// The pairs arranged for summing (`None` when there are none).
+    pub fn locations(&self) -> Option<LocationPlan> {
+        LocationPlan::new(&self.pairs)
+    }
+
+    /// The uncovered depots as a set.
+    pub fn uncovered(&self) -> BTreeSet<u64> {
+        self.uncovered_depots.iter().copied().collect()
+    }
+
+    /// What the job's metadata says of the plan.
+    pub fn metadata(&self) -> Value {
+        let mut m = json!({
+            "uncoveredDepots": self.uncovered_depots,
+            "tokenCoverage": match &self.coverage_unchecked {
+                None => "checked".to_string(),
+                Some(why) => format!("unchecked: {why}"),
+            },
+        });
+        if let Some(location) = &self.default_location {
+            m["defaultLocation"] = json!({
+                "location": location,
+                "note": "no depot is mapped: every Nhanh depot feeds the shop's only active location",
+            });
+        }
+        m
+    }
+}
+
+/// One location's stock for one product: read, or why it is not known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocationStock {
+    /// The sum of `available` over the location's depots, every one of them read.
+    Known(i64),
+    /// At least one of the location's depots has no number: nothing is pushed there.
+    Unknown(String),
+}
+
+/// What Nhanh said about one product's stock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProductStock {
+    /// Its rows per depot: `(depot id, available)`.
+    Depots(Vec<(u64, Option<f64>)>),
+    /// Its row came back but could not be read.
+    Unreadable(String),
+}
+
 impl LocationPlan {
     /// Builds the plan from `(depot, location)` pairs; `None` when no depot is mapped.
     pub fn new(pairs: &[(u64, String)]) -> Option<LocationPlan> {
@@ -64,17 +131,56 @@ impl LocationPlan {
         Some(LocationPlan { locations, depot_to_location })
     }
 
-    /// Stock per location (in `locations` order): the sum of `available` over the depots mapped
-    /// to it; unmapped depots are ignored, fractions rounded, negatives kept (Nhanh allows
-    /// overselling and Shopify accepts negative available).
-    pub fn quantities(&self, depots: &[(u64, Option<f64>)]) -> Vec<i64> {
+    /// The depots that feed some location, ascending.
+    pub fn depots(&self) -> Vec<u64> {
+        let mut d: Vec<u64> = self.depot_to_location.keys().copied().collect();
+        d.sort_unstable();
+        d
+    }
+
+    /// Stock per location (in `locations` order) from what Nhanh said of one product (`None`:
+    /// the product was missing from the reply). A location is the sum of `available` over the
+    /// depots mapped to it, fractions rounded, negatives kept (Nhanh allows overselling and
+    /// Shopify accepts negative available) — but only when every one of those depots was read:
+    /// a depot the token does not cover (`uncovered`), a depot absent from the product's rows,
+    /// a row without `available`, or an unreadable or missing product leaves the location
+    /// [`LocationStock::Unknown`], never 0. (The v3 pages, apidocs.nhanh.vn/v3/product/inventory
+    /// and /v3/product/list, list per-depot rows without promising a row for every depot, and
+    /// say a token limited to some depots reports stock only for those; so an absent row is
+    /// not a zero.) Unmapped depots are ignored.
+    pub fn stock(&self, product: Option<&ProductStock>, uncovered: &BTreeSet<u64>) -> Vec<LocationStock> {
+        let depots = match product {
+            None => {
+                let reason = "missing from Nhanh's stock reply".to_string();
+                return vec![LocationStock::Unknown(reason); self.locations.len()];
+            }
+            Some(ProductStock::Unreadable(why)) => {
+                let reason = format!("Nhanh's stock row could not be read ({why})");
+                return vec![LocationStock::Unknown(reason); self.locations.len()];
+            }
+            Some(ProductStock::Depots(d)) => d,
+        };
+        let read: HashMap<u64, Option<f64>> = depots.iter().copied().collect();
         let mut sums = vec![0f64; self.locations.len()];
-        for (depot, available) in depots {
-            if let Some(&l) = self.depot_to_location.get(depot) {
-                sums[l] += available.unwrap_or(0.0);
+        let mut unknown: Vec<Vec<String>> = vec![Vec::new(); self.locations.len()];
+        for depot in self.depots() {
+            let l = self.depot_to_location[&depot];
+            match read.get(&depot) {
+                _ if uncovered.contains(&depot) => {
+                    unknown[l].push(format!("depot {depot} is not covered by the Nhanh access token"))
+                }
+                Some(Some(available)) if available.is_finite() => sums[l] += available,
+                Some(_) => unknown[l].push(format!("depot {depot} has no `available` number")),
+                None => unknown[l].push(format!("depot {depot} is absent from Nhanh's stock of this product")),
             }
         }
-        sums.into_iter().map(|s| s.round() as i64).collect()
+        sums.into_iter()
+            .zip(unknown)
+            .map(|(sum, why)| match why.is_empty() {
+                true => LocationStock::Known(sum.round() as i64),
+                false => LocationStock::Unknown(why.join("; ")),
+            })
+            .collect()
     }
 }
 
@@ -166,15 +272,39 @@ mod tests {
     }
 
     #[test]
-    fn stock_is_summed_per_location_over_the_mapped_depots() {
+    fn stock_is_summed_per_location_over_the_mapped_depots_only_when_every_one_was_read() {
+        use LocationStock::{Known, Unknown};
         let plan = LocationPlan::new(&[(1, "L/b".into()), (2, "L/a".into()), (3, "L/b".into())]).unwrap();
         assert_eq!(plan.locations, vec!["L/a".to_string(), "L/b".to_string()]);
-        let check = |depots: &[(u64, Option<f64>)], expect: Vec<i64>| assert_eq!(plan.quantities(depots), expect);
-        check(&[(1, Some(4.0)), (2, Some(2.0)), (3, Some(5.0))], vec![2, 9]);
-        check(&[(9, Some(100.0)), (3, Some(1.0))], vec![0, 1]);
-        check(&[], vec![0, 0]);
-        check(&[(2, None), (1, Some(-2.0))], vec![0, -2]);
-        check(&[(2, Some(1.6))], vec![2, 0]);
+        assert_eq!(plan.depots(), vec![1, 2, 3]);
+        let none = BTreeSet::new();
+        let read = |d: &[(u64, Option<f64>)]| ProductStock::Depots(d.to_vec());
+        let known = |p: &ProductStock, uncovered: &BTreeSet<u64>| {
+            plan.stock(Some(p), uncovered)
+                .into_iter()
+                .map(|s| match s {
+                    Known(q) => Some(q),
+                    Unknown(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(known(&read(&[(1, Some(4.0)), (2, Some(2.0)), (3, Some(5.0))]), &none), vec![Some(2), Some(9)]);
+        // Unmapped depots are ignored; a read zero is a zero.
+        let all = [(1, Some(0.0)), (2, Some(1.6)), (3, Some(-2.0)), (9, Some(100.0))];
+        assert_eq!(known(&read(&all), &none), vec![Some(2), Some(-2)]);
+        // A covered depot absent from the product's rows is unknown, not 0: only its location.
+        assert_eq!(known(&read(&[(1, Some(4.0)), (2, Some(2.0))]), &none), vec![Some(2), None]);
+        // A row without `available` is unknown.
+        assert_eq!(known(&read(&[(1, Some(4.0)), (2, None), (3, Some(1.0))]), &none), vec![None, Some(5)]);
+        // A depot the token does not cover is unknown even when a row is there.
+        let uncovered: BTreeSet<u64> = [3].into();
+        let stock = plan.stock(Some(&read(&[(1, Some(4.0)), (2, Some(2.0)), (3, Some(5.0))])), &uncovered);
+        assert_eq!(stock[0], Known(2));
+        assert!(matches!(&stock[1], Unknown(why) if why.contains("depot 3 is not covered")), "{stock:?}");
+        // A missing or unreadable product: every location unknown, with the reason.
+        assert!(plan.stock(None, &none).iter().all(|s| matches!(s, Unknown(w) if w.contains("missing"))));
+        let bad = ProductStock::Unreadable("bad number".into());
+        assert!(plan.stock(Some(&bad), &none).iter().all(|s| matches!(s, Unknown(w) if w.contains("bad number"))));
         assert_eq!(LocationPlan::new(&[]), None);
     }
 

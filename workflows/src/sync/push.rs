@@ -1,17 +1,17 @@
 //! One page of mappings pushed to Shopify, with the outcome of every item: what the full syncs
 //! and `RETRY_FAILED_SYNC` share.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use dongbo_engine::{EntityRef, JobId, StepContext, StepError};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use super::plan::{self, CustomerAction, LocationPlan};
+use super::plan::{self, CustomerAction, LocationPlan, LocationStock, ProductStock, StockPlan};
 use super::{configured, db_error, step_error, SyncSettings};
 use crate::catalog::store::pulls::location_mappings;
 use crate::catalog::store::sync::{self as store, ProductSyncRow, Selection, SyncKind, SyncOutcomes};
-use crate::connectors::nhanh::types::{InventoryFilters, NhanhInventory, ProductFilters};
+use crate::connectors::nhanh::types::{InventoryFilters, NhanhInventory, Parsed, ProductFilters};
 use crate::connectors::shopify::{InventoryQuantity, MetafieldInput};
 use crate::connectors::{NhanhClient, ShopifyClient};
 use crate::setup::Upstreams;
@@ -117,19 +117,55 @@ impl Pusher {
         Ok(out)
     }
 
-    /// Reads the depot → location mapping; a sync without one cannot say where stock goes.
-    pub async fn location_plan(&self, ctx: &StepContext) -> Result<LocationPlan, StepError> {
-        let pairs = location_mappings(&ctx.db).await.map_err(|e| db_error("reading location mappings", e))?;
-        LocationPlan::new(&pairs).ok_or_else(|| {
-            StepError::permanent(
-                "no Nhanh depot is mapped to a Shopify location: set the location mapping before syncing stock",
-            )
-        })
+    /// Decides where stock goes: the depot → location mapping, or — with none and exactly one
+    /// active Shopify location — every Nhanh depot (`business/depot`) onto that location; and
+    /// which mapped depots the Nhanh token does not cover (`app/checkaccesstoken`). With no
+    /// mapping and not exactly one active location, fails naming the Locations panel.
+    pub async fn location_plan(&self, ctx: &StepContext) -> Result<StockPlan, StepError> {
+        let mapped = location_mappings(&ctx.db).await.map_err(|e| db_error("reading location mappings", e))?;
+        let nhanh = configured(self.upstreams.nhanh())?;
+        let mut plan = StockPlan { pairs: mapped, ..StockPlan::default() };
+        if plan.pairs.is_empty() {
+            let shopify = configured(self.upstreams.shopify())?;
+            let locations = shopify.locations().await.map_err(step_error)?;
+            let active: Vec<_> = locations.into_iter().filter(|l| l.is_active == Some(true)).collect();
+            let [only] = active.as_slice() else {
+                return Err(StepError::permanent(format!(
+                    "no Nhanh depot is mapped to a Shopify location and the shop has {} active locations, so \
+                     there is no single one to default to: map depots to locations in the dashboard's Locations \
+                     panel before syncing stock",
+                    active.len()
+                )));
+            };
+            let depots = nhanh.business_depots().await.map_err(step_error)?;
+            if depots.is_empty() {
+                return Err(StepError::permanent(
+                    "Nhanh's business/depot listed no depot: map depots to locations in the dashboard's Locations panel",
+                ));
+            }
+            plan.pairs = depots.iter().map(|d| (d.id, only.id.clone())).collect();
+            plan.default_location = Some(only.id.clone());
+        }
+        if nhanh.can_check_access_token() {
+            let info = nhanh.check_access_token().await.map_err(step_error)?;
+            let mut uncovered: Vec<u64> = plan.pairs.iter().map(|(d, _)| *d).filter(|d| !info.covers(*d)).collect();
+            uncovered.sort_unstable();
+            uncovered.dedup();
+            plan.uncovered_depots = uncovered;
+        } else {
+            plan.coverage_unchecked = Some(
+                "NHANH_SECRET_KEY is not set, so app/checkaccesstoken cannot run; depots absent from Nhanh's \
+                 replies are skipped, never counted as 0"
+                    .into(),
+            );
+        }
+        Ok(plan)
     }
 
     /// Products per full page under `plan`.
-    pub fn product_page(&self, plan: &LocationPlan) -> i64 {
-        let per_call = plan::products_per_call(plan.locations.len(), self.settings.max_quantities_per_call);
+    pub fn product_page(&self, plan: &StockPlan) -> i64 {
+        let locations = plan.locations().map_or(1, |l| l.locations.len());
+        let per_call = plan::products_per_call(locations, self.settings.max_quantities_per_call);
         (per_call * self.settings.calls_per_step.max(1)) as i64
     }
 
@@ -137,11 +173,17 @@ impl Pusher {
     pub async fn products(
         &self,
         ctx: &StepContext,
-        plan: &LocationPlan,
+        stock_plan: &StockPlan,
         scope: Scope<'_>,
     ) -> Result<Pushed, StepError> {
+        let plan = &stock_plan.locations().ok_or_else(|| {
+            StepError::permanent(
+                "no Nhanh depot feeds a Shopify location: map depots in the dashboard's Locations panel",
+            )
+        })?;
+        let uncovered = &stock_plan.uncovered();
         let sel = match scope {
-            Scope::After(after) => Selection::After { after, limit: self.product_page(plan) },
+            Scope::After(after) => Selection::After { after, limit: self.product_page(stock_plan) },
             Scope::Ids(ids) => Selection::Ids(ids),
         };
         let rows = store::product_rows(&ctx.db, sel).await.map_err(|e| db_error("reading product mappings", e))?;
@@ -172,7 +214,7 @@ impl Pusher {
         let calls_in_flight: Vec<_> = calls
             .iter()
             .enumerate()
-            .map(|(n, call)| tagged(n, product_call(ctx, nhanh, shopify, plan, n, call)))
+            .map(|(n, call)| tagged(n, product_call(ctx, nhanh, shopify, (plan, uncovered), n, call)))
             .collect();
         let results: Vec<CallResult> = futures::stream::iter(calls_in_flight)
             .buffer_unordered(self.settings.calls_per_step.max(1))
@@ -198,17 +240,15 @@ fn in_call_order(mut results: Vec<CallResult>) -> Vec<CallResult> {
     results
 }
 
-/// Stock per depot of each product Nhanh answered for; products it left out are absent.
+/// What Nhanh said of each product it answered for (rows per depot, or why its row could not
+/// be read); products it left out are absent.
 ///
 /// Nhanh limits each URL separately (150 requests / 30 s), and `product/list` filtered by `ids`
-/// carries the same per-depot stock as `product/inventory`; so calls alternate between the two
-/// (`Endpoint`), doubling the read budget to 10 requests/s — above the ≈ 10 calls/s Shopify
-/// allows — instead of capping the sync at half the throttle ceiling.
-async fn fetch_stock(
-    nhanh: &NhanhClient,
-    ids: &[u64],
-    via: Endpoint,
-) -> Result<HashMap<u64, Vec<(u64, Option<f64>)>>, StepError> {
+/// carries the same per-depot stock as `product/inventory` (both nest it under `inventory`);
+/// so calls alternate between the two (`Endpoint`), doubling the read budget to 10 requests/s
+/// — above the ≈ 10 calls/s Shopify allows — instead of capping the sync at half the throttle
+/// ceiling.
+async fn fetch_stock(nhanh: &NhanhClient, ids: &[u64], via: Endpoint) -> Result<HashMap<u64, ProductStock>, StepError> {
     let mut out = HashMap::new();
     for ids in plan::chunks(ids, NHANH_IDS_PER_CALL) {
         out.extend(stock_of(nhanh, ids, via).await?);
@@ -225,11 +265,15 @@ enum Endpoint {
     List,
 }
 
-type Stock = Vec<(u64, Vec<(u64, Option<f64>)>)>;
+/// A product's rows per depot, `(depot, available)`; a product without an `inventory` block
+/// has no rows (so every mapped depot reads as absent, never as 0).
+fn depot_rows(inv: Option<&NhanhInventory>) -> ProductStock {
+    ProductStock::Depots(inv.map(|i| i.depots.iter().map(|d| (d.id, d.available)).collect()).unwrap_or_default())
+}
 
-/// Stock per depot of up to 100 products.
-async fn stock_of(nhanh: &NhanhClient, ids: Vec<u64>, via: Endpoint) -> Result<Stock, StepError> {
-    let depots = |inv: &NhanhInventory| inv.depots.iter().map(|d| (d.id, d.available)).collect::<Vec<_>>();
+/// What Nhanh said of up to 100 products; a row that fails to parse marks its product (when
+/// its id can be read) unreadable instead of failing the call.
+async fn stock_of(nhanh: &NhanhClient, ids: Vec<u64>, via: Endpoint) -> Result<Vec<(u64, ProductStock)>, StepError> {
     let mut next = None;
     let mut out = Vec::new();
     // Bounded: 100 ids fill one page; a `next` Nhanh sends anyway is followed a few times.
@@ -237,14 +281,20 @@ async fn stock_of(nhanh: &NhanhClient, ids: Vec<u64>, via: Endpoint) -> Result<S
         let next_page = match via {
             Endpoint::Inventory => {
                 let filters = InventoryFilters { ids: ids.clone(), ..InventoryFilters::default() };
-                let page = nhanh.product_inventory(&filters, next).await.map_err(step_error)?;
-                out.extend(page.items.iter().map(|p| (p.product_id, depots(&p.inventory))));
+                let page = nhanh.product_inventory_rows(&filters, next).await.map_err(step_error)?;
+                out.extend(page.items.into_iter().filter_map(|row| match row {
+                    Parsed::Row(p) => Some((p.product_id, depot_rows(p.inventory.as_ref()))),
+                    Parsed::Unreadable { id, reason } => id.map(|id| (id, ProductStock::Unreadable(reason))),
+                }));
                 page.next
             }
             Endpoint::List => {
                 let filters = ProductFilters { ids: ids.clone(), ..ProductFilters::default() };
-                let page = nhanh.list_products(&filters, next).await.map_err(step_error)?;
-                out.extend(page.items.iter().map(|p| (p.id, p.inventory.as_ref().map(depots).unwrap_or_default())));
+                let page = nhanh.list_product_rows(&filters, next).await.map_err(step_error)?;
+                out.extend(page.items.into_iter().filter_map(|row| match row {
+                    Parsed::Row(p) => Some((p.id, depot_rows(p.inventory.as_ref()))),
+                    Parsed::Unreadable { id, reason } => id.map(|id| (id, ProductStock::Unreadable(reason))),
+                }));
                 page.next
             }
         };
@@ -302,42 +352,64 @@ async fn metafields_call(
 }
 
 /// One call's products: their stock read from Nhanh now (even calls from `product/inventory`,
-/// odd ones from `product/list`; a product missing from the answer counts as 0), then one `inventorySetQuantities` under the step's key `batch-<n>`, resent
-/// without the rejected products under `batch-<n>-retry-<k>` (a rejected call applied nothing).
-/// A product's value is `{location: quantity}`.
+/// odd ones from `product/list`), then one `inventorySetQuantities` under the step's key
+/// `batch-<n>`, resent without the rejected products under `batch-<n>-retry-<k>` (a rejected
+/// call applied nothing). Only locations whose every depot was read are sent; a product with
+/// any location unknown (missing from the reply, an absent or unreadable row, a depot the token
+/// does not cover) fails with the reason, so RETRY_FAILED_SYNC takes it up again — nothing is
+/// ever sent as 0 that was not read as 0. A pushed product's value is `{location: quantity}`.
 async fn product_call(
     ctx: &StepContext,
     nhanh: &NhanhClient,
     shopify: &ShopifyClient,
-    plan: &LocationPlan,
+    (plan, uncovered): (&LocationPlan, &BTreeSet<u64>),
     n: usize,
     call: &[(ProductSyncRow, String)],
 ) -> Result<Vec<(usize, Result<Value, String>)>, StepError> {
     let ids: Vec<u64> = call.iter().filter_map(|(r, _)| u64::try_from(r.nhanh_product_id).ok()).collect();
     let via = [Endpoint::Inventory, Endpoint::List][n % 2];
     let stock = fetch_stock(nhanh, &ids, via).await?;
-    let quantities: Vec<Vec<i64>> = call
-        .iter()
-        .map(|(row, _)| {
-            let depots = u64::try_from(row.nhanh_product_id).ok().and_then(|id| stock.get(&id));
-            plan.quantities(depots.map_or(&[][..], Vec::as_slice))
-        })
-        .collect();
     let locations = &plan.locations;
-    let mut remaining: Vec<usize> = (0..call.len()).collect();
     let mut out = Vec::new();
+    // Per product: the `(location index, quantity)` it can send, and why the rest cannot.
+    let mut sendable: Vec<Vec<(usize, i64)>> = vec![Vec::new(); call.len()];
+    let mut unknown: Vec<Option<String>> = vec![None; call.len()];
+    for (i, (row, _)) in call.iter().enumerate() {
+        let product = u64::try_from(row.nhanh_product_id).ok().and_then(|id| stock.get(&id));
+        let mut why = Vec::new();
+        for (l, s) in plan.stock(product, uncovered).into_iter().enumerate() {
+            match s {
+                LocationStock::Known(q) => sendable[i].push((l, q)),
+                LocationStock::Unknown(reason) => why.push(format!("{}: {reason}", locations[l])),
+            }
+        }
+        if !why.is_empty() {
+            unknown[i] = Some(format!(
+                "Nhanh product {}: stock not known, nothing sent for {} ({})",
+                row.nhanh_product_id,
+                if sendable[i].is_empty() { "any location" } else { "some locations" },
+                why.join("; ")
+            ));
+        }
+    }
+    let mut remaining: Vec<usize> = (0..call.len()).filter(|&i| !sendable[i].is_empty()).collect();
+    for i in (0..call.len()).filter(|&i| sendable[i].is_empty()) {
+        out.push((i, Err(unknown[i].clone().unwrap_or_else(|| "no location to send stock to".into()))));
+    }
     let mut attempt = 0usize;
     while !remaining.is_empty() {
-        let inputs: Vec<InventoryQuantity> = remaining
-            .iter()
-            .flat_map(|&i| {
-                locations.iter().zip(&quantities[i]).map(move |(l, q)| InventoryQuantity {
+        let mut owners = Vec::new();
+        let mut inputs: Vec<InventoryQuantity> = Vec::new();
+        for (pos, &i) in remaining.iter().enumerate() {
+            for &(l, q) in &sendable[i] {
+                owners.push(pos);
+                inputs.push(InventoryQuantity {
                     inventory_item_id: call[i].1.clone(),
-                    location_id: l.clone(),
-                    quantity: *q,
-                })
-            })
-            .collect();
+                    location_id: locations[l].clone(),
+                    quantity: q,
+                });
+            }
+        }
         let digest = contents_digest(&inputs);
         let key = match attempt {
             0 => ctx.idempotency_key(&format!("batch-{n}-{digest}")),
@@ -345,15 +417,17 @@ async fn product_call(
         };
         let errors = shopify.inventory_set_quantities(&inputs, &key).await.map_err(step_error)?;
         if errors.is_empty() {
-            out.extend(remaining.drain(..).map(|i| {
-                let value: Map<String, Value> =
-                    locations.iter().cloned().zip(quantities[i].iter().map(|q| json!(q))).collect();
-                (i, Ok(Value::Object(value)))
+            out.extend(remaining.drain(..).map(|i| match &unknown[i] {
+                Some(reason) => (i, Err(reason.clone())),
+                None => {
+                    let value: Map<String, Value> =
+                        sendable[i].iter().map(|&(l, q)| (locations[l].clone(), json!(q))).collect();
+                    (i, Ok(Value::Object(value)))
+                }
             }));
             break;
         }
-        let per_item = locations.len().max(1);
-        let rejected = plan::rejected_items(&errors, remaining.len(), |q| Some(q / per_item));
+        let rejected = plan::rejected_items(&errors, remaining.len(), |q| owners.get(q).copied());
         let mut kept = Vec::new();
         for (pos, &i) in remaining.iter().enumerate() {
             match rejected.get(&pos) {
@@ -364,6 +438,7 @@ async fn product_call(
         remaining = kept;
         attempt += 1;
     }
+    out.sort_by_key(|(i, _)| *i);
     Ok(out)
 }
 

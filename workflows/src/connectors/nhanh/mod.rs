@@ -3,6 +3,7 @@
 //! every process on one PostgreSQL database), retrying transient failures and lock-outs a bounded
 //! number of times.
 
+pub mod app;
 pub mod reply;
 pub mod types;
 
@@ -21,6 +22,7 @@ use super::retry::RetryPolicy;
 use super::secret::Secret;
 use super::stats::{ConnectorStats, Counters};
 use super::transport::{http_client, send};
+pub use app::{get_access_token, AccessTokenInfo, GrantedToken, NhanhDepot, NhanhDepotLocation};
 use reply::{read_reply, Outcome};
 pub use types::*;
 
@@ -35,6 +37,9 @@ pub struct NhanhConfig {
     pub business_id: String,
     /// The access token.
     pub access_token: Secret,
+    /// The app's secret key, which `app/checkaccesstoken` needs in its body; `None` when not
+    /// configured (then [`NhanhClient::check_access_token`] fails with a reason naming it).
+    pub secret_key: Option<Secret>,
     /// Rows per page, 1 to 100.
     pub page_size: u32,
     /// Per-request timeout.
@@ -54,22 +59,33 @@ impl NhanhConfig {
             app_id: app_id.into(),
             business_id: business_id.into(),
             access_token,
+            secret_key: None,
             page_size: 100,
             timeout: Duration::from_secs(30),
         }
     }
 
+    /// This config with the app's secret key (for `app/checkaccesstoken`).
+    pub fn with_secret_key(mut self, secret_key: Secret) -> Self {
+        self.secret_key = Some(secret_key);
+        self
+    }
+
     /// A config from `NHANH_BASE_URL`, `NHANH_APP_ID`, `NHANH_BUSINESS_ID` and
     /// `NHANH_ACCESS_TOKEN` as looked up by `var` (the process environment, or a simulator's
-    /// `env()`); `None` names the first one missing.
+    /// `env()`), plus `NHANH_SECRET_KEY` when set; the error names the first one missing.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Self, &'static str> {
         let get = |k: &'static str| var(k).filter(|v| !v.is_empty()).ok_or(k);
-        Ok(NhanhConfig::new(
+        let cfg = NhanhConfig::new(
             get("NHANH_BASE_URL")?,
             get("NHANH_APP_ID")?,
             get("NHANH_BUSINESS_ID")?,
             Secret::new(get("NHANH_ACCESS_TOKEN")?),
-        ))
+        );
+        Ok(match get("NHANH_SECRET_KEY") {
+            Ok(key) => cfg.with_secret_key(Secret::new(key)),
+            Err(_) => cfg,
+        })
     }
 }
 
@@ -168,6 +184,37 @@ impl NhanhClient {
         self.list("product/inventory", json!(filters), next).await
     }
 
+    /// One page of `product/inventory` whose rows are decoded one by one: a bad row comes back
+    /// as [`Parsed::Unreadable`] instead of failing the page.
+    pub async fn product_inventory_rows(
+        &self,
+        filters: &InventoryFilters,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<Parsed<NhanhProductInventory>>> {
+        if filters.ids.len() > 100 {
+            return Err(ConnectorError::permanent(format!(
+                "product/inventory takes at most 100 ids, got {}",
+                filters.ids.len()
+            )));
+        }
+        self.list("product/inventory", json!(filters), next).await
+    }
+
+    /// One page of `product/list` whose rows are decoded one by one (see
+    /// [`NhanhClient::product_inventory_rows`]).
+    pub async fn list_product_rows(
+        &self,
+        filters: &ProductFilters,
+        next: Option<Value>,
+    ) -> Result<NhanhPage<Parsed<NhanhProduct>>> {
+        self.list("product/list", json!(filters), next).await
+    }
+
+    /// Whether a secret key is configured, so [`NhanhClient::check_access_token`] can run.
+    pub fn can_check_access_token(&self) -> bool {
+        self.inner.cfg.secret_key.is_some()
+    }
+
     /// One page of `customer/list`, newest id first.
     pub async fn list_customers(
         &self,
@@ -185,11 +232,30 @@ impl NhanhClient {
         next: Option<Value>,
     ) -> Result<NhanhPage<T>> {
         let inner = &*self.inner;
-        let mut paginator = json!({"size": inner.cfg.page_size, "sort": {"id": "desc"}});
+        let mut paginator = json!({"size": inner.cfg.page_size});
+        // Each page documents its own sort key: `product/inventory` sorts by `productId`, and
+        // `customer/list` documents none, so none is sent.
+        match call {
+            "product/inventory" => paginator["sort"] = json!({"productId": "desc"}),
+            "customer/list" => {}
+            _ => paginator["sort"] = json!({"id": "desc"}),
+        }
         if let Some(next) = next {
             paginator["next"] = next;
         }
         let body = json!({"filters": filters, "paginator": paginator});
+        self.post(call, &body, read_reply::<T>).await
+    }
+
+    /// Sends `body` to `call`, pacing, retrying transient failures and lock-outs a bounded number
+    /// of times, and reading the reply with `read`.
+    async fn post<P>(
+        &self,
+        call: &'static str,
+        body: &Value,
+        read: fn(&str, u16, &[u8], i64) -> Outcome<P>,
+    ) -> Result<P> {
+        let inner = &*self.inner;
         let path = format!("/v3.0/{call}");
         let url = format!("{}{path}", inner.cfg.base_url.trim_end_matches('/'));
         let query = [("appId", inner.cfg.app_id.as_str()), ("businessId", inner.cfg.business_id.as_str())];
@@ -199,7 +265,7 @@ impl NhanhClient {
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
-            let sent = send(inner.http.post(&url).query(&query).json(&body), call).await;
+            let sent = send(inner.http.post(&url).query(&query).json(body), call).await;
             permit.complete().await;
             let outcome = match sent {
                 Ok(reply) => {
@@ -212,7 +278,7 @@ impl NhanhClient {
                     let now_unix = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs() as i64);
-                    match read_reply::<T>(call, reply.status, &reply.body, now_unix) {
+                    match read(call, reply.status, &reply.body, now_unix) {
                         Outcome::Failed(ConnectorError::Transient { reason, retry_after: None }) => {
                             Outcome::Failed(ConnectorError::Transient { reason, retry_after: reply.retry_after })
                         }

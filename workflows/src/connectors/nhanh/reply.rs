@@ -12,11 +12,11 @@ use crate::connectors::error::ConnectorError;
 /// How long to stay away after a lock-out that did not say for how long: one full window.
 const DEFAULT_LOCK: Duration = Duration::from_secs(30);
 
-/// What a reply meant.
+/// What a reply meant, `P` being what a successful reply carries (a page of rows, or one object).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<T> {
-    /// A page of rows.
-    Page(NhanhPage<T>),
+pub enum Outcome<P> {
+    /// The successful reply's payload.
+    Page(P),
     /// The app is locked out of this URL for this long.
     Locked {
         /// How long.
@@ -30,7 +30,32 @@ pub enum Outcome<T> {
 
 /// Reads the reply of `call` (`"customer/list"`), given the HTTP status, the body, and the
 /// current Unix time (to turn an `unlockedAt` into a wait).
-pub fn read_reply<T: DeserializeOwned>(call: &str, status: u16, body: &[u8], now_unix: i64) -> Outcome<T> {
+pub fn read_reply<T: DeserializeOwned>(call: &str, status: u16, body: &[u8], now_unix: i64) -> Outcome<NhanhPage<T>> {
+    read_envelope(call, status, body, now_unix, |obj| read_page(call, obj))
+}
+
+/// Reads the reply of a call whose `data` is one object (`app/checkaccesstoken`,
+/// `app/getaccesstoken`), decoded as `T`; a successful reply without `data` is malformed.
+pub fn read_object<T: DeserializeOwned>(call: &str, status: u16, body: &[u8], now_unix: i64) -> Outcome<T> {
+    read_envelope(call, status, body, now_unix, |obj| match obj.get("data") {
+        Some(Value::Object(data)) => match serde_json::from_value::<T>(Value::Object(data.clone())) {
+            Ok(v) => Outcome::Page(v),
+            Err(e) => malformed(call, &format!("field `data`: {e}")),
+        },
+        None | Some(Value::Null) => malformed(call, "missing field `data`"),
+        Some(other) => malformed(call, &format!("field `data` is {}, expected an object", kind(other))),
+    })
+}
+
+/// The envelope every call shares: HTTP status, JSON, `code`, and the error and lock shapes;
+/// `success` reads the body of a `code: 1` reply.
+fn read_envelope<P>(
+    call: &str,
+    status: u16,
+    body: &[u8],
+    now_unix: i64,
+    success: impl FnOnce(&Map<String, Value>) -> Outcome<P>,
+) -> Outcome<P> {
     let server_error = (500..600).contains(&status);
     let json: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -63,7 +88,7 @@ pub fn read_reply<T: DeserializeOwned>(call: &str, status: u16, body: &[u8], now
         Some(_) => None,
     };
     match code {
-        Some(1) if status == 200 => read_page(call, obj),
+        Some(1) if status == 200 => success(obj),
         Some(1) => Outcome::Failed(ConnectorError::permanent(format!("{call}: HTTP {status} with code 1"))),
         Some(0) => read_error(call, status, obj, now_unix),
         _ => malformed(call, &format!("field `code` is {}, expected 0 or 1", obj["code"])),
@@ -85,7 +110,7 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn read_page<T: DeserializeOwned>(call: &str, obj: &Map<String, Value>) -> Outcome<T> {
+fn read_page<T: DeserializeOwned>(call: &str, obj: &Map<String, Value>) -> Outcome<NhanhPage<T>> {
     let rows: Vec<(String, Value)> = match obj.get("data") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect(),

@@ -17,7 +17,7 @@ enum Expect {
     Malformed(&'static str),
 }
 
-fn summarise<T>(outcome: Outcome<T>, id: impl Fn(&T) -> u64) -> Result<Expect, String> {
+fn summarise<T>(outcome: Outcome<NhanhPage<T>>, id: impl Fn(&T) -> u64) -> Result<Expect, String> {
     match outcome {
         Outcome::Page(p) => Ok(Expect::Page(p.items.iter().map(id).collect(), p.next, p.total_items)),
         Outcome::Locked { locked_for, .. } => Ok(Expect::Locked(locked_for.as_secs())),

@@ -13,7 +13,8 @@ pub struct NhanhPage<T> {
     pub items: Vec<T>,
     /// The cursor for the next page, to be passed back exactly as received; `None` at the end.
     pub next: Option<Value>,
-    /// The total number of rows, reported on the first page only.
+    /// A total count, when a reply carries one. The v3 pages document none, so callers must
+    /// work without it (a job with no known total shows a count).
     pub total_items: Option<u64>,
 }
 
@@ -151,16 +152,56 @@ pub struct NhanhProduct {
     pub created_at: Option<i64>,
 }
 
-/// An item of `product/inventory`.
+/// An item of `product/inventory` (apidocs.nhanh.vn/v3/product/inventory): the product and,
+/// nested under `inventory` as in `product/list`, its stock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NhanhProductInventory {
     /// The product.
-    #[serde(alias = "id", deserialize_with = "lenient::u64")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub product_id: u64,
-    /// Its stock.
-    #[serde(flatten)]
-    pub inventory: NhanhInventory,
+    /// The barcode.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub barcode: Option<String>,
+    /// The name.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub name: Option<String>,
+    /// Prices (`retail`, `wholesale`, `import`, `avgCost`).
+    #[serde(default, deserialize_with = "lenient::opt_object")]
+    pub prices: Option<NhanhPrices>,
+    /// Its stock; absent means Nhanh said nothing of it (never zero).
+    #[serde(default, deserialize_with = "lenient::opt_object")]
+    pub inventory: Option<NhanhInventory>,
+}
+
+/// A row that either decoded or did not: lets a caller skip one bad row (naming its id when the
+/// row has a readable `id` or `productId`) instead of losing the whole page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed<T> {
+    /// The row as `T`.
+    Row(T),
+    /// The row did not decode.
+    Unreadable {
+        /// Its `productId` or `id`, when readable.
+        id: Option<u64>,
+        /// Why it did not decode.
+        reason: String,
+    },
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let id = ["productId", "id"].iter().find_map(|k| match v.get(k) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        });
+        Ok(match serde_json::from_value::<T>(v) {
+            Ok(row) => Parsed::Row(row),
+            Err(e) => Parsed::Unreadable { id, reason: e.to_string() },
+        })
+    }
 }
 
 /// An item of `customer/list`.
