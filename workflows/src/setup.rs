@@ -79,12 +79,15 @@ impl Upstreams {
         let missing = |k: &str| ConnectorError::permanent(format!("{k} is not set (a Nhanh token is stored)"));
         let business_id =
             get("NHANH_BUSINESS_ID").or(chosen.business_id).ok_or_else(|| missing("NHANH_BUSINESS_ID"))?;
-        let cfg = NhanhConfig::new(
+        let mut cfg = NhanhConfig::new(
             get("NHANH_BASE_URL").ok_or_else(|| missing("NHANH_BASE_URL"))?,
             get("NHANH_APP_ID").ok_or_else(|| missing("NHANH_APP_ID"))?,
             business_id,
             chosen.token,
         );
+        if let Some(key) = get("NHANH_SECRET_KEY") {
+            cfg = cfg.with_secret_key(crate::connectors::Secret::new(key));
+        }
         upstreams.nhanh = Some(Arc::new(NhanhClient::new(cfg)?));
         Ok((upstreams, None))
     }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::standing::{assess, Standing, RENEW};
 use super::NOTICE;
 use crate::catalog::store::credentials::{record_check, save_depot_names, TokenCheckRow};
-use crate::connectors::ConnectorError;
+use crate::connectors::{ConnectorError, NhanhClient};
 use crate::notices::{NoticeLevel, Notices};
 
 /// How often a running dongbo checks its token.
@@ -38,6 +38,26 @@ pub trait TokenOracle: Send + Sync {
     async fn check_token(&self) -> Result<TokenFacts, ConnectorError>;
     /// The business's depots: `(id, name)`.
     async fn depot_names(&self) -> Result<Vec<(u64, String)>, ConnectorError>;
+}
+
+/// The real oracle: the Nhanh client's `app/checkaccesstoken` and `business/depot`.
+#[async_trait]
+impl TokenOracle for NhanhClient {
+    async fn check_token(&self) -> Result<TokenFacts, ConnectorError> {
+        match self.check_access_token().await {
+            Ok(info) => Ok(TokenFacts { expires_at: info.expires_at.timestamp(), depot_ids: info.depot_ids }),
+            // Only Nhanh's refusal of the token means the token is gone; a missing setting or
+            // another permanent failure is not that, and is reported as a failed check.
+            Err(ConnectorError::Permanent { reason }) if !reason.contains("ACCESS_TOKEN") => {
+                Err(ConnectorError::transient(reason))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn depot_names(&self) -> Result<Vec<(u64, String)>, ConnectorError> {
+        Ok(self.business_depots().await?.into_iter().map(|d| (d.id, d.name)).collect())
+    }
 }
 
 /// What one check found.
