@@ -15,6 +15,8 @@ use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
 use crate::http::{check_bind, serve_with_dashboard, AppState};
 use crate::registry::{registry, upstreams_for, watch_upstreams};
+use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
+use dongbo_workflows::Upstreams;
 
 /// `dongbo serve`.
 #[derive(Debug, Args)]
@@ -100,6 +102,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_notices(upstreams.notices.clone())
         .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
     watch_upstreams(&state.metrics, &upstreams);
+    let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start_with_hook(
         &engine,
         args.workers,
@@ -110,17 +113,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
     workers.stop().await;
+    if let Some(checks) = token_checks {
+        checks.abort();
+    }
     Ok(())
+}
+
+/// Checks the Nhanh token now and once a day (expiry, covered depots, depot names), raising the
+/// `nhanh_token` notice from 30 days before expiry; nothing when Nhanh is not configured.
+fn spawn_token_checks(upstreams: &Upstreams, engine: &Engine) -> Option<JoinHandle<()>> {
+    let client = upstreams.nhanh.clone()?;
+    Some(spawn_checks(
+        client,
+        engine.store().db(),
+        std::sync::Arc::new(dongbo_engine::SystemClock),
+        CHECK_PERIOD,
+        upstreams.notices.clone(),
+    ))
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store).await?));
+    let upstreams = upstreams_for(&store).await?;
+    let engine = Engine::new(store.clone(), registry(&upstreams));
+    let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
     eprintln!("dongbo worker: stopping after the current steps");
     workers.stop().await;
+    if let Some(checks) = token_checks {
+        checks.abort();
+    }
     Ok(())
 }
