@@ -694,6 +694,22 @@
     $, el, api, notify, refreshMs: REFRESH_MS, isOpen: () => page.view === 'locations',
   });
 
+  // ---- The Nhanh token: where it stands ------------------------------------------------------------
+
+  /** Shows where the Nhanh token stands (never the token: the server does not send it). */
+  async function showNhanhToken() {
+    const line = $('#nhanh-token-state');
+    try {
+      const t = await api('/api/nhanh/token');
+      const expires = t.expiresAt ? `, expires ${new Date(t.expiresAt * 1000).toISOString().slice(0, 10)}` : '';
+      const business = t.businessId ? ` for business ${t.businessId}` : '';
+      line.textContent = t.source ? `Token: ${t.source}${business}${expires}.` : 'No Nhanh token yet.';
+      if (t.warning) line.textContent += ` ${t.warning}`;
+    } catch (e) {
+      line.textContent = `Token state unknown: ${e.message}`;
+    }
+  }
+
   // ---- Routing -----------------------------------------------------------------------------------------
 
   function route() {
@@ -728,6 +744,7 @@
     for (const b of document.querySelectorAll('[data-trigger]')) b.addEventListener('click', () => startJob(b));
     $('#job-cancel').addEventListener('click', (e) => cancelJob(e.currentTarget.dataset.cancel, e.currentTarget));
     $('#listing-more').addEventListener('click', () => loadListing(listing.key, true));
+    showNhanhToken();
     const tokenInput = $('#token');
     tokenInput.value = token;
     $('#token-form').addEventListener('submit', (e) => {

@@ -51,13 +51,16 @@ window.dongboLocations = ({ $, el, api, notify, isOpen, refreshMs }) => {
 
     const mapped = new Map(data.mappings.map((m) => [String(m.depotId), m.locationId]));
     const names = new Map(data.depots.map(([id, name]) => [String(id), name]));
+    // Null until the token's first check: then a depot not listed is not covered by the token.
+    const covered = data.coveredDepots ? new Set(data.coveredDepots.map(String)) : null;
     const depots = [...new Set([...names.keys(), ...mapped.keys()])].sort((a, b) => Number(a) - Number(b));
     const locations = data.locations.map(([id, name]) => ({ id, text: `${name} — ${locationNumber(id)}` }));
     // A mapping may name a location the last Shopify pull did not see: still show it as chosen.
     for (const gid of new Set(mapped.values())) {
       if (!locations.some((l) => l.id === gid)) locations.push({ id: gid, text: `${gid} (not in the last Shopify pull)` });
     }
-    tbody.replaceChildren(...depots.map((id) => row(id, names, mapped.get(id) || '', locations, pending.get(id))));
+    tbody.replaceChildren(...depots.map((id) => row(id, names, mapped.get(id) || '', locations, pending.get(id),
+      covered && !covered.has(id))));
 
     $('#locations-table').hidden = depots.length === 0;
     const noDepots = data.depots.length === 0;
@@ -78,8 +81,11 @@ window.dongboLocations = ({ $, el, api, notify, isOpen, refreshMs }) => {
     if (target && !target.disabled) target.focus();
   }
 
-  /** One depot's row: its id and name, the location select, its Save button and its note. */
-  function row(depotId, names, saved, locations, pending) {
+  /**
+   * One depot's row: its id and name (marked when the Nhanh token does not cover the depot), the
+   * location select, its Save button and its note.
+   */
+  function row(depotId, names, saved, locations, pending, uncovered) {
     const name = names.get(depotId);
     const label = `Shopify location for depot ${depotId}${name ? ` (${name})` : ''}`;
     const select = el('select', { id: `location-of-${depotId}`, 'data-depot': depotId, 'data-saved': saved, 'aria-label': label },
@@ -95,8 +101,11 @@ window.dongboLocations = ({ $, el, api, notify, isOpen, refreshMs }) => {
     const nameText = names.has(depotId) ? name || '—' : 'not seen by the last Nhanh pull';
     const tr = el('tr', { 'data-depot': depotId, 'data-name': name || null },
       el('td', { class: 'num mono', text: depotId }),
-      el('td', { class: name ? null : 'muted', text: nameText,
-        title: names.has(depotId) && !name ? `The pulls have not seen this depot's name` : null }),
+      el('td', { class: name ? null : 'muted', title: names.has(depotId) && !name ? `The pulls have not seen this depot's name` : null },
+        nameText,
+        uncovered ? ' ' : null,
+        uncovered ? el('span', { class: 'status FAILED', id: `uncovered-${depotId}`, text: 'not covered by the Nhanh token',
+          title: 'Nhanh sends no stock for this depot with the current token (absent, not zero): authorise Nhanh again with this depot granted' }) : null),
       el('td', {}, select),
       el('td', {}, save),
       el('td', { class: 'wrap' }, note));

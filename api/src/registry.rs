@@ -18,11 +18,21 @@ pub fn upstreams_from_env() -> anyhow::Result<Upstreams> {
     Upstreams::from_env().map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
 }
 
-/// The upstream clients for processes that run jobs on `store`: on PostgreSQL, where several
-/// `dongbo worker`s may share one Nhanh app, Nhanh's limit is counted in the database for all of
-/// them; on SQLite (one process) in this process.
-pub fn upstreams_for(store: &SharedStore) -> anyhow::Result<Upstreams> {
-    upstreams_from_env()?.share_nhanh_pacing(&store.db()).map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
+/// The upstream clients for processes that run jobs on `store`: Nhanh's token from
+/// `NHANH_ACCESS_TOKEN`, else the one stored by `dongbo nhanh authorize` (a stored token that
+/// cannot be read is said on stderr and in the log, and Nhanh stays unconfigured). On
+/// PostgreSQL, where several `dongbo worker`s may share one Nhanh app, Nhanh's limit is counted in
+/// the database for all of them; on SQLite (one process) in this process.
+pub async fn upstreams_for(store: &SharedStore) -> anyhow::Result<Upstreams> {
+    let db = store.db();
+    let (upstreams, unusable) = Upstreams::from_vars_or_store(|k| std::env::var(k).ok(), &db)
+        .await
+        .map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))?;
+    if let Some(why) = unusable {
+        tracing::warn!("{why}");
+        eprintln!("warning: {why}");
+    }
+    upstreams.share_nhanh_pacing(&db).map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))
 }
 
 /// Publishes the upstream clients' counters (requests, throttles, lock-outs, retries, waits) on

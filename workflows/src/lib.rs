@@ -10,6 +10,7 @@
 //! - [`keys`]: validated match keys — [`keys::Sku`], [`keys::Barcode`], [`keys::PhoneKey`].
 //! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL.
 //! - [`pull`], [`matching`], [`sync`]: the job types, by family ([`jobs`] names them).
+//! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
 //!   support), shown by the HTTP layer.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
@@ -21,6 +22,7 @@ pub mod connectors;
 pub mod jobs;
 pub mod keys;
 pub mod matching;
+pub mod nhanh_token;
 pub mod notices;
 pub mod pull;
 pub mod setup;

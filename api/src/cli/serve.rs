@@ -11,8 +11,15 @@ use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
+<<<<<<< HEAD
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
+=======
+use crate::http::nhanh_auth::NhanhAuth;
+use crate::http::{check_bind, serve_with_dashboard, AppState};
+>>>>>>> token
 use crate::registry::{registry, upstreams_for, watch_upstreams};
+use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
+use dongbo_workflows::Upstreams;
 
 /// `dongbo serve`.
 #[derive(Debug, Args)]
@@ -115,12 +122,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let limits = args.limits()?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let upstreams = upstreams_for(&store)?;
+    let upstreams = upstreams_for(&store).await?;
     let engine = Engine::new(store, registry(&upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
+<<<<<<< HEAD
         .with_limits(limits);
+=======
+        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
+>>>>>>> token
     watch_upstreams(&state.metrics, &upstreams);
+    let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start_with_hook(
         &engine,
         args.workers,
@@ -132,17 +144,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
     workers.stop().await;
+    if let Some(checks) = token_checks {
+        checks.abort();
+    }
     Ok(())
+}
+
+/// Checks the Nhanh token now and once a day (expiry, covered depots, depot names), raising the
+/// `nhanh_token` notice from 30 days before expiry; nothing when Nhanh is not configured.
+fn spawn_token_checks(upstreams: &Upstreams, engine: &Engine) -> Option<JoinHandle<()>> {
+    let client = upstreams.nhanh.clone()?;
+    Some(spawn_checks(
+        client,
+        engine.store().db(),
+        std::sync::Arc::new(dongbo_engine::SystemClock),
+        CHECK_PERIOD,
+        upstreams.notices.clone(),
+    ))
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store)?));
+    let upstreams = upstreams_for(&store).await?;
+    let engine = Engine::new(store.clone(), registry(&upstreams));
+    let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
     eprintln!("dongbo worker: stopping after the current steps");
     workers.stop().await;
+    if let Some(checks) = token_checks {
+        checks.abort();
+    }
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Location mapping: which Nhanh depots feed which Shopify location. PRODUCT_SYNC sums the
 //! `available` stock of the depots mapped onto each location, so it needs this before it can run.
+//! Depots carry their names (from `business/depot`) and whether the Nhanh token covers them.
 //! Read and written through the workflows' catalog store; no SQL here.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use dongbo_workflows::catalog::store::credentials::last_check;
 use dongbo_workflows::catalog::store::pulls::{
     list_depots, list_locations, location_mappings, remove_location_mapping, set_location_mapping,
     validate_location_mapping,
@@ -39,8 +41,11 @@ pub struct LocationMappingView {
 pub struct LocationMappings {
     /// The current mappings.
     pub mappings: Vec<LocationMappingView>,
-    /// Nhanh depots seen in pulled stock: `[id, name]`.
+    /// Nhanh depots seen in pulled stock or listed by `business/depot`: `[id, name]`.
     pub depots: Vec<(u64, Option<String>)>,
+    /// The depots the Nhanh token covers, by the last `app/checkaccesstoken`; absent before any
+    /// check. Nhanh leaves out the stock of a depot not covered (it is not zero).
+    pub covered_depots: Option<Vec<u64>>,
     /// Shopify locations pulled: `[id, name]`.
     pub locations: Vec<(String, String)>,
 }
@@ -61,6 +66,7 @@ pub async fn get_location_mappings(State(state): State<AppState>) -> ApiResult<L
     let mappings = location_mappings(&db).await.map_err(store_failure)?;
     let depots = list_depots(&db).await.map_err(store_failure)?;
     let locations = list_locations(&db).await.map_err(store_failure)?;
+    let check = last_check(&db).await.map_err(store_failure)?;
     Ok(Reply::ok(LocationMappings {
         mappings: mappings
             .into_iter()
@@ -68,6 +74,7 @@ pub async fn get_location_mappings(State(state): State<AppState>) -> ApiResult<L
             .collect(),
         depots: depots.into_iter().map(|d| (d.id, d.name)).collect(),
         locations: locations.into_iter().map(|l| (l.id, l.name)).collect(),
+        covered_depots: check.map(|c| c.depot_ids),
     }))
 }
 

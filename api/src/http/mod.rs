@@ -16,6 +16,7 @@
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
 //! - [`locations`]: which Nhanh depots feed which Shopify location.
+//! - [`nhanh_auth`]: where the Nhanh access token stands.
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
@@ -40,6 +41,7 @@ pub mod guard;
 pub mod jobs;
 pub mod locations;
 pub mod metrics;
+pub mod nhanh_auth;
 pub mod progress;
 pub mod server;
 pub mod service;
@@ -90,6 +92,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Conditions an operator must see (shown by `/healthz`, `/metrics` and the dashboard).
     pub notices: Notices,
+    /// What the Nhanh token routes need beyond the store.
+    pub nhanh_auth: Arc<nhanh_auth::NhanhAuth>,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
     /// The worker loops this process runs (none for an API-only server), for `/healthz`.
@@ -110,6 +114,7 @@ impl AppState {
             api_token: api_token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
             metrics: Metrics::new(),
             notices: Notices::new(),
+            nhanh_auth: Arc::new(nhanh_auth::NhanhAuth::default()),
             closing: Arc::new(closing),
             workers: dongbo_engine::WorkerHealth::new(0),
             limits: ConnectionLimits::default(),
@@ -147,6 +152,12 @@ impl AppState {
         self
     }
 
+    /// Uses `auth` for the Nhanh token routes.
+    pub fn with_nhanh_auth(mut self, auth: nhanh_auth::NhanhAuth) -> Self {
+        self.nhanh_auth = Arc::new(auth);
+        self
+    }
+
     /// Ends every open event stream (and refuses to follow new ones) so a graceful shutdown
     /// is not held up by them. [`serve`] calls it when its shutdown signal fires.
     pub fn close_streams(&self) {
@@ -169,6 +180,7 @@ impl AppState {
         (name = "audit", description = "What touched a record."),
         (name = "catalog", description = "Conflicts, mappings and failed items of the local catalog."),
         (name = "service", description = "Health, metrics, this document."),
+        (name = "nhanh", description = "The Nhanh access token: where it stands."),
     )
 )]
 struct ApiDoc;
@@ -194,6 +206,7 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(catalog::routes())
         .merge(locations::routes())
+        .merge(nhanh_auth::routes())
         .merge(metrics::routes())
         .merge(service::routes(with_home))
 }

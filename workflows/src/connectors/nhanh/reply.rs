@@ -210,6 +210,11 @@ fn read_error<T>(call: &str, status: u16, obj: &Map<String, Value>, now_unix: i6
         }
         "" if status == 429 => Outcome::Locked { locked_for: DEFAULT_LOCK, reason },
         "" => malformed(call, &format!("code 0 without `errorCode`{text}")),
+        // An expired token, or one replaced by authorising again: no retry helps, only a new token.
+        "ERR_INVALID_ACCESS_TOKEN" => Outcome::Failed(ConnectorError::permanent(format!(
+            "{reason} (the Nhanh access token expired or was replaced: {})",
+            crate::nhanh_token::RENEW
+        ))),
         _ => Outcome::Failed(ConnectorError::permanent(reason)),
     }
 }
