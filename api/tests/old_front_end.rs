@@ -238,7 +238,9 @@ async fn the_old_front_ends_requests_are_accepted_honoured_and_answered_in_the_s
         if c.method == "POST" {
             assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", c.label);
             let id = json["data"]["jobId"].as_str().expect("a trigger answers the job id").to_owned();
-            assert_eq!(json["jobId"], json!(id), "{}: the old pull routes' top-level jobId", c.label);
+            if json["jobId"] != json!(id) {
+                problems.push(format!("{}: no top-level jobId, where the old pull routes had it", c.label));
+            }
             vars.insert("LAST_JOB", json!(id.clone()));
             jobs.insert(c.label.clone(), id);
         }
