@@ -238,7 +238,9 @@ async fn the_old_front_ends_requests_are_accepted_honoured_and_answered_in_the_s
         if c.method == "POST" {
             assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", c.label);
             let id = json["data"]["jobId"].as_str().expect("a trigger answers the job id").to_owned();
-            assert_eq!(json["jobId"], json!(id), "{}: the old pull routes' top-level jobId", c.label);
+            if json["jobId"] != json!(id) {
+                problems.push(format!("{}: no top-level jobId, where the old pull routes had it", c.label));
+            }
             vars.insert("LAST_JOB", json!(id.clone()));
             jobs.insert(c.label.clone(), id);
         }
@@ -295,16 +297,15 @@ async fn the_old_front_ends_requests_are_accepted_honoured_and_answered_in_the_s
     let sync = w.job(&jobs["sync-customers"]).await;
     assert_eq!(sync.status.as_str(), "COMPLETED", "{:?}", sync.error);
     assert_eq!((sync.total, sync.processed, sync.successful), (Some(2), 2, 2));
-    let pushed: Vec<String> =
+    let mut pushed: Vec<String> =
         w.sim.journal().into_iter().filter(|e| e.kind == "metafieldsSet" && e.applied).map(|e| e.target).collect();
     let db = w.engine.store().db();
     let chosen = customer_rows(&db, Selection::Ids(&numbers)).await.unwrap();
     let mut chosen: Vec<String> = chosen.into_iter().map(|r| r.shopify_customer_id).collect();
-    let mut pushed_sorted = pushed.clone();
     chosen.sort();
-    pushed_sorted.sort();
-    pushed_sorted.dedup();
-    assert_eq!(pushed_sorted, chosen, "only the chosen customers were written");
+    pushed.sort();
+    pushed.dedup();
+    assert_eq!(pushed, chosen, "only the chosen customers were written");
     let product_ids = vars["PRODUCT_MAPPING_IDS"].as_array().unwrap().len();
     let products_input = w.input(&jobs["sync-products"]).await;
     assert_eq!(products_input["mappingIds"].as_array().map(Vec::len), Some(product_ids));
