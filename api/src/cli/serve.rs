@@ -11,12 +11,8 @@ use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
-<<<<<<< HEAD
-use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
-=======
 use crate::http::nhanh_auth::NhanhAuth;
-use crate::http::{check_bind, serve_with_dashboard, AppState};
->>>>>>> token
+use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
 use crate::registry::{registry, upstreams_for, watch_upstreams};
 use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
 use dongbo_workflows::Upstreams;
@@ -126,11 +122,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(store, registry(&upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
-<<<<<<< HEAD
-        .with_limits(limits);
-=======
+        .with_limits(limits)
         .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
->>>>>>> token
     watch_upstreams(&state.metrics, &upstreams);
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start_with_hook(
