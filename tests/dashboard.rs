@@ -381,7 +381,12 @@ async fn locations_panel_maps_a_depot_and_shows_the_apis_refusal(page: &cdp::Pag
 
     // Someone else unmaps the depot; unmapping it again from the (now stale) panel is a 404 whose
     // message the row shows, and the row then shows the stored state: not mapped.
-    let removed = reqwest::Client::new().delete(format!("{url}/{depot}")).send().await.unwrap();
+    let removed = reqwest::Client::new()
+        .delete(format!("{url}/{depot}"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert!(removed.status().is_success(), "{removed:?}");
     assert_eq!(page.eval(&choose("")).await, json!(true));
     let refused = wait_for("the API's refusal to show in the panel", Duration::from_secs(10), || async move {

@@ -109,6 +109,25 @@
     if (!sticky) noticeTimer = setTimeout(() => { box.hidden = true; }, error ? 12000 : 6000);
   }
 
+  // ---- Banners: the server's notices (/healthz), e.g. an upstream version or token expiring ------
+
+  const BANNER_MS = 30000; // How often /healthz is re-read for notices.
+
+  async function refreshBanners() {
+    const box = $('#banners');
+    let notices = [];
+    try {
+      const response = await fetch('/healthz', { headers: { Accept: 'application/json' } });
+      if (response.ok) notices = (await response.json()).notices || [];
+      else notices = [{ key: 'server', level: 'error', message: `The server is unhealthy (HTTP ${response.status}).` }];
+    } catch (e) {
+      notices = [{ key: 'server', level: 'error', message: 'The server does not answer.' }];
+    }
+    box.replaceChildren(...notices.map((n) => el('div', { class: `banner ${n.level}`, role: 'alert', 'data-notice': n.key },
+      el('strong', { text: n.level === 'error' ? 'Action needed: ' : 'Heads-up: ' }), n.message)));
+    box.hidden = notices.length === 0;
+  }
+
   // ---- The API -----------------------------------------------------------------------------------
 
   let token = localStorage.getItem(TOKEN_KEY) || '';
@@ -124,7 +143,9 @@
   async function api(path, { method = 'GET', body } = {}) {
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // Every state-changing request is sent as JSON, even with no body: the server refuses any
+    // other (so other web sites cannot send one through the browser).
+    if (body !== undefined || method !== 'GET') headers['Content-Type'] = 'application/json';
     let response;
     try {
       response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -721,6 +742,8 @@
     });
     window.addEventListener('hashchange', route);
     route();
+    refreshBanners();
+    setInterval(refreshBanners, BANNER_MS);
   }
 
   init();

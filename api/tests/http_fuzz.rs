@@ -137,7 +137,7 @@ async fn check(app: &TestApp, r: &RandomRequest) -> Result<(), TestCaseError> {
     }
     c = match &r.content_type {
         Some(ct) => c.raw(ct, r.body.clone()),
-        None if r.body.is_empty() => c,
+        None if r.body.is_empty() => c.without_content_type(),
         None => c.raw("application/json", r.body.clone()),
     };
     let response = c.send_head(&app.router).await;

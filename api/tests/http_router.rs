@@ -41,7 +41,11 @@ fn expected_input(path: &str) -> Value {
     match path {
         "/api/nhanh/pull-customers-all" | "/api/nhanh/pull-customers" => json!({"mode": "full"}),
         "/api/nhanh/pull-customers-incremental" => json!({"mode": "incremental"}),
-        "/api/sync/auto-match-products" => json!({"dryRun": false}),
+        "/api/shopify/pull-products-sync" | "/api/shopify/pull-customers" => {
+            json!({"mode": "auto", "incremental": false})
+        }
+        "/api/sync/auto-match-products" => json!({"strategy": "memory", "dryRun": false}),
+        "/api/sync/bulk-sync-products" | "/api/sync/bulk-sync-background" => json!({"forceSync": true}),
         "/api/sync/auto-match" => json!({"strategy": "memory", "dryRun": false}),
         "/api/sync/auto-match-sql" => json!({"strategy": "sql", "dryRun": false}),
         "/api/sync/auto-match-batch" => json!({"strategy": "batch", "dryRun": false}),
@@ -76,16 +80,16 @@ async fn a_trigger_answers_202_with_a_pending_job_and_runs_nothing_inside_the_re
 async fn trigger_options_of_the_old_tool_reach_the_job_input() {
     let cases = [
         ("/api/sync/auto-match-sql", json!({"dryRun": true}), json!({"strategy": "sql", "dryRun": true})),
-        ("/api/sync/auto-match-products", json!({"dryRun": true}), json!({"dryRun": true})),
+        ("/api/sync/auto-match-products", json!({"dryRun": true}), json!({"strategy": "memory", "dryRun": true})),
         (
             "/api/sync/bulk-sync-products",
-            json!({"mappingIds": [1, "m2"], "forceSync": true}),
-            json!({"mappingIds": [1, "m2"], "forceSync": true}),
+            json!({"mappingIds": [1, "2"], "forceSync": true}),
+            json!({"mappingIds": [1, 2], "forceSync": true}),
         ),
         ("/api/sync/bulk-sync-background", json!({"forceSync": false}), json!({"forceSync": false})),
         ("/api/sync/retry-failed", json!({"limit": 5}), json!({"limit": 5})),
         ("/api/nhanh/pull-products", json!({}), json!({})),
-        ("/api/sync/auto-match-products", json!(null), json!({"dryRun": false})),
+        ("/api/sync/auto-match-products", json!(null), json!({"strategy": "memory", "dryRun": false})),
     ];
     for (path, body, input) in cases {
         let app = app(None).await;
@@ -366,10 +370,11 @@ async fn the_old_progress_query_answers_in_its_three_forms() {
     let app = app(None).await;
     let r = &app.router;
     let none = call("GET", "/api/sync/job-progress?type=PRODUCT_SYNC").send(r).await;
-    assert_eq!(none.data(), &Value::Null);
+    assert_eq!(none.data(), &json!({"latestJob": null, "hasRunningJob": false}));
     let id = trigger(r, "/api/sync/bulk-sync-products", None).await;
     let latest = call("GET", "/api/sync/job-progress?type=PRODUCT_SYNC").send(r).await;
-    assert_eq!(latest.data()["id"], json!(id));
+    assert_eq!(latest.data()["latestJob"]["id"], json!(id));
+    assert_eq!(latest.data()["hasRunningJob"], json!(true), "a pending job is not finished");
     let by_id = call("GET", &format!("/api/sync/job-progress?jobId={id}")).send(r).await;
     assert_eq!(by_id.data()["type"], json!("PRODUCT_SYNC"));
     for (path, _) in &TRIGGERS[..2] {
@@ -377,9 +382,9 @@ async fn the_old_progress_query_answers_in_its_three_forms() {
     }
     let page = call("GET", "/api/sync/job-progress?all=true&page=2&limit=2").send(r).await;
     let data = page.data();
-    assert_eq!(data["page"], json!(2));
-    assert_eq!(data["limit"], json!(2));
-    assert_eq!(data["total"], json!(3));
+    assert_eq!(data["currentPage"], json!(2));
+    assert_eq!(data["totalCount"], json!(3));
+    assert_eq!(data["runningCount"], json!(3));
     assert_eq!(data["totalPages"], json!(2));
     let jobs = data["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 1);
@@ -426,7 +431,28 @@ async fn healthz_answers_ok_after_asking_the_store() {
     let app = app(Some(TOKEN)).await;
     let a = call("GET", "/healthz").send(&app.router).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json, Some(json!({"status": "ok", "workers": {"configured": 0, "live": 0}})));
+    assert_eq!(a.json, Some(json!({"status": "ok", "workers": {"configured": 0, "live": 0}, "notices": []})));
+}
+
+#[tokio::test]
+async fn healthz_is_degraded_while_a_notice_is_raised_and_ok_once_it_is_cleared() {
+    use dongbo_workflows::notices::{NoticeKey, NoticeLevel};
+    const KEY: NoticeKey = NoticeKey::new("nhanh_token");
+    let app = app(None).await;
+    app.state.notices.raise(KEY, NoticeLevel::Warning, "Nhanh's token expires in 12 days.", chrono::Utc::now());
+    let a = call("GET", "/healthz").send(&app.router).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let body = a.json.expect("JSON");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["notices"][0]["key"], "nhanh_token");
+    assert_eq!(body["notices"][0]["level"], "warning");
+    assert_eq!(body["notices"][0]["message"], "Nhanh's token expires in 12 days.");
+    let m = call("GET", "/metrics").send(&app.router).await;
+    assert!(m.text.lines().any(|l| l == "dongbo_notice{key=\"nhanh_token\",level=\"warning\"} 1"), "{}", m.text);
+
+    app.state.notices.clear(KEY);
+    let a = call("GET", "/healthz").send(&app.router).await;
+    assert_eq!(a.json, Some(json!({"status": "ok", "workers": {"configured": 0, "live": 0}, "notices": []})));
 }
 
 #[tokio::test]
@@ -452,7 +478,7 @@ async fn healthz_reports_the_live_workers_and_is_degraded_while_a_loop_is_down()
     let a = call("GET", "/healthz").send(&router).await;
     assert_eq!(
         (a.status, a.json),
-        (StatusCode::OK, Some(json!({"status": "ok", "workers": {"configured": 1, "live": 1}})))
+        (StatusCode::OK, Some(json!({"status": "ok", "workers": {"configured": 1, "live": 1}, "notices": []})))
     );
 
     let example =
@@ -465,7 +491,7 @@ async fn healthz_reports_the_live_workers_and_is_degraded_while_a_loop_is_down()
     let a = call("GET", "/healthz").send(&router).await;
     assert_eq!(
         (a.status, a.json),
-        (StatusCode::OK, Some(json!({"status": "degraded", "workers": {"configured": 1, "live": 0}})))
+        (StatusCode::OK, Some(json!({"status": "degraded", "workers": {"configured": 1, "live": 0}, "notices": []})))
     );
     pool.stop().await;
 }
@@ -526,7 +552,7 @@ async fn a_failed_job_resumes_and_reruns_through_the_api_and_other_states_answer
     assert_eq!(resumed.event_type, "JobResumed");
     assert_eq!(resumed.payload["reason"], "try again");
     assert_eq!(resumed.payload["previousStatus"], "FAILED");
-    let a = call("POST", &format!("/api/jobs/{job}/resume")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{job}/resume")).json(&json!({})).send(&app.router).await;
     assert_eq!(
         a.error(StatusCode::CONFLICT),
         format!("job {job} is PENDING: only a FAILED or CANCELLED job can be resumed")
@@ -540,8 +566,8 @@ async fn a_failed_job_resumes_and_reruns_through_the_api_and_other_states_answer
     assert_eq!(a.data()["metadata"]["rerunOf"], json!(job.to_string()));
 
     let unknown = JobId::new();
-    let a = call("POST", &format!("/api/jobs/{unknown}/resume")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{unknown}/resume")).json(&json!({})).send(&app.router).await;
     a.error(StatusCode::NOT_FOUND);
-    let a = call("POST", &format!("/api/jobs/{unknown}/rerun")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{unknown}/rerun")).json(&json!({})).send(&app.router).await;
     a.error(StatusCode::NOT_FOUND);
 }

@@ -80,9 +80,13 @@
 //!
 //! # Writes
 //!
-//! `inventorySetQuantities` requires `@idempotent(key:)`; without it the field fails with a
-//! GraphQL error (`extensions.code = "IDEMPOTENCY_KEY_REQUIRED"`, `data.inventorySetQuantities`
-//! null). A key is remembered once its request *applied*; a later request with that key returns
+//! `inventorySetQuantities` follows the rules of the version in the URL: from 2026-04 it
+//! requires `@idempotent(key:)` (without it the field fails with a GraphQL error,
+//! `extensions.code = "IDEMPOTENCY_KEY_REQUIRED"`, `data.inventorySetQuantities` null) and a
+//! `changeFromQuantity` on every quantity (absent: userError `COMPARE_QUANTITY_REQUIRED`; a number
+//! that no longer matches: `CHANGE_FROM_QUANTITY_STALE`; `null` skips the compare); on 2026-01
+//! and older the key is optional and `compareQuantity` / `ignoreCompareQuantity` still count when
+//! `changeFromQuantity` is absent. A key is remembered once its request *applied*; a later request with that key returns
 //! the first payload, changes nothing and is journalled with `applied: false`
 //! (`note: "deduplicated"`). A rejected request (userErrors) can be retried under the same key.
 //! `metafieldsSet` takes at most 25 metafields and is atomic; so is `inventorySetQuantities`

@@ -10,7 +10,8 @@ use harness::{small, start, Harness};
 use serde_json::{json, Value};
 
 const RUN: &str = "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { field message code } } }";
-const POLL: &str = "{ currentBulkOperation { id status errorCode objectCount rootObjectCount url partialDataUrl } }";
+const POLL: &str =
+    "query($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount rootObjectCount url partialDataUrl } }";
 
 /// Starts a bulk query, polls until it is no longer running, returns the final operation.
 async fn run_bulk(h: &Harness, query: &str) -> Value {
@@ -19,7 +20,7 @@ async fn run_bulk(h: &Harness, query: &str) -> Value {
     let id = started["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"].clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let op = h.gql(POLL, json!({})).await["data"]["currentBulkOperation"].clone();
+        let op = h.gql(POLL, json!({"id": id})).await["data"]["bulkOperation"].clone();
         assert_eq!(op["id"], id);
         if !matches!(op["status"].as_str(), Some("CREATED" | "RUNNING")) {
             return op;
@@ -95,7 +96,29 @@ async fn an_invalid_bulk_query_is_a_user_error_and_starts_nothing() {
         assert_eq!(payload["bulkOperation"], Value::Null, "{reply}");
         assert_eq!(payload["userErrors"][0]["field"], json!(["query"]), "{reply}");
     }
-    let current = h.gql(POLL, json!({})).await;
+    let current = h.gql("{ currentBulkOperation { id } }", json!({})).await;
     assert_eq!(current["data"]["currentBulkOperation"], Value::Null);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bulk_operations_are_read_by_id_and_current_bulk_operation_is_deprecated_as_in_2026_10() {
+    let h = start(small()).await;
+    let op = run_bulk(&h, "{ customers { edges { node { id } } } }").await;
+    assert_eq!(op["status"], "COMPLETED", "{op}");
+    let unknown = h.gql(POLL, json!({"id": "gid://shopify/BulkOperation/1"})).await;
+    assert_eq!(unknown["data"]["bulkOperation"], Value::Null, "{unknown}");
+    let schema = h
+        .gql(
+            "{ __schema { queryType { fields(includeDeprecated: true) { name isDeprecated deprecationReason } } } }",
+            json!({}),
+        )
+        .await;
+    let fields = schema["data"]["__schema"]["queryType"]["fields"].as_array().expect("fields").clone();
+    let field = |name: &str| fields.iter().find(|f| f["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(field("bulkOperation")["isDeprecated"], false);
+    let current = field("currentBulkOperation");
+    assert_eq!(current["isDeprecated"], true, "{current}");
+    assert_eq!(current["deprecationReason"], "Use `bulkOperations` with status filter instead.");
     h.sim.shutdown().await;
 }

@@ -23,9 +23,32 @@ fn item_and_location(h: &Harness) -> (String, String) {
     (variant.inventory_item_id, truth.locations[0].id.clone())
 }
 
-fn quantities(item: &str, location: &str, quantity: i64, compare: i64) -> Value {
-    json!({"name": "available", "reason": "correction", "quantities": [
-        {"inventoryItemId": item, "locationId": location, "quantity": quantity, "compareQuantity": compare}]})
+/// The versions whose inventory rules differ: 2026-01, and 2026-04 onwards.
+const FROM_2026_04: &[&str] = &["2026-04", "2026-07", "2026-10"];
+
+/// Runs `query` against the Admin API of `version`; returns the JSON reply (HTTP 200 asserted).
+async fn gql_at(h: &Harness, version: &str, query: &str, variables: Value) -> Value {
+    let url = format!("{}/admin/api/{version}/graphql.json", h.sim.shopify_shop_url());
+    let token = h.sim.credentials().shopify_access_token.clone();
+    let response = h
+        .http
+        .post(url)
+        .header("X-Shopify-Access-Token", token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("shopify request");
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.expect("shopify JSON")
+}
+
+/// One quantity with `change_from` as its `changeFromQuantity` (`None`: the key is absent).
+fn set_input(item: &str, location: &str, quantity: i64, change_from: Option<Value>) -> Value {
+    let mut q = json!({"inventoryItemId": item, "locationId": location, "quantity": quantity});
+    if let Some(c) = change_from {
+        q["changeFromQuantity"] = c;
+    }
+    json!({"name": "available", "reason": "correction", "quantities": [q]})
 }
 
 #[tokio::test]
@@ -34,31 +57,17 @@ async fn a_repeated_idempotency_key_never_changes_stock_twice() {
     let (item, location) = item_and_location(&h);
     let state = h.sim.state();
     let start_qty = state.inventory(&item, &location).unwrap();
+    let set = |key: &'static str, quantity: i64, from: i64| json!({"key": key, "input": set_input(&item, &location, quantity, Some(json!(from)))});
 
-    let first = h
-        .gql(
-            SET_QUANTITIES,
-            json!({"key": "job-1/step-4/item-0", "input": quantities(&item, &location, start_qty + 5, start_qty)}),
-        )
-        .await;
+    let first = gql_at(&h, "2026-10", SET_QUANTITIES, set("job-1/step-4/item-0", start_qty + 5, start_qty)).await;
     assert_eq!(first["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{first}");
     assert_eq!(state.inventory(&item, &location), Some(start_qty + 5));
 
-    let again = h
-        .gql(
-            SET_QUANTITIES,
-            json!({"key": "job-1/step-4/item-0", "input": quantities(&item, &location, start_qty + 9, start_qty + 5)}),
-        )
-        .await;
+    let again = gql_at(&h, "2026-10", SET_QUANTITIES, set("job-1/step-4/item-0", start_qty + 9, start_qty + 5)).await;
     assert_eq!(again["data"], first["data"], "the first result is returned");
     assert_eq!(state.inventory(&item, &location), Some(start_qty + 5), "stock changed twice");
 
-    let fresh = h
-        .gql(
-            SET_QUANTITIES,
-            json!({"key": "job-1/step-5/item-0", "input": quantities(&item, &location, start_qty + 9, start_qty + 5)}),
-        )
-        .await;
+    let fresh = gql_at(&h, "2026-10", SET_QUANTITIES, set("job-1/step-5/item-0", start_qty + 9, start_qty + 5)).await;
     assert_eq!(fresh["data"]["inventorySetQuantities"]["inventoryAdjustmentGroup"]["changes"][0]["delta"], 4);
     assert_eq!(state.inventory(&item, &location), Some(start_qty + 9));
 
@@ -81,29 +90,116 @@ async fn a_repeated_idempotency_key_never_changes_stock_twice() {
 }
 
 #[tokio::test]
-async fn inventory_writes_without_the_idempotent_directive_are_refused() {
+async fn inventory_writes_without_the_idempotent_directive_are_refused_from_2026_04_only() {
     let h = start(small()).await;
     let (item, location) = item_and_location(&h);
-    let before = h.sim.state().inventory(&item, &location).unwrap();
     let q = "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }";
-    let reply = h.gql(q, json!({"input": quantities(&item, &location, before + 1, before)})).await;
-    assert_eq!(reply["errors"][0]["extensions"]["code"], "IDEMPOTENCY_KEY_REQUIRED", "{reply}");
-    assert_eq!(reply["data"]["inventorySetQuantities"], Value::Null);
-    assert_eq!(h.sim.state().inventory(&item, &location), Some(before));
+    let before = h.sim.state().inventory(&item, &location).unwrap();
+    for version in FROM_2026_04 {
+        let reply =
+            gql_at(&h, version, q, json!({"input": set_input(&item, &location, before + 1, Some(Value::Null))})).await;
+        assert_eq!(reply["errors"][0]["extensions"]["code"], "IDEMPOTENCY_KEY_REQUIRED", "{version}: {reply}");
+        assert_eq!(reply["data"]["inventorySetQuantities"], Value::Null, "{version}");
+        assert_eq!(h.sim.state().inventory(&item, &location), Some(before), "{version}");
+    }
+    // On 2026-01 the directive is optional.
+    let reply =
+        gql_at(&h, "2026-01", q, json!({"input": set_input(&item, &location, before + 1, Some(Value::Null))})).await;
+    assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{reply}");
+    assert_eq!(h.sim.state().inventory(&item, &location), Some(before + 1));
+    // A blank key is refused on every version.
+    let blank = gql_at(
+        &h,
+        "2026-01",
+        SET_QUANTITIES,
+        json!({"key": "  ", "input": set_input(&item, &location, 0, Some(Value::Null))}),
+    )
+    .await;
+    assert_eq!(blank["errors"][0]["extensions"]["code"], "IDEMPOTENCY_KEY_REQUIRED", "{blank}");
+    assert_eq!(h.sim.state().inventory(&item, &location), Some(before + 1));
     h.sim.shutdown().await;
 }
 
 #[tokio::test]
-async fn a_stale_compare_quantity_is_a_user_error_and_changes_nothing() {
+async fn from_2026_04_a_quantity_without_change_from_quantity_is_refused_and_null_skips_the_compare() {
+    let h = start(small()).await;
+    let (item, location) = item_and_location(&h);
+    for (n, version) in FROM_2026_04.iter().enumerate() {
+        let before = h.sim.state().inventory(&item, &location).unwrap();
+        let key = format!("missing-{version}");
+        let reply =
+            gql_at(&h, version, SET_QUANTITIES, json!({"key": key, "input": set_input(&item, &location, 7, None)}))
+                .await;
+        let errors = &reply["data"]["inventorySetQuantities"]["userErrors"];
+        assert_eq!(errors[0]["code"], "COMPARE_QUANTITY_REQUIRED", "{version}: {reply}");
+        assert_eq!(errors[0]["field"], json!(["input", "quantities", "0", "changeFromQuantity"]), "{version}");
+        assert_eq!(h.sim.state().inventory(&item, &location), Some(before), "{version}: nothing applies");
+
+        let target = 40 + n as i64;
+        let key = format!("null-{version}");
+        let reply = gql_at(
+            &h,
+            version,
+            SET_QUANTITIES,
+            json!({"key": key, "input": set_input(&item, &location, target, Some(Value::Null))}),
+        )
+        .await;
+        assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{version}: {reply}");
+        assert_eq!(h.sim.state().inventory(&item, &location), Some(target), "{version}");
+    }
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stale_change_from_quantity_is_a_user_error_and_changes_nothing_on_every_version() {
     let h = start(small()).await;
     let (item, location) = item_and_location(&h);
     let before = h.sim.state().inventory(&item, &location).unwrap();
-    let reply =
-        h.gql(SET_QUANTITIES, json!({"key": "k", "input": quantities(&item, &location, 3, before + 100)})).await;
+    for version in ["2026-01", "2026-04", "2026-07", "2026-10"] {
+        let key = format!("stale-{version}");
+        let input = set_input(&item, &location, 3, Some(json!(before + 100)));
+        let reply = gql_at(&h, version, SET_QUANTITIES, json!({"key": key, "input": input})).await;
+        let errors = &reply["data"]["inventorySetQuantities"]["userErrors"];
+        assert_eq!(errors[0]["code"], "CHANGE_FROM_QUANTITY_STALE", "{version}: {reply}");
+        assert_eq!(errors[0]["field"], json!(["input", "quantities", "0", "changeFromQuantity"]), "{version}");
+        assert_eq!(h.sim.state().inventory(&item, &location), Some(before), "{version}");
+
+        let key = format!("fresh-{version}");
+        let input = set_input(&item, &location, before, Some(json!(before)));
+        let reply = gql_at(&h, version, SET_QUANTITIES, json!({"key": key, "input": input})).await;
+        assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{version}: {reply}");
+    }
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn on_2026_01_without_change_from_quantity_the_deprecated_compare_fields_still_decide() {
+    let h = start(small()).await;
+    let (item, location) = item_and_location(&h);
+    let before = h.sim.state().inventory(&item, &location).unwrap();
+    let with = |extra: Value, quantity: i64| {
+        let mut input = set_input(&item, &location, quantity, None);
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "compareQuantity" {
+                input["quantities"][0][k] = v.clone();
+            } else {
+                input[k] = v.clone();
+            }
+        }
+        input
+    };
+    let reply = gql_at(&h, "2026-01", SET_QUANTITIES, json!({"key": "a", "input": with(json!({}), 5)})).await;
     let errors = &reply["data"]["inventorySetQuantities"]["userErrors"];
-    assert_eq!(errors[0]["code"], "COMPARE_QUANTITY_STALE", "{reply}");
+    assert_eq!(errors[0]["code"], "COMPARE_QUANTITY_REQUIRED", "{reply}");
     assert_eq!(errors[0]["field"], json!(["input", "quantities", "0", "compareQuantity"]));
+    let stale = with(json!({"compareQuantity": before + 100}), 5);
+    let reply = gql_at(&h, "2026-01", SET_QUANTITIES, json!({"key": "b", "input": stale})).await;
+    assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"][0]["code"], "COMPARE_QUANTITY_STALE", "{reply}");
     assert_eq!(h.sim.state().inventory(&item, &location), Some(before));
+    let ignored = with(json!({"ignoreCompareQuantity": true}), before + 2);
+    let reply = gql_at(&h, "2026-01", SET_QUANTITIES, json!({"key": "c", "input": ignored})).await;
+    assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{reply}");
+    assert_eq!(h.sim.state().inventory(&item, &location), Some(before + 2));
     h.sim.shutdown().await;
 }
 

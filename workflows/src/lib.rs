@@ -10,6 +10,8 @@
 //! - [`keys`]: validated match keys — [`keys::Sku`], [`keys::Barcode`], [`keys::PhoneKey`].
 //! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL.
 //! - [`pull`], [`matching`], [`sync`]: the job types, by family ([`jobs`] names them).
+//! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
+//!   support), shown by the HTTP layer.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ pub mod connectors;
 pub mod jobs;
 pub mod keys;
 pub mod matching;
+pub mod notices;
 pub mod pull;
 pub mod setup;
 pub mod sync;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use dongbo_engine::{Db, Registry};
 
 use crate::connectors::limiter::pacing::PacingScope;
+use crate::connectors::shopify::version;
 use crate::connectors::{ConnectorError, NhanhClient, NhanhConfig, ShopifyClient, ShopifyConfig};
+use crate::notices::Notices;
 
 /// The upstream clients the workflows call; either may be missing (not configured).
 #[derive(Clone, Default)]
@@ -14,6 +16,9 @@ pub struct Upstreams {
     pub nhanh: Option<Arc<NhanhClient>>,
     /// The Shopify GraphQL Admin client.
     pub shopify: Option<Arc<ShopifyClient>>,
+    /// Where the clients and upstream checks of this process report conditions an operator
+    /// must see (shown by `/healthz`, `/metrics` and the dashboard).
+    pub notices: Notices,
 }
 
 impl Upstreams {
@@ -28,11 +33,18 @@ impl Upstreams {
         };
         let shopify = match lookup("SHOPIFY_ACCESS_TOKEN") {
             Some(_) => Some(Arc::new(ShopifyClient::new(
-                ShopifyConfig::from_vars(lookup).map_err(|k| ConnectorError::permanent(format!("{k} is not set")))?,
+                ShopifyConfig::from_vars(lookup).map_err(|e| ConnectorError::permanent(e.to_string()))?,
             )?)),
-            None => None,
+            None => {
+                // A version set without a token is still checked, so a typo is caught at start.
+                if let Some(v) = lookup("SHOPIFY_API_VERSION").filter(|v| !v.trim().is_empty()) {
+                    version::choose(&v, chrono::Utc::now().date_naive())
+                        .map_err(|e| ConnectorError::permanent(e.to_string()))?;
+                }
+                None
+            }
         };
-        Ok(Upstreams { nhanh, shopify })
+        Ok(Upstreams { nhanh, shopify, notices: Notices::new() })
     }
 
     /// Builds the clients from the process environment.

@@ -1,6 +1,6 @@
 //! The Shopify client against the in-process simulator, over real HTTP: cursor walks, counts,
 //! bulk exports, the cost bucket, faults, idempotent inventory writes, userErrors as data,
-//! and secrets kept out of errors.
+//! secrets kept out of errors, every spoken API version, and the checks made at start.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use dongbo_simulator::{Plan, Scope, SimConfig, Simulator};
 use dongbo_workflows::connectors::shopify::bulk::{assemble_products, parse_customer_line, parse_product_line};
 use dongbo_workflows::connectors::shopify::{
-    BulkKind, InventoryQuantity, MetafieldInput, ShopifyCustomer, ShopifyPolicy, ShopifyProduct,
+    version, ApiVersion, BulkKind, InventoryQuantity, MetafieldInput, ShopifyCustomer, ShopifyPolicy, ShopifyProduct,
 };
 use dongbo_workflows::connectors::{ConnectorError, RetryPolicy, Secret, ShopifyClient, ShopifyConfig};
 
@@ -103,7 +103,7 @@ async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
     for kind in [BulkKind::Customers, BulkKind::Products] {
         let id = client.bulk_run_query(kind).await.unwrap();
         let op = loop {
-            let op = client.current_bulk_operation().await.unwrap().expect("an operation");
+            let op = client.bulk_operation(&id).await.unwrap().expect("an operation");
             assert_eq!(op.id, id);
             if op.is_finished() {
                 break op;
@@ -112,7 +112,11 @@ async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(op.status, "COMPLETED", "{op:?}");
-        let lines = client.download_jsonl(op.url.as_deref().expect("a result")).await.unwrap();
+        let mut file = client.download_jsonl(op.url.as_deref().expect("a result")).await.unwrap();
+        let mut lines = Vec::new();
+        while let Some(line) = file.next_line().unwrap() {
+            lines.push(line.to_owned());
+        }
         assert_eq!(op.object_count, Some(lines.len() as u64));
         match kind {
             BulkKind::Customers => {
@@ -269,4 +273,154 @@ async fn the_access_token_never_appears_in_errors_or_debug_output() {
         assert!(!out.contains(&real_token) && !out.contains(wrong_token), "token leaked: {out}");
     }
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_inventory_write_succeeds_on_every_spoken_version_and_sets_the_absolute_quantity() {
+    let sim = start(SimConfig { customers: 50, products: 50, ..SimConfig::default() }).await;
+    let probe = ShopifyClient::new(config(&sim)).unwrap();
+    let page = probe.products_page(5, None, None).await.unwrap();
+    let item = page.items.iter().flat_map(|p| &p.variants).find_map(|v| v.inventory_item_id.clone()).unwrap();
+    let location = probe.locations().await.unwrap().remove(0).id;
+    for (n, version) in version::SPOKEN.iter().enumerate() {
+        let client = ShopifyClient::new(ShopifyConfig { api_version: *version, ..config(&sim) }).unwrap();
+        let quantity = 100 + n as i64;
+        let set = [InventoryQuantity { inventory_item_id: item.clone(), location_id: location.clone(), quantity }];
+        let key = format!("job-9/step-{n}/batch-0");
+        assert_eq!(client.inventory_set_quantities(&set, &key).await.unwrap(), vec![], "{version}");
+        assert_eq!(sim.state().inventory(&item, &location), Some(quantity), "{version}");
+    }
+    let applied: Vec<_> = sim.journal().into_iter().filter(|e| e.kind == "inventorySetQuantities").collect();
+    assert_eq!(applied.len(), version::SPOKEN.len());
+    for e in &applied {
+        assert!(e.applied, "{e:?}");
+        assert_eq!(e.value["changeFromQuantity"], serde_json::Value::Null, "sent explicitly as null: {e:?}");
+    }
+    sim.shutdown().await;
+}
+
+fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+}
+
+fn check_config(pairs: &[(&str, &str)], today: &str, expect: Result<&str, &str>) {
+    let today = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap();
+    let got =
+        ShopifyConfig::from_vars_on(vars(pairs), today).map(|c| c.api_version.to_string()).map_err(|e| e.to_string());
+    match (&got, expect) {
+        (Ok(g), Ok(e)) => assert_eq!(g, e, "{pairs:?}"),
+        (Err(g), Err(e)) => assert!(g.contains(e), "{pairs:?}: {g}"),
+        _ => panic!("{pairs:?}: got {got:?}, expected {expect:?}"),
+    }
+}
+
+#[test]
+fn the_configured_version_and_shop_url_are_checked_at_start() {
+    let shop = ("SHOPIFY_SHOP_URL", "https://dongbo-test.myshopify.com");
+    let token = ("SHOPIFY_ACCESS_TOKEN", "shpat_x");
+    let day = "2026-12-06";
+    check_config(&[shop, token], day, Ok("2026-10"));
+    check_config(&[shop, token, ("SHOPIFY_API_VERSION", "2026-04")], day, Ok("2026-04"));
+    check_config(
+        &[shop, token, ("SHOPIFY_API_VERSION", "2025-10")],
+        day,
+        Err("SHOPIFY_API_VERSION 2025-10 is not supported; dongbo speaks 2026-01, 2026-04, 2026-07, 2026-10"),
+    );
+    check_config(&[shop, token, ("SHOPIFY_API_VERSION", "2026-11")], day, Err("is not a Shopify API version"));
+    check_config(&[shop, token, ("SHOPIFY_API_VERSION", "latest")], day, Err("dongbo speaks 2026-01"));
+    check_config(&[token], day, Err("SHOPIFY_SHOP_URL is not set"));
+    check_config(&[shop], day, Err("SHOPIFY_ACCESS_TOKEN is not set"));
+    for url in ["http://127.0.0.1:9999", "http://localhost:8080/", "http://[::1]:3000", "http://127.8.0.1"] {
+        check_config(&[("SHOPIFY_SHOP_URL", url), token], day, Ok("2026-10"));
+    }
+    for url in ["http://dongbo-test.myshopify.com", "http://10.0.0.5:8080", "http://localhost.example.com"] {
+        check_config(&[("SHOPIFY_SHOP_URL", url), token], day, Err("plain http:// to a host that is not loopback"));
+    }
+    check_config(&[("SHOPIFY_SHOP_URL", "ftp://shop"), token], day, Err("must start with https://"));
+    check_config(&[("SHOPIFY_SHOP_URL", "dongbo-test.myshopify.com"), token], day, Err("is not a URL"));
+}
+
+#[test]
+fn the_upstreams_refuse_an_unsupported_version_naming_the_supported_ones() {
+    let err = dongbo_workflows::Upstreams::from_vars(|k| match k {
+        "SHOPIFY_SHOP_URL" => Some("https://dongbo-test.myshopify.com".into()),
+        "SHOPIFY_ACCESS_TOKEN" => Some("shpat_x".into()),
+        "SHOPIFY_API_VERSION" => Some("2025-10".into()),
+        _ => None,
+    })
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("2025-10 is not supported; dongbo speaks"), "{err}");
+    let err = dongbo_workflows::Upstreams::from_vars(|k| (k == "SHOPIFY_API_VERSION").then(|| "2026-1".into()))
+        .err()
+        .expect("refused without a token too");
+    assert!(err.to_string().contains("`2026-1` is not a Shopify API version"), "{err}");
+}
+
+/// A one-route HTTP server on a thread of its own that answers every request with a
+/// `customersCount` reply and the header `X-Shopify-API-Version: answered`.
+fn stub_shopify(answered: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let mut read = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head and the announced body, then answer.
+            loop {
+                let n = socket.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                read.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&read).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0usize);
+                    if read.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let body = r#"{"data":{"customersCount":{"count":3,"precision":"EXACT"}},"extensions":{"cost":{"requestedQueryCost":1,"actualQueryCost":1,"throttleStatus":{"maximumAvailable":2000,"currentlyAvailable":1999,"restoreRate":100}}}}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-shopify-api-version: {answered}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_reply_from_another_version_than_the_one_asked_for_is_noticed() {
+    let url = stub_shopify("2026-04");
+    let cfg = ShopifyConfig {
+        api_version: ApiVersion::parse("2026-01").unwrap(),
+        ..ShopifyConfig::new(url, Secret::new("shpat_stub"))
+    };
+    let client = ShopifyClient::new(cfg).unwrap();
+    assert_eq!(client.version_status().answered_other, None);
+    assert_eq!(client.customers_count().await.unwrap().count, 3);
+    let status = client.version_status();
+    assert_eq!(status.answered_other.as_deref(), Some("2026-04"));
+    assert!(status
+        .answered_other_text()
+        .unwrap()
+        .contains("answered with API version 2026-04 when dongbo asked for 2026-01"));
+
+    let url = stub_shopify("2026-10");
+    let client = ShopifyClient::new(ShopifyConfig::new(url, Secret::new("shpat_stub"))).unwrap();
+    client.customers_count().await.unwrap();
+    assert_eq!(client.version_status().answered_other, None, "the default version answered as asked");
 }

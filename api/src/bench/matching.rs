@@ -291,8 +291,8 @@ fn fast_upstreams(sim: &Simulator) -> anyhow::Result<Upstreams> {
     let nhanh = NhanhConfig::from_vars(var).map_err(|k| anyhow::anyhow!("{k} is not set"))?;
     let window = WindowConfig { limit: 150, window: Duration::from_secs(1), margin: Duration::from_millis(50) };
     let nhanh = NhanhClient::with_policy(nhanh, window, RetryPolicy::default())?;
-    let shopify = ShopifyClient::new(ShopifyConfig::from_vars(var).map_err(|k| anyhow::anyhow!("{k} is not set"))?)?;
-    Ok(Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)) })
+    let shopify = ShopifyClient::new(ShopifyConfig::from_vars(var).map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    Ok(Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)), ..Upstreams::default() })
 }
 
 /// Precision and recall of the mappings of `kind` against the simulator's `pairs`.

@@ -11,6 +11,7 @@
 //! `api` crate) runs raw SQL: the engine section's single-row insert+commit rate is the yardstick
 //! the engine is measured against.
 
+pub mod bulk_rss;
 pub mod chaos;
 pub mod engine;
 pub mod fixture;
@@ -112,6 +113,7 @@ pub const SECTIONS: &[(&str, Section)] = &[
     ("sync", |o| Box::pin(sync::run(o))),
     ("resume", |o| Box::pin(resume::run(o))),
     ("chaos", |o| Box::pin(chaos::run(o))),
+    ("bulk_rss", |o| Box::pin(bulk_rss::run(o))),
 ];
 
 /// The names of every section.

@@ -63,7 +63,7 @@ pub fn find_pg_bin() -> Option<PathBuf> {
 }
 
 /// A running private PostgreSQL cluster; stopped (immediately) and deleted on drop.
-pub(crate) struct PgCluster {
+pub struct PgCluster {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
@@ -74,7 +74,7 @@ pub(crate) struct PgCluster {
 
 impl PgCluster {
     /// `initdb` in a fresh scratch directory and start on a free loopback port.
-    pub(crate) async fn start(bin: &Path) -> anyhow::Result<PgCluster> {
+    pub async fn start(bin: &Path) -> anyhow::Result<PgCluster> {
         let dir = ScratchDir::new()?;
         let as_postgres = running_as_root().await;
         if as_postgres {
@@ -102,8 +102,20 @@ impl PgCluster {
     }
 
     /// The URL of database `name` (the cluster's `postgres` database for "postgres").
-    pub(crate) fn url(&self, name: &str) -> String {
+    pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The cluster's data directory (where a test puts files the server must read, such as a
+    /// TLS certificate, before turning on the settings that name them).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Whether the server runs as the `postgres` user (this process being root): files put in
+    /// the data directory must then be handed to that user.
+    pub fn runs_as_postgres(&self) -> bool {
+        self.as_postgres
     }
 
     /// Creates database `name`.

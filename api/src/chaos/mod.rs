@@ -36,12 +36,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-pub use cluster::find_pg_bin;
+pub use cluster::{find_pg_bin, PgCluster};
 pub use disrupt::Disruptions;
 pub use outcome::Traffic;
 pub use report::{ChaosReport, JobFigures};
 
-use cluster::{PgCluster, ScratchDir};
+use cluster::ScratchDir;
 use disrupt::Disruptor;
 use pipeline::{run_pass, stages};
 

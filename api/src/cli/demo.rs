@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
-use crate::http::{serve as serve_http, AppState};
+use crate::http::{check_bind, serve as serve_http, AppState};
 use crate::registry::registry;
 use crate::worker_process::{self, WorkerProcess};
 
@@ -70,6 +70,12 @@ struct Ran {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's server has no token: like `dongbo serve`, it stays on loopback.
+    let listen: std::net::SocketAddr =
+        args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
+    if check_bind(&listen, None).is_err() {
+        bail!("refusing to listen on {listen}: the demo's server has no API token, so it listens on loopback only (e.g. --listen 127.0.0.1:8080)");
+    }
     if args.db == DEMO_DB {
         for f in ["dongbo-demo.db", "dongbo-demo.db-wal", "dongbo-demo.db-shm"] {
             let _ = std::fs::remove_file(f);
@@ -93,7 +99,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
     }
     let engine = Engine::new(store.clone(), registry(&upstreams));
-    let state = AppState::new(engine.clone(), None);
+    let state = AppState::new(engine.clone(), None).with_notices(upstreams.notices.clone());
     crate::registry::watch_upstreams(&state.metrics, &upstreams);
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -82,7 +82,12 @@ struct Client {
 
 impl Client {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.request(method, format!("{}{path}", self.base.trim_end_matches('/')));
+        let changes_state = method != reqwest::Method::GET;
+        let mut rb = self.http.request(method, format!("{}{path}", self.base.trim_end_matches('/')));
+        if changes_state {
+            // The server refuses a state-changing request that is not sent as JSON (CSRF guard).
+            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
         match &self.token {
             Some(t) => rb.bearer_auth(t),
             None => rb,

@@ -11,7 +11,7 @@ use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
-use crate::http::{check_bind, serve_with_dashboard, AppState};
+use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
 use crate::registry::{registry, upstreams_for, watch_upstreams};
 
 /// `dongbo serve`.
@@ -32,6 +32,28 @@ pub struct ServeArgs {
     /// Bearer token required on `/api`; without one the server only listens on loopback.
     #[arg(long, env = "DONGBO_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// How long a client may take to send a request's head (e.g. `10s`, `500ms`); a slower one,
+    /// or an idle keep-alive connection, is closed.
+    #[arg(long, env = "DONGBO_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed.
+    #[arg(long, env = "DONGBO_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Event streams (`/api/jobs/{id}/stream`) open at once; one more is answered 503.
+    #[arg(long, env = "DONGBO_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+}
+
+impl ServeArgs {
+    /// The connection limits the flags ask for.
+    fn limits(&self) -> anyhow::Result<ConnectionLimits> {
+        anyhow::ensure!(!self.header_timeout.is_zero(), "--header-timeout must be longer than zero");
+        Ok(ConnectionLimits {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections as usize,
+            max_streams: self.max_streams as usize,
+        })
+    }
 }
 
 /// `dongbo worker`.
@@ -91,10 +113,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr: SocketAddr =
         args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
+    let limits = args.limits()?;
     let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store)?;
     let engine = Engine::new(store, registry(&upstreams));
-    let state = AppState::new(engine.clone(), args.api_token.clone());
+    let state = AppState::new(engine.clone(), args.api_token.clone())
+        .with_notices(upstreams.notices.clone())
+        .with_limits(limits);
     watch_upstreams(&state.metrics, &upstreams);
     let workers = Workers::start_with_hook(
         &engine,

@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -31,7 +32,7 @@ fn guarded(path: &str) -> bool {
 }
 
 /// Middleware: every `/api` request must carry `Authorization: Bearer <token>` when a token is
-/// configured. The comparison takes the same time wherever the tokens differ.
+/// configured.
 pub(super) async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(expected) = state.api_token.as_deref().filter(|t| !t.is_empty()) else {
         return next.run(req).await;
@@ -41,9 +42,20 @@ pub(super) async fn require_token(State(state): State<AppState>, req: Request, n
     }
     let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     match given {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        Some(token) if same_token(token, expected) => next.run(req).await,
         _ => ApiError::Unauthorized.into_response(),
     }
+}
+
+/// Whether two tokens are equal, in a time that depends on neither their contents nor their
+/// lengths: their SHA-256 digests (always 32 bytes) are compared in constant time.
+fn same_token(given: &str, expected: &str) -> bool {
+    bool::from(comparand(given).ct_eq(&comparand(expected)))
+}
+
+/// What [`same_token`] compares: a fixed-length digest of the token.
+fn comparand(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// The token of a `Bearer` credential (the scheme is case-insensitive).
@@ -77,6 +89,20 @@ mod tests {
         assert_eq!(bearer("bearer  abc "), Some("abc"));
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn tokens_are_compared_as_fixed_length_digests() {
+        let expected = "s3cret-token";
+        assert!(same_token(expected, expected));
+        for len in 0..300 {
+            let given = "s".repeat(len);
+            // Whatever the length given, the bytes compared have the length of the expected's.
+            assert_eq!(comparand(&given).len(), comparand(expected).len(), "length {len}");
+            assert!(!same_token(&given, expected));
+        }
+        assert!(!same_token("s3cret-tokeN", expected));
+        assert_ne!(comparand("a"), comparand("b"));
     }
 
     #[test]

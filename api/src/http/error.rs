@@ -64,6 +64,9 @@ pub enum ApiError {
     /// No valid bearer token (401).
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// The request is refused whoever sends it, e.g. from a foreign `Origin` (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such thing (404).
     #[error("{0}")]
     NotFound(String),
@@ -76,9 +79,15 @@ pub enum ApiError {
     /// The body exceeds the limit (413).
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// The request target exceeds the limit (414).
+    #[error("the request target (path and query) is longer than the limit of {0} bytes")]
+    UriTooLong(usize),
     /// The body is not JSON (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request is addressed to a host this server does not answer for (421).
+    #[error("{0}")]
+    Misdirected(String),
     /// Well-formed JSON of the wrong shape (422).
     #[error("{0}")]
     Unprocessable(String),
@@ -93,6 +102,26 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The most characters of a client's input an error message quotes.
+pub const ECHO_LIMIT: usize = 200;
+
+/// The most characters of an error message sent to a client.
+pub const MESSAGE_LIMIT: usize = 400;
+
+/// `value` as an error message may quote it: at most [`ECHO_LIMIT`] characters, with `…` when
+/// cut.
+pub fn truncated(value: &str) -> String {
+    cut(value, ECHO_LIMIT)
+}
+
+/// The first `limit` characters of `value`, with `…` when cut.
+fn cut(value: &str, limit: usize) -> String {
+    match value.char_indices().nth(limit) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_owned(),
+    }
+}
+
 /// Handler result.
 pub type ApiResult<T> = Result<Reply<T>, ApiError>;
 
@@ -102,24 +131,28 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The message a client sees.
+    /// The message a client sees. Messages that quote the client's input (a serde error, a bad
+    /// query value) are cut at [`MESSAGE_LIMIT`] characters, so a huge input is not echoed back.
     fn public_message(&self) -> String {
         match self {
             ApiError::Store(_) | ApiError::Internal(_) => {
                 "internal server error (details are in the server log)".to_owned()
             }
-            other => other.to_string(),
+            other => cut(&other.to_string(), MESSAGE_LIMIT),
         }
     }
 }

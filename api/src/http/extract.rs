@@ -47,7 +47,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn json_content_type(headers: &HeaderMap) -> bool {
+/// Whether the request's `Content-Type` is JSON (`application/json` or `application/*+json`).
+pub(super) fn json_content_type(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -4,7 +4,9 @@
 //! - `dongbo_jobs{type,status}` (gauge): jobs by type and status, read from the store per scrape.
 //! - `dongbo_step_duration_seconds{type,outcome}` (histogram): step wall time, fed by the
 //!   [`StepHook`] from [`Metrics::step_hook`] that the binary installs on its workers.
-//! - `dongbo_http_requests_total{method,route,status}` (counter): requests by matched route.
+//! - `dongbo_http_requests_total{method,route,status}` (counter): requests by matched route
+//!   template (`unmatched` for none) and method (`other` outside GET, HEAD, POST, PUT, PATCH,
+//!   DELETE, OPTIONS): fixed label sets, whatever clients send.
 //! - `dongbo_upstream_*_total{upstream}` (counters): upstream calls, throttles, lock-outs, retries
 //!   and limiter waits, read per scrape from the sources given to [`Metrics::watch_upstream`].
 
@@ -13,11 +15,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dongbo_engine::worker::{StepHook, StepReport};
 use dongbo_engine::{JobStatus, Store, StoreError};
+use dongbo_workflows::notices::Notice;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -197,20 +200,37 @@ fn render_jobs(out: &mut String, counts: &[(String, JobStatus, i64)]) {
     }
 }
 
+/// One `dongbo_notice` series per raised notice (value 1), labelled by its fixed key and level.
+fn render_notices(out: &mut String, notices: &[Notice]) {
+    out.push_str("# HELP dongbo_notice Conditions an operator must see (1 while raised), by key and level.\n");
+    out.push_str("# TYPE dongbo_notice gauge\n");
+    for n in notices {
+        let _ = writeln!(out, "dongbo_notice{{key=\"{}\",level=\"{}\"}} 1", n.key.as_str(), n.level.as_str());
+    }
+}
+
 /// Escapes a label value.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Middleware: counts each request under its matched route (not its raw path, so ids and
-/// random paths do not create series).
+/// Middleware: counts each request under its matched route template (`unmatched` for none) and
+/// its method (`other` outside a fixed set), so ids, random paths and invented methods do not
+/// create series.
 pub(super) async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let method = req.method().as_str().to_owned();
-    let method = if method.len() <= 16 { method } else { "other".to_owned() };
+    let method = method_label(req.method());
     let response = next.run(req).await;
-    state.metrics.record_http(&method, &route, response.status().as_u16());
+    state.metrics.record_http(method, &route, response.status().as_u16());
     response
+}
+
+/// The label of a request's method: one of a fixed set, so a client inventing methods cannot
+/// create series.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 7] =
+        [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -225,7 +245,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 500, description = "The store could not be read", body = ErrorEnvelope),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics.render(state.engine.store().as_ref()).await?;
+    let mut text = state.metrics.render(state.engine.store().as_ref()).await?;
+    render_notices(&mut text, &state.notices.list());
     let mut response = text.into_response();
     response
         .headers_mut()
@@ -266,6 +287,19 @@ mod tests {
         render_jobs(&mut out, &[("A\"B".into(), JobStatus::Running, 2)]);
         assert!(out.contains("dongbo_jobs{type=\"A\\\"B\",status=\"RUNNING\"} 2\n"), "{out}");
         assert!(out.contains("dongbo_jobs{type=\"A\\\"B\",status=\"PENDING\"} 0\n"), "{out}");
+    }
+
+    #[test]
+    fn each_raised_notice_is_one_series_labelled_by_key_and_level() {
+        use chrono::TimeZone;
+        use dongbo_workflows::notices::{NoticeKey, NoticeLevel, Notices};
+        let notices = Notices::new();
+        let at = chrono::Utc.timestamp_opt(0, 0).unwrap();
+        notices.raise(NoticeKey::new("nhanh_token"), NoticeLevel::Warning, "expires in 12 days", at);
+        let mut out = String::new();
+        render_notices(&mut out, &notices.list());
+        assert!(out.contains("dongbo_notice{key=\"nhanh_token\",level=\"warning\"} 1\n"), "{out}");
+        assert!(!out.contains("expires"), "the message is not a label: {out}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`error`]: [`ApiError`], the envelope, and the status code of each failure.
 //! - [`extract`]: body, query and path extractors that reject into the envelope.
 //! - [`auth`]: the bearer token on `/api` and [`check_bind`].
+//! - [`guard`]: refuses cross-site (CSRF) and DNS-rebound requests.
 //! - [`triggers`]: the thirteen trigger routes (body → job type and input).
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
@@ -18,22 +19,29 @@
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
+//! - [`server`]: the accept loop, with a header-read timeout and connection limits.
 //! - [`views`]: the wire forms of jobs and events.
 //!
 //! # Authentication
 //!
 //! When [`AppState::api_token`] is set, every `/api` route needs `Authorization: Bearer <token>`
 //! (401 otherwise). `/healthz`, `/metrics`, `/openapi.json` and `/` are open: they show no data.
+//!
+//! Every state-changing request must be sent as `Content-Type: application/json` (415
+//! otherwise), and without a token only loopback `Host` and `Origin` values are served (421 and
+//! 403 otherwise); see [`guard`].
 
 pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod jobs;
 pub mod locations;
 pub mod metrics;
 pub mod progress;
+pub mod server;
 pub mod service;
 pub mod stream;
 pub mod triggers;
@@ -49,8 +57,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use dongbo_engine::Engine;
+use dongbo_workflows::notices::Notices;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -61,9 +70,13 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::check_bind;
 pub use error::{ApiError, ApiResult};
 pub use metrics::{Metrics, UpstreamCounters};
+pub use server::ConnectionLimits;
 
 /// The largest request body accepted (1 MiB); larger ones get 413.
 pub const BODY_LIMIT: usize = 1 << 20;
+
+/// The longest request target (path and query) accepted (8 KiB); longer ones get 414.
+pub const URI_LIMIT: usize = 8 << 10;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -75,23 +88,32 @@ pub struct AppState {
     pub api_token: Option<String>,
     /// The process's metrics.
     pub metrics: Metrics,
+    /// Conditions an operator must see (shown by `/healthz`, `/metrics` and the dashboard).
+    pub notices: Notices,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
     /// The worker loops this process runs (none for an API-only server), for `/healthz`.
     pub workers: dongbo_engine::WorkerHealth,
+    /// Bounds on connections and event streams.
+    limits: ConnectionLimits,
+    /// One permit per event stream that may be open.
+    streams: Arc<Semaphore>,
 }
 
 impl AppState {
-    /// State over `engine`, guarded by `api_token` (a blank token counts as none), with fresh
-    /// metrics.
+    /// State over `engine`, guarded by `api_token` (surrounding whitespace, such as a newline
+    /// from a secrets file, is dropped; a blank token counts as none), with fresh metrics.
     pub fn new(engine: Engine, api_token: Option<String>) -> Self {
         let (closing, _) = watch::channel(false);
         AppState {
             engine,
-            api_token: api_token.filter(|t| !t.trim().is_empty()),
+            api_token: api_token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
             metrics: Metrics::new(),
+            notices: Notices::new(),
             closing: Arc::new(closing),
             workers: dongbo_engine::WorkerHealth::new(0),
+            limits: ConnectionLimits::default(),
+            streams: Arc::new(Semaphore::new(ConnectionLimits::default().max_streams)),
         }
     }
 
@@ -101,9 +123,27 @@ impl AppState {
         self
     }
 
+    /// Uses `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self.streams = Arc::new(Semaphore::new(limits.max_streams));
+        self
+    }
+
+    /// The limits on connections and event streams.
+    pub fn limits(&self) -> ConnectionLimits {
+        self.limits
+    }
+
     /// Uses `metrics` (e.g. the ones whose [`Metrics::step_hook`] the workers report to).
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Shows `notices` (e.g. the ones the upstream clients and checks of this process raise).
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
         self
     }
 
@@ -160,7 +200,9 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of [`router`]'s routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes(true).into_openapi()
+    let mut doc = documented_routes(true).into_openapi();
+    guard::document(&mut doc);
+    doc
 }
 
 /// Every route, with a minimal home page at `/`.
@@ -175,7 +217,8 @@ pub fn router_with_dashboard(state: AppState, dashboard: Router<AppState>) -> Ro
 }
 
 fn build(state: AppState, dashboard: Option<Router<AppState>>) -> Router {
-    let (routes, doc) = documented_routes(dashboard.is_none()).split_for_parts();
+    let (routes, mut doc) = documented_routes(dashboard.is_none()).split_for_parts();
+    guard::document(&mut doc);
     let doc = doc.to_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "serialising the OpenAPI document failed");
         "{}".to_owned()
@@ -188,6 +231,8 @@ fn build(state: AppState, dashboard: Option<Router<AppState>>) -> Router {
     routes
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(middleware::from_fn(limit_uri))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
         .layer(middleware::from_fn(ensure_envelope))
@@ -202,8 +247,8 @@ fn build(state: AppState, dashboard: Option<Router<AppState>>) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` resolves, then closes event streams and
-/// waits for the requests in flight.
+/// Serves [`router`] on `listener` under the state's [`ConnectionLimits`] until `shutdown`
+/// resolves, then closes event streams and waits for the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -231,12 +276,17 @@ async fn serve_app(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, guarded = state.api_token.is_some(), "HTTP API listening");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            state.close_streams();
-        })
-        .await
+    server::run(listener, app, state, shutdown).await
+}
+
+/// Middleware: a request target longer than [`URI_LIMIT`] is a 414 in the envelope. (One past
+/// hyper's own parser limit, 64 KiB, never reaches the router: hyper answers it with a bare 414.)
+async fn limit_uri(request: Request, next: Next) -> Response {
+    let len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if len > URI_LIMIT {
+        return ApiError::UriTooLong(URI_LIMIT).into_response();
+    }
+    next.run(request).await
 }
 
 /// Unknown routes: 404 in the envelope.

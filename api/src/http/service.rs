@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorEnvelope};
-use super::views::Health;
+use super::views::{Health, NoticeView};
 use super::AppState;
 
 /// The OpenAPI document, serialised once when the router is built.
@@ -27,19 +27,20 @@ pub(super) fn routes(with_home: bool) -> OpenApiRouter<AppState> {
     }
 }
 
-/// Liveness and readiness: answers `{"status": "ok", "workers": {"configured": N, "live": M}}`
-/// once a cheap store query succeeds (not in the envelope, as load balancers expect; a failure
-/// is a 503 in the error envelope). Fewer live worker loops than configured is `degraded`, still
-/// 200: the server answers and the supervisor is restarting them.
+/// Liveness and readiness: answers `{"status": "ok", "workers": {"configured": N, "live": M},
+/// "notices": []}` once a cheap store query succeeds (not in the envelope, as load balancers
+/// expect; a failure is a 503 in the error envelope). The status is `degraded`, still with 200,
+/// while fewer worker loops run than configured (the supervisor is restarting them) or a notice
+/// is raised (the server works, but someone should act before jobs start failing).
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
-        (status = 200, description = "The server and its database answer (`degraded` when worker loops are down)", body = Health),
+        (status = 200, description = "The server and its database answer (`degraded` when worker loops are down or a notice is raised)", body = Health),
         (status = 503, description = "The database does not answer", body = ErrorEnvelope),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     let probe = JobFilter { limit: 1, ..JobFilter::default() };
     match state.engine.store().list_jobs(&probe).await {
-        Ok(_) => Ok(axum::Json(Health::of(&state.workers))),
+        Ok(_) => Ok(axum::Json(Health::of(&state.workers, &state.notices.list()))),
         Err(e) => {
             tracing::error!(error = %e, "health check: the store does not answer");
             Err(ApiError::Unavailable("the database does not answer".into()))

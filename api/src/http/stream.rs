@@ -4,7 +4,8 @@
 //! The handler subscribes to the feed *before* it reads the job, so no commit can fall between
 //! the first row it sends and the notices it follows. Each event is named `progress` and carries
 //! the whole job row; after a terminal row comes one `end` event and the stream closes (an
-//! `EventSource` client should `close()` on `end`, or it would reconnect).
+//! `EventSource` client should `close()` on `end`, or it would reconnect). At most
+//! [`super::ConnectionLimits::max_streams`] streams are open at once; one more is a 503.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use dongbo_engine::store::Notice;
 use dongbo_engine::{BackgroundJob, JobId, SharedStore};
 use futures::Stream;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,12 +42,17 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 400, description = "Malformed id", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
         (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 503, description = "As many event streams are open as the server allows", body = ErrorEnvelope),
     ),
     security(("bearer" = [])))]
 pub async fn stream_job(
     State(state): State<AppState>,
     JobIdPath(id): JobIdPath,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let limit = state.limits.max_streams;
+    let slot = state.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable(format!("{limit} event streams are open, the server's limit; try again shortly"))
+    })?;
     // Subscribe first: a commit between the read and the subscription would otherwise be lost.
     let notices = state.engine.store().subscribe();
     let job = load_job(&state, id).await?;
@@ -58,6 +64,7 @@ pub async fn stream_job(
         next: Some(job),
         last: None,
         ended: false,
+        _slot: slot,
     };
     let events = futures::stream::unfold(follow, |mut f| async move { f.next_event().await.map(|e| (Ok(e), f)) });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
@@ -75,6 +82,8 @@ struct Follow {
     last: Option<BackgroundJob>,
     /// Whether `end` was sent.
     ended: bool,
+    /// This stream's place under the limit, given back when the stream is dropped.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Follow {

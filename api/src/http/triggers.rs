@@ -1,21 +1,36 @@
-//! The thirteen trigger routes kept from the old tool. Each maps its body to a job type and an
-//! input and asks the engine for the job; nothing runs inside the request.
+//! The thirteen trigger routes kept from the old tool. Each reads the old tool's body for its
+//! route, builds the workflow's own input struct from it and asks the engine for the job; nothing
+//! runs inside the request.
 //!
-//! A trigger answers `202 Accepted` with `{jobId, status, type}`. When the engine hands back a job
-//! that already existed — the same `Idempotency-Key` was used before, or a job of the same kind
-//! is still unfinished — the status stays `202` and `existing` says why (`idempotencyKey` or
-//! `alreadyRunning`), so a client can tell that nothing new was started.
+//! A trigger answers `202 Accepted` with `{jobId, status, type, message}` in `data`, and `jobId` and
+//! `message` again beside `data`, where the old tool's pull routes put them. When the engine hands
+//! back a job that already existed — the same `Idempotency-Key` was used before, or a job of the
+//! same kind is still unfinished — the status stays `202` and `existing` says why
+//! (`idempotencyKey` or `alreadyRunning`), so a client can tell that nothing new was started.
+//! `forceRestart: true` (the old pull routes) first cancels the unfinished job of the kind, so the
+//! pull starts over; if that job is still finishing its step, the answer is `409`, as the old tool
+//! answered while a pull ran, and sending again once it has stopped starts the new one.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use dongbo_engine::{Existing, JobRequest};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::NaiveDate;
+use dongbo_engine::{Existing, JobFilter, JobRequest, JobStatus};
+use dongbo_workflows::jobs;
+use dongbo_workflows::matching::{MatchInput, Strategy};
+use dongbo_workflows::pull::nhanh::NhanhCustomerType;
+use dongbo_workflows::pull::shopify::ProductStatus;
+use dongbo_workflows::pull::{NhanhCustomersInput, NhanhCustomersMode, ShopifyPullInput};
+use dongbo_workflows::sync::{MappingId, RetryInput, SyncInput};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult, Reply};
+use super::error::ApiError;
 use super::extract::JsonBody;
 use super::views::{ExistingView, TriggerReply};
 use super::AppState;
@@ -26,10 +41,50 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// Who cancels a job that `forceRestart` replaces.
+const RESTART_ACTOR: &str = "api (forceRestart)";
+
 /// A trigger that takes no options: its body is empty or `{}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoOptions {}
+
+/// Options of `pull-products-sync`: the old tool's product status filter.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShopifyProductPullOptions {
+    /// `active`, `draft` or `archived`; every product when absent.
+    #[schema(value_type = Option<String>)]
+    pub status: Option<ProductStatus>,
+}
+
+/// Options of `pull-customers-all`: the old tool's `customer/list` filters and restart flag.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NhanhCustomerPullOptions {
+    /// 1 (retail), 2 (wholesale) or 3 (agent).
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<u8>)]
+    pub customer_type: Option<NhanhCustomerType>,
+    /// Last bought on or after this day (`YYYY-MM-DD`).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub last_bought_date_from: Option<NaiveDate>,
+    /// Last bought on or before this day (`YYYY-MM-DD`).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub last_bought_date_to: Option<NaiveDate>,
+    /// Cancel an unfinished customer pull and start over.
+    pub force_restart: Option<bool>,
+}
+
+/// Options of `shopify/pull-customers` (its old client always sends both).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShopifyCustomerPullOptions {
+    /// A Shopify customer search, e.g. `state:ENABLED`; every customer when absent or blank.
+    pub query: Option<String>,
+    /// Cancel an unfinished customer pull and start over.
+    pub force_restart: Option<bool>,
+}
 
 /// Options of the matching triggers.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -37,6 +92,8 @@ pub struct NoOptions {}
 pub struct MatchOptions {
     /// Preview the mappings without writing them (default `false`).
     pub dry_run: Option<bool>,
+    /// Keys per batch (the old client sends 1000 to `auto-match-batch`).
+    pub batch_size: Option<u32>,
 }
 
 /// A mapping id as the old front end sent it: a number or a string.
@@ -45,8 +102,19 @@ pub struct MatchOptions {
 pub enum MappingRef {
     /// A numeric id.
     Number(i64),
-    /// A textual id.
+    /// A textual id: the decimal string of a dongbo mapping id.
     Text(String),
+}
+
+impl MappingRef {
+    /// The dongbo mapping id, or a 400 naming the id.
+    fn id(&self) -> Result<i64, ApiError> {
+        let parsed = match self {
+            MappingRef::Number(n) => n.to_string().parse::<MappingId>(),
+            MappingRef::Text(t) => t.parse::<MappingId>(),
+        };
+        parsed.map(|MappingId(id)| id).map_err(ApiError::BadRequest)
+    }
 }
 
 /// Options of the bulk-sync triggers.
@@ -55,7 +123,8 @@ pub enum MappingRef {
 pub struct SyncOptions {
     /// Only these mappings (default: every mapping due for a sync).
     pub mapping_ids: Option<Vec<MappingRef>>,
-    /// Push even when the value looks unchanged.
+    /// Push even when the value looks unchanged (default `true`: the old tool's manual syncs
+    /// pushed regardless).
     pub force_sync: Option<bool>,
 }
 
@@ -63,35 +132,72 @@ pub struct SyncOptions {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryOptions {
-    /// At most this many failed items.
+    /// At most this many failed items (default 100, as in the old tool).
     pub limit: Option<u32>,
 }
 
-fn match_input(o: MatchOptions, strategy: Option<&str>) -> Value {
-    let mut input = Map::new();
-    if let Some(s) = strategy {
-        input.insert("strategy".into(), json!(s));
-    }
-    input.insert("dryRun".into(), json!(o.dry_run.unwrap_or(false)));
-    Value::Object(input)
+/// What a trigger asks the engine for: the typed input, serialised, and whether to start over.
+#[derive(Debug)]
+struct Plan {
+    input: Value,
+    force_restart: bool,
 }
 
-fn sync_input(o: SyncOptions) -> Value {
-    let mut input = Map::new();
-    if let Some(ids) = o.mapping_ids {
-        input.insert("mappingIds".into(), json!(ids));
+impl Plan {
+    fn new(input: impl Serialize) -> Result<Self, ApiError> {
+        let input =
+            serde_json::to_value(input).map_err(|e| ApiError::Internal(format!("serialising a job input: {e}")))?;
+        Ok(Plan { input, force_restart: false })
     }
-    if let Some(force) = o.force_sync {
-        input.insert("forceSync".into(), json!(force));
+
+    fn restarting(mut self, force: Option<bool>) -> Self {
+        self.force_restart = force.unwrap_or(false);
+        self
     }
-    Value::Object(input)
 }
 
-fn retry_input(o: RetryOptions) -> Value {
-    match o.limit {
-        Some(limit) => json!({ "limit": limit }),
-        None => json!({}),
-    }
+fn nhanh_customers(mode: NhanhCustomersMode) -> Result<Plan, ApiError> {
+    Plan::new(NhanhCustomersInput { mode, ..NhanhCustomersInput::default() })
+}
+
+fn nhanh_customers_filtered(o: NhanhCustomerPullOptions) -> Result<Plan, ApiError> {
+    let input = NhanhCustomersInput {
+        mode: NhanhCustomersMode::Full,
+        customer_type: o.customer_type,
+        last_bought_date_from: o.last_bought_date_from,
+        last_bought_date_to: o.last_bought_date_to,
+    };
+    Ok(Plan::new(input)?.restarting(o.force_restart))
+}
+
+fn shopify_products(o: ShopifyProductPullOptions) -> Result<Plan, ApiError> {
+    Plan::new(ShopifyPullInput { status: o.status, ..ShopifyPullInput::default() })
+}
+
+fn shopify_customers(o: ShopifyCustomerPullOptions) -> Result<Plan, ApiError> {
+    let query = o.query.filter(|q| !q.trim().is_empty());
+    Ok(Plan::new(ShopifyPullInput { query, ..ShopifyPullInput::default() })?.restarting(o.force_restart))
+}
+
+fn match_input(o: MatchOptions, strategy: Strategy) -> Result<Plan, ApiError> {
+    Plan::new(MatchInput { strategy, dry_run: o.dry_run.unwrap_or(false), batch_size: o.batch_size })
+}
+
+fn sync_input(o: SyncOptions) -> Result<Plan, ApiError> {
+    let mapping_ids = match o.mapping_ids {
+        None => None,
+        Some(ids) if ids.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "mappingIds is empty: name at least one mapping, or leave mappingIds out to sync every mapping".into(),
+            ))
+        }
+        Some(ids) => Some(ids.iter().map(MappingRef::id).collect::<Result<Vec<_>, _>>()?),
+    };
+    Plan::new(SyncInput { mapping_ids, force_sync: Some(o.force_sync.unwrap_or(true)) })
+}
+
+fn retry_input(o: RetryOptions) -> Result<Plan, ApiError> {
+    Plan::new(RetryInput { limit: o.limit.map(i64::from) })
 }
 
 /// Reads the `Idempotency-Key` header.
@@ -111,31 +217,105 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// A trigger's answer: the job in the envelope, and `jobId` and `message` beside it as well, where
+/// the old tool's pull routes put them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerEnvelope {
+    /// Always `true`.
+    pub success: bool,
+    /// The job.
+    pub data: TriggerAnswer,
+    /// The job's id, as in `data`.
+    pub job_id: Uuid,
+    /// A sentence for a person, as in `data`.
+    pub message: String,
+}
+
+/// The job a trigger requested (or found), and a sentence saying so.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerAnswer {
+    /// The job.
+    #[serde(flatten)]
+    pub job: TriggerReply,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl IntoResponse for TriggerEnvelope {
+    fn into_response(self) -> Response {
+        (StatusCode::ACCEPTED, Json(self)).into_response()
+    }
+}
+
+/// Cancels the unfinished jobs of a type, for `forceRestart`.
+async fn cancel_unfinished(state: &AppState, job_type: &str) -> Result<(), ApiError> {
+    let store = state.engine.store();
+    for status in [JobStatus::Pending, JobStatus::Running] {
+        let filter = JobFilter { job_type: Some(job_type.to_owned()), status: Some(status), before: None, limit: 100 };
+        for job in store.list_jobs(&filter).await? {
+            state.engine.cancel(job.id, RESTART_ACTOR).await?;
+            tracing::info!(job = %job.id, job_type, "job cancelled by forceRestart");
+        }
+    }
+    Ok(())
+}
+
+fn message(job_type: &str, id: Uuid, existing: Option<ExistingView>, restarted: bool) -> String {
+    match existing {
+        Some(ExistingView::AlreadyRunning) => {
+            format!("A {job_type} job is already unfinished (job {id}); nothing new was started.")
+        }
+        Some(ExistingView::IdempotencyKey) => {
+            format!("This Idempotency-Key already requested job {id} ({job_type}); nothing new was started.")
+        }
+        None if restarted => format!("{job_type} started over as job {id}; the unfinished one was cancelled."),
+        None => format!("{job_type} job {id} requested; follow it in Job Tracking."),
+    }
+}
+
 /// Asks the engine for the job and answers with it.
-async fn trigger(state: &AppState, headers: &HeaderMap, job_type: &str, input: Value) -> ApiResult<TriggerReply> {
-    let request = JobRequest {
-        idempotency_key: idempotency_key(headers)?,
-        requested_by: "api".into(),
-        ..JobRequest::new(job_type, input)
-    };
+async fn trigger(
+    state: &AppState,
+    headers: &HeaderMap,
+    job_type: &'static str,
+    plan: Result<Plan, ApiError>,
+) -> Result<TriggerEnvelope, ApiError> {
+    let plan = plan?;
+    let idempotency_key = idempotency_key(headers)?;
+    if plan.force_restart {
+        cancel_unfinished(state, job_type).await?;
+    }
+    let request = JobRequest { idempotency_key, requested_by: "api".into(), ..JobRequest::new(job_type, plan.input) };
     let requested = state.engine.request(request).await?;
     let existing = requested.existing.map(|e| match e {
         Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
         Existing::AlreadyRunning => ExistingView::AlreadyRunning,
     });
     let job = requested.job;
+    if plan.force_restart && existing == Some(ExistingView::AlreadyRunning) {
+        return Err(ApiError::Conflict(format!(
+            "the unfinished {job_type} job {} was asked to stop and is finishing its current step; \
+             send the request again once it has stopped",
+            job.id
+        )));
+    }
     tracing::info!(job = %job.id, job_type, existing = ?existing, "job triggered");
-    Ok(Reply::accepted(TriggerReply {
-        job_id: job.id.as_uuid(),
-        status: job.status.into(),
-        job_type: job.job_type,
-        existing,
-    }))
+    let id = job.id.as_uuid();
+    let message = message(job_type, id, existing, plan.force_restart);
+    let reply = TriggerReply { job_id: id, status: job.status.into(), job_type: job.job_type, existing };
+    Ok(TriggerEnvelope {
+        success: true,
+        data: TriggerAnswer { job: reply, message: message.clone() },
+        job_id: id,
+        message,
+    })
 }
 
 /// Declares one trigger handler per route, each documented with its own `#[utoipa::path]`.
 macro_rules! trigger_routes {
-    ($( $(#[doc = $doc:literal])* $name:ident: $path:literal, $options:ty => $job:literal, |$o:ident| $input:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $name:ident: $path:literal, $options:ty => $job:path, |$o:ident| $plan:expr; )*) => {
         $(
             $(#[doc = $doc])*
             #[utoipa::path(
@@ -148,9 +328,10 @@ macro_rules! trigger_routes {
                     description = "Returns the job an earlier request with this key created.")),
                 responses(
                     (status = 202, description = "The job was requested (or, with `existing`, an earlier one is returned).",
-                        body = super::error::Envelope<TriggerReply>),
+                        body = TriggerEnvelope),
                     (status = 400, description = "Malformed body or invalid options", body = super::error::ErrorEnvelope),
                     (status = 401, description = "Missing or wrong bearer token", body = super::error::ErrorEnvelope),
+                    (status = 409, description = "forceRestart: the job it replaces is still stopping", body = super::error::ErrorEnvelope),
                     (status = 413, description = "Body too large", body = super::error::ErrorEnvelope),
                     (status = 415, description = "Body not sent as JSON", body = super::error::ErrorEnvelope),
                     (status = 422, description = "Body of the wrong shape", body = super::error::ErrorEnvelope),
@@ -162,8 +343,8 @@ macro_rules! trigger_routes {
                 State(state): State<AppState>,
                 headers: HeaderMap,
                 JsonBody($o): JsonBody<$options>,
-            ) -> ApiResult<TriggerReply> {
-                trigger(&state, &headers, $job, $input).await
+            ) -> Result<TriggerEnvelope, ApiError> {
+                trigger(&state, &headers, $job, $plan).await
             }
         )*
 
@@ -179,53 +360,95 @@ macro_rules! trigger_routes {
 
 trigger_routes! {
     /// Mirror Nhanh products locally (`PULL_NHANH_PRODUCTS`).
-    pull_nhanh_products: "/api/nhanh/pull-products", NoOptions => "PULL_NHANH_PRODUCTS", |_o| json!({});
-    /// Mirror Shopify products and variants locally (`PULL_SHOPIFY_PRODUCTS`).
-    pull_shopify_products: "/api/shopify/pull-products-sync", NoOptions => "PULL_SHOPIFY_PRODUCTS", |_o| json!({});
-    /// Mirror every Nhanh customer locally (`PULL_NHANH_CUSTOMERS`, mode `full`).
-    pull_nhanh_customers_all: "/api/nhanh/pull-customers-all", NoOptions => "PULL_NHANH_CUSTOMERS", |_o| json!({"mode": "full"});
+    pull_nhanh_products: "/api/nhanh/pull-products", NoOptions => jobs::PULL_NHANH_PRODUCTS,
+        |_o| Plan::new(dongbo_workflows::pull::nhanh::NhanhProductsInput::default());
+    /// Mirror Shopify products and variants locally, optionally only one `status` (`PULL_SHOPIFY_PRODUCTS`).
+    pull_shopify_products: "/api/shopify/pull-products-sync", ShopifyProductPullOptions => jobs::PULL_SHOPIFY_PRODUCTS,
+        |o| shopify_products(o);
+    /// Mirror every Nhanh customer locally, or those the `customer/list` filters select (`PULL_NHANH_CUSTOMERS`, mode `full`).
+    pull_nhanh_customers_all: "/api/nhanh/pull-customers-all", NhanhCustomerPullOptions => jobs::PULL_NHANH_CUSTOMERS,
+        |o| nhanh_customers_filtered(o);
     /// Mirror the Nhanh customers updated since the last completed pull (`PULL_NHANH_CUSTOMERS`, mode `incremental`).
-    pull_nhanh_customers_incremental: "/api/nhanh/pull-customers-incremental", NoOptions => "PULL_NHANH_CUSTOMERS", |_o| json!({"mode": "incremental"});
+    pull_nhanh_customers_incremental: "/api/nhanh/pull-customers-incremental", NoOptions => jobs::PULL_NHANH_CUSTOMERS,
+        |_o| nhanh_customers(NhanhCustomersMode::Incremental);
     /// Legacy alias of `pull-customers-all` (`PULL_NHANH_CUSTOMERS`, mode `full`).
-    pull_nhanh_customers_legacy: "/api/nhanh/pull-customers", NoOptions => "PULL_NHANH_CUSTOMERS", |_o| json!({"mode": "full"});
-    /// Mirror Shopify customers locally (`PULL_SHOPIFY_CUSTOMERS`).
-    pull_shopify_customers: "/api/shopify/pull-customers", NoOptions => "PULL_SHOPIFY_CUSTOMERS", |_o| json!({});
+    pull_nhanh_customers_legacy: "/api/nhanh/pull-customers", NoOptions => jobs::PULL_NHANH_CUSTOMERS,
+        |_o| nhanh_customers(NhanhCustomersMode::Full);
+    /// Mirror Shopify customers locally, optionally only those a search `query` matches (`PULL_SHOPIFY_CUSTOMERS`).
+    pull_shopify_customers: "/api/shopify/pull-customers", ShopifyCustomerPullOptions => jobs::PULL_SHOPIFY_CUSTOMERS,
+        |o| shopify_customers(o);
     /// Map Nhanh products to Shopify variants by SKU, barcode as fallback (`AUTO_MATCH_PRODUCTS`).
-    auto_match_products: "/api/sync/auto-match-products", MatchOptions => "AUTO_MATCH_PRODUCTS", |o| match_input(o, None);
+    auto_match_products: "/api/sync/auto-match-products", MatchOptions => jobs::AUTO_MATCH_PRODUCTS,
+        |o| match_input(o, Strategy::Memory);
     /// Map Nhanh customers to Shopify customers by phone, in memory (`AUTO_MATCH_CUSTOMERS`, strategy `memory`).
-    auto_match_customers: "/api/sync/auto-match", MatchOptions => "AUTO_MATCH_CUSTOMERS", |o| match_input(o, Some("memory"));
+    auto_match_customers: "/api/sync/auto-match", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+        |o| match_input(o, Strategy::Memory);
     /// Map customers by phone with one join in the database (`AUTO_MATCH_CUSTOMERS`, strategy `sql`).
-    auto_match_customers_sql: "/api/sync/auto-match-sql", MatchOptions => "AUTO_MATCH_CUSTOMERS", |o| match_input(o, Some("sql"));
-    /// Map customers by phone in chunks, for very large sets (`AUTO_MATCH_CUSTOMERS`, strategy `batch`).
-    auto_match_customers_batch: "/api/sync/auto-match-batch", MatchOptions => "AUTO_MATCH_CUSTOMERS", |o| match_input(o, Some("batch"));
+    auto_match_customers_sql: "/api/sync/auto-match-sql", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+        |o| match_input(o, Strategy::Sql);
+    /// Map customers by phone in chunks of `batchSize`, for very large sets (`AUTO_MATCH_CUSTOMERS`, strategy `batch`).
+    auto_match_customers_batch: "/api/sync/auto-match-batch", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+        |o| match_input(o, Strategy::Batch);
     /// Push Nhanh stock to Shopify inventory (`PRODUCT_SYNC`).
-    bulk_sync_products: "/api/sync/bulk-sync-products", SyncOptions => "PRODUCT_SYNC", |o| sync_input(o);
+    bulk_sync_products: "/api/sync/bulk-sync-products", SyncOptions => jobs::PRODUCT_SYNC, |o| sync_input(o);
     /// Push Nhanh total spent to the customer metafield `custom.total_spent` (`CUSTOMER_SYNC`).
-    bulk_sync_customers: "/api/sync/bulk-sync-background", SyncOptions => "CUSTOMER_SYNC", |o| sync_input(o);
-    /// Re-drive the items whose last sync failed (`RETRY_FAILED_SYNC`).
-    retry_failed: "/api/sync/retry-failed", RetryOptions => "RETRY_FAILED_SYNC", |o| retry_input(o);
+    bulk_sync_customers: "/api/sync/bulk-sync-background", SyncOptions => jobs::CUSTOMER_SYNC, |o| sync_input(o);
+    /// Re-drive the items whose last sync failed, 100 by default (`RETRY_FAILED_SYNC`).
+    retry_failed: "/api/sync/retry-failed", RetryOptions => jobs::RETRY_FAILED_SYNC, |o| retry_input(o);
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
-    #[test]
-    fn match_options_become_the_strategy_and_a_dry_run_flag() {
-        assert_eq!(match_input(MatchOptions::default(), None), json!({"dryRun": false}));
-        let o = MatchOptions { dry_run: Some(true) };
-        assert_eq!(match_input(o, Some("sql")), json!({"strategy": "sql", "dryRun": true}));
+    fn input(plan: Result<Plan, ApiError>) -> Value {
+        plan.expect("a plan").input
     }
 
     #[test]
-    fn sync_options_pass_only_what_was_given() {
-        assert_eq!(sync_input(SyncOptions::default()), json!({}));
+    fn match_options_become_the_strategy_a_dry_run_flag_and_the_batch_size() {
+        assert_eq!(
+            input(match_input(MatchOptions::default(), Strategy::Memory)),
+            json!({"strategy": "memory", "dryRun": false})
+        );
+        let o = MatchOptions { dry_run: Some(true), batch_size: Some(1000) };
+        assert_eq!(
+            input(match_input(o, Strategy::Batch)),
+            json!({"strategy": "batch", "dryRun": true, "batchSize": 1000})
+        );
+    }
+
+    #[test]
+    fn sync_options_force_by_default_and_take_ids_as_numbers_or_decimal_strings() {
+        assert_eq!(input(sync_input(SyncOptions::default())), json!({"forceSync": true}));
         let o = SyncOptions {
-            mapping_ids: Some(vec![MappingRef::Number(3), MappingRef::Text("m-4".into())]),
-            force_sync: Some(true),
+            mapping_ids: Some(vec![MappingRef::Number(3), MappingRef::Text("4".into())]),
+            force_sync: Some(false),
         };
-        assert_eq!(sync_input(o), json!({"mappingIds": [3, "m-4"], "forceSync": true}));
-        assert_eq!(retry_input(RetryOptions { limit: Some(5) }), json!({"limit": 5}));
+        assert_eq!(input(sync_input(o)), json!({"mappingIds": [3, 4], "forceSync": false}));
+        let cuid = SyncOptions { mapping_ids: Some(vec![MappingRef::Text("ckabc123".into())]), force_sync: None };
+        let error = sync_input(cuid).unwrap_err().to_string();
+        assert!(error.contains("`ckabc123`"), "{error}");
+        let empty = SyncOptions { mapping_ids: Some(vec![]), force_sync: None };
+        assert!(matches!(sync_input(empty), Err(ApiError::BadRequest(_))));
+        assert_eq!(input(retry_input(RetryOptions { limit: Some(5) })), json!({"limit": 5}));
+    }
+
+    #[test]
+    fn pull_options_become_the_pull_inputs() {
+        let o: NhanhCustomerPullOptions =
+            serde_json::from_value(json!({"type": 3, "lastBoughtDateTo": "2025-06-30", "forceRestart": true})).unwrap();
+        let plan = nhanh_customers_filtered(o).unwrap();
+        assert!(plan.force_restart);
+        assert_eq!(plan.input, json!({"mode": "full", "type": 3, "lastBoughtDateTo": "2025-06-30"}));
+        let o = ShopifyCustomerPullOptions { query: Some("state:ENABLED".into()), force_restart: Some(false) };
+        let plan = shopify_customers(o).unwrap();
+        assert!(!plan.force_restart);
+        assert_eq!(plan.input, json!({"mode": "auto", "incremental": false, "query": "state:ENABLED"}));
+        let o = ShopifyProductPullOptions { status: Some(ProductStatus::Archived) };
+        assert_eq!(input(shopify_products(o)), json!({"mode": "auto", "incremental": false, "status": "archived"}));
     }
 
     #[test]

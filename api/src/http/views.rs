@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use dongbo_engine::{BackgroundJob, Event, JobStatus};
+use dongbo_workflows::notices::Notice;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -230,20 +231,23 @@ pub struct AuditEntry {
 /// The answer of `GET /healthz`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` when fewer worker loops run than were configured (a server whose
-    /// database does not answer gets 503 in the error envelope instead).
+    /// `ok`, or `degraded` when fewer worker loops run than were configured or a notice is
+    /// raised (a server whose database does not answer gets 503 in the error envelope instead).
     pub status: HealthStatus,
     /// The worker loops of this process.
     pub workers: WorkersView,
+    /// What an operator must see, errors first (empty when all is well).
+    pub notices: Vec<NoticeView>,
 }
 
 /// The overall state `/healthz` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
-    /// Everything configured is running.
+    /// Everything configured is running and nothing needs an operator.
     Ok,
-    /// The database answers but some worker loops are down (they are being restarted).
+    /// The database answers but some worker loops are down (they are being restarted), or a
+    /// notice is raised.
     Degraded,
 }
 
@@ -257,9 +261,35 @@ pub struct WorkersView {
 }
 
 impl Health {
-    /// The health of a process whose database answered, given its workers.
-    pub fn of(workers: &dongbo_engine::WorkerHealth) -> Self {
-        let status = if workers.degraded() { HealthStatus::Degraded } else { HealthStatus::Ok };
-        Health { status, workers: WorkersView { configured: workers.configured(), live: workers.live() } }
+    /// The health of a process whose database answered, given its workers and notices.
+    pub fn of(workers: &dongbo_engine::WorkerHealth, notices: &[Notice]) -> Self {
+        let notices: Vec<NoticeView> = notices.iter().map(NoticeView::from).collect();
+        let status = if workers.degraded() || !notices.is_empty() { HealthStatus::Degraded } else { HealthStatus::Ok };
+        Health { status, workers: WorkersView { configured: workers.configured(), live: workers.live() }, notices }
+    }
+}
+
+/// A condition an operator must see: an upstream version leaving support, a token expiring.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeView {
+    /// Which condition, e.g. `shopify_api_version` (fixed names).
+    pub key: String,
+    /// `warning` or `error`.
+    pub level: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// When it was first raised.
+    pub since: DateTime<Utc>,
+}
+
+impl From<&Notice> for NoticeView {
+    fn from(n: &Notice) -> Self {
+        NoticeView {
+            key: n.key.as_str().to_owned(),
+            level: n.level.as_str().to_owned(),
+            message: n.message.clone(),
+            since: n.since,
+        }
     }
 }

@@ -156,13 +156,17 @@ impl Answer {
 /// A request through the router (no network).
 pub struct Call {
     request: axum::http::request::Builder,
+    content_type: Option<String>,
     body: Body,
 }
 
-/// Starts a request.
+/// Starts a request. A state-changing one (not GET, HEAD, OPTIONS or TRACE) is sent as
+/// `application/json` with an empty body unless told otherwise, as every client must.
 pub fn call(method: &str, path: &str) -> Call {
     let method = Method::from_bytes(method.as_bytes()).expect("method");
-    Call { request: Request::builder().method(method).uri(path), body: Body::empty() }
+    let safe = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(&method);
+    let content_type = (!safe).then(|| "application/json".to_owned());
+    Call { request: Request::builder().method(method).uri(path), content_type, body: Body::empty() }
 }
 
 impl Call {
@@ -180,8 +184,14 @@ impl Call {
     }
 
     pub fn raw(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.request = self.request.header("content-type", content_type);
+        self.content_type = Some(content_type.to_owned());
         self.body = Body::from(body);
+        self
+    }
+
+    /// Sends no `Content-Type` header.
+    pub fn without_content_type(mut self) -> Self {
+        self.content_type = None;
         self
     }
 
@@ -199,7 +209,11 @@ impl Call {
 
     /// Sends it and returns the response without reading the body.
     pub async fn send_head(self, router: &Router) -> axum::http::Response<Body> {
-        let request = self.request.body(self.body).expect("request");
+        let mut request = self.request;
+        if let Some(ct) = &self.content_type {
+            request = request.header("content-type", ct);
+        }
+        let request = request.body(self.body).expect("request");
         router.clone().oneshot(request).await.expect("the router is infallible")
     }
 }

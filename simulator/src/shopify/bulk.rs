@@ -4,12 +4,17 @@
 //!
 //! Status: `CREATED` until the run starts, `RUNNING` until every row is written *and*
 //! `bulk_min_duration` has passed since creation, then `COMPLETED` (or `FAILED`). One query
-//! operation runs at a time; `url` is null when the result is empty, as at Shopify.
+//! operation runs at a time; `url` is null when the result is empty, as at Shopify. The finished
+//! file is shared by every download, not copied for each.
+//!
+//! Clients poll an operation with `bulkOperation(id:)`; `currentBulkOperation` is kept, marked
+//! deprecated as in Shopify's 2026-10 schema.
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::ID;
+use axum::body::Bytes;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -36,7 +41,22 @@ struct Progress {
     failed: bool,
     objects: u64,
     roots: u64,
+    /// The file while it is written.
     jsonl: Vec<u8>,
+    /// The file once written, shared by every download without a copy.
+    file: Option<Bytes>,
+}
+
+impl Progress {
+    /// Marks the run done at `at`, sealing the file.
+    fn finish(&mut self, at: Instant) {
+        self.done_at = Some(at);
+        self.file = Some(Bytes::from(std::mem::take(&mut self.jsonl)));
+    }
+
+    fn size(&self) -> usize {
+        self.file.as_ref().map_or(self.jsonl.len(), Bytes::len)
+    }
 }
 
 /// One bulk operation.
@@ -64,10 +84,10 @@ impl BulkOperations {
     }
 
     /// The JSONL of a finished operation.
-    pub(crate) fn file(&self, id: u64) -> Option<Vec<u8>> {
+    pub(crate) fn file(&self, id: u64) -> Option<Bytes> {
         let op = self.get(id)?;
         let p = op.progress.lock().unwrap_or_else(|e| e.into_inner());
-        p.done_at.map(|_| p.jsonl.clone())
+        p.file.clone()
     }
 }
 
@@ -97,7 +117,7 @@ pub(crate) fn view(sim: &Sim, op: &BulkOp) -> BulkOperation {
         error_code: p.failed.then_some(BulkOperationErrorCode::InternalServerError),
         object_count: UnsignedInt64(p.objects.to_string()),
         root_object_count: UnsignedInt64(p.roots.to_string()),
-        file_size: completed.then(|| UnsignedInt64(p.jsonl.len().to_string())),
+        file_size: completed.then(|| UnsignedInt64(p.size().to_string())),
         url: (completed && p.objects > 0).then(|| Url(format!("{}/_sim/bulk/{}.jsonl", sim.shop_url(), op.id))),
         partial_data_url: None,
         query: op.query.clone(),
@@ -177,7 +197,7 @@ async fn run(schema: ShopSchema, op: BulkOp, clock: crate::clock::SimClock) {
             tracing::warn!(errors = ?response.errors, "bulk operation failed");
             let mut p = op.progress.lock().unwrap_or_else(|e| e.into_inner());
             p.failed = true;
-            p.done_at = Some(clock.now());
+            p.finish(clock.now());
             return;
         }
         let data = serde_json::to_value(&response.data).unwrap_or(Value::Null);
@@ -204,7 +224,7 @@ async fn run(schema: ShopSchema, op: BulkOp, clock: crate::clock::SimClock) {
         }
         tokio::task::yield_now().await;
     }
-    op.progress.lock().unwrap_or_else(|e| e.into_inner()).done_at = Some(clock.now());
+    op.progress.lock().unwrap_or_else(|e| e.into_inner()).finish(clock.now());
 }
 
 /// The nodes of a connection value (`edges[].node` or `nodes[]`).

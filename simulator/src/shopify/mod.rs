@@ -160,7 +160,8 @@ async fn graphql(
 
     let mut gql = async_graphql::Request::new(request.query.clone())
         .variables(async_graphql::Variables::from_json(vars.clone()))
-        .data(state.schema.clone());
+        .data(state.schema.clone())
+        .data(mutations::UrlVersion(version.clone()));
     if let Some(name) = &request.operation_name {
         gql = gql.operation_name(name.clone());
     }

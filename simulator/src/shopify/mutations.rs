@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, CustomDirective, Directive, Error, ErrorExtensions, InputObject, Object, ResolveFut, Result, ServerResult,
-    SimpleObject, Value as GqlValue, ID,
+    Context, CustomDirective, Directive, Error, ErrorExtensions, InputObject, MaybeUndefined, Object, ResolveFut,
+    Result, ServerResult, SimpleObject, Value as GqlValue, ID,
 };
 
 use super::bulk;
@@ -38,6 +38,42 @@ impl CustomDirective for Idempotent {
 #[Directive(location = "Field")]
 pub(crate) fn idempotent(key: String) -> impl CustomDirective {
     Idempotent { key }
+}
+
+/// The API version named in the request's URL (`/admin/api/{version}/graphql.json`): it decides
+/// the rules the schema cannot state. Absent (a schema run outside a request), the newest rules apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlVersion(pub String);
+
+/// The compare-and-swap and idempotency rules of `inventorySetQuantities` in one API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InventoryRules {
+    /// 2026-01 (and older versions, which Shopify serves as its oldest supported one):
+    /// `@idempotent` is optional; a quantity's `changeFromQuantity`, when given (`null`
+    /// included), overrides `compareQuantity` / `ignoreCompareQuantity`, and without it one of
+    /// those is required
+    /// (<https://shopify.dev/changelog/compare-and-swap-redesign-for-inventory-set-quantities>).
+    Compare2026_01,
+    /// From 2026-04: `@idempotent` is mandatory
+    /// (<https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustments-and-refund-mutations>)
+    /// and every quantity must pass `changeFromQuantity`, `null` to skip the compare
+    /// (<https://shopify.dev/changelog/finalizing-compare-and-swap-redesign-for-inventory-set-quantities>).
+    ChangeFromRequired,
+}
+
+impl InventoryRules {
+    /// The rules of `version` (`YYYY-MM` or `unstable`).
+    pub(crate) fn of(version: Option<&UrlVersion>) -> InventoryRules {
+        match version {
+            Some(UrlVersion(v)) if v.as_str() != "unstable" && v.as_str() < "2026-04" => InventoryRules::Compare2026_01,
+            _ => InventoryRules::ChangeFromRequired,
+        }
+    }
+
+    /// Whether a call without `@idempotent(key:)` is refused.
+    pub(crate) fn key_required(self) -> bool {
+        self == InventoryRules::ChangeFromRequired
+    }
 }
 
 /// The key of the field being resolved, if it carries `@idempotent`.
@@ -88,7 +124,8 @@ pub(crate) struct InventoryQuantityInput {
     pub location_id: ID,
     pub quantity: i32,
     pub compare_quantity: Option<i32>,
-    pub change_from_quantity: Option<i32>,
+    /// Absent, `null` and a number mean three different things (see [`InventoryRules`]).
+    pub change_from_quantity: MaybeUndefined<i32>,
 }
 
 #[derive(InputObject)]
@@ -195,20 +232,28 @@ pub(crate) struct Mutation;
 
 #[Object]
 impl Mutation {
-    /// Sets absolute quantities. Requires `@idempotent(key:)`: without it the field fails with
-    /// a GraphQL error (code `IDEMPOTENCY_KEY_REQUIRED`); a key that already applied returns the
-    /// first result and changes nothing.
+    /// Sets absolute quantities under the rules of the URL's version ([`InventoryRules`]).
+    /// Without a required `@idempotent(key:)`, or with a blank key, the field fails with a
+    /// GraphQL error (code `IDEMPOTENCY_KEY_REQUIRED`; Shopify documents only that the call
+    /// errors at runtime); a key that already applied returns the first result and changes
+    /// nothing.
     async fn inventory_set_quantities(
         &self,
         ctx: &Context<'_>,
         input: InventorySetQuantitiesInput,
     ) -> Result<InventorySetQuantitiesPayload> {
         let sim = ctx.data::<Arc<Sim>>()?;
-        let Some(key) = current_key() else {
+        let rules = InventoryRules::of(ctx.data_opt::<UrlVersion>());
+        let key = current_key();
+        if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(Error::new("The idempotency key cannot be an empty string or whitespace only.")
+                .extend_with(|_, e| e.set("code", "IDEMPOTENCY_KEY_REQUIRED")));
+        }
+        if key.is_none() && rules.key_required() {
             return Err(Error::new("The @idempotent directive is required for this mutation.")
                 .extend_with(|_, e| e.set("code", "IDEMPOTENCY_KEY_REQUIRED")));
-        };
-        Ok(writes::set_quantities(sim, &input, key))
+        }
+        Ok(writes::set_quantities(sim, &input, key, rules))
     }
 
     /// Sets up to 25 metafields, all or none.

@@ -180,6 +180,7 @@ impl QueryRoot {
         }
     }
 
+    #[graphql(deprecation = "Use `bulkOperations` with status filter instead.")]
     async fn current_bulk_operation(
         &self,
         ctx: &Context<'_>,

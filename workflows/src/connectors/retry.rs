@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use super::error::ConnectorError;
+
 /// The in-call retry policy of a connector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -19,6 +21,10 @@ pub struct RetryPolicy {
     /// The longest upstream-requested wait the client sits out itself; a longer one is handed
     /// back to the engine as `Transient { retry_after }` rather than holding a worker.
     pub max_upstream_wait: Duration,
+    /// The longest wait an upstream may ask for at all (a `Retry-After`, a Nhanh lock-out, the
+    /// time Shopify's bucket needs to refill). A longer one is absurd: the call fails
+    /// transiently with a reason and asks the engine to come back after this cap, never later.
+    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -28,6 +34,7 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(200),
             max: Duration::from_secs(5),
             max_upstream_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(3600),
         }
     }
 }
@@ -39,17 +46,65 @@ impl RetryPolicy {
     /// "Equal jitter": half of `base × 2^(failures−1)` (capped at `max`) is fixed, the other
     /// half is drawn, so retries spread out but never collapse to zero. The upstream's wait is
     /// a floor, because retrying before it would extend a Nhanh lock or hit the throttle again.
+    ///
+    /// The upstream's wait counts for at most [`max_wait`](Self::max_wait); callers refuse a
+    /// longer one with [`bounded`](Self::bounded) before they sleep, so the cap here only
+    /// guards against a caller that forgot.
     pub fn delay(&self, failures: u32, draw: f64, upstream: Option<Duration>) -> Duration {
         let exp = failures.saturating_sub(1).min(30);
         let raw = self.base.saturating_mul(1u32 << exp).min(self.max);
-        let backoff = raw / 2 + (raw / 2).mul_f64(draw.clamp(0.0, 1.0));
-        upstream.map_or(backoff, |wait| backoff.max(wait))
+        // A NaN draw clamps to NaN; it counts as no jitter.
+        let draw = if draw.is_nan() { 0.0 } else { draw.clamp(0.0, 1.0) };
+        let backoff = raw / 2 + (raw / 2).mul_f64(draw);
+        upstream.map_or(backoff, |wait| backoff.max(wait.min(self.max_wait)))
+    }
+
+    /// `error` with its upstream wait held to [`max_wait`](Self::max_wait): a transient error
+    /// asking for longer keeps its kind, says in its reason what was asked, and asks for the
+    /// cap instead. Every error handed to the engine goes through here, so no step is parked
+    /// for years because an upstream said so.
+    pub fn bounded(&self, error: ConnectorError) -> ConnectorError {
+        match error {
+            ConnectorError::Transient { reason, retry_after: Some(asked) } if asked > self.max_wait => {
+                let reason = format!(
+                    "{reason} (the upstream asked to wait {}, longer than the {} s this client accepts)",
+                    AskedWait(asked),
+                    self.max_wait.as_secs()
+                );
+                ConnectorError::Transient { reason, retry_after: Some(self.max_wait) }
+            }
+            other => other,
+        }
     }
 
     /// Whether a call that has failed `failures` times may be sent again.
     pub fn may_retry(&self, failures: u32) -> bool {
         failures < self.max_attempts
     }
+}
+
+/// A wait as the upstream asked for it, in words: seconds, or "longer than any clock" for the
+/// saturated reading of a number too large to hold.
+struct AskedWait(Duration);
+
+impl std::fmt::Display for AskedWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 == Duration::MAX {
+            f.write_str("longer than any clock")
+        } else {
+            write!(f, "{} s", self.0.as_secs())
+        }
+    }
+}
+
+/// A wait in seconds as an upstream wrote it, read without trusting it: a number too large for
+/// a [`Duration`] saturates to [`Duration::MAX`] (and is then refused by
+/// [`RetryPolicy::bounded`]); a negative number or a non-number is no wait at all (`None`).
+pub fn upstream_seconds(seconds: f64) -> Option<Duration> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 #[cfg(test)]
@@ -62,6 +117,7 @@ mod tests {
             base: Duration::from_millis(100),
             max: Duration::from_millis(1000),
             max_upstream_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(3600),
         };
         let got = p.delay(failures, draw, upstream_ms.map(Duration::from_millis));
         assert_eq!(got, Duration::from_millis(expect_ms), "failures={failures} draw={draw} upstream={upstream_ms:?}");
@@ -89,5 +145,42 @@ mod tests {
         let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
         assert!(p.may_retry(1) && p.may_retry(2));
         assert!(!p.may_retry(3));
+    }
+
+    #[test]
+    fn a_wait_beyond_the_cap_is_refused_with_a_reason_and_the_cap_asked_instead() {
+        let p = RetryPolicy::default();
+        let asked = ConnectorError::Transient { reason: "call: HTTP 503".into(), retry_after: Some(Duration::MAX) };
+        let e = p.bounded(asked);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("asked to wait longer than any clock"), "{e}");
+        let fine = ConnectorError::Transient { reason: "x".into(), retry_after: Some(Duration::from_secs(3600)) };
+        assert_eq!(p.bounded(fine.clone()), fine);
+    }
+
+    #[test]
+    fn upstream_seconds_saturate_when_too_large_and_vanish_when_not_a_wait() {
+        assert_eq!(upstream_seconds(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(upstream_seconds(1e20), Some(Duration::MAX));
+        assert_eq!(upstream_seconds(f64::INFINITY), Some(Duration::MAX));
+        assert_eq!(upstream_seconds(-1.0), None);
+        assert_eq!(upstream_seconds(f64::NAN), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_upstream_number_panics_or_outwaits_the_cap(
+            seconds in proptest::num::f64::ANY,
+            failures in proptest::prelude::any::<u32>(),
+            draw in proptest::num::f64::ANY,
+        ) {
+            let p = RetryPolicy::default();
+            let asked = upstream_seconds(seconds);
+            let e = p.bounded(ConnectorError::Transient { reason: "r".into(), retry_after: asked });
+            proptest::prop_assert!(e.retry_after().is_none_or(|w| w <= p.max_wait));
+            let delay = p.delay(failures, draw, asked);
+            proptest::prop_assert!(delay <= p.max_wait.max(p.max));
+        }
     }
 }

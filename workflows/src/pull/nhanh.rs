@@ -34,13 +34,90 @@ pub enum NhanhCustomersMode {
     Incremental,
 }
 
+/// A Nhanh customer type, as `customer/list` filters and reports it (1, 2 or 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum NhanhCustomerType {
+    /// 1: a retail customer (khách lẻ).
+    Retail,
+    /// 2: a wholesale customer (khách buôn).
+    Wholesale,
+    /// 3: an agent (đại lý).
+    Agent,
+}
+
+impl TryFrom<u8> for NhanhCustomerType {
+    type Error = String;
+
+    fn try_from(n: u8) -> Result<Self, String> {
+        match n {
+            1 => Ok(NhanhCustomerType::Retail),
+            2 => Ok(NhanhCustomerType::Wholesale),
+            3 => Ok(NhanhCustomerType::Agent),
+            other => Err(format!("type must be 1 (retail), 2 (wholesale) or 3 (agent), not {other}")),
+        }
+    }
+}
+
+impl From<NhanhCustomerType> for u8 {
+    fn from(t: NhanhCustomerType) -> u8 {
+        match t {
+            NhanhCustomerType::Retail => 1,
+            NhanhCustomerType::Wholesale => 2,
+            NhanhCustomerType::Agent => 3,
+        }
+    }
+}
+
 /// The input of `PULL_NHANH_CUSTOMERS`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// The filters are those of Nhanh's `customer/list` (apidocs.nhanh.vn/v3/customer/list), which the
+/// old tool's "Pull with filters" sent as they are: `type`, `lastBoughtDateFrom`,
+/// `lastBoughtDateTo` (days, `Y-m-d`). A filtered pull reads part of the store, so it marks
+/// nothing removed and leaves the incremental watermark where it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NhanhCustomersInput {
     /// Full (default) or incremental.
     #[serde(default)]
     pub mode: NhanhCustomersMode,
+    /// Only customers of this type.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub customer_type: Option<NhanhCustomerType>,
+    /// Only customers who last bought on or after this day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_bought_date_from: Option<chrono::NaiveDate>,
+    /// Only customers who last bought on or before this day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_bought_date_to: Option<chrono::NaiveDate>,
+}
+
+impl NhanhCustomersInput {
+    /// Whether the pull reads only part of the store.
+    pub fn is_filtered(&self) -> bool {
+        self.customer_type.is_some() || self.last_bought_date_from.is_some() || self.last_bought_date_to.is_some()
+    }
+
+    /// The `customer/list` filters of one page: this input's, plus `updatedAtFrom` when given.
+    pub fn filters(&self, updated_from: Option<i64>) -> CustomerFilters {
+        CustomerFilters {
+            kind: self.customer_type.map(|t| i64::from(u8::from(t))),
+            updated_at_from: updated_from,
+            last_bought_date_from: self.last_bought_date_from,
+            last_bought_date_to: self.last_bought_date_to,
+            ..Default::default()
+        }
+    }
+
+    /// Checks the date range.
+    fn validate(&self) -> Result<(), String> {
+        match (self.last_bought_date_from, self.last_bought_date_to) {
+            (Some(from), Some(to)) if from > to => {
+                Err(format!("lastBoughtDateFrom ({from}) is after lastBoughtDateTo ({to})"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The input of `PULL_NHANH_PRODUCTS` (nothing to choose).
@@ -90,6 +167,10 @@ impl Workflow for PullNhanhCustomers {
         PULL_NHANH_CUSTOMERS
     }
 
+    fn validate(&self, input: &NhanhCustomersInput) -> Result<(), String> {
+        input.validate()
+    }
+
     fn concurrency_key(&self, _input: &NhanhCustomersInput) -> Option<String> {
         Some(PULL_NHANH_CUSTOMERS.into())
     }
@@ -105,7 +186,7 @@ impl Workflow for PullNhanhCustomers {
         state: NhanhPullState,
     ) -> Result<Step<NhanhPullState>, StepError> {
         let incremental = input.mode == NhanhCustomersMode::Incremental;
-        run(&self.upstreams, &self.settings, ctx, Kind::Customers, incremental, state).await
+        run(&self.upstreams, &self.settings, ctx, Kind::Customers(input), incremental, state).await
     }
 }
 
@@ -136,25 +217,31 @@ impl Workflow for PullNhanhProducts {
     }
 }
 
+/// What a pull reads: customers (with their input's filters) or products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Customers,
+enum Kind<'a> {
+    Customers(&'a NhanhCustomersInput),
     Products,
 }
 
-impl Kind {
+impl Kind<'_> {
     fn source(self) -> PullSource {
         match self {
-            Kind::Customers => PullSource::NhanhCustomers,
+            Kind::Customers(_) => PullSource::NhanhCustomers,
             Kind::Products => PullSource::NhanhProducts,
         }
     }
 
     fn entity(self) -> &'static str {
         match self {
-            Kind::Customers => "nhanh_customer",
+            Kind::Customers(_) => "nhanh_customer",
             Kind::Products => "nhanh_product",
         }
+    }
+
+    /// Whether the pull reads only part of the store (so it marks nothing removed).
+    fn filtered(self) -> bool {
+        matches!(self, Kind::Customers(input) if input.is_filtered())
     }
 }
 
@@ -170,7 +257,7 @@ async fn run(
     upstreams: &Upstreams,
     settings: &PullSettings,
     ctx: &StepContext,
-    kind: Kind,
+    kind: Kind<'_>,
     incremental: bool,
     mut state: NhanhPullState,
 ) -> Result<Step<NhanhPullState>, StepError> {
@@ -186,10 +273,10 @@ async fn run(
         }
     }
     let full = state.updated_from.is_none();
-    let seen_by_full_pull = full.then_some(ctx.job_id);
+    let seen_by_full_pull = (full && !kind.filtered()).then_some(ctx.job_id);
     let page = match kind {
-        Kind::Customers => {
-            let filters = CustomerFilters { updated_at_from: state.updated_from, ..Default::default() };
+        Kind::Customers(input) => {
+            let filters = input.filters(state.updated_from);
             let page = client.list_customers(&filters, state.next.clone()).await.map_err(step_error)?;
             let rows: Vec<NhanhCustomerRow> = page.items.iter().map(NhanhCustomerRow::from).collect();
             Page {
@@ -228,7 +315,7 @@ async fn run(
         processed: n,
         successful: n,
         failed: 0,
-        metadata: Some(json!({ "pages": state.pages, "mode": if full { "full" } else { "incremental" } })),
+        metadata: Some(json!({ "pages": state.pages, "mode": mode_label(full, kind) })),
     };
     let touched =
         page.ids.iter().map(|id| EntityRef { kind: kind.entity().into(), id: id.to_string(), action: "pulled".into() });
@@ -244,10 +331,10 @@ async fn run(
 async fn finish(
     settings: &PullSettings,
     ctx: &StepContext,
-    kind: Kind,
+    kind: Kind<'_>,
     state: NhanhPullState,
 ) -> Result<Step<NhanhPullState>, StepError> {
-    let full = state.updated_from.is_none();
+    let full = state.updated_from.is_none() && !kind.filtered();
     let started_at = state.started_at.unwrap_or_else(|| ctx.clock.now().timestamp());
     let mark = watermark(started_at, settings.watermark_overlap.as_secs() as i64);
     let mut effects = EffectsList::default();
@@ -262,16 +349,63 @@ async fn finish(
             at_ms: ctx.clock.now().timestamp_millis(),
         });
     }
-    effects = effects.push(SetWatermark { source: kind.source(), watermark: mark, job: ctx.job_id });
+    // A filtered pull did not read every change, so the next incremental pull must not start after it.
+    if !kind.filtered() {
+        effects = effects.push(SetWatermark { source: kind.source(), watermark: mark, job: ctx.job_id });
+    }
     let summary = json!({
-        "mode": if full { "full" } else { "incremental" },
+        "mode": mode_label(full, kind),
         "transfer": "paged",
         "updatedFrom": state.updated_from,
         "pages": state.pages,
         "upserted": state.upserted,
         "removed": removed,
-        "watermark": mark,
+        "watermark": (!kind.filtered()).then_some(mark),
     });
     let note = format!("{} rows in {} pages, {removed} marked removed", state.upserted, state.pages);
     Ok(Step::complete("finish", summary).with_effects(effects).with_note(note))
+}
+
+/// How the job's metadata names the pull: `full`, `incremental` or `filtered`.
+fn mode_label(full: bool, kind: Kind<'_>) -> &'static str {
+    if kind.filtered() {
+        "filtered"
+    } else if full {
+        "full"
+    } else {
+        "incremental"
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn the_old_tools_filters_reach_customer_list_under_nhanhs_names() {
+        let input: NhanhCustomersInput = serde_json::from_value(json!({
+            "type": 2, "lastBoughtDateFrom": "2025-01-01", "lastBoughtDateTo": "2025-03-31"
+        }))
+        .unwrap();
+        assert!(input.is_filtered());
+        let sent = serde_json::to_value(input.filters(Some(17))).unwrap();
+        assert_eq!(
+            sent,
+            json!({"type": 2, "updatedAtFrom": 17, "lastBoughtDateFrom": "2025-01-01", "lastBoughtDateTo": "2025-03-31"})
+        );
+        let plain = NhanhCustomersInput::default();
+        assert!(!plain.is_filtered());
+        assert_eq!(serde_json::to_value(plain.filters(None)).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_bad_type_or_date_range_is_refused() {
+        let bad_type = serde_json::from_value::<NhanhCustomersInput>(json!({"type": 4})).unwrap_err();
+        assert!(bad_type.to_string().contains("type must be 1"), "{bad_type}");
+        assert!(serde_json::from_value::<NhanhCustomersInput>(json!({"lastBoughtDateFrom": "01/02/2025"})).is_err());
+        let reversed: NhanhCustomersInput =
+            serde_json::from_value(json!({"lastBoughtDateFrom": "2025-02-01", "lastBoughtDateTo": "2025-01-01"}))
+                .unwrap();
+        assert!(reversed.validate().unwrap_err().contains("after"));
+    }
 }

@@ -1,6 +1,7 @@
 //! `PULL_SHOPIFY_CUSTOMERS` and `PULL_SHOPIFY_PRODUCTS`: read the store by pages (checkpoint: the
 //! `endCursor`) or, for a full pull of a large store, by a bulk export (checkpoint: the
-//! operation id, then the JSONL line offset).
+//! operation id, then the JSONL line offset; the export itself is streamed to a temporary file,
+//! see [`bulk`]).
 //!
 //! Steps: `start` (count the store for the job's total, pull locations for a product pull, pick
 //! the transfer), then `page` steps, or `bulk-start`, `poll` steps and `ingest` steps, then
@@ -25,11 +26,43 @@ use crate::catalog::store::pulls::{
 use crate::connectors::ShopifyClient;
 use crate::jobs::{PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
 use crate::setup::Upstreams;
-use bulk::JsonlCache;
+use bulk::OpenExport;
+
+/// A Shopify product status, as the `status:` search term takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductStatus {
+    /// On sale.
+    Active,
+    /// Not yet published.
+    Draft,
+    /// Retired.
+    Archived,
+}
+
+impl ProductStatus {
+    /// The search value (`active`, `draft`, `archived`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductStatus::Active => "active",
+            ProductStatus::Draft => "draft",
+            ProductStatus::Archived => "archived",
+        }
+    }
+}
+
+/// The longest `query` accepted.
+pub const MAX_QUERY_LEN: usize = 1_000;
 
 /// The input of both Shopify pulls.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// `query` (customers) is Shopify's search syntax, passed as the `query:` argument of the listing
+/// as the old tool did (shopify.dev/docs/api/usage/search-syntax, e.g. `state:ENABLED` or
+/// `email:*@gmail.com`); `status` (products) becomes the search term `status:<status>`. A
+/// filtered pull reads part of the store: it is paged, marks nothing removed and leaves the
+/// incremental watermark where it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShopifyPullInput {
     /// `auto` (default), `bulk` or `paged`.
     #[serde(default)]
@@ -37,6 +70,45 @@ pub struct ShopifyPullInput {
     /// Only records updated since the last completed pull's watermark (always paged).
     #[serde(default)]
     pub incremental: bool,
+    /// Only the records this Shopify search matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Only products of this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ProductStatus>,
+}
+
+impl ShopifyPullInput {
+    /// The input's own search terms (`None` when it reads the whole store).
+    pub fn filter_query(&self) -> Option<String> {
+        let query = self.query.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        let status = self.status.map(|s| format!("status:{}", s.as_str()));
+        match (query, status) {
+            (None, None) => None,
+            (Some(q), None) => Some(q.to_owned()),
+            (None, Some(s)) => Some(s),
+            (Some(q), Some(s)) => Some(format!("({q}) AND {s}")),
+        }
+    }
+
+    /// The `query:` of one page: the input's terms and, for an incremental pull, the watermark's.
+    pub fn page_query(&self, updated_since: Option<i64>) -> Option<String> {
+        let since = updated_since.map(updated_since_query);
+        match (self.filter_query(), since) {
+            (None, None) => None,
+            (Some(q), None) => Some(q),
+            (None, Some(s)) => Some(s),
+            (Some(q), Some(s)) => Some(format!("{q} AND {s}")),
+        }
+    }
+
+    /// Checks the query's length.
+    fn validate(&self) -> Result<(), String> {
+        match &self.query {
+            Some(q) if q.len() > MAX_QUERY_LEN => Err(format!("query may have at most {MAX_QUERY_LEN} bytes")),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Where a Shopify pull is.
@@ -104,12 +176,24 @@ impl PullShopifyCustomers {
     pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
         PullShopifyCustomers { inner: Shared::new(upstreams, settings, Kind::Customers) }
     }
+
+    /// The bulk export this workflow has open between ingest steps, if any: its operation and
+    /// the next line. `None` once no job is ingesting one (for operators and tests: a finished
+    /// pull holds nothing).
+    pub fn open_export(&self) -> Option<(String, usize)> {
+        self.inner.open_export()
+    }
 }
 
 impl PullShopifyProducts {
     /// The workflow over these upstreams.
     pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
         PullShopifyProducts { inner: Shared::new(upstreams, settings, Kind::Products) }
+    }
+
+    /// As [`PullShopifyCustomers::open_export`].
+    pub fn open_export(&self) -> Option<(String, usize)> {
+        self.inner.open_export()
     }
 }
 
@@ -122,6 +206,10 @@ macro_rules! shopify_workflow {
 
             fn job_type(&self) -> &'static str {
                 $name
+            }
+
+            fn validate(&self, input: &ShopifyPullInput) -> Result<(), String> {
+                input.validate()
             }
 
             fn concurrency_key(&self, _input: &ShopifyPullInput) -> Option<String> {
@@ -162,12 +250,13 @@ impl Kind {
     }
 }
 
-/// What both Shopify pulls share: the clients, the settings and the downloaded export.
+/// What both Shopify pulls share: the clients, the settings and the export being ingested (an
+/// open temporary file, no lines: see [`bulk`]).
 struct Shared {
     upstreams: Upstreams,
     settings: PullSettings,
     kind: Kind,
-    jsonl: Arc<Mutex<Option<JsonlCache>>>,
+    export: Arc<Mutex<Option<OpenExport>>>,
 }
 
 /// The rows of one page or chunk, ready to commit.
@@ -206,8 +295,16 @@ impl Batch {
 }
 
 impl Shared {
+    fn close_export(&self) {
+        *self.export.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn open_export(&self) -> Option<(String, usize)> {
+        self.export.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(OpenExport::position)
+    }
+
     fn new(upstreams: Upstreams, settings: PullSettings, kind: Kind) -> Self {
-        Shared { upstreams, settings, kind, jsonl: Arc::new(Mutex::new(None)) }
+        Shared { upstreams, settings, kind, export: Arc::new(Mutex::new(None)) }
     }
 
     async fn step(
@@ -217,21 +314,25 @@ impl Shared {
         state: ShopifyPullState,
     ) -> Result<Step<ShopifyPullState>, StepError> {
         let client = self.upstreams.shopify().map_err(StepError::permanent)?.clone();
+        if matches!(state.phase, Phase::Start) {
+            // A new job of this kind: whatever an earlier one (failed, cancelled) left open goes.
+            self.close_export();
+        }
         match state.phase.clone() {
             Phase::Start => self.start(ctx, &client, input, state).await,
-            Phase::Paged { cursor } => self.page(ctx, &client, cursor, state).await,
+            Phase::Paged { cursor } => self.page(ctx, &client, input, cursor, state).await,
             Phase::BulkStart => bulk::start(ctx, &client, self.kind, state).await,
             Phase::BulkPoll { operation } => bulk::poll(&client, &self.settings, operation, state).await,
             Phase::BulkIngest { operation, offset } => {
                 let (batch, next) =
-                    bulk::ingest(&client, &self.settings, &self.jsonl, self.kind, &operation, offset).await?;
+                    bulk::ingest(&client, &self.settings, &self.export, self.kind, &operation, offset).await?;
                 let phase = match next {
                     Some(offset) => Phase::BulkIngest { operation, offset },
                     None => Phase::Finish,
                 };
-                Ok(self.committed("ingest", ctx, batch, phase, state))
+                Ok(self.committed("ingest", ctx, input, batch, phase, state))
             }
-            Phase::Finish => self.finish(ctx, state).await,
+            Phase::Finish => self.finish(ctx, input, state).await,
         }
     }
 
@@ -249,6 +350,7 @@ impl Shared {
                 .map_err(|e| db_error("reading the watermark", e))?;
         }
         let incremental = state.updated_since.is_some();
+        let filtered = input.filter_query().is_some();
         let count = match self.kind {
             Kind::Customers => client.customers_count().await,
             Kind::Products => client.products_count().await,
@@ -262,13 +364,17 @@ impl Shared {
             locations = rows.len();
             effects = effects.push(UpsertLocations { rows });
         }
-        state.bulk = use_bulk(input.mode, incremental, count.count, self.settings.bulk_threshold);
+        // A filtered pull, like an incremental one, pages with its search (an export would read all).
+        state.bulk = use_bulk(input.mode, incremental || filtered, count.count, self.settings.bulk_threshold);
         state.phase = if state.bulk { Phase::BulkStart } else { Phase::Paged { cursor: None } };
         let transfer = if state.bulk { "bulk" } else { "paged" };
         let progress = Progress {
-            // An incremental pull reads an unknown part of the store: its total stays unset.
-            total: (!incremental).then_some(count.count as i64),
-            metadata: Some(json!({ "transfer": transfer, "storeCount": count.count, "incremental": incremental })),
+            // An incremental or filtered pull reads an unknown part of the store: its total stays unset.
+            total: (!incremental && !filtered).then_some(count.count as i64),
+            metadata: Some(json!({
+                "transfer": transfer, "storeCount": count.count, "incremental": incremental,
+                "query": input.filter_query(),
+            })),
             ..Progress::default()
         };
         let note = format!("{} records in the store, {transfer} transfer, {locations} locations", count.count);
@@ -279,10 +385,11 @@ impl Shared {
         &self,
         ctx: &StepContext,
         client: &ShopifyClient,
+        input: &ShopifyPullInput,
         cursor: Option<String>,
         state: ShopifyPullState,
     ) -> Result<Step<ShopifyPullState>, StepError> {
-        let query = state.updated_since.map(updated_since_query);
+        let query = input.page_query(state.updated_since);
         let first = self.settings.shopify_page_size;
         let mut batch = Batch::default();
         let next = match self.kind {
@@ -315,7 +422,7 @@ impl Shared {
             Some(cursor) => Phase::Paged { cursor: Some(cursor) },
             None => Phase::Finish,
         };
-        Ok(self.committed("page", ctx, batch, phase, state))
+        Ok(self.committed("page", ctx, input, batch, phase, state))
     }
 
     /// A step that commits `batch` and moves on to `phase`.
@@ -323,11 +430,12 @@ impl Shared {
         &self,
         name: &str,
         ctx: &StepContext,
+        input: &ShopifyPullInput,
         batch: Batch,
         phase: Phase,
         mut state: ShopifyPullState,
     ) -> Step<ShopifyPullState> {
-        let full = state.updated_since.is_none();
+        let full = state.updated_since.is_none() && input.filter_query().is_none();
         let (effects, n, variants, touched) = batch.commit(ctx, full);
         state.pages += 1;
         state.upserted += n as u64;
@@ -343,9 +451,15 @@ impl Shared {
         Step::next(name, state).with_progress(progress).with_effects(effects).with_touched(touched).with_note(note)
     }
 
-    async fn finish(&self, ctx: &StepContext, state: ShopifyPullState) -> Result<Step<ShopifyPullState>, StepError> {
-        *self.jsonl.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let full = state.updated_since.is_none();
+    async fn finish(
+        &self,
+        ctx: &StepContext,
+        input: &ShopifyPullInput,
+        state: ShopifyPullState,
+    ) -> Result<Step<ShopifyPullState>, StepError> {
+        self.close_export();
+        let filtered = input.filter_query().is_some();
+        let full = state.updated_since.is_none() && !filtered;
         let source = self.kind.source();
         let started_at = state.started_at.unwrap_or_else(|| ctx.clock.now().timestamp());
         let mark = watermark(started_at, self.settings.watermark_overlap.as_secs() as i64);
@@ -357,17 +471,45 @@ impl Shared {
                 .map_err(|e| db_error("counting rows the pull did not see", e))?;
             effects = effects.push(MarkRemoved { source, job: ctx.job_id, at_ms: ctx.clock.now().timestamp_millis() });
         }
-        effects = effects.push(SetWatermark { source, watermark: mark, job: ctx.job_id });
+        // A filtered pull did not read every change, so the next incremental pull must not start after it.
+        if !filtered {
+            effects = effects.push(SetWatermark { source, watermark: mark, job: ctx.job_id });
+        }
+        let mode = if filtered {
+            "filtered"
+        } else if full {
+            "full"
+        } else {
+            "incremental"
+        };
         let summary = json!({
-            "mode": if full { "full" } else { "incremental" },
+            "mode": mode,
+            "query": input.filter_query(),
             "transfer": if state.bulk { "bulk" } else { "paged" },
             "pages": state.pages,
             "upserted": state.upserted,
             "variants": state.variants,
             "removed": removed,
-            "watermark": mark,
+            "watermark": (!filtered).then_some(mark),
         });
         let note = format!("{} records in {} steps, {removed} marked removed", state.upserted, state.pages);
         Ok(Step::complete("finish", summary).with_effects(effects).with_note(note))
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn the_query_and_status_become_the_search_of_every_page() {
+        let input = ShopifyPullInput { query: Some("state:ENABLED".into()), ..Default::default() };
+        assert_eq!(input.page_query(None).as_deref(), Some("state:ENABLED"));
+        assert_eq!(input.page_query(Some(0)).as_deref(), Some("state:ENABLED AND updated_at:>='1970-01-01T00:00:00Z'"));
+        let products: ShopifyPullInput = serde_json::from_value(json!({"status": "draft"})).unwrap();
+        assert_eq!(products.filter_query().as_deref(), Some("status:draft"));
+        let blank = ShopifyPullInput { query: Some("  ".into()), ..Default::default() };
+        assert_eq!(blank.filter_query(), None, "a blank query reads the whole store");
+        assert!(serde_json::from_value::<ShopifyPullInput>(json!({"status": "sold"})).is_err());
     }
 }

@@ -49,7 +49,7 @@ use crate::connectors::ConnectorError;
 use crate::setup::Upstreams;
 
 pub use full::{CustomerSync, ProductSync, SyncState};
-pub use retry::{RetryFailedSync, RetryInput, RetryState};
+pub use retry::{RetryFailedSync, RetryInput, RetryState, DEFAULT_RETRY_LIMIT};
 
 /// Settings of the sync workflows (constructor parameters; [`register`] uses the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +88,60 @@ impl SyncSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncInput {
     /// Only these mappings (ids of `product_mappings` / `customer_mappings`); all mapped ones when
-    /// absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// absent. Each id is a number or its decimal string (see [`MappingId`]).
+    #[serde(default, deserialize_with = "mapping_ids", skip_serializing_if = "Option::is_none")]
     pub mapping_ids: Option<Vec<i64>>,
     /// Push even values that look unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_sync: Option<bool>,
+}
+
+/// A mapping id as a client may send it: dongbo's ids are integers, and the old front end, whose
+/// ids were text, sends back the ids it was given as strings, so `"42"` is mapping 42. Any other
+/// text (the old tool's own cuids, say) names no dongbo mapping and is refused, naming the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct MappingId(pub i64);
+
+impl std::str::FromStr for MappingId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let digits = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+        match trimmed.parse::<i64>() {
+            Ok(id) if digits && id > 0 => Ok(MappingId(id)),
+            _ => {
+                let shown: String = text.chars().take(64).collect();
+                Err(format!(
+                    "mapping id `{shown}` is not a dongbo mapping id (a positive integer, sent as a number or a decimal string)"
+                ))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MappingId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Number(i64),
+            Text(String),
+        }
+        match Wire::deserialize(d)? {
+            Wire::Number(id) if id > 0 => Ok(MappingId(id)),
+            Wire::Number(id) => Err(serde::de::Error::custom(format!(
+                "mapping id {id} is not a dongbo mapping id (a positive integer)"
+            ))),
+            Wire::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn mapping_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    let ids: Option<Vec<MappingId>> = Option::deserialize(d)?;
+    Ok(ids.map(|ids| ids.into_iter().map(|MappingId(id)| id).collect()))
 }
 
 /// Most mapping ids one job accepts.
@@ -123,4 +171,23 @@ pub(crate) fn db_error(what: &str, e: sqlx::Error) -> StepError {
 /// The upstream client, or the permanent "not configured" error.
 pub(crate) fn configured<T>(client: Result<&Arc<T>, String>) -> Result<Arc<T>, StepError> {
     client.cloned().map_err(StepError::permanent)
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mapping_ids_are_numbers_or_their_decimal_strings() {
+        let input: SyncInput = serde_json::from_value(json!({"mappingIds": [3, "42", " 7 "]})).unwrap();
+        assert_eq!(input.mapping_ids, Some(vec![3, 42, 7]));
+        assert_eq!(serde_json::to_value(&input).unwrap(), json!({"mappingIds": [3, 42, 7]}));
+        for bad in [json!("ckx1y2z3a0000abcd"), json!("-4"), json!("0"), json!(0), json!("4.5"), json!("")] {
+            let e = serde_json::from_value::<SyncInput>(json!({ "mappingIds": [1, bad] })).unwrap_err();
+            assert!(e.to_string().contains("not a dongbo mapping id"), "{bad}: {e}");
+        }
+        let e = serde_json::from_value::<SyncInput>(json!({"mappingIds": ["ckx1y2z3a0000abcd"]})).unwrap_err();
+        assert!(e.to_string().contains("`ckx1y2z3a0000abcd`"), "the id is named: {e}");
+    }
 }

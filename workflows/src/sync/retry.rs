@@ -17,8 +17,8 @@ use crate::setup::Upstreams;
 
 /// Failures re-driven per step.
 const FAILURES_PER_STEP: i64 = 250;
-/// The default `limit`.
-pub const DEFAULT_RETRY_LIMIT: i64 = 1000;
+/// The default `limit`: the old tool's `retry-failed` took 100 items when not told otherwise.
+pub const DEFAULT_RETRY_LIMIT: i64 = 100;
 /// The largest `limit`.
 pub const MAX_RETRY_LIMIT: i64 = 1_000_000;
 
@@ -26,7 +26,7 @@ pub const MAX_RETRY_LIMIT: i64 = 1_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryInput {
-    /// At most this many failed items (default 1000), oldest first.
+    /// At most this many failed items (default [`DEFAULT_RETRY_LIMIT`]), oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
 }

@@ -44,7 +44,7 @@ pub fn upstreams(sim: &Simulator, timeout: Duration) -> Upstreams {
     let mut shopify = ShopifyConfig::from_vars(var).expect("shopify vars");
     shopify.timeout = timeout;
     let shopify = ShopifyClient::new(shopify).expect("shopify client");
-    Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)) }
+    Upstreams { nhanh: Some(Arc::new(nhanh)), shopify: Some(Arc::new(shopify)), ..Upstreams::default() }
 }
 
 /// An engine on a fresh store of `backend` with the pulls registered.

@@ -1,9 +1,10 @@
-//! `inventorySetQuantities`: absolute quantities, at most once per `@idempotent` key.
+//! `inventorySetQuantities`: absolute quantities, at most once per `@idempotent` key, with the
+//! compare-and-swap rules of the request's API version ([`InventoryRules`]).
 
-use async_graphql::ID;
+use async_graphql::{MaybeUndefined, ID};
 use serde_json::json;
 
-use super::{entry, problem, INJECTED};
+use super::{entry, problem, Problem, INJECTED};
 use crate::clock::iso;
 use crate::data::location_index;
 use crate::gid::gid;
@@ -31,19 +32,59 @@ const REASONS: &[&str] = &[
     "shrinkage",
 ];
 
+/// The quantity a call expects to find before it sets a new one, and the userError it fails
+/// with when it does not; `Ok(None)` skips the compare; `Err` when the rules want a compare the
+/// call did not give.
+type Expectation = Result<Option<(i32, &'static str, &'static str)>, Problem>;
+
+fn expectation(
+    rules: InventoryRules,
+    input: &InventorySetQuantitiesInput,
+    q: &InventoryQuantityInput,
+    i: &str,
+) -> Expectation {
+    const CHANGE_FROM: (&str, &str) = ("changeFromQuantity", "CHANGE_FROM_QUANTITY_STALE");
+    match (&q.change_from_quantity, rules) {
+        (MaybeUndefined::Null, _) => Ok(None),
+        (MaybeUndefined::Value(n), _) => Ok(Some((*n, CHANGE_FROM.0, CHANGE_FROM.1))),
+        // Shopify's enum has no code of its own for a missing `changeFromQuantity`; its one
+        // "must be given" code is COMPARE_QUANTITY_REQUIRED.
+        (MaybeUndefined::Undefined, InventoryRules::ChangeFromRequired) => Err(problem(
+            &["input", "quantities", i, "changeFromQuantity"],
+            "The changeFromQuantity argument must be given to each quantity: pass null to skip the quantity comparison.",
+            "COMPARE_QUANTITY_REQUIRED",
+        )),
+        (MaybeUndefined::Undefined, InventoryRules::Compare2026_01) => match q.compare_quantity {
+            _ if input.ignore_compare_quantity == Some(true) => Ok(None),
+            Some(n) => Ok(Some((n, "compareQuantity", "COMPARE_QUANTITY_STALE"))),
+            None => Err(problem(
+                &["input", "quantities", i, "compareQuantity"],
+                "The compareQuantity argument must be given to each quantity or ignored using ignoreCompareQuantity.",
+                "COMPARE_QUANTITY_REQUIRED",
+            )),
+        },
+    }
+}
+
 pub(crate) fn set_quantities(
     sim: &Sim,
     input: &InventorySetQuantitiesInput,
-    key: String,
+    key: Option<String>,
+    rules: InventoryRules,
 ) -> InventorySetQuantitiesPayload {
     let journal_value = |q: &InventoryQuantityInput| {
+        let change_from = match q.change_from_quantity {
+            MaybeUndefined::Undefined => json!("absent"),
+            MaybeUndefined::Null => json!(null),
+            MaybeUndefined::Value(n) => json!(n),
+        };
         json!({"locationId": q.location_id.as_str(), "quantity": q.quantity, "compareQuantity": q.compare_quantity,
-               "name": input.name, "reason": input.reason})
+               "changeFromQuantity": change_from, "name": input.name, "reason": input.reason})
     };
     // The idempotency lock is held across check and apply so a concurrent retry waits.
     let mut seen = sim.idempotency.lock().unwrap_or_else(|e| e.into_inner());
-    let key_opt = Some(key.clone());
-    if let Some(previous) = seen.get(&key) {
+    let key_opt = key.clone();
+    if let Some(previous) = key.as_ref().and_then(|k| seen.get(k)) {
         sim.journal.extend(input.quantities.iter().map(|q| {
             entry(
                 sim,
@@ -94,18 +135,24 @@ pub(crate) fn set_quantities(
             )),
             (Some(v), Some(l)) => {
                 let current = world.variants[v].levels[l];
-                let compare = q.compare_quantity.or(q.change_from_quantity);
+                let expected = expectation(rules, input, q, &index);
+                let stale = match &expected {
+                    Ok(Some((n, field, code))) if i64::from(*n) != current => Some((*field, *code)),
+                    _ => None,
+                };
                 if !(-1_000_000_000..=1_000_000_000).contains(&q.quantity) {
                     problems.push(problem(
                         &["input", "quantities", &index, "quantity"],
                         "The quantity is out of range.",
                         "INVALID_QUANTITY_TOO_HIGH",
                     ));
-                } else if input.ignore_compare_quantity != Some(true) && compare.is_some_and(|c| c as i64 != current) {
+                } else if let Err(p) = expected {
+                    problems.push(p);
+                } else if let Some((field, code)) = stale {
                     problems.push(problem(
-                        &["input", "quantities", &index, "compareQuantity"],
-                        "The compareQuantity argument no longer matches the persisted quantity.",
-                        "COMPARE_QUANTITY_STALE",
+                        &["input", "quantities", &index, field],
+                        format!("The {field} value does not match the persisted quantity."),
+                        code,
                     ));
                 } else if sim.faults.item_fails(q.inventory_item_id.as_str()) {
                     problems.push(problem(
@@ -162,6 +209,8 @@ pub(crate) fn set_quantities(
         }),
         user_errors: vec![],
     };
-    seen.insert(key, payload.clone());
+    if let Some(key) = key {
+        seen.insert(key, payload.clone());
+    }
     payload
 }

@@ -14,6 +14,11 @@
 //!   actual cost, and nothing when it does not (the points come back with time anyway).
 //!
 //! Until the first reply tells us the bucket's size, one call at a time is let through.
+//!
+//! The server's numbers are not trusted blindly: a status with a number that is not finite, a
+//! maximum that is not positive or a negative restore rate is ignored (as if the reply had
+//! none), and a wait longer than `max_wait` (default 1 h; a tiny restore rate asks for years) is
+//! refused rather than slept: the mirror is forgotten, so the next call probes and relearns it.
 
 use std::time::Duration;
 
@@ -44,6 +49,22 @@ pub enum Reserve {
         /// The bucket's maximum.
         maximum: f64,
     },
+    /// The bucket would need longer than `max_wait` to hold the cost (the mirror is forgotten).
+    TooSlow {
+        /// The wait the mirrored numbers asked for, in seconds (may be infinite).
+        seconds: f64,
+    },
+}
+
+impl ThrottleStatus {
+    /// Whether the numbers can describe a bucket at all.
+    fn is_sane(&self) -> bool {
+        self.maximum_available.is_finite()
+            && self.maximum_available > 0.0
+            && self.currently_available.is_finite()
+            && self.restore_rate.is_finite()
+            && self.restore_rate >= 0.0
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,12 +82,22 @@ impl Mirror {
     }
 }
 
+/// The longest wait for the bucket to refill unless configured otherwise.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// The client's mirror of one shop's cost bucket.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CostBucket {
     mirror: Option<Mirror>,
     in_flight: u32,
     reserved: f64,
+    max_wait: Duration,
+}
+
+impl Default for CostBucket {
+    fn default() -> Self {
+        CostBucket::with_max_wait(DEFAULT_MAX_WAIT)
+    }
 }
 
 impl CostBucket {
@@ -75,8 +106,16 @@ impl CostBucket {
         CostBucket::default()
     }
 
+    /// A bucket whose size is not known yet, refusing waits longer than `max_wait`.
+    pub fn with_max_wait(max_wait: Duration) -> Self {
+        CostBucket { mirror: None, in_flight: 0, reserved: 0.0, max_wait }
+    }
+
     /// Reserves `cost` points at `now`, or says when to ask again.
     pub fn try_reserve(&mut self, cost: f64, now: Instant) -> Reserve {
+        if !cost.is_finite() {
+            return Reserve::Never { maximum: self.mirror.map_or(0.0, |m| m.maximum) };
+        }
         let Some(m) = self.mirror.as_mut() else {
             if self.in_flight > 0 {
                 return Reserve::WaitForSettle;
@@ -99,7 +138,15 @@ impl CostBucket {
         if m.restore_rate <= 0.0 {
             return Reserve::Never { maximum: m.maximum };
         }
-        Reserve::WaitUntil(now + Duration::from_secs_f64((cost - level) / m.restore_rate))
+        let seconds = (cost - level) / m.restore_rate;
+        let wait = Duration::try_from_secs_f64(seconds).ok().filter(|w| *w <= self.max_wait);
+        match wait.and_then(|w| now.checked_add(w)) {
+            Some(at) => Reserve::WaitUntil(at),
+            None => {
+                self.mirror = None;
+                Reserve::TooSlow { seconds }
+            }
+        }
     }
 
     /// Settles a reservation of `estimate` points when its reply (or failure) came back at `now`.
@@ -109,7 +156,7 @@ impl CostBucket {
         if self.in_flight == 0 {
             self.reserved = 0.0;
         }
-        match (status, self.mirror.as_mut()) {
+        match (status.filter(ThrottleStatus::is_sane), self.mirror.as_mut()) {
             (Some(s), _) => {
                 self.mirror = Some(Mirror {
                     maximum: s.maximum_available,
@@ -119,7 +166,7 @@ impl CostBucket {
                 });
             }
             (None, Some(m)) => {
-                if let Some(actual) = actual {
+                if let Some(actual) = actual.filter(|a| a.is_finite()) {
                     m.available = (m.level(now) + (estimate - actual).max(0.0)).min(m.maximum);
                     m.at = now;
                 }
@@ -131,6 +178,11 @@ impl CostBucket {
     /// The mirrored level at `now`, if the bucket is known.
     pub fn level(&self, now: Instant) -> Option<f64> {
         self.mirror.map(|m| m.level(now))
+    }
+
+    /// The longest wait it accepts.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
     }
 
     /// Reservations in flight.
@@ -160,6 +212,7 @@ mod tests {
         Until(u64),
         AfterSettle,
         Never(f64),
+        Slow,
     }
 
     fn check(steps: &[Step]) {
@@ -174,6 +227,7 @@ mod tests {
                         Reserve::WaitUntil(u) => Expect::Until((u - start).as_millis() as u64),
                         Reserve::WaitForSettle => Expect::AfterSettle,
                         Reserve::Never { maximum } => Expect::Never(maximum),
+                        Reserve::TooSlow { .. } => Expect::Slow,
                     };
                     assert_eq!(got, expect, "step {i}: {step:?}");
                 }
@@ -271,5 +325,65 @@ mod tests {
             Settle(0, 1.0, Some(1.0), Some((1000.0, 1000.0, 50.0))),
             Take(0, 1001.0, Never(1000.0)),
         ]);
+    }
+
+    #[test]
+    fn a_restore_rate_too_slow_for_the_cap_is_refused_and_the_mirror_relearned() {
+        check(&[
+            Take(0, 1.0, Go),
+            Settle(0, 1.0, Some(1.0), Some((1000.0, 0.0, 1e-300))),
+            Take(0, 10.0, Slow),
+            // Forgotten: the next call is a probe again.
+            Take(0, 10.0, Go),
+            Take(0, 10.0, AfterSettle),
+        ]);
+    }
+
+    #[test]
+    fn a_status_with_numbers_no_bucket_can_have_is_ignored() {
+        check(&[
+            Take(0, 1.0, Go),
+            Settle(0, 1.0, Some(1.0), Some((1000.0, 500.0, 50.0))),
+            Take(0, 100.0, Go),
+            Settle(0, 100.0, Some(100.0), Some((f64::INFINITY, f64::NAN, -3.0))),
+            Level(0, 400.0),
+        ]);
+    }
+
+    fn any_number() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::num::f64::ANY,
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::MIN_POSITIVE),
+            Just(1e-300),
+            Just(f64::INFINITY),
+            Just(f64::NAN),
+            0.0..2000.0f64,
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_server_numbers_panic_the_bucket_or_make_it_wait_past_the_cap(
+            steps in proptest::collection::vec(
+                (any_number(), any_number(), any_number(), any_number(), any_number(), 0u64..100_000),
+                1..12,
+            ),
+        ) {
+            let start = Instant::now();
+            let mut b = CostBucket::new();
+            let mut t = start;
+            for (cost, actual, maximum, current, rate, ms) in steps {
+                t += Duration::from_millis(ms);
+                if let Reserve::WaitUntil(at) = b.try_reserve(cost, t) {
+                    proptest::prop_assert!(at.duration_since(t) <= DEFAULT_MAX_WAIT);
+                }
+                let status = ThrottleStatus { maximum_available: maximum, currently_available: current, restore_rate: rate };
+                b.settle(cost, Some(actual), Some(status), t);
+                let _ = b.level(t);
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::connectors::error::ConnectorError;
 use bucket::{CostBucket, Reserve, ThrottleStatus};
 use window::{RequestWindow, Verdict, WindowConfig};
 
@@ -103,6 +104,43 @@ impl NhanhLimiter {
     }
 }
 
+/// Why the Shopify limiter will not let a call through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    /// The call's cost exceeds the bucket's maximum: it can never run.
+    TooCostly {
+        /// The bucket's maximum.
+        maximum: f64,
+    },
+    /// The bucket, by the server's numbers, would take longer than the configured cap to hold
+    /// the cost (a tiny restore rate): worth trying again later, once the bucket is relearned.
+    TooSlow {
+        /// The wait asked for, in seconds.
+        seconds: f64,
+        /// The cap.
+        max_wait: Duration,
+    },
+}
+
+impl Refusal {
+    /// The error `call`, estimated at `estimate` points, fails with: permanent when it can never
+    /// fit, transient (back after the cap) when the bucket is absurdly slow.
+    pub fn into_error(self, call: &str, estimate: f64) -> ConnectorError {
+        match self {
+            Refusal::TooCostly { maximum } => {
+                ConnectorError::permanent(format!("{call}: cost {estimate} can never fit the bucket of {maximum}"))
+            }
+            Refusal::TooSlow { seconds, max_wait } => ConnectorError::Transient {
+                reason: format!(
+                    "{call}: the cost bucket would take {seconds} s to hold {estimate} points, longer than the {} s this client waits",
+                    max_wait.as_secs()
+                ),
+                retry_after: Some(max_wait),
+            },
+        }
+    }
+}
+
 /// Shopify's limiter: the client's mirror of the shop's cost bucket.
 #[derive(Default)]
 pub struct ShopifyLimiter {
@@ -148,9 +186,15 @@ impl ShopifyLimiter {
         ShopifyLimiter::default()
     }
 
+    /// A limiter that learns the bucket from the first reply and refuses to wait longer than
+    /// `max_wait` for it to refill.
+    pub fn with_max_wait(max_wait: Duration) -> Self {
+        ShopifyLimiter { bucket: Mutex::new(CostBucket::with_max_wait(max_wait)), settled: Notify::new() }
+    }
+
     /// Waits until `estimate` points are available and reserves them; returns the reservation
-    /// and how long it waited, or the bucket's maximum if the cost can never fit.
-    pub async fn acquire(&self, estimate: f64) -> Result<(ShopifyPermit<'_>, Duration), f64> {
+    /// and how long it waited, or why it never will.
+    pub async fn acquire(&self, estimate: f64) -> Result<(ShopifyPermit<'_>, Duration), Refusal> {
         let started = Instant::now();
         loop {
             let settled = self.settled.notified();
@@ -164,7 +208,11 @@ impl ShopifyLimiter {
                 }
                 Reserve::WaitUntil(t) => tokio::time::sleep_until(t).await,
                 Reserve::WaitForSettle => settled.await,
-                Reserve::Never { maximum } => return Err(maximum),
+                Reserve::Never { maximum } => return Err(Refusal::TooCostly { maximum }),
+                Reserve::TooSlow { seconds } => {
+                    let max_wait = locked(&self.bucket).max_wait();
+                    return Err(Refusal::TooSlow { seconds, max_wait });
+                }
             }
         }
     }
@@ -234,6 +282,6 @@ mod tests {
         }
         let (_p, waited) = limiter.acquire(10.0).await.unwrap();
         assert_eq!(waited, Duration::from_secs(1));
-        assert!(matches!(limiter.acquire(101.0).await, Err(max) if max == 100.0));
+        assert!(matches!(limiter.acquire(101.0).await, Err(Refusal::TooCostly { maximum }) if maximum == 100.0));
     }
 }

@@ -64,7 +64,7 @@ impl SharedConfig {
 
     /// How long nobody may call a URL the server locked for `locked_for`.
     pub fn lock_hold(&self, locked_for: Duration) -> Duration {
-        locked_for + self.window.margin
+        locked_for.saturating_add(self.window.margin)
     }
 
     /// How long to sleep before looking again, given what the last look saw.

@@ -39,6 +39,9 @@ impl Default for WindowConfig {
     }
 }
 
+/// The longest lock-out the window arithmetic holds (a year).
+pub const LONGEST_LOCK: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// What a caller must do before sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -106,8 +109,12 @@ impl RequestWindow {
 
     /// The server locked this URL for `locked_for` from `now`: nobody sends until it has passed
     /// (plus the margin), since calling during a lock extends it.
+    ///
+    /// A lock-out beyond [`LONGEST_LOCK`] is held at it: the client refuses any longer than its
+    /// `max_wait` before it gets here, so this only keeps the clock arithmetic from overflowing.
     pub fn lock(&mut self, now: Instant, locked_for: Duration) {
-        let until = now + locked_for + self.cfg.margin;
+        let hold = locked_for.saturating_add(self.cfg.margin).min(LONGEST_LOCK);
+        let until = now.checked_add(hold).unwrap_or(now);
         self.locked_until = Some(self.locked_until.map_or(until, |u| u.max(until)));
     }
 
@@ -260,6 +267,18 @@ mod tests {
         for (i, &a) in arrivals.iter().enumerate() {
             let in_window = arrivals[i..].iter().take_while(|&&b| b < a + cfg.window).count();
             assert!(in_window <= 150, "{in_window} arrivals in the 30 s after arrival {i}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_lock_out_panics_the_window(seconds in proptest::prelude::any::<u64>(), nanos in 0u32..1_000_000_000) {
+            let mut w = RequestWindow::new(WindowConfig::default());
+            let now = Instant::now();
+            w.lock(now, Duration::new(seconds, nanos));
+            if let Verdict::WaitUntil(t) = w.try_acquire(now) {
+                proptest::prop_assert!(t.duration_since(now) <= LONGEST_LOCK);
+            }
         }
     }
 }

@@ -225,9 +225,11 @@ impl NhanhClient {
                 Outcome::Page(page) => return Ok(page),
                 Outcome::Locked { locked_for, reason } => {
                     inner.counters.locked_out();
+                    // A lock-out longer than the cap is refused with a reason and held at the cap.
+                    let e = inner.retry.bounded(ConnectorError::Transient { reason, retry_after: Some(locked_for) });
+                    let locked_for = e.retry_after().unwrap_or(locked_for);
                     inner.limiter.lock(&path, locked_for).await;
                     tracing::warn!(call, locked_s = locked_for.as_secs(), "nhanh locked the app out of this URL");
-                    let e = ConnectorError::Transient { reason, retry_after: Some(locked_for) };
                     // The limiter itself holds the next attempt until the lock has passed.
                     (e, None)
                 }
@@ -240,8 +242,9 @@ impl NhanhClient {
             failures += 1;
             let too_long = error.retry_after().is_some_and(|w| w > inner.retry.max_upstream_wait);
             if !inner.retry.may_retry(failures) || too_long {
-                tracing::warn!(call, failures, "nhanh call gave up: {}", self.redact(error.clone()));
-                return Err(self.redact(error));
+                let error = inner.retry.bounded(self.redact(error));
+                tracing::warn!(call, failures, "nhanh call gave up: {error}");
+                return Err(error);
             }
             if let Some(upstream) = wait {
                 let delay = inner.retry.delay(failures, rand::thread_rng().gen(), upstream);

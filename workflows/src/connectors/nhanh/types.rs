@@ -301,4 +301,10 @@ pub struct CustomerFilters {
     /// Changed at or before (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at_to: Option<i64>,
+    /// Last bought on or after this day (`Y-m-d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_bought_date_from: Option<chrono::NaiveDate>,
+    /// Last bought on or before this day (`Y-m-d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_bought_date_to: Option<chrono::NaiveDate>,
 }

@@ -1,8 +1,17 @@
-//! Bulk exports: start one, poll it, download its JSONL, read its lines.
+//! Bulk exports: start one, poll it by id, download its JSONL to a temporary file, read its lines.
 //!
 //! In the JSONL a product is one line and each of its variants another line carrying
-//! `"__parentId": "gid://shopify/Product/…"`; parents come before their children. Lines are
-//! read one at a time so a workflow can ingest a file in steps and resume at a line offset.
+//! `"__parentId": "gid://shopify/Product/…"`; parents come before their children. The body is
+//! streamed to an anonymous temporary file (gone with its last handle, even after a crash) and
+//! read back one line at a time through [`JsonlFile`], so memory stays bounded whatever the
+//! export's size and a workflow can ingest it in steps and resume at a line offset.
+//!
+//! Polling uses `bulkOperation(id:)`: `currentBulkOperation` is deprecated from Admin API
+//! 2026-10 ("Use `bulkOperations` with status filter instead", in Shopify's published schema),
+//! and asking by id cannot confuse our export with another app's later one.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -14,6 +23,7 @@ use super::types::{CustomerNode, ProductNode, ShopifyCustomer, ShopifyProduct, S
 use super::ShopifyClient;
 use crate::connectors::error::{ConnectorError, Result};
 use crate::connectors::lenient;
+use crate::connectors::transport::{open, response_retry_after, transport_error};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,9 +143,109 @@ pub fn assemble_products(lines: impl IntoIterator<Item = BulkProductLine>) -> Re
     Ok(products)
 }
 
-/// The non-empty lines of a JSONL body.
-pub fn jsonl_lines(body: &str) -> Vec<String> {
-    body.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+/// The state of one bulk operation, asked by id.
+const BULK_OPERATION: &str = "query BulkOperation($id: ID!) {
+  bulkOperation(id: $id) { id status errorCode objectCount url partialDataUrl }
+}";
+
+/// A downloaded export, read one non-empty line at a time from a temporary file. Line numbers
+/// count non-empty lines from 0, so a checkpoint's offset names the same line in any download
+/// of the same export.
+#[derive(Debug)]
+pub struct JsonlFile {
+    reader: BufReader<File>,
+    /// Non-empty lines read so far (the number of the next one).
+    line: usize,
+    /// Where the last [`mark`](Self::mark) was taken: its line and byte offset.
+    mark: (usize, u64),
+    /// The byte offset of the next unread byte.
+    at: u64,
+    buf: String,
+}
+
+impl JsonlFile {
+    /// Reads `file` from its start.
+    pub fn new(mut file: File) -> Result<Self> {
+        file.seek(SeekFrom::Start(0)).map_err(|e| io_error("rewinding the export", e))?;
+        Ok(JsonlFile { reader: BufReader::new(file), line: 0, mark: (0, 0), at: 0, buf: String::new() })
+    }
+
+    /// The number of the next line to be read.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Remembers the current position, for a later [`seek_line`](Self::seek_line) to come back
+    /// to without reading the file again (a step retried after its commit failed).
+    pub fn mark(&mut self) {
+        self.mark = (self.line, self.at);
+    }
+
+    /// The next non-empty line, trimmed, or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<&str>> {
+        loop {
+            self.buf.clear();
+            let n = self.reader.read_line(&mut self.buf).map_err(|e| io_error("reading the export", e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.at += n as u64;
+            if !self.buf.trim().is_empty() {
+                self.line += 1;
+                return Ok(Some(self.buf.trim()));
+            }
+        }
+    }
+
+    /// Whether no non-empty line is left.
+    pub fn at_end(&mut self) -> Result<bool> {
+        loop {
+            let buf = self.reader.fill_buf().map_err(|e| io_error("reading the export", e))?;
+            if buf.is_empty() {
+                return Ok(true);
+            }
+            let blank = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            if blank < buf.len() {
+                return Ok(false);
+            }
+            self.reader.consume(blank);
+            self.at += blank as u64;
+        }
+    }
+
+    /// Positions the reader so that the next line read is line `target`: from the mark when it
+    /// is there, else forward from here, else from the start. An export with fewer lines is
+    /// malformed (the checkpoint came from a longer download of the same export).
+    pub fn seek_line(&mut self, target: usize) -> Result<()> {
+        if target == self.line {
+            return Ok(());
+        }
+        let (mark_line, mark_at) = self.mark;
+        let from = if target >= self.line {
+            None
+        } else if target >= mark_line {
+            Some((mark_line, mark_at))
+        } else {
+            Some((0, 0))
+        };
+        if let Some((line, at)) = from {
+            self.reader.seek(SeekFrom::Start(at)).map_err(|e| io_error("seeking in the export", e))?;
+            (self.line, self.at) = (line, at);
+        }
+        while self.line < target {
+            if self.next_line()?.is_none() {
+                return Err(ConnectorError::malformed(format!(
+                    "bulk export: the file has {} lines, the checkpoint is at line {target}",
+                    self.line
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn io_error(what: &str, e: std::io::Error) -> ConnectorError {
+    ConnectorError::transient(format!("bulk download: {what}: {e}"))
 }
 
 impl ShopifyClient {
@@ -175,24 +285,63 @@ impl ShopifyClient {
         }
     }
 
-    /// The app's current (latest) bulk query, if any.
-    pub async fn current_bulk_operation(&self) -> Result<Option<BulkOperation>> {
+    /// The bulk operation `id` (`gid://shopify/BulkOperation/…`), if Shopify still knows it.
+    pub async fn bulk_operation(&self, id: &str) -> Result<Option<BulkOperation>> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Data {
-            current_bulk_operation: Option<BulkOperation>,
+            bulk_operation: Option<BulkOperation>,
         }
-        let data: Data = self.execute("currentBulkOperation", doc::CURRENT_BULK_OPERATION, json!({}), 1).await?;
-        Ok(data.current_bulk_operation)
+        let data: Data = self.execute("bulkOperation", BULK_OPERATION, json!({ "id": id }), 1).await?;
+        Ok(data.bulk_operation)
     }
 
-    /// Downloads a bulk result and splits it into lines. The URL is fetched without the
-    /// access token (it is a signed link to storage outside the shop) and is never logged.
-    pub async fn download_jsonl(&self, url: &str) -> Result<Vec<String>> {
-        let body = self.get_bytes("bulk download", url).await?;
-        let text = String::from_utf8(body)
-            .map_err(|e| ConnectorError::malformed(format!("bulk download: not UTF-8 ({e})")))?;
-        Ok(jsonl_lines(&text))
+    /// Downloads a bulk result into an anonymous temporary file, streaming the body, and opens
+    /// it for reading. The URL is fetched without the access token (it is a signed link to
+    /// storage outside the shop) and is never logged. A transient failure midway starts over.
+    pub async fn download_jsonl(&self, url: &str) -> Result<JsonlFile> {
+        const CALL: &str = "bulk download";
+        let retry = self.inner.policy.retry;
+        let mut failures = 0u32;
+        loop {
+            self.inner.counters.request();
+            let error = match self.stream_to_file(CALL, url).await {
+                Ok(file) => return JsonlFile::new(file),
+                Err(e) => e,
+            };
+            failures += 1;
+            let too_long = error.retry_after().is_some_and(|w| w > retry.max_upstream_wait);
+            if !error.is_transient() || !retry.may_retry(failures) || too_long {
+                return Err(retry.bounded(self.redact(error)));
+            }
+            // The random draw is taken before the await: a ThreadRng held across it would make the
+            // future not Send.
+            let delay = retry.delay(failures, rand::Rng::gen(&mut rand::thread_rng()), error.retry_after());
+            tokio::time::sleep(delay).await;
+            self.inner.counters.retry();
+        }
+    }
+
+    /// One try of [`download_jsonl`](Self::download_jsonl): the body, chunk by chunk, into a
+    /// fresh temporary file.
+    async fn stream_to_file(&self, call: &str, url: &str) -> Result<File> {
+        let mut response = open(self.inner.download.get(url), call).await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let reason = format!("{call}: HTTP {status}");
+            let retry_after = response_retry_after(&response);
+            return Err(if status >= 500 || status == 429 {
+                ConnectorError::Transient { reason, retry_after }
+            } else {
+                ConnectorError::permanent(reason)
+            });
+        }
+        let file = tempfile::tempfile().map_err(|e| io_error("creating a temporary file", e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(call, e))? {
+            out.write_all(&chunk).map_err(|e| io_error("writing the temporary file", e))?;
+        }
+        out.into_inner().map_err(|e| io_error("writing the temporary file", e.into_error()))
     }
 }
 
@@ -254,9 +403,48 @@ mod tests {
         assert!(parse_customer_line("not json").unwrap_err().to_string().contains("bulk customers line: not JSON"));
     }
 
+    fn jsonl(body: &str) -> JsonlFile {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(body.as_bytes()).unwrap();
+        JsonlFile::new(file).unwrap()
+    }
+
+    fn rest(f: &mut JsonlFile) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(l) = f.next_line().unwrap() {
+            out.push(l.to_owned());
+        }
+        out
+    }
+
     #[test]
-    fn jsonl_bodies_split_into_non_empty_lines() {
-        assert_eq!(jsonl_lines("{\"a\":1}\n\n{\"b\":2}\r\n"), vec!["{\"a\":1}", "{\"b\":2}"]);
-        assert!(jsonl_lines("").is_empty());
+    fn a_jsonl_file_reads_its_non_empty_lines_and_knows_its_end() {
+        let mut f = jsonl("{\"a\":1}\n\n{\"b\":2}\r\n  \n");
+        assert!(!f.at_end().unwrap());
+        assert_eq!(f.next_line().unwrap(), Some("{\"a\":1}"));
+        assert!(!f.at_end().unwrap());
+        assert_eq!(f.next_line().unwrap(), Some("{\"b\":2}"));
+        assert!(f.at_end().unwrap());
+        assert_eq!(f.next_line().unwrap(), None);
+        assert_eq!(f.line(), 2);
+        assert!(jsonl("").at_end().unwrap());
+    }
+
+    #[test]
+    fn a_jsonl_file_seeks_to_any_line_forward_back_to_its_mark_or_from_the_start() {
+        let body: String = (0..10).map(|i| format!("{{\"n\":{i}}}\n\n")).collect();
+        let mut f = jsonl(&body);
+        f.seek_line(4).unwrap();
+        f.mark();
+        assert_eq!(f.next_line().unwrap(), Some("{\"n\":4}"));
+        f.next_line().unwrap();
+        // A retried step: back to the mark.
+        f.seek_line(4).unwrap();
+        assert_eq!(f.next_line().unwrap(), Some("{\"n\":4}"));
+        // Before the mark: from the start.
+        f.seek_line(1).unwrap();
+        assert_eq!(rest(&mut f).len(), 9);
+        let err = f.seek_line(11).unwrap_err();
+        assert!(err.to_string().contains("the file has 10 lines, the checkpoint is at line 11"), "{err}");
     }
 }

@@ -3,7 +3,15 @@
 //! Costs follow Shopify's published calculation (a scalar costs 0, an object 1 plus its
 //! selection, a connection `2 + first × node`, a mutation 10). They are only the first
 //! estimate: the client then remembers each query's `requestedQueryCost` as the server
-//! reported it. All values travel as GraphQL variables, never spliced into the text.
+//! reported it. All values travel as GraphQL variables, never spliced into the text; the
+//! `*_variables` functions build them, for the client and for [`super::sent`] alike.
+//!
+//! Every document here is valid, and uses nothing deprecated, in each version dongbo speaks
+//! ([`super::version::SPOKEN`]), as Shopify's published schemas of those versions state; where
+//! the versions differ, the one input that reads the same in all of them is chosen (see
+//! [`INVENTORY_SET_QUANTITIES`]).
+
+use serde_json::{json, Value};
 
 /// Shopify refuses a single query whose requested cost exceeds this.
 pub const MAX_QUERY_COST: u32 = 1000;
@@ -51,6 +59,11 @@ pub const PRODUCTS_PAGE: &str =
   }
 }";
 
+/// The variables of [`PRODUCTS_PAGE`].
+pub fn products_page_variables(first: u32, after: Option<&str>, query: Option<&str>, variants_first: u32) -> Value {
+    json!({"first": first, "after": after, "query": query, "variantsFirst": variants_first})
+}
+
 /// Cost of one product node with `variants` variants.
 pub const fn product_node_cost(variants: u32) -> u32 {
     1 + connection_cost(variants, VARIANT_NODE_COST)
@@ -65,6 +78,11 @@ pub const PRODUCT_VARIANTS_PAGE: &str = "query ProductVariantsPage($id: ID!, $fi
     }
   }
 }";
+
+/// The variables of [`PRODUCT_VARIANTS_PAGE`].
+pub fn product_variants_page_variables(product_id: &str, first: u32, after: Option<&str>) -> Value {
+    json!({"id": product_id, "first": first, "after": after})
+}
 
 /// One page of customers.
 pub const CUSTOMERS_PAGE: &str = "query CustomersPage($first: Int!, $after: String, $query: String) {
@@ -82,6 +100,11 @@ pub const CUSTOMERS_PAGE: &str = "query CustomersPage($first: Int!, $after: Stri
   }
 }";
 
+/// The variables of [`CUSTOMERS_PAGE`].
+pub fn customers_page_variables(first: u32, after: Option<&str>, query: Option<&str>) -> Value {
+    json!({"first": first, "after": after, "query": query})
+}
+
 /// Cost of one customer node: itself and five objects.
 pub const CUSTOMER_NODE_COST: u32 = 6;
 
@@ -98,6 +121,11 @@ pub const LOCATIONS_PAGE: &str = "query LocationsPage($first: Int!, $after: Stri
     edges { node { id name isActive } }
   }
 }";
+
+/// The variables of [`LOCATIONS_PAGE`].
+pub fn locations_page_variables(first: u32, after: Option<&str>) -> Value {
+    json!({"first": first, "after": after})
+}
 
 /// Starts a bulk export.
 pub const BULK_RUN_QUERY: &str = "mutation BulkRun($query: String!) {
@@ -123,6 +151,12 @@ pub fn bulk_products_query() -> String {
 pub const BULK_CUSTOMERS_QUERY: &str = "{ customers { edges { node { id firstName lastName displayName defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber } defaultAddress { phone } amountSpent { amount currencyCode } numberOfOrders updatedAt totalSpent: metafield(namespace: \"custom\", key: \"total_spent\") { value } } } } }";
 
 /// Sets absolute available quantities, once per idempotency key.
+///
+/// The same text serves every version dongbo speaks: `@idempotent(key:)` exists from 2026-01
+/// and is mandatory from 2026-04, and the input (see `mutations::inventory_set_variables`)
+/// passes `changeFromQuantity: null` on each quantity, which 2026-01 reads as "skip the
+/// compare" and 2026-04 onwards requires, instead of `ignoreCompareQuantity`, deprecated in
+/// 2026-01 and removed in 2026-04.
 pub const INVENTORY_SET_QUANTITIES: &str =
     "mutation InventorySet($input: InventorySetQuantitiesInput!, $key: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $key) {

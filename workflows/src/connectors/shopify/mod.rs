@@ -2,13 +2,16 @@
 //! `X-Shopify-Access-Token`, paced by the cost bucket ([`ShopifyLimiter`]), retrying THROTTLED
 //! replies and transient failures a bounded number of times.
 //!
-//! Reads are here; writes are in [`mutations`], bulk exports in [`bulk`].
+//! Reads are here; writes are in [`mutations`], bulk exports in [`bulk`], the versions
+//! dongbo speaks in [`version`], and every document it can send in [`sent`].
 
 pub mod bulk;
 pub mod documents;
 pub mod mutations;
 pub mod reply;
+pub mod sent;
 pub mod types;
+pub mod version;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,21 +38,59 @@ pub use mutations::{
 use reply::{decode, read_reply, Outcome};
 use types::{Connection, CustomerNode, ProductNode};
 pub use types::{Count, Money, ShopifyCustomer, ShopifyLocation, ShopifyPage, ShopifyProduct, ShopifyVariant};
-
-/// The API version used unless configured otherwise.
-pub const DEFAULT_API_VERSION: &str = "2025-10";
+pub use version::{ApiVersion, VersionChange, VersionError, VersionStatus};
 
 /// Where and as whom to call Shopify.
 #[derive(Debug, Clone)]
 pub struct ShopifyConfig {
-    /// `https://{shop}.myshopify.com` (no trailing path).
+    /// `https://{shop}.myshopify.com` (no trailing path); plain `http://` only on loopback.
     pub shop_url: String,
     /// The Admin API access token.
     pub access_token: Secret,
-    /// E.g. `2025-10`.
-    pub api_version: String,
+    /// The Admin API version every request names.
+    pub api_version: ApiVersion,
     /// Per-request timeout.
     pub timeout: Duration,
+}
+
+/// Why the Shopify configuration cannot be used; each names the variable to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShopifyConfigError {
+    /// A required variable is absent or empty.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// `SHOPIFY_API_VERSION` names a version dongbo cannot use.
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    /// `SHOPIFY_SHOP_URL` is not an `https://` URL (or `http://` on a loopback host).
+    #[error("SHOPIFY_SHOP_URL {url:?} {problem}")]
+    ShopUrl {
+        /// What was configured.
+        url: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// Checks that `url` is where an access token may be sent: `https://`, or `http://` to a
+/// loopback host (the simulator, a local proxy), never plain HTTP across a network.
+pub fn check_shop_url(url: &str) -> std::result::Result<(), ShopifyConfigError> {
+    let refuse = |problem| Err(ShopifyConfigError::ShopUrl { url: url.to_owned(), problem });
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return refuse("is not a URL (expected https://{shop}.myshopify.com)");
+    };
+    let Some(host) = parsed.host_str() else {
+        return refuse("has no host (expected https://{shop}.myshopify.com)");
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => refuse("uses plain http:// to a host that is not loopback: the access token would cross the network unencrypted; use https://"),
+        _ => refuse("must start with https://"),
+    }
 }
 
 impl ShopifyConfig {
@@ -58,18 +99,30 @@ impl ShopifyConfig {
         ShopifyConfig {
             shop_url: shop_url.into(),
             access_token,
-            api_version: DEFAULT_API_VERSION.to_owned(),
+            api_version: version::DEFAULT,
             timeout: Duration::from_secs(30),
         }
     }
 
     /// A config from `SHOPIFY_SHOP_URL`, `SHOPIFY_ACCESS_TOKEN` and optionally
-    /// `SHOPIFY_API_VERSION` as looked up by `var`; `Err` names the first one missing.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Self, &'static str> {
-        let get = |k: &'static str| var(k).filter(|v| !v.is_empty()).ok_or(k);
-        let mut cfg = ShopifyConfig::new(get("SHOPIFY_SHOP_URL")?, Secret::new(get("SHOPIFY_ACCESS_TOKEN")?));
+    /// `SHOPIFY_API_VERSION` as looked up by `var`, checked against today's date.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Self, ShopifyConfigError> {
+        Self::from_vars_on(var, chrono::Utc::now().date_naive())
+    }
+
+    /// As [`ShopifyConfig::from_vars`], with the version checked against `today`: a version
+    /// dongbo does not speak, or that Shopify no longer supports on `today`, is refused with
+    /// a message naming the ones it can use.
+    pub fn from_vars_on(
+        var: impl Fn(&str) -> Option<String>,
+        today: chrono::NaiveDate,
+    ) -> std::result::Result<Self, ShopifyConfigError> {
+        let get = |k: &'static str| var(k).filter(|v| !v.trim().is_empty()).ok_or(ShopifyConfigError::Missing(k));
+        let shop_url = get("SHOPIFY_SHOP_URL")?;
+        check_shop_url(&shop_url)?;
+        let mut cfg = ShopifyConfig::new(shop_url, Secret::new(get("SHOPIFY_ACCESS_TOKEN")?));
         if let Ok(v) = get("SHOPIFY_API_VERSION") {
-            cfg.api_version = v;
+            cfg.api_version = version::choose(&v, today)?;
         }
         Ok(cfg)
     }
@@ -101,6 +154,8 @@ struct Inner {
     counters: Counters,
     /// The server's `requestedQueryCost` of each query shape seen so far.
     learned_costs: Mutex<HashMap<String, f64>>,
+    /// The version asked for, the one Shopify answers with, and the asked one's end of support.
+    version: Mutex<VersionStatus>,
 }
 
 /// A Shopify GraphQL Admin client. Cheap to clone; clones share the cost bucket.
@@ -131,17 +186,49 @@ impl ShopifyClient {
         let http = http_client(headers, cfg.timeout)?;
         let download = http_client(HeaderMap::new(), cfg.timeout.max(Duration::from_secs(300)))?;
         let endpoint = format!("{}/admin/api/{}/graphql.json", cfg.shop_url.trim_end_matches('/'), cfg.api_version);
+        let version = VersionStatus::new(cfg.api_version, chrono::Utc::now().date_naive());
+        if let Some(end) = version.end_of_support {
+            tracing::warn!(api_version = %cfg.api_version, days_left = end.days_left, "{end}");
+        }
         let inner = Inner {
             cfg,
             endpoint,
             http,
             download,
-            limiter: ShopifyLimiter::new(),
+            limiter: ShopifyLimiter::with_max_wait(policy.retry.max_wait),
             policy,
             counters: Counters::default(),
             learned_costs: Mutex::new(HashMap::new()),
+            version: Mutex::new(version),
         };
         Ok(ShopifyClient { inner: Arc::new(inner) })
+    }
+
+    /// The version asked for, the one Shopify last answered with when it differed, and how
+    /// close the asked one is to the end of its support.
+    pub fn version_status(&self) -> VersionStatus {
+        self.inner.version.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads a reply's `X-Shopify-API-Version` and says what changed, once per change.
+    fn observe_version(&self, headers: &HeaderMap) {
+        let answered = headers.get("x-shopify-api-version").and_then(|v| v.to_str().ok());
+        let today = chrono::Utc::now().date_naive();
+        let mut status = self.inner.version.lock().unwrap_or_else(|p| p.into_inner());
+        for change in version::observe(&mut status, answered, today) {
+            match change {
+                VersionChange::AnsweredOther(answered) => {
+                    let text = status.answered_other_text().unwrap_or_default();
+                    tracing::warn!(asked = %status.asked, answered = %answered, "{text}");
+                }
+                VersionChange::AnsweredAsAsked => {
+                    tracing::info!(api_version = %status.asked, "Shopify answers with the asked API version again");
+                }
+                VersionChange::EndOfSupportNear(end) => {
+                    tracing::warn!(api_version = %status.asked, days_left = end.days_left, "{end}");
+                }
+            }
+        }
     }
 
     /// Counters since the client was made.
@@ -170,7 +257,7 @@ impl ShopifyClient {
         let v = self.inner.policy.variants_per_product.clamp(1, doc::MAX_FIRST);
         let node = doc::product_node_cost(v);
         let first = first.clamp(1, doc::max_first(node, 0));
-        let vars = json!({"first": first, "after": after, "query": query, "variantsFirst": v});
+        let vars = doc::products_page_variables(first, after, query, v);
         let estimate = doc::connection_cost(first, node);
         let data: Data = self.execute("products page", doc::PRODUCTS_PAGE, vars, estimate).await?;
         Ok(data.products.into_page(ShopifyProduct::from))
@@ -192,7 +279,7 @@ impl ShopifyClient {
             product: Option<Product>,
         }
         let first = first.clamp(1, doc::max_first(doc::VARIANT_NODE_COST, 1));
-        let vars = json!({"id": product_id, "first": first, "after": after});
+        let vars = doc::product_variants_page_variables(product_id, first, after);
         let estimate = 1 + doc::connection_cost(first, doc::VARIANT_NODE_COST);
         let data: Data = self.execute("product variants page", doc::PRODUCT_VARIANTS_PAGE, vars, estimate).await?;
         match data.product {
@@ -213,7 +300,7 @@ impl ShopifyClient {
             customers: Connection<CustomerNode>,
         }
         let first = first.clamp(1, doc::max_first(doc::CUSTOMER_NODE_COST, 0));
-        let vars = json!({"first": first, "after": after, "query": query});
+        let vars = doc::customers_page_variables(first, after, query);
         let estimate = doc::connection_cost(first, doc::CUSTOMER_NODE_COST);
         let data: Data = self.execute("customers page", doc::CUSTOMERS_PAGE, vars, estimate).await?;
         Ok(data.customers.into_page(ShopifyCustomer::from))
@@ -250,7 +337,7 @@ impl ShopifyClient {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let vars = json!({"first": doc::MAX_FIRST, "after": after});
+            let vars = doc::locations_page_variables(doc::MAX_FIRST, after.as_deref());
             let estimate = doc::connection_cost(doc::MAX_FIRST, 1);
             let data: Data = self.execute("locations", doc::LOCATIONS_PAGE, vars, estimate).await?;
             let page = data.locations.into_page(|l| l);
@@ -277,9 +364,8 @@ impl ShopifyClient {
         let mut failures = 0u32;
         loop {
             let estimate = self.learned_cost(&shape).unwrap_or(f64::from(estimate));
-            let (permit, waited) = inner.limiter.acquire(estimate).await.map_err(|maximum| {
-                ConnectorError::permanent(format!("{call}: cost {estimate} can never fit the bucket of {maximum}"))
-            })?;
+            let (permit, waited) =
+                inner.limiter.acquire(estimate).await.map_err(|refusal| refusal.into_error(call, estimate))?;
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
@@ -293,6 +379,7 @@ impl ShopifyClient {
                     (e, wait, true)
                 }
                 Ok(reply) => {
+                    self.observe_version(&reply.headers);
                     tracing::debug!(
                         call,
                         status = reply.status,
@@ -304,7 +391,8 @@ impl ShopifyClient {
                         Outcome::Data(_, c) | Outcome::Throttled(c) | Outcome::Failed(_, c) => *c,
                     };
                     permit.settle(cost.actual, cost.status);
-                    if let Some(requested) = cost.requested {
+                    // A cost no bucket could hold is not learned (the server's number is absurd).
+                    if let Some(requested) = cost.requested.filter(|c| c.is_finite() && *c >= 0.0) {
                         self.learn_cost(&shape, requested);
                     }
                     match outcome {
@@ -333,7 +421,7 @@ impl ShopifyClient {
             if !inner.policy.retry.may_retry(failures) || too_long {
                 let error = match self.redact(error) {
                     ConnectorError::Transient { reason, .. } => {
-                        ConnectorError::Transient { reason, retry_after: upstream_wait }
+                        inner.policy.retry.bounded(ConnectorError::Transient { reason, retry_after: upstream_wait })
                     }
                     other => other,
                 };
@@ -346,34 +434,6 @@ impl ShopifyClient {
                 tokio::time::sleep(delay).await;
             }
             inner.counters.retry();
-        }
-    }
-
-    /// GETs `url` with the token-less client, retrying transient failures; the URL is never
-    /// logged nor put in an error (bulk result links are signed).
-    pub(crate) async fn get_bytes(&self, call: &'static str, url: &str) -> Result<Vec<u8>> {
-        let retry = self.inner.policy.retry;
-        let mut failures = 0u32;
-        loop {
-            self.inner.counters.request();
-            let error = match send(self.inner.download.get(url), call).await {
-                Ok(reply) if reply.status == 200 => return Ok(reply.body),
-                Ok(reply) if reply.status >= 500 || reply.status == 429 => ConnectorError::Transient {
-                    reason: format!("{call}: HTTP {}", reply.status),
-                    retry_after: reply.retry_after,
-                },
-                Ok(reply) => return Err(ConnectorError::permanent(format!("{call}: HTTP {}", reply.status))),
-                Err(e) => e,
-            };
-            failures += 1;
-            if !error.is_transient() || !retry.may_retry(failures) {
-                return Err(self.redact(error));
-            }
-            // The random draw is taken before the await: a ThreadRng held across it would make the
-            // future not Send.
-            let delay = retry.delay(failures, rand::thread_rng().gen(), error.retry_after());
-            tokio::time::sleep(delay).await;
-            self.inner.counters.retry();
         }
     }
 

@@ -173,6 +173,53 @@ struct HasId {
     id: String,
 }
 
+/// One quantity as `InventoryQuantityInput` carries it: the absolute quantity, and
+/// `changeFromQuantity` passed explicitly as `null`.
+///
+/// dongbo sets absolute numbers read from Nhanh, the source of truth, so it skips Shopify's
+/// compare-and-swap. Every version dongbo speaks reads this the same way
+/// (<https://shopify.dev/changelog/compare-and-swap-redesign-for-inventory-set-quantities>):
+/// 2026-01 introduced `changeFromQuantity` (an explicit `null` skips the compare) and deprecated
+/// `ignoreCompareQuantity` and `compareQuantity`; from 2026-04 those two are gone and
+/// `changeFromQuantity` must be passed on every quantity, `null` included
+/// (<https://shopify.dev/changelog/finalizing-compare-and-swap-redesign-for-inventory-set-quantities>).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuantityInput<'a> {
+    #[serde(flatten)]
+    quantity: &'a InventoryQuantity,
+    /// Always `None`, serialised as an explicit `null` (never skipped).
+    change_from_quantity: Option<i64>,
+}
+
+/// The variables of [`doc::INVENTORY_SET_QUANTITIES`]: absolute `available` quantities with
+/// reason `correction`, under `idempotency_key` (passed to `@idempotent(key:)`, which exists
+/// from 2026-01 and is mandatory from 2026-04:
+/// <https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustments-and-refund-mutations>).
+pub(crate) fn inventory_set_variables(quantities: &[InventoryQuantity], idempotency_key: &str) -> serde_json::Value {
+    let quantities: Vec<QuantityInput<'_>> =
+        quantities.iter().map(|quantity| QuantityInput { quantity, change_from_quantity: None }).collect();
+    json!({
+        "input": {"name": "available", "reason": "correction", "quantities": quantities},
+        "key": idempotency_key,
+    })
+}
+
+/// The variables of [`doc::METAFIELDS_SET`].
+pub(crate) fn metafields_set_variables(metafields: &[MetafieldInput]) -> serde_json::Value {
+    json!({"metafields": metafields})
+}
+
+/// The variables of [`doc::PRODUCT_VARIANTS_BULK_UPDATE`].
+pub(crate) fn variants_update_variables(product_id: &str, variants: &[VariantUpdate]) -> serde_json::Value {
+    json!({"productId": product_id, "variants": variants})
+}
+
+/// The variables of [`doc::CUSTOMER_SET`].
+pub(crate) fn customer_set_variables(identifier: &CustomerIdentifier, input: &CustomerSetInput) -> serde_json::Value {
+    json!({"identifier": identifier, "input": input})
+}
+
 impl ShopifyClient {
     /// Sets absolute `available` quantities (reason `correction`) under `idempotency_key`:
     /// Shopify applies a key once, so re-running a step after a crash with the same key
@@ -187,16 +234,10 @@ impl ShopifyClient {
         struct Data {
             inventory_set_quantities: Option<UserErrorsOnly>,
         }
-        if idempotency_key.is_empty() {
+        if idempotency_key.trim().is_empty() {
             return Err(ConnectorError::permanent("inventorySetQuantities needs an idempotency key"));
         }
-        let input = json!({
-            "name": "available",
-            "reason": "correction",
-            "ignoreCompareQuantity": true,
-            "quantities": quantities,
-        });
-        let vars = json!({"input": input, "key": idempotency_key});
+        let vars = inventory_set_variables(quantities, idempotency_key);
         let data: Data =
             self.execute("inventorySetQuantities", doc::INVENTORY_SET_QUANTITIES, vars, doc::MUTATION_COST).await?;
         Ok(data.inventory_set_quantities.map(|p| p.user_errors).unwrap_or_default())
@@ -215,7 +256,7 @@ impl ShopifyClient {
                 metafields.len()
             )));
         }
-        let vars = json!({"metafields": metafields});
+        let vars = metafields_set_variables(metafields);
         let data: Data = self.execute("metafieldsSet", doc::METAFIELDS_SET, vars, doc::MUTATION_COST).await?;
         data.metafields_set.ok_or_else(|| ConnectorError::malformed("metafieldsSet reply: payload is null"))
     }
@@ -239,7 +280,7 @@ impl ShopifyClient {
         struct Data {
             product_variants_bulk_update: Option<Payload>,
         }
-        let vars = json!({"productId": product_id, "variants": variants});
+        let vars = variants_update_variables(product_id, variants);
         let data: Data = self
             .execute("productVariantsBulkUpdate", doc::PRODUCT_VARIANTS_BULK_UPDATE, vars, doc::MUTATION_COST)
             .await?;
@@ -270,7 +311,7 @@ impl ShopifyClient {
         struct Data {
             customer_set: Option<Payload>,
         }
-        let vars = json!({"identifier": identifier, "input": input});
+        let vars = customer_set_variables(identifier, input);
         let data: Data = self.execute("customerSet", doc::CUSTOMER_SET, vars, doc::MUTATION_COST).await?;
         let p = data.customer_set.ok_or_else(|| ConnectorError::malformed("customerSet reply: payload is null"))?;
         Ok(CustomerSetOutcome { customer_id: p.customer.map(|c| c.id), user_errors: p.user_errors })
@@ -319,6 +360,15 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&q).unwrap(),
             json!({"inventoryItemId": "i", "locationId": "l", "quantity": 3})
+        );
+        assert_eq!(
+            inventory_set_variables(&[q], "job-1/3/0"),
+            json!({
+                "input": {"name": "available", "reason": "correction", "quantities": [
+                    {"inventoryItemId": "i", "locationId": "l", "quantity": 3, "changeFromQuantity": null}
+                ]},
+                "key": "job-1/3/0",
+            })
         );
         let v = VariantUpdate { id: "v".into(), price: Some("10.00".into()), ..Default::default() };
         assert_eq!(serde_json::to_value(&v).unwrap(), json!({"id": "v", "price": "10.00"}));

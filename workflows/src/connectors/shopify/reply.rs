@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::connectors::error::ConnectorError;
 use crate::connectors::limiter::bucket::ThrottleStatus;
+use crate::connectors::retry::upstream_seconds;
 
 /// `extensions.cost` of a reply, as far as it was present.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -26,8 +27,10 @@ impl Cost {
     /// How long until the bucket holds the requested cost, by the server's own numbers.
     pub fn wait_for_requested(&self) -> Option<Duration> {
         let (requested, s) = (self.requested?, self.status?);
+        // A tiny rate asks for more than any clock holds: saturated, then refused by the policy.
         (s.restore_rate > 0.0)
-            .then(|| Duration::from_secs_f64(((requested - s.currently_available) / s.restore_rate).max(0.0)))
+            .then(|| upstream_seconds(((requested - s.currently_available) / s.restore_rate).max(0.0)))
+            .flatten()
     }
 }
 

@@ -1,12 +1,26 @@
 //! The bulk-export phases of a Shopify pull: start the export, poll it across steps, and ingest
 //! its JSONL in chunks resumable by line offset.
 //!
-//! The export's URL is a signed link, so it is never put in a checkpoint (checkpoints are
-//! events): an ingest step asks `currentBulkOperation` for it. The downloaded lines are kept in
-//! memory by the workflow between steps of the same process; a resumed job on another process
-//! downloads the file once more and continues at its line offset.
+//! # Where the export lives between steps
+//!
+//! The body is streamed to an anonymous temporary file (see
+//! [`ShopifyClient::download_jsonl`]), never held in memory: each ingest step reads its chunk of
+//! lines from the file, turns them into rows and lets them go, so a pull's memory is one chunk
+//! whatever the export's size. The open file is kept by the workflow between steps of the same
+//! process and closed (which deletes it) when the last chunk is read, when a line fails, and
+//! when the next job of the kind starts.
+//!
+//! # Resuming
+//!
+//! The checkpoint holds the operation id and the number of the next line, never the file or the
+//! URL: the URL is a signed link, and checkpoints are events. A step that finds no file for its
+//! operation — a resumed job, on this process after a crash or on another machine — asks
+//! `bulkOperation(id:)` for the URL again (Shopify keeps a completed export's URL valid for a
+//! week), downloads the export once more and skips to its line. A temporary file that outlived
+//! its process could not be found by another machine, and a byte offset is only meaningful in
+//! one download; a line number is the same in every download of the same export.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use dongbo_engine::{Progress, Step, StepContext, StepError};
@@ -14,16 +28,23 @@ use serde_json::json;
 
 use super::{Batch, Kind, Phase, ShopifyPullState};
 use crate::catalog::store::pulls::{ShopifyCustomerRow, ShopifyProductRow, ShopifyVariantRow};
-use crate::connectors::shopify::bulk::{parse_customer_line, parse_product_line};
-use crate::connectors::shopify::{BulkKind, BulkProductLine};
+use crate::connectors::shopify::bulk::{parse_customer_line, parse_product_line, JsonlFile};
+use crate::connectors::shopify::{BulkKind, BulkOperation, BulkProductLine};
 use crate::connectors::ShopifyClient;
-use crate::pull::plan::{chunk, step_error};
+use crate::pull::plan::step_error;
 use crate::pull::PullSettings;
 
-/// A downloaded export: its operation id and its lines.
-pub(super) struct JsonlCache {
+/// A downloaded export, open between the steps that ingest it.
+pub(super) struct OpenExport {
     operation: String,
-    lines: Arc<Vec<String>>,
+    file: JsonlFile,
+}
+
+impl OpenExport {
+    /// The operation and the next line, for [`PullShopifyCustomers::open_export`](super::PullShopifyCustomers::open_export).
+    pub(super) fn position(&self) -> (String, usize) {
+        (self.operation.clone(), self.file.line())
+    }
 }
 
 /// Starts the export.
@@ -53,17 +74,7 @@ pub(super) async fn poll(
 ) -> Result<Step<ShopifyPullState>, StepError> {
     let deadline = tokio::time::Instant::now() + settings.bulk_poll_wait;
     loop {
-        let current = client.current_bulk_operation().await.map_err(step_error)?;
-        let op = match current {
-            Some(op) if op.id == operation => op,
-            Some(other) => {
-                return Err(StepError::permanent(format!(
-                    "bulk export {operation} was replaced by {} before it was read",
-                    other.id
-                )))
-            }
-            None => return Err(StepError::permanent(format!("bulk export {operation} is no longer known to Shopify"))),
-        };
+        let op = known(client, &operation).await?;
         if op.is_finished() {
             if op.status != "COMPLETED" {
                 let code = op.error_code.as_deref().unwrap_or("no error code");
@@ -88,28 +99,72 @@ pub(super) async fn poll(
     }
 }
 
+/// The operation `operation`, which Shopify must still know.
+async fn known(client: &ShopifyClient, operation: &str) -> Result<BulkOperation, StepError> {
+    client
+        .bulk_operation(operation)
+        .await
+        .map_err(step_error)?
+        .ok_or_else(|| StepError::permanent(format!("bulk export {operation} is no longer known to Shopify")))
+}
+
 /// Ingests the lines `[offset, offset + chunk)` of the export; returns them as rows and the next
 /// offset (`None` at the end of the file). A line that cannot be read fails the step.
 pub(super) async fn ingest(
     client: &ShopifyClient,
     settings: &PullSettings,
-    cache: &Mutex<Option<JsonlCache>>,
+    open: &Mutex<Option<OpenExport>>,
     kind: Kind,
     operation: &str,
     offset: usize,
 ) -> Result<(Batch, Option<usize>), StepError> {
-    let lines = lines_of(client, cache, operation).await?;
-    let range = chunk(offset, lines.len(), settings.bulk_chunk_lines);
-    let end = range.end;
+    // Taken out of the slot for the step: it goes back only if there is more to read.
+    let held = open.lock().unwrap_or_else(|p| p.into_inner()).take().filter(|e| e.operation == operation);
+    let mut export = match held {
+        Some(export) => export,
+        None => OpenExport { operation: operation.to_owned(), file: download(client, operation).await? },
+    };
+    let read = read_chunk(&mut export.file, settings.bulk_chunk_lines, kind, offset);
+    let (batch, more) = read.map_err(|e| e.into_step_error())?;
+    if !more {
+        return Ok((batch, None));
+    }
+    let next = export.file.line();
+    *open.lock().unwrap_or_else(|p| p.into_inner()) = Some(export);
+    Ok((batch, Some(next)))
+}
+
+/// Why a chunk could not be read.
+enum ChunkError {
+    /// The file (transient: the step downloads it again).
+    File(crate::connectors::ConnectorError),
+    /// A line (permanent: the export itself is wrong).
+    Line(usize, crate::connectors::ConnectorError),
+}
+
+impl ChunkError {
+    fn into_step_error(self) -> StepError {
+        match self {
+            ChunkError::File(e) => step_error(e),
+            ChunkError::Line(at, e) => StepError::permanent(format!("bulk export line {at}: {e}")),
+        }
+    }
+}
+
+/// Reads up to `lines` lines from line `offset` into rows; says whether any line is left.
+fn read_chunk(file: &mut JsonlFile, lines: usize, kind: Kind, offset: usize) -> Result<(Batch, bool), ChunkError> {
+    file.seek_line(offset).map_err(ChunkError::File)?;
+    file.mark();
     let mut batch = Batch::default();
-    for (i, line) in lines[range].iter().enumerate() {
-        let at = offset + i + 1;
+    for _ in 0..lines.max(1) {
+        let at = file.line() + 1;
+        let Some(line) = file.next_line().map_err(ChunkError::File)? else { break };
         match kind {
             Kind::Customers => {
-                let c = parse_customer_line(line).map_err(|e| line_error(at, e))?;
+                let c = parse_customer_line(line).map_err(|e| ChunkError::Line(at, e))?;
                 batch.customers.push(ShopifyCustomerRow::from(&c));
             }
-            Kind::Products => match parse_product_line(line).map_err(|e| line_error(at, e))? {
+            Kind::Products => match parse_product_line(line).map_err(|e| ChunkError::Line(at, e))? {
                 BulkProductLine::Product(p) => batch.products.push(ShopifyProductRow::from(&p)),
                 BulkProductLine::Variant { product_id, variant } => {
                     batch.variants.push(ShopifyVariantRow::new(&product_id, &variant))
@@ -117,34 +172,15 @@ pub(super) async fn ingest(
             },
         }
     }
-    Ok((batch, (end < lines.len()).then_some(end)))
+    let more = !file.at_end().map_err(ChunkError::File)?;
+    Ok((batch, more))
 }
 
-fn line_error(line: usize, e: crate::connectors::ConnectorError) -> StepError {
-    StepError::permanent(format!("bulk export line {line}: {e}"))
-}
-
-/// The export's lines, from the cache or downloaded (the URL asked of Shopify, never stored).
-async fn lines_of(
-    client: &ShopifyClient,
-    cache: &Mutex<Option<JsonlCache>>,
-    operation: &str,
-) -> Result<Arc<Vec<String>>, StepError> {
-    {
-        let cached = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = cached.as_ref().filter(|c| c.operation == operation) {
-            return Ok(c.lines.clone());
-        }
-    }
-    let op = client.current_bulk_operation().await.map_err(step_error)?;
-    let url = match op {
-        Some(op) if op.id == operation => op.url,
-        _ => None,
-    }
-    .ok_or_else(|| StepError::permanent(format!("bulk export {operation}: its result is no longer available")))?;
-    let downloaded = client.download_jsonl(&url).await;
-    let lines = Arc::new(downloaded.map_err(step_error)?);
-    *cache.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some(JsonlCache { operation: operation.to_owned(), lines: lines.clone() });
-    Ok(lines)
+/// Downloads the export of `operation` (its URL asked of Shopify, never stored).
+async fn download(client: &ShopifyClient, operation: &str) -> Result<JsonlFile, StepError> {
+    let url = known(client, operation)
+        .await?
+        .url
+        .ok_or_else(|| StepError::permanent(format!("bulk export {operation}: its result is no longer available")))?;
+    client.download_jsonl(&url).await.map_err(step_error)
 }
