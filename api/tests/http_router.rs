@@ -552,7 +552,7 @@ async fn a_failed_job_resumes_and_reruns_through_the_api_and_other_states_answer
     assert_eq!(resumed.event_type, "JobResumed");
     assert_eq!(resumed.payload["reason"], "try again");
     assert_eq!(resumed.payload["previousStatus"], "FAILED");
-    let a = call("POST", &format!("/api/jobs/{job}/resume")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{job}/resume")).json(&json!({})).send(&app.router).await;
     assert_eq!(
         a.error(StatusCode::CONFLICT),
         format!("job {job} is PENDING: only a FAILED or CANCELLED job can be resumed")
@@ -566,8 +566,8 @@ async fn a_failed_job_resumes_and_reruns_through_the_api_and_other_states_answer
     assert_eq!(a.data()["metadata"]["rerunOf"], json!(job.to_string()));
 
     let unknown = JobId::new();
-    let a = call("POST", &format!("/api/jobs/{unknown}/resume")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{unknown}/resume")).json(&json!({})).send(&app.router).await;
     a.error(StatusCode::NOT_FOUND);
-    let a = call("POST", &format!("/api/jobs/{unknown}/rerun")).send(&app.router).await;
+    let a = call("POST", &format!("/api/jobs/{unknown}/rerun")).json(&json!({})).send(&app.router).await;
     a.error(StatusCode::NOT_FOUND);
 }
