@@ -9,13 +9,18 @@ use dongbo_simulator::Scope;
 use harness::{small, start, Harness};
 use serde_json::{json, Value};
 
-const RUN: &str = "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { field message code } } }";
+const RUN: &str = "mutation($q: String!, $g: Boolean) { bulkOperationRunQuery(query: $q, groupObjects: $g) { bulkOperation { id status } userErrors { field message code } } }";
 const POLL: &str =
     "query($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount rootObjectCount url partialDataUrl } }";
 
 /// Starts a bulk query, polls until it is no longer running, returns the final operation.
 async fn run_bulk(h: &Harness, query: &str) -> Value {
-    let started = h.gql(RUN, json!({"q": query})).await;
+    run_bulk_grouped(h, query, None).await
+}
+
+/// [`run_bulk`] with `groupObjects` set (or left to Shopify's default, `false`).
+async fn run_bulk_grouped(h: &Harness, query: &str, grouped: Option<bool>) -> Value {
+    let started = h.gql(RUN, json!({"q": query, "g": grouped})).await;
     assert_eq!(started["data"]["bulkOperationRunQuery"]["userErrors"], json!([]), "{started}");
     let id = started["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"].clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -120,5 +125,39 @@ async fn bulk_operations_are_read_by_id_and_current_bulk_operation_is_deprecated
     let current = field("currentBulkOperation");
     assert_eq!(current["isDeprecated"], true, "{current}");
     assert_eq!(current["deprecationReason"], "Use `bulkOperations` with status filter instead.");
+    h.sim.shutdown().await;
+}
+
+/// Where each line's parent stands in `rows`: for every child, whether its parent came before it.
+fn children_after_parents(rows: &[Value]) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        match r.get("__parentId").and_then(Value::as_str) {
+            Some(parent) => out.push(seen.contains(parent)),
+            None => {
+                seen.insert(r["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn grouped_output_keeps_each_variant_after_its_product_and_the_default_does_not() {
+    let h = start(small()).await;
+    h.sim.faults().set_throttle(Scope::Shopify, false);
+    let query = "{ products { edges { node { id variants { edges { node { id } } } } } } }";
+
+    let op = run_bulk_grouped(&h, query, Some(true)).await;
+    let grouped = children_after_parents(&lines(&h, op["url"].as_str().unwrap()).await);
+    assert!(!grouped.is_empty());
+    assert!(grouped.iter().all(|after| *after), "groupObjects: true puts every child after its parent");
+
+    // From 2026-01 Shopify does not group by default: a client must not rely on the order then.
+    let op = run_bulk_grouped(&h, query, None).await;
+    let ungrouped = children_after_parents(&lines(&h, op["url"].as_str().unwrap()).await);
+    assert_eq!(ungrouped.len(), grouped.len());
+    assert!(ungrouped.iter().any(|after| !after), "the default output is not grouped by parent");
     h.sim.shutdown().await;
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use dongbo_engine::worker::StepHook;
 use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
+use tokio::task::JoinHandle;
 
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};

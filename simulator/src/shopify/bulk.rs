@@ -65,6 +65,11 @@ pub(crate) struct BulkOp {
     pub id: u64,
     pub query: String,
     pub created: Instant,
+    /// `groupObjects`: whether each child line follows its parent. Shopify's default is
+    /// `false` from 2026-01, and then the JSONL is not grouped by parent; the simulator writes a
+    /// page's child lines *before* their parents then, the least convenient order a client
+    /// must cope with (or avoid by asking for grouping).
+    pub grouped: bool,
     progress: Arc<Mutex<Progress>>,
 }
 
@@ -149,7 +154,12 @@ impl BulkError {
 }
 
 /// Validates `query`, registers the operation and starts running it.
-pub(crate) async fn start(sim: &Arc<Sim>, schema: ShopSchema, query: String) -> Result<BulkOp, BulkError> {
+pub(crate) async fn start(
+    sim: &Arc<Sim>,
+    schema: ShopSchema,
+    query: String,
+    grouped: bool,
+) -> Result<BulkOp, BulkError> {
     let doc = async_graphql::parser::parse_query(&query).map_err(|e| BulkError::Invalid(e.to_string()))?;
     let op = cost::select_operation(&doc, None)
         .ok_or_else(|| BulkError::Invalid("exactly one operation expected".into()))?;
@@ -177,6 +187,7 @@ pub(crate) async fn start(sim: &Arc<Sim>, schema: ShopSchema, query: String) -> 
             id: 4_410_000_000 + ops.len() as u64 + 1,
             query: query.clone(),
             created: sim.clock.now(),
+            grouped,
             progress: Arc::default(),
         };
         ops.push(op.clone());
@@ -208,6 +219,10 @@ async fn run(schema: ShopSchema, op: BulkOp, clock: crate::clock::SimClock) {
                 roots += 1;
                 flatten(node, None, &mut lines);
             }
+        }
+        if !op.grouped {
+            // Ungrouped output: children are not kept under their parents (here: before them).
+            lines.sort_by_key(|line| line.get("__parentId").is_none());
         }
         {
             let mut p = op.progress.lock().unwrap_or_else(|e| e.into_inner());

@@ -169,7 +169,7 @@ async fn answer(state: ShopState, version: &'static str, headers: HeaderMap, bod
     let mut gql = async_graphql::Request::new(request.query.clone())
         .variables(async_graphql::Variables::from_json(vars.clone()))
         .data(state.schema.clone())
-        .data(mutations::UrlVersion(version.clone()));
+        .data(mutations::UrlVersion(version.to_owned()));
     if let Some(name) = &request.operation_name {
         gql = gql.operation_name(name.clone());
     }

@@ -296,10 +296,9 @@ impl Mutation {
         query: String,
         group_objects: Option<bool>,
     ) -> Result<BulkOperationRunQueryPayload> {
-        let _ = group_objects;
         let sim = ctx.data::<Arc<Sim>>()?;
         let schema = ctx.data::<ShopSchema>()?.clone();
-        Ok(match bulk::start(sim, schema, query).await {
+        Ok(match bulk::start(sim, schema, query, group_objects.unwrap_or(false)).await {
             Ok(op) => BulkOperationRunQueryPayload { bulk_operation: Some(bulk::view(sim, &op)), user_errors: vec![] },
             Err(e) => BulkOperationRunQueryPayload {
                 bulk_operation: None,

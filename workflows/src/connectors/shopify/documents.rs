@@ -128,16 +128,16 @@ pub fn locations_page_variables(first: u32, after: Option<&str>) -> Value {
 }
 
 /// Starts a bulk export.
-pub const BULK_RUN_QUERY: &str = "mutation BulkRun($query: String!) {
-  bulkOperationRunQuery(query: $query) {
+///
+/// `groupObjects` defaults to `false` from 2026-01, and then the JSONL does not keep a
+/// product's variants after it (shopify.dev changelog "Bulk operations group objects default
+/// changed to false"); the product export, which assembles variants under their product line
+/// by line, asks for grouping.
+pub const BULK_RUN_QUERY: &str = "mutation BulkRun($query: String!, $groupObjects: Boolean) {
+  bulkOperationRunQuery(query: $query, groupObjects: $groupObjects) {
     bulkOperation { id status }
     userErrors { field message }
   }
-}";
-
-/// The state of the current bulk query.
-pub const CURRENT_BULK_OPERATION: &str = "query CurrentBulkOperation {
-  currentBulkOperation(type: QUERY) { id status errorCode objectCount url partialDataUrl }
 }";
 
 /// The bulk export of every product and variant (variants as child lines with `__parentId`).
