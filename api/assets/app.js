@@ -710,6 +710,18 @@
     }
   }
 
+  /** Asks for Nhanh's login link and goes there; Nhanh sends the browser back to dongbo. */
+  async function authorizeNhanh(button) {
+    button.disabled = true;
+    try {
+      const link = await api('/api/nhanh/authorize', { method: 'POST' });
+      window.location.assign(link.loginUrl);
+    } catch (e) {
+      notify(`Authorising Nhanh failed: ${e.message}`, { error: true });
+      button.disabled = false;
+    }
+  }
+
   // ---- Routing -----------------------------------------------------------------------------------------
 
   function route() {
@@ -744,6 +756,7 @@
     for (const b of document.querySelectorAll('[data-trigger]')) b.addEventListener('click', () => startJob(b));
     $('#job-cancel').addEventListener('click', (e) => cancelJob(e.currentTarget.dataset.cancel, e.currentTarget));
     $('#listing-more').addEventListener('click', () => loadListing(listing.key, true));
+    $('#nhanh-authorize').addEventListener('click', (e) => authorizeNhanh(e.currentTarget));
     showNhanhToken();
     const tokenInput = $('#token');
     tokenInput.value = token;

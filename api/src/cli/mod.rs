@@ -5,6 +5,7 @@ mod admin;
 mod bench;
 mod demo;
 mod jobs;
+mod nhanh;
 mod progress;
 mod run;
 mod serve;
@@ -40,6 +41,9 @@ enum Command {
     /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
     /// dongbo at them (`eval "$(dongbo sim)"`).
     Sim(dongbo_simulator::SimArgs),
+    /// Gets the Nhanh access token through Nhanh's OAuth (`dongbo nhanh authorize`), or checks
+    /// where it stands (`dongbo nhanh check`).
+    Nhanh(nhanh::NhanhArgs),
     /// Creates or upgrades the database schema.
     Migrate(admin::MigrateArgs),
     /// Deletes the events of jobs that finished before a cutoff (their job rows stay).
@@ -92,6 +96,7 @@ where
             Command::Run(args) => run::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
+            Command::Nhanh(args) => nhanh::run(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,
             Command::Bench(args) => bench::run(args).await,

@@ -16,7 +16,7 @@
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
 //! - [`locations`]: which Nhanh depots feed which Shopify location.
-//! - [`nhanh_auth`]: where the Nhanh access token stands.
+//! - [`nhanh_auth`]: authorising at Nhanh (OAuth) and where the Nhanh access token stands.
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
@@ -27,6 +27,8 @@
 //!
 //! When [`AppState::api_token`] is set, every `/api` route needs `Authorization: Bearer <token>`
 //! (401 otherwise). `/healthz`, `/metrics`, `/openapi.json` and `/` are open: they show no data.
+//! `/nhanh/oauth/return/{state}` is open too: Nhanh sends the browser there, and the one-time
+//! state dongbo issued guards it.
 //!
 //! Every state-changing request must be sent as `Content-Type: application/json` (415
 //! otherwise), and without a token only loopback `Host` and `Origin` values are served (421 and
@@ -180,7 +182,7 @@ impl AppState {
         (name = "audit", description = "What touched a record."),
         (name = "catalog", description = "Conflicts, mappings and failed items of the local catalog."),
         (name = "service", description = "Health, metrics, this document."),
-        (name = "nhanh", description = "The Nhanh access token: where it stands."),
+        (name = "nhanh", description = "The Nhanh access token: authorising at Nhanh, and where it stands."),
     )
 )]
 struct ApiDoc;

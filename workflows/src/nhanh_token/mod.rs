@@ -3,11 +3,13 @@
 //!
 //! # Layout
 //!
+//! - [`oauth`]: Nhanh's OAuth: the login link with a one-time state, the exchange, the store.
 //! - [`sealing`]: [`SealingKey`], the encryption at rest keyed by `DONGBO_SECRET_KEY`.
 //! - [`source`]: [`choose`], which token the clients use.
 //! - [`standing`]: [`assess`], the pure 30-day warning.
 //! - [`watch`]: the check on start and daily, through a [`watch::TokenOracle`], published as a notice.
 
+pub mod oauth;
 pub mod sealing;
 pub mod source;
 pub mod standing;
