@@ -18,7 +18,9 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 schemathesis --version
 
-cargo build --quiet -p dongbo-api --bin dongbo
+# The same build as the README's test command (which builds the `dongbo` binary for its
+# integration tests), so CI compiles the workspace once, not once per feature set.
+cargo test --workspace --no-run --quiet
 dongbo="$PWD/target/debug/dongbo"
 
 scratch="$(mktemp -d)"
@@ -47,7 +49,9 @@ source "$scratch/sim.env"
 
 port="$(free_port)"
 base="http://127.0.0.1:$port"
-# One worker, so the jobs the fuzzer requests also run against the simulator.
+# One worker, so the jobs the fuzzer requests also run against the simulator. A fully configured
+# server: the stored-token key is set, as it is wherever Nhanh is authorised from the dashboard.
+DONGBO_SECRET_KEY="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" \
 DONGBO_LOG=error "$dongbo" serve --db "sqlite://$scratch/fuzz.db" --listen "127.0.0.1:$port" --workers 1 \
   >"$scratch/serve.log" 2>&1 &
 pids+=($!)

@@ -39,7 +39,9 @@ async fn every_route_of_the_design_answers_with_something_other_than_404_or_405(
 /// The input each trigger must request when called with an empty body.
 fn expected_input(path: &str) -> Value {
     match path {
-        "/api/nhanh/pull-customers-all" | "/api/nhanh/pull-customers" => json!({"mode": "full"}),
+        "/api/nhanh/pull-customers-all" | "/api/nhanh/pull-customers" | "/api/nhanh/pull-products" => {
+            json!({"mode": "full"})
+        }
         "/api/nhanh/pull-customers-incremental" => json!({"mode": "incremental"}),
         "/api/shopify/pull-products-sync" | "/api/shopify/pull-customers" => {
             json!({"mode": "auto", "incremental": false})
@@ -88,7 +90,7 @@ async fn trigger_options_of_the_old_tool_reach_the_job_input() {
         ),
         ("/api/sync/bulk-sync-background", json!({"forceSync": false}), json!({"forceSync": false})),
         ("/api/sync/retry-failed", json!({"limit": 5}), json!({"limit": 5})),
-        ("/api/nhanh/pull-products", json!({}), json!({})),
+        ("/api/nhanh/pull-products", json!({}), json!({"mode": "full"})),
         ("/api/sync/auto-match-products", json!(null), json!({"strategy": "memory", "dryRun": false})),
     ];
     for (path, body, input) in cases {

@@ -59,7 +59,15 @@ async fn authorising_through_nhanh_stores_the_token_sealed_and_shows_it_nowhere(
     let mut answers = String::new();
 
     // The button: Nhanh's login link, returning to dongbo.
-    let begun: Value = http.post(format!("{base}/api/nhanh/authorize")).send().await.unwrap().json().await.unwrap();
+    let begun: Value = http
+        .post(format!("{base}/api/nhanh/authorize"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     answers.push_str(&begun.to_string());
     let login = begun["data"]["loginUrl"].as_str().expect("a login link").to_owned();
     assert!(login.starts_with(&format!("{}/oauth?", sim.nhanh_base_url())), "{login}");

@@ -48,10 +48,13 @@ pub(crate) fn completed(pass: &Pass) -> Vec<String> {
 pub(crate) fn truth_counters(job_type: &str, truth: &Truth) -> [Option<i64>; 4] {
     let all = |n: usize| [Some(n as i64), Some(n as i64), Some(n as i64), Some(0)];
     let refused = REFUSED.min(truth.customer_pairs.len()) as i64;
+    // Nhanh's v3 pages document no total count, so a Nhanh pull's total stays unknown (it is
+    // still compared with the undisturbed run's, which must be unknown too).
+    let counted = |n: usize| [None, Some(n as i64), Some(n as i64), Some(0)];
     match job_type {
-        PULL_NHANH_PRODUCTS => all(truth.nhanh_products),
+        PULL_NHANH_PRODUCTS => counted(truth.nhanh_products),
         PULL_SHOPIFY_PRODUCTS => all(truth.shopify_products),
-        PULL_NHANH_CUSTOMERS => all(truth.nhanh_customers),
+        PULL_NHANH_CUSTOMERS => counted(truth.nhanh_customers),
         PULL_SHOPIFY_CUSTOMERS => all(truth.shopify_customers),
         AUTO_MATCH_PRODUCTS => [None, None, Some(truth.product_pairs.len() as i64), Some(0)],
         AUTO_MATCH_CUSTOMERS => [None, None, Some(truth.customer_pairs.len() as i64), Some(0)],

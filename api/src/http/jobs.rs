@@ -182,6 +182,7 @@ const MAX_REASON_CHARS: usize = 500;
         (status = 400, description = "Malformed id or body", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
         (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 422, description = "A body field of the wrong type", body = ErrorEnvelope),
         (status = 409, description = "The job is not FAILED or CANCELLED, its events were pruned, or another \
                                      job holds its concurrency key", body = ErrorEnvelope),
     ),
