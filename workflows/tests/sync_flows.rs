@@ -283,6 +283,8 @@ async fn product_sync_pushes_only_numbers_it_read(backend: Backend) {
     let job = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     assert_eq!(job.metadata["uncoveredDepots"], json!([uncovered]), "{}", job.metadata);
+    let name = job.metadata["uncoveredDepotNames"][uncovered.to_string()].as_str().unwrap_or_default();
+    assert!(!name.is_empty(), "the uncovered depot is named: {}", job.metadata);
     assert_eq!(job.metadata["tokenCoverage"], "checked");
     assert_eq!((job.processed, job.successful, job.failed), (40, 0, 40), "every product lacks one location");
 

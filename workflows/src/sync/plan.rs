@@ -64,6 +64,9 @@ pub struct StockPlan {
     pub pairs: Vec<(u64, String)>,
     /// Mapped depots outside the token's `depotIds`: their locations are never summed.
     pub uncovered_depots: Vec<u64>,
+    /// The names `business/depot` gives the uncovered depots (one it does not list has none).
+    #[serde(default)]
+    pub uncovered_depot_names: BTreeMap<u64, String>,
     /// Set when no depot was mapped and every depot feeds the shop's only active location.
     pub default_location: Option<String>,
     /// Why the token's coverage could not be checked, when it could not.
@@ -90,6 +93,9 @@ impl StockPlan {
                 Some(why) => format!("unchecked: {why}"),
             },
         });
+        if !self.uncovered_depot_names.is_empty() {
+            m["uncoveredDepotNames"] = json!(self.uncovered_depot_names);
+        }
         if let Some(location) = &self.default_location {
             m["defaultLocation"] = json!({
                 "location": location,

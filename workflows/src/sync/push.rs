@@ -151,6 +151,12 @@ impl Pusher {
             let mut uncovered: Vec<u64> = plan.pairs.iter().map(|(d, _)| *d).filter(|d| !info.covers(*d)).collect();
             uncovered.sort_unstable();
             uncovered.dedup();
+            if !uncovered.is_empty() {
+                // Named in the job's metadata as the dashboard names them (business/depot).
+                let depots = nhanh.business_depots().await.map_err(step_error)?;
+                plan.uncovered_depot_names =
+                    depots.into_iter().filter(|d| uncovered.contains(&d.id)).map(|d| (d.id, d.name)).collect();
+            }
             plan.uncovered_depots = uncovered;
         } else {
             plan.coverage_unchecked = Some(
