@@ -1,6 +1,6 @@
-//! Rebuilds the engine when a migration is added or changed: `sqlx::migrate!` embeds the
-//! `migrations/` folders at compile time.
+//! Rebuilds the engine when one of its migrations is added or changed: `sqlx::migrate!` embeds
+//! the `migrations/engine/` folders at compile time.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../migrations");
+    println!("cargo:rerun-if-changed=../migrations/engine");
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 async fn a_killed_worker_process_resumes_in_another_with_one_step_redone_at_most(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     let engine = Engine::new(store.clone(), registry);

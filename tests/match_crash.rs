@@ -81,7 +81,7 @@ async fn a_killed_match_resumes_with_one_batch_redone_at_most(backend: Backend) 
 
     // The undisturbed run, in process.
     let Some(calm_db) = fresh_db(backend).await else { return };
-    let calm = dongbo_engine::open(&calm_db.url).await.unwrap();
+    let calm = dongbo_workflows::open(&calm_db.url).await.unwrap();
     fill(&calm.db()).await;
     let calm_engine = engine(calm.clone());
     let calm_job = calm_engine.request(JobRequest::new(AUTO_MATCH_CUSTOMERS, input.clone())).await.unwrap().job.id;
@@ -94,7 +94,7 @@ async fn a_killed_match_resumes_with_one_batch_redone_at_most(backend: Backend) 
 
     // The run that is killed.
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     fill(&store.db()).await;
     let job = engine(store.clone()).request(JobRequest::new(AUTO_MATCH_CUSTOMERS, input)).await.unwrap().job.id;
     let mut first = spawn_worker(&db.url, &[]);

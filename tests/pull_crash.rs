@@ -36,7 +36,7 @@ async fn a_killed_pull_resumes_in_another_process_refetching_at_most_one_page(ba
     .await
     .expect("start simulator");
     sim.faults().update(Scope::Nhanh, |f| f.latency_ms = 60);
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let env = sim.env();
     let upstreams =
         dongbo_workflows::Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))

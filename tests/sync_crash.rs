@@ -105,7 +105,7 @@ async fn run_killed_and_resumed(
 
 async fn a_killed_sync_resumes_without_applying_twice_or_missing_items(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let config = SimConfig { products: 3_000, customers: 3_000, ..SimConfig::default() };
     let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.unwrap();
     let env = sim.env();

@@ -16,7 +16,7 @@ struct Server {
 
 async fn spawn_server(token: Option<&str>) -> Server {
     let db = dongbo_tests::sqlite_db();
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     let engine = Engine::new(store, registry);

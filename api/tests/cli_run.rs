@@ -43,7 +43,7 @@ async fn a_detached_run_only_requests_and_bad_input_is_refused_with_its_reason()
     let (ok, out, err) = dongbo_run(&sim.env(), &db.url, &["PULL_NHANH_PRODUCTS", "--detach"]).await;
     assert!(ok, "{err}");
     let id: dongbo_engine::JobId = out.trim().parse().expect("a job id");
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     assert_eq!(store.job(id).await.unwrap().unwrap().status, dongbo_engine::JobStatus::Pending);
 
     let (ok, _, err) =

@@ -19,7 +19,7 @@ struct App {
 
 async fn app(token: Option<&str>) -> App {
     let db = dongbo_tests::sqlite_db();
-    let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+    let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     let state = AppState::new(Engine::new(store, registry), token.map(str::to_owned));

@@ -67,7 +67,7 @@ fn writes(kind: MatchKind, ids: std::ops::Range<i64>, conflicts: &[&str]) -> Mat
 async fn mappings_and_conflicts_are_paged_across_both_kinds_each_row_once_on_both_backends() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = fresh_db(backend).await else { continue };
-        let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+        let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
         let catalog = store.db();
         // Seven product mappings, five customer mappings; keys that sort differently by byte
         // and by a natural collation ("B" < "a" by byte, not by most locales).

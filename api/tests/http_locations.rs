@@ -52,7 +52,7 @@ async fn a_mapping_onto_something_that_is_not_a_location_is_a_400_with_a_reason(
 async fn an_unmapped_depot_is_no_longer_listed_and_unmapping_it_again_is_a_404_on_both_backends() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = fresh_db(backend).await else { continue };
-        let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+        let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
         let router = http::router(AppState::new(Engine::new(store, registry()), None));
         for (depot, location) in [(7, "gid://shopify/Location/1"), (8, "gid://shopify/Location/2")] {
             call("PUT", "/api/location-mappings")

@@ -22,7 +22,7 @@ async fn metrics_show_the_upstream_requests_a_pull_made() {
     let env = sim.env();
     let upstreams = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
     let db = dongbo_tests::sqlite_db();
-    let engine = Engine::new(dongbo_engine::open(&db.url).await.unwrap(), registry(&upstreams));
+    let engine = Engine::new(dongbo_workflows::open(&db.url).await.unwrap(), registry(&upstreams));
     let state = AppState::new(engine.clone(), None);
     watch_upstreams(&state.metrics, &upstreams);
     engine.request(JobRequest::new("PULL_NHANH_CUSTOMERS", json!({ "mode": "full" }))).await.unwrap();

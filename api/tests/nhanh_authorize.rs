@@ -48,7 +48,7 @@ async fn authorising_through_nhanh_stores_the_token_sealed_and_shows_it_nowhere(
     let secret_key = env.iter().find(|(k, _)| k == "NHANH_SECRET_KEY").unwrap().1.clone();
 
     let t = dongbo_tests::sqlite_db();
-    let store = dongbo_engine::open(&t.url).await.unwrap();
+    let store = dongbo_workflows::open(&t.url).await.unwrap();
     let db = store.db();
     let auth = NhanhAuth::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
     let state = AppState::new(Engine::new(store, Registry::new()), None).with_nhanh_auth(auth);

@@ -151,7 +151,7 @@ async fn world() -> World {
     let env = sim.env();
     let upstreams = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
     let db = dongbo_tests::sqlite_db();
-    let engine = Engine::new(dongbo_engine::open(&db.url).await.unwrap(), registry(&upstreams));
+    let engine = Engine::new(dongbo_workflows::open(&db.url).await.unwrap(), registry(&upstreams));
     let router = router(AppState::new(engine.clone(), None));
     World { sim, engine, router, _db: db }
 }

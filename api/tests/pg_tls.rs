@@ -132,7 +132,7 @@ async fn serve_tls(cluster: &PgCluster, certs: &Path) {
 /// Opens dongbo's store at `url` (which migrates it), runs one job to completion on it, and
 /// checks the store's own connections are encrypted.
 async fn store_works_over_tls(url: &str) {
-    let store = dongbo_engine::open(url).await.unwrap_or_else(|e| panic!("opening {url}: {e}"));
+    let store = dongbo_workflows::open(url).await.unwrap_or_else(|e| panic!("opening {url}: {e}"));
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     let engine = Engine::new(store.clone(), registry);
@@ -180,7 +180,7 @@ async fn the_store_connects_with_sslmode_require_and_verify_full_and_refuses_a_f
     store_works_over_tls(&by_name).await;
 
     let foreign = format!("{base}?sslmode=verify-full&sslrootcert={}", certs.path().join("other-ca.crt").display());
-    let refused = dongbo_engine::open(&foreign).await;
+    let refused = dongbo_workflows::open(&foreign).await;
     let err = refused.err().expect("verify-full with a CA that did not sign the server's certificate must fail");
     let words = err.to_string().to_lowercase();
     assert!(words.contains("certificate") || words.contains("tls"), "refused for another reason: {err}");

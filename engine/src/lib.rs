@@ -42,7 +42,7 @@ pub use event::{EntityRef, Event, EventPayload, Progress};
 pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};
 pub use retry::RetryPolicy;
-pub use store::{open, Db, Existing, JobFilter, Requested, SharedStore, Store, StoreError, StoreTx};
+pub use store::{connect, open, Db, Existing, JobFilter, Requested, SharedStore, Store, StoreError, StoreTx};
 pub use supervisor::{WorkerHealth, WorkerPool};
 pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
 pub use workflow::{EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow};

@@ -8,7 +8,8 @@
 //!
 //! - [`connectors`]: the Nhanh and Shopify clients, wire types, limiters and error classes.
 //! - [`keys`]: validated match keys — [`keys::Sku`], [`keys::Barcode`], [`keys::PhoneKey`].
-//! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL.
+//! - [`catalog`]: the local mirror, mappings, conflicts and failures; its `store` holds all SQL
+//!   and the catalog's migrations ([`open`] applies the engine's, then these).
 //! - [`pull`], [`matching`], [`sync`]: the job types, by family ([`jobs`] names them).
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
@@ -28,4 +29,5 @@ pub mod pull;
 pub mod setup;
 pub mod sync;
 
+pub use catalog::store::schema::open;
 pub use setup::{register_all, Upstreams};

@@ -23,7 +23,7 @@ const PATH: &str = "/v3.0/product/list";
 
 /// A pool of its own on the test database, as one `dongbo` process would open it (migrated).
 async fn process_pool(db: &TestDb) -> PgPool {
-    let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+    let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
     match store.db() {
         Db::Postgres(pool) => pool,
         Db::Sqlite(_) => panic!("expected PostgreSQL"),

@@ -38,8 +38,8 @@ fn row(id: &str, key: &str, count: i64, rank: i64) -> (String, String, i64, i64)
 /// The statements of migration 0009 that change rows (not the `ALTER`s, already applied).
 fn migration_0009(backend: Backend) -> Vec<String> {
     let text = match backend {
-        Backend::Sqlite => include_str!("../../migrations/sqlite/0009_match_key_facts.sql"),
-        Backend::Postgres => include_str!("../../migrations/postgres/0009_match_key_facts.sql"),
+        Backend::Sqlite => include_str!("../../migrations/catalog/sqlite/0009_match_key_facts.sql"),
+        Backend::Postgres => include_str!("../../migrations/catalog/postgres/0009_match_key_facts.sql"),
     };
     let code: String = text.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
     code.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.starts_with("ALTER")).map(String::from).collect()

@@ -54,7 +54,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test]
 async fn the_check_warns_from_30_days_before_expiry_and_fails_loudly_once_refused() {
     let t = dongbo_tests::sqlite_db();
-    let db = dongbo_engine::open(&t.url).await.unwrap().db();
+    let db = dongbo_workflows::open(&t.url).await.unwrap().db();
     let oracle = Arc::new(Scripted::default());
     let clock = ManualClock::new(Utc.timestamp_opt(EXPIRES_AT - 40 * DAY, 0).unwrap());
     let notices = Notices::new();

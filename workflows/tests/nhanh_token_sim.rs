@@ -30,7 +30,7 @@ async fn the_check_reads_expiry_coverage_and_names_from_nhanh_and_warns_29_days_
     let now = chrono::Utc::now().timestamp();
     sim.nhanh_token_expires_at(now + 29 * DAY + 60);
     let t = dongbo_tests::sqlite_db();
-    let db = dongbo_engine::open(&t.url).await.unwrap().db();
+    let db = dongbo_workflows::open(&t.url).await.unwrap().db();
     let up = upstreams(&sim);
     let client = up.nhanh.clone().unwrap();
     match check_once(client.as_ref(), &db, now).await {
@@ -51,7 +51,7 @@ async fn a_job_whose_token_expired_fails_permanently_naming_what_to_do() {
     let t = dongbo_tests::sqlite_db();
     let mut registry = dongbo_engine::Registry::new();
     dongbo_workflows::register_all(&mut registry, &up);
-    let engine = Engine::new(dongbo_engine::open(&t.url).await.unwrap(), registry);
+    let engine = Engine::new(dongbo_workflows::open(&t.url).await.unwrap(), registry);
     let job = engine.request(JobRequest::new("PULL_NHANH_CUSTOMERS", json!({ "mode": "full" }))).await.unwrap().job;
     let worker = engine.worker(WorkerConfig::new(WorkerId::new("w")));
     while worker.run_once().await.unwrap().is_some() {}

@@ -13,7 +13,7 @@ use dongbo_workflows::Upstreams;
 
 async fn db(backend: Backend) -> Option<(dongbo_tests::TestDb, Db)> {
     let t = dongbo_tests::fresh_db(backend).await?;
-    let store = dongbo_engine::open(&t.url).await.expect("open store");
+    let store = dongbo_workflows::open(&t.url).await.expect("open store");
     let db = store.db();
     Some((t, db))
 }

@@ -23,7 +23,7 @@ fn applied_metafield_writes(sim: &Simulator) -> usize {
 
 async fn customer_sync_end_to_end(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = simulator(200, 600).await;
     let up = upstreams(&sim);
     let engine = Engine::new(store.clone(), registry(&up, SyncSettings::default()));
@@ -91,7 +91,7 @@ async fn customer_sync_end_to_end(backend: Backend) {
 
 async fn product_sync_end_to_end(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = simulator(600, 50).await;
     let up = upstreams(&sim);
     // Small calls so that the mapped products span several calls and steps.
@@ -177,7 +177,7 @@ async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(backend:
     use dongbo_workflows::sync::{ProductSync, SyncInput};
 
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = simulator(600, 50).await;
     let up = upstreams(&sim);
     let db = store.db();
@@ -248,7 +248,7 @@ async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_postg
 async fn product_sync_pushes_only_numbers_it_read(backend: Backend) {
     use dongbo_workflows::connectors::nhanh::InventoryFilters;
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = simulator(300, 20).await;
     let up = upstreams(&sim);
     let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };

@@ -83,7 +83,7 @@ async fn peak_mb(
     input: Value,
 ) -> anyhow::Result<(f64, Value)> {
     let db = ScratchDb::sqlite()?;
-    let store: SharedStore = dongbo_engine::open(db.url()).await?;
+    let store: SharedStore = dongbo_workflows::open(db.url()).await?;
     let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), env, Duration::from_secs(30))?;
     let pid = worker.pid();
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));

@@ -146,7 +146,7 @@ impl Raw {
 
 /// An engine on `url` that runs the empty workflow.
 async fn empty_engine(url: &str) -> anyhow::Result<Engine> {
-    let store = dongbo_engine::open(url).await?;
+    let store = dongbo_workflows::open(url).await?;
     let mut registry = Registry::new();
     registry.register(Empty);
     Ok(Engine::new(store, registry))

@@ -81,7 +81,7 @@ impl SyncFixture {
         let config = SimConfig { products, customers, ..SimConfig::default() };
         let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
         let upstreams = upstreams(&sim)?;
-        let store = dongbo_engine::open(db.url()).await.context("opening the scratch database")?;
+        let store = dongbo_workflows::open(db.url()).await.context("opening the scratch database")?;
         let engine = Engine::new(store.clone(), registry(&upstreams));
         let catalog = store.db();
 

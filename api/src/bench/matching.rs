@@ -145,11 +145,11 @@ async fn written_join(db: &Db, floor: JoinFloor) -> anyhow::Result<f64> {
 
 /// A store on `url` holding `n` × `n` customers, settled and reopened.
 async fn filled(url: &str, n: u64) -> anyhow::Result<SharedStore> {
-    let store = dongbo_engine::open(url).await.context("opening the scratch database")?;
+    let store = dongbo_workflows::open(url).await.context("opening the scratch database")?;
     fill(&store.db(), n).await?;
     settle(&store.db()).await?;
     drop(store);
-    Ok(dongbo_engine::open(url).await?)
+    Ok(dongbo_workflows::open(url).await?)
 }
 
 /// `n` customers per side, in chunks of 10,000, with the pulls' upserts.
@@ -255,7 +255,7 @@ async fn truth(customers: usize, products: usize) -> anyhow::Result<Vec<Row>> {
     };
     let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
     let db = ScratchDb::sqlite()?;
-    let store = dongbo_engine::open(db.url()).await?;
+    let store = dongbo_workflows::open(db.url()).await?;
     let engine = Engine::new(store.clone(), registry(&fast_upstreams(&sim)?));
     let started = Instant::now();
     for (job_type, input) in [

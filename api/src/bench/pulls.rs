@@ -91,7 +91,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
 }
 
 async fn pull_engine(url: &str, upstreams: &Upstreams) -> anyhow::Result<Engine> {
-    let store = dongbo_engine::open(url).await?;
+    let store = dongbo_workflows::open(url).await?;
     let mut registry = Registry::new();
     register_with(&mut registry, upstreams, PullSettings::default());
     Ok(Engine::new(store, registry))

@@ -88,7 +88,7 @@ pub(crate) async fn run_pass(
     let truth = sim.truth();
     let upstreams = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
         .map_err(|e| anyhow::anyhow!("configuring the upstreams: {e}"))?;
-    let store = dongbo_engine::open(db_url).await.context("opening the chaos database")?;
+    let store = dongbo_workflows::open(db_url).await.context("opening the chaos database")?;
     for (depot, location) in &truth.depot_to_location {
         set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
     }

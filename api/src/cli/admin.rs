@@ -31,14 +31,14 @@ pub struct PruneArgs {
 }
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    dongbo_engine::open(&args.db).await.with_context(|| format!("migrating {}", redact(&args.db)))?;
+    dongbo_workflows::open(&args.db).await.with_context(|| format!("migrating {}", redact(&args.db)))?;
     println!("schema of {} is up to date", redact(&args.db));
     Ok(())
 }
 
 pub async fn prune(args: PruneArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let engine = dongbo_engine::Engine::new(store, registry(&upstreams_from_env()?));
     let n = engine.prune(args.older_than, args.batch).await.context("pruning events")?;
     println!("pruned {n} events of jobs finished more than {} ago", humantime::format_duration(args.older_than));

@@ -94,7 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let upstreams = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
         .map_err(|e| anyhow::anyhow!("configuring the upstreams: {e}"))?;
 
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     for (depot, location) in &truth.depot_to_location {
         set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
     }

@@ -73,7 +73,7 @@ async fn authorize(args: AuthorizeArgs) -> anyhow::Result<()> {
     check_bind(&addr, None).map_err(anyhow::Error::msg)?;
     let auth = NhanhAuth::from_vars(|k| std::env::var(k).ok());
     let cfg = auth.config().map_err(|why| anyhow::anyhow!("{why}"))?.clone();
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let db = store.db();
     let before = load_token(&db).await.context("reading the stored token")?.map(|t| t.sealed);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -126,7 +126,7 @@ async fn authorize(args: AuthorizeArgs) -> anyhow::Result<()> {
 }
 
 async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
     let client = upstreams.nhanh().map_err(anyhow::Error::msg)?;
     let now = dongbo_engine::Clock::now(&SystemClock).timestamp();

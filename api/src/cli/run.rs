@@ -38,7 +38,7 @@ pub struct RunArgs {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let input: serde_json::Value =
         serde_json::from_str(&args.input).with_context(|| format!("--input is not JSON: {}", args.input))?;
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let engine = Engine::new(store.clone(), registry(&upstreams_for(&store).await?));
     let request = JobRequest {
         idempotency_key: args.idempotency_key,

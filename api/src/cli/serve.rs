@@ -118,7 +118,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen.parse().with_context(|| format!("--listen {} is not an address", args.listen))?;
     check_bind(&addr, args.api_token.as_deref()).map_err(anyhow::Error::msg)?;
     let limits = args.limits()?;
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
     let engine = Engine::new(store, registry(&upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone())
@@ -159,7 +159,7 @@ fn spawn_token_checks(upstreams: &Upstreams, engine: &Engine) -> Option<JoinHand
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
-    let store = dongbo_engine::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
+    let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
     let engine = Engine::new(store.clone(), registry(&upstreams));
     let token_checks = spawn_token_checks(&upstreams, &engine);

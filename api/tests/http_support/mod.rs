@@ -118,7 +118,7 @@ pub async fn app(token: Option<&str>) -> TestApp {
 /// An app with a given registry.
 pub async fn app_with(token: Option<&str>, registry: Registry) -> TestApp {
     let db = dongbo_tests::sqlite_db();
-    let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+    let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
     let engine = Engine::new(store, registry);
     let state = AppState::new(engine.clone(), token.map(str::to_owned));
     let router = http::router(state.clone());

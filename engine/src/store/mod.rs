@@ -1,9 +1,10 @@
 //! The store interface: the only door to the database.
 //!
 //! Two implementations, [`sqlite::SqliteStore`] and [`postgres::PgStore`], each with its own SQL
-//! and migrations, pass the same conformance suite (`engine/tests/conformance`). No other module
-//! of the engine writes SQL.
+//! and migrations ([`migrations`]), pass the same conformance suite (`engine/tests/conformance`).
+//! No other module of the engine writes SQL.
 
+pub mod migrations;
 mod notify_gate;
 pub mod postgres;
 pub mod sqlite;
@@ -222,7 +223,7 @@ pub trait Store: Send + Sync + 'static {
     /// Read access for workflows.
     fn db(&self) -> Db;
 
-    /// Creates or upgrades the schema.
+    /// Creates or upgrades the engine's tables (its [`migrations`]).
     async fn migrate(&self) -> Result<()>;
 
     /// Creates a job (appending `JobRequested`), or returns the existing one for the same
@@ -298,8 +299,17 @@ pub trait Store: Send + Sync + 'static {
 /// A shared store.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`), migrated.
+/// Opens the store a URL names (`sqlite://path`, `sqlite::memory:`, `postgres://…`), its
+/// engine tables migrated. A binary whose workflows have tables of their own opens it through
+/// them (`dongbo_workflows::open`), which applies their migrations after the engine's.
 pub async fn open(url: &str) -> Result<SharedStore> {
+    let store = connect(url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Connects to the store a URL names, without migrating anything.
+pub async fn connect(url: &str) -> Result<SharedStore> {
     let store: SharedStore = if url.starts_with("sqlite:") {
         Arc::new(sqlite::SqliteStore::connect(url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -307,7 +317,6 @@ pub async fn open(url: &str) -> Result<SharedStore> {
     } else {
         return Err(StoreError::BadUrl(url.to_owned()));
     };
-    store.migrate().await?;
     Ok(store)
 }
 

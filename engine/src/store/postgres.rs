@@ -513,7 +513,7 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        super::migrations::postgres().run(&self.pool).await?;
         Ok(())
     }
 

@@ -204,7 +204,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        super::migrations::sqlite().run(&self.pool).await?;
         Ok(())
     }
 

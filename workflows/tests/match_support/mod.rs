@@ -43,7 +43,7 @@ pub struct Harness {
 impl Harness {
     pub async fn new(backend: Backend) -> Option<Harness> {
         let db = dongbo_tests::fresh_db(backend).await?;
-        let store = dongbo_engine::open(&db.url).await.expect("open store");
+        let store = dongbo_workflows::open(&db.url).await.expect("open store");
         let mut registry = Registry::new();
         dongbo_workflows::matching::register(&mut registry);
         let engine = Engine::new(store.clone(), registry);

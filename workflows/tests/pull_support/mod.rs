@@ -59,7 +59,7 @@ pub struct Rig {
 impl Rig {
     pub async fn new(backend: Backend, sim: &Simulator, settings: PullSettings) -> Option<Rig> {
         let test_db = dongbo_tests::fresh_db(backend).await?;
-        let store = dongbo_engine::open(&test_db.url).await.expect("open store");
+        let store = dongbo_workflows::open(&test_db.url).await.expect("open store");
         let upstreams = upstreams(sim, Duration::from_secs(5));
         let mut registry = Registry::new();
         register_with(&mut registry, &upstreams, settings);

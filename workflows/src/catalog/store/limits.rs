@@ -1,6 +1,6 @@
 //! SQL of the cluster-wide Nhanh limiter ([`SharedNhanhLimiter`](crate::connectors::limiter::shared::SharedNhanhLimiter)):
 //! `limit` slot rows per (app key, URL path) in `shared_limit_slots` and the server's lock-outs in
-//! `shared_limit_locks` (`migrations/postgres/0008_shared_limits.sql`).
+//! `shared_limit_locks` (`migrations/catalog/postgres/0008_shared_limits.sql`).
 //!
 //! Every instant is the database's (`clock_timestamp()`), so processes on machines whose clocks
 //! disagree still agree on when a slot frees; durations cross the boundary as microseconds (in)

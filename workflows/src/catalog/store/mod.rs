@@ -1,9 +1,11 @@
 //! The catalog store: the only place in this crate with SQL. Functions take the engine's
 //! [`dongbo_engine::Db`] for reads and, for writes that belong to a step, are [`dongbo_engine::StepEffects`]
 //! applied in the step's transaction ([`dongbo_engine::StoreTx`]). Each backend has its own SQL.
+//! The catalog's tables are its own migrations ([`schema`]), applied after the engine's.
 
 pub mod credentials;
 pub mod limits;
 pub mod matching;
 pub mod pulls;
+pub mod schema;
 pub mod sync;
