@@ -108,8 +108,8 @@ impl Upstreams {
     /// Nhanh's limit. On SQLite nothing changes: one process owns the database, and its
     /// in-process limiter already sees every request.
     pub fn share_nhanh_pacing(self, db: &Db) -> Result<Upstreams, ConnectorError> {
-        let nhanh = match (self.nhanh, db) {
-            (Some(client), Db::Postgres(pool)) => Some(Arc::new(client.rescoped(PacingScope::Cluster(pool.clone()))?)),
+        let nhanh = match (self.nhanh, crate::catalog::store::postgres_pool(db)) {
+            (Some(client), Some(pool)) => Some(Arc::new(client.rescoped(PacingScope::Cluster(pool))?)),
             (nhanh, _) => nhanh,
         };
         Ok(Upstreams { nhanh, ..self })

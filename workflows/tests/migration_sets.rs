@@ -52,7 +52,8 @@ async fn pool(url: &str, backend: Backend) -> Db {
 }
 
 async fn bookkeeping(db: &Db) -> Bookkeeping {
-    const SQL: &str = "SELECT version, checksum, CAST(installed_on AS TEXT), success FROM _sqlx_migrations ORDER BY version";
+    const SQL: &str =
+        "SELECT version, checksum, CAST(installed_on AS TEXT), success FROM _sqlx_migrations ORDER BY version";
     match db {
         Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
         Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),

@@ -1,4 +1,4 @@
-//! SQL of the Nhanh access token's life (`migrations/*/0011_nhanh_token.sql`): the stored token
+//! SQL of the Nhanh access token's life (`migrations/catalog/*/0011_nhanh_token.sql`): the stored token
 //! (sealed: this module never sees it in the clear), the last `app/checkaccesstoken` of the token
 //! in use with the depots it covers, the one-time OAuth `state` values, and depot names from
 //! `business/depot`.
@@ -8,6 +8,8 @@
 
 use dongbo_engine::Db;
 use sqlx::Row;
+
+use super::dialect::on_db;
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -49,126 +51,76 @@ pub struct TokenCheckRow {
 /// Stores `row` as the token, replacing any earlier one, and forgets the last check (it was
 /// about another token) and the depots it covered.
 pub async fn save_token(db: &Db, row: &SealedTokenRow) -> R<()> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO nhanh_token (id, sealed_token, business_id, granted_at, expires_at) VALUES (1, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET sealed_token = excluded.sealed_token,
-                     business_id = excluded.business_id, granted_at = excluded.granted_at,
-                     expires_at = excluded.expires_at",
-            )
-            .bind(&row.sealed)
-            .bind(&row.business_id)
-            .bind(row.granted_at)
-            .bind(row.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM nhanh_token_check").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
-            tx.commit().await
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO nhanh_token (id, sealed_token, business_id, granted_at, expires_at) VALUES (1, $1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET sealed_token = EXCLUDED.sealed_token,
-                     business_id = EXCLUDED.business_id, granted_at = EXCLUDED.granted_at,
-                     expires_at = EXCLUDED.expires_at",
-            )
-            .bind(&row.sealed)
-            .bind(&row.business_id)
-            .bind(row.granted_at)
-            .bind(row.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM nhanh_token_check").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
-            tx.commit().await
-        }
-    }
+    on_db!(db, |pool, d| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO nhanh_token (id, sealed_token, business_id, granted_at, expires_at) VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET sealed_token = excluded.sealed_token,
+                 business_id = excluded.business_id, granted_at = excluded.granted_at,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(&row.sealed)
+        .bind(&row.business_id)
+        .bind(row.granted_at)
+        .bind(row.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM nhanh_token_check").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
+        tx.commit().await
+    })
 }
 
 /// The stored token, still sealed; `None` when none was ever stored.
 pub async fn load_token(db: &Db) -> R<Option<SealedTokenRow>> {
     const SQL: &str = "SELECT sealed_token, business_id, granted_at, expires_at FROM nhanh_token WHERE id = 1";
-    let row = match db {
-        Db::Sqlite(pool) => sqlx::query(SQL).fetch_optional(pool).await?.map(|r| {
-            Ok::<_, sqlx::Error>(SealedTokenRow {
-                sealed: r.try_get("sealed_token")?,
-                business_id: r.try_get("business_id")?,
-                granted_at: r.try_get("granted_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        }),
-        Db::Postgres(pool) => sqlx::query(SQL).fetch_optional(pool).await?.map(|r| {
-            Ok::<_, sqlx::Error>(SealedTokenRow {
-                sealed: r.try_get("sealed_token")?,
-                business_id: r.try_get("business_id")?,
-                granted_at: r.try_get("granted_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        }),
-    };
-    row.transpose()
+    on_db!(db, |pool, d| {
+        let Some(r) = sqlx::query(SQL).fetch_optional(pool).await? else { return Ok(None) };
+        Ok(Some(SealedTokenRow {
+            sealed: r.try_get("sealed_token")?,
+            business_id: r.try_get("business_id")?,
+            granted_at: r.try_get("granted_at")?,
+            expires_at: r.try_get("expires_at")?,
+        }))
+    })
 }
 
 /// Records a check of the token in use: its expiry and the depots it covers (replacing the last
 /// check's).
 pub async fn record_check(db: &Db, check: &TokenCheckRow) -> R<()> {
-    let depots: Vec<i64> = check.depot_ids.iter().map(|&d| d as i64).collect();
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO nhanh_token_check (id, expires_at, checked_at) VALUES (1, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, checked_at = excluded.checked_at",
-            )
-            .bind(check.expires_at)
-            .bind(check.checked_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
-            for d in depots {
-                sqlx::query("INSERT INTO nhanh_token_depots (depot_id) VALUES (?) ON CONFLICT DO NOTHING")
-                    .bind(d)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO nhanh_token_check (id, expires_at, checked_at) VALUES (1, $1, $2)
-                 ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, checked_at = EXCLUDED.checked_at",
-            )
-            .bind(check.expires_at)
-            .bind(check.checked_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO nhanh_token_depots (depot_id) SELECT UNNEST($1::bigint[]) ON CONFLICT DO NOTHING")
-                .bind(&depots)
+    on_db!(db, |pool, d| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO nhanh_token_check (id, expires_at, checked_at) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, checked_at = excluded.checked_at",
+        )
+        .bind(check.expires_at)
+        .bind(check.checked_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM nhanh_token_depots").execute(&mut *tx).await?;
+        if !check.depot_ids.is_empty() {
+            let insert = format!(
+                "INSERT INTO nhanh_token_depots (depot_id) SELECT t.depot_id FROM {} WHERE true ON CONFLICT DO NOTHING",
+                d.rows(1, &[("depot_id", "bigint")])
+            );
+            d.batch(sqlx::query(&insert), check.depot_ids.len())
+                .col(check.depot_ids.iter().map(|&id| id as i64))
+                .done()
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
         }
-    }
+        tx.commit().await
+    })
 }
 
 /// The last check of the token in use, with its covered depots by id; `None` before any check.
 pub async fn last_check(db: &Db) -> R<Option<TokenCheckRow>> {
     const CHECK: &str = "SELECT expires_at, checked_at FROM nhanh_token_check WHERE id = 1";
     const DEPOTS: &str = "SELECT depot_id FROM nhanh_token_depots ORDER BY depot_id";
-    let (check, depots): (Option<(i64, i64)>, Vec<i64>) = match db {
-        Db::Sqlite(pool) => {
-            (sqlx::query_as(CHECK).fetch_optional(pool).await?, sqlx::query_scalar(DEPOTS).fetch_all(pool).await?)
-        }
-        Db::Postgres(pool) => {
-            (sqlx::query_as(CHECK).fetch_optional(pool).await?, sqlx::query_scalar(DEPOTS).fetch_all(pool).await?)
-        }
-    };
+    let (check, depots): (Option<(i64, i64)>, Vec<i64>) = on_db!(db, |pool, d| {
+        (sqlx::query_as(CHECK).fetch_optional(pool).await?, sqlx::query_scalar(DEPOTS).fetch_all(pool).await?)
+    });
     Ok(check.map(|(expires_at, checked_at)| TokenCheckRow {
         expires_at,
         checked_at,
@@ -179,80 +131,44 @@ pub async fn last_check(db: &Db) -> R<Option<TokenCheckRow>> {
 /// Remembers `state` as issued at `now`, and forgets states issued before `stale_before` (their
 /// authorisations can no longer complete).
 pub async fn issue_oauth_state(db: &Db, state: &str, now: i64, stale_before: i64) -> R<()> {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query("DELETE FROM nhanh_oauth_states WHERE created_at < ?").bind(stale_before).execute(pool).await?;
-            sqlx::query("INSERT INTO nhanh_oauth_states (state, created_at) VALUES (?, ?)")
-                .bind(state)
-                .bind(now)
-                .execute(pool)
-                .await?;
-        }
-        Db::Postgres(pool) => {
-            sqlx::query("DELETE FROM nhanh_oauth_states WHERE created_at < $1")
-                .bind(stale_before)
-                .execute(pool)
-                .await?;
-            sqlx::query("INSERT INTO nhanh_oauth_states (state, created_at) VALUES ($1, $2)")
-                .bind(state)
-                .bind(now)
-                .execute(pool)
-                .await?;
-        }
-    }
+    on_db!(db, |pool, d| {
+        sqlx::query("DELETE FROM nhanh_oauth_states WHERE created_at < $1").bind(stale_before).execute(pool).await?;
+        sqlx::query("INSERT INTO nhanh_oauth_states (state, created_at) VALUES ($1, $2)")
+            .bind(state)
+            .bind(now)
+            .execute(pool)
+            .await?;
+    });
     Ok(())
 }
 
 /// Uses up `state`: `true` when dongbo issued it at or after `not_before` and it was not used
 /// yet. Either way it cannot be used again.
 pub async fn take_oauth_state(db: &Db, state: &str, not_before: i64) -> R<bool> {
-    let issued: Option<i64> = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("DELETE FROM nhanh_oauth_states WHERE state = ? RETURNING created_at")
-                .bind(state)
-                .fetch_optional(pool)
-                .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar("DELETE FROM nhanh_oauth_states WHERE state = $1 RETURNING created_at")
-                .bind(state)
-                .fetch_optional(pool)
-                .await?
-        }
-    };
+    const SQL: &str = "DELETE FROM nhanh_oauth_states WHERE state = $1 RETURNING created_at";
+    let issued: Option<i64> = on_db!(db, |pool, d| sqlx::query_scalar(SQL).bind(state).fetch_optional(pool).await?);
     Ok(issued.is_some_and(|at| at >= not_before))
 }
 
 /// Stores the names `business/depot` gave, by depot id (a depot not seen yet is added).
 pub async fn save_depot_names(db: &Db, depots: &[(u64, String)]) -> R<()> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            for (id, name) in depots {
-                sqlx::query(
-                    "INSERT INTO nhanh_depots (id, name) VALUES (?, ?)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-                )
-                .bind(*id as i64)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            for (id, name) in depots {
-                sqlx::query(
-                    "INSERT INTO nhanh_depots (id, name) VALUES ($1, $2)
-                     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
-                )
-                .bind(*id as i64)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
-        }
+    // One row per depot (a repeated id keeps its last name): one statement cannot upsert a row twice.
+    let named: std::collections::BTreeMap<i64, &str> = depots.iter().map(|(id, n)| (*id as i64, n.as_str())).collect();
+    if named.is_empty() {
+        return Ok(());
     }
+    on_db!(db, |pool, d| {
+        let upsert = format!(
+            "INSERT INTO nhanh_depots (id, name) SELECT * FROM {} WHERE true
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            d.rows(1, &[("id", "bigint"), ("name", "text")])
+        );
+        d.batch(sqlx::query(&upsert), named.len())
+            .col(named.keys().copied())
+            .col(named.values().copied())
+            .done()
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
 }

@@ -8,8 +8,9 @@
 //!
 //! # Layout
 //!
-//! - `tables`: [`MatchKind`] and the SQL text per kind and backend.
-//! - `backend`: how reads run on each backend (PostgreSQL plan settings, SQLite rows as JSON).
+//! - `tables`: [`MatchKind`] and the SQL text per kind.
+//! - `backend`: how reads run on each backend (PostgreSQL plan settings, SQLite rows as JSON),
+//!   the one place where the two differ beyond spelling.
 //! - `reads`: key rows, neighbourhoods, boundaries, the job's total.
 //! - `set_based`: the `sql` strategy's join-and-group queries.
 //! - `writes`: [`MatchWrites`], [`ClearConflicts`], [`PruneStaleMappings`].

@@ -18,6 +18,8 @@ use dongbo_engine::store::migrations as engine;
 use dongbo_engine::{Db, SharedStore, StoreError};
 use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migrator};
 
+use super::dialect::{on_db, Postgres, Sqlite};
+
 /// The catalog's SQLite migrations, shared with the engine's in `_sqlx_migrations`.
 pub fn sqlite_migrations() -> Migrator {
     engine::shared(sqlx::migrate!("../migrations/catalog/sqlite"))
@@ -31,10 +33,7 @@ pub fn postgres_migrations() -> Migrator {
 /// Every set a database of this binary holds on `db`'s backend, in the order they apply:
 /// the engine's, then the catalog's.
 pub fn migration_sets(db: &Db) -> [Migrator; 2] {
-    match db {
-        Db::Sqlite(_) => [engine::sqlite(), sqlite_migrations()],
-        Db::Postgres(_) => [engine::postgres(), postgres_migrations()],
-    }
+    on_db!(db, |_pool, d| d.migration_sets())
 }
 
 /// Opens the database `url` names (`sqlite://path`, `sqlite::memory:`, `postgres://…`) with the
@@ -56,10 +55,10 @@ pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
 
 /// Applies the catalog's migrations; the engine's must have run (as [`open`] does).
 pub async fn migrate(db: &Db) -> Result<(), MigrateError> {
-    match db {
-        Db::Sqlite(pool) => sqlite_migrations().run(pool).await,
-        Db::Postgres(pool) => postgres_migrations().run(pool).await,
-    }
+    on_db!(db, |pool, d| {
+        let [_, catalog] = d.migration_sets();
+        catalog.run(pool).await
+    })
 }
 
 /// The migrations recorded in `_sqlx_migrations` (created empty if missing), read under the
@@ -72,9 +71,18 @@ async fn applied(db: &Db) -> Result<Vec<AppliedMigration>, MigrateError> {
         conn.unlock().await?;
         applied
     }
-    match db {
-        Db::Sqlite(pool) => read(&mut *pool.acquire().await?).await,
-        Db::Postgres(pool) => read(&mut *pool.acquire().await?).await,
+    on_db!(db, |pool, d| read(&mut *pool.acquire().await?).await)
+}
+
+impl Sqlite {
+    fn migration_sets(self) -> [Migrator; 2] {
+        [engine::sqlite(), sqlite_migrations()]
+    }
+}
+
+impl Postgres {
+    fn migration_sets(self) -> [Migrator; 2] {
+        [engine::postgres(), postgres_migrations()]
     }
 }
 

@@ -6,6 +6,8 @@
 use dongbo_engine::Db;
 use sqlx::Row;
 
+use super::dialect::on_db;
+
 /// Which family of mapping a sync handles; spelled as `sync_failures.kind` stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SyncKind {
@@ -167,10 +169,6 @@ type R<T> = Result<T, sqlx::Error>;
 mod outcomes;
 pub use outcomes::SyncOutcomes;
 
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::Value::from(ids.to_vec()).to_string()
-}
-
 const CUSTOMER_COLS: &str = "SELECT m.id, m.nhanh_customer_id, m.shopify_customer_id, m.state, m.synced_value, \
      (n.id IS NOT NULL AND n.removed_at IS NULL) AS present, n.total_amount \
      FROM customer_mappings m LEFT JOIN nhanh_customers n ON n.id = m.nhanh_customer_id \
@@ -180,14 +178,12 @@ const PRODUCT_COLS: &str = "SELECT m.id, m.nhanh_product_id, m.shopify_variant_i
      FROM product_mappings m LEFT JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL \
      WHERE m.shopify_variant_id IS NOT NULL";
 
-fn selection_sql(base: &str, sel: Selection<'_>, pg: bool) -> String {
-    let cond = match (sel, pg) {
-        (Selection::After { .. }, false) => "m.id > ?1 ORDER BY m.id LIMIT ?2",
-        (Selection::After { .. }, true) => "m.id > $1 ORDER BY m.id LIMIT $2",
-        (Selection::Ids(_), false) => "m.id IN (SELECT value FROM json_each(?1)) ORDER BY m.id",
-        (Selection::Ids(_), true) => "m.id = ANY($1) ORDER BY m.id",
-    };
-    format!("{base} AND {cond}")
+/// `base` narrowed to `sel`: parameters `$1`, `$2` (a page) or `$1` (the ids, `ids_in`).
+fn selection_sql(base: &str, sel: Selection<'_>, ids_in: &str) -> String {
+    match sel {
+        Selection::After { .. } => format!("{base} AND m.id > $1 ORDER BY m.id LIMIT $2"),
+        Selection::Ids(_) => format!("{base} AND m.id {ids_in} ORDER BY m.id"),
+    }
 }
 
 fn customer_row<'r, Rw: Row>(r: &'r Rw) -> R<CustomerSyncRow>
@@ -225,50 +221,28 @@ where
 
 /// Customer mappings to push, with the mirrored Nhanh total.
 pub async fn customer_rows(db: &Db, sel: Selection<'_>) -> R<Vec<CustomerSyncRow>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = selection_sql(CUSTOMER_COLS, sel, false);
-            let q = sqlx::query(&sql);
-            let q = match sel {
-                Selection::After { after, limit } => q.bind(after).bind(limit),
-                Selection::Ids(ids) => q.bind(ids_json(ids)),
-            };
-            q.fetch_all(pool).await?.iter().map(customer_row).collect()
-        }
-        Db::Postgres(pool) => {
-            let sql = selection_sql(CUSTOMER_COLS, sel, true);
-            let q = sqlx::query(&sql);
-            let q = match sel {
-                Selection::After { after, limit } => q.bind(after).bind(limit),
-                Selection::Ids(ids) => q.bind(ids.to_vec()),
-            };
-            q.fetch_all(pool).await?.iter().map(customer_row).collect()
-        }
-    }
+    on_db!(db, |pool, d| {
+        let sql = selection_sql(CUSTOMER_COLS, sel, &d.in_list(1, "bigint"));
+        let q = sqlx::query(&sql);
+        let q = match sel {
+            Selection::After { after, limit } => q.bind(after).bind(limit),
+            Selection::Ids(ids) => q.bind(d.list(ids)),
+        };
+        q.fetch_all(pool).await?.iter().map(customer_row).collect()
+    })
 }
 
 /// Product mappings to push, with the variant's inventory item.
 pub async fn product_rows(db: &Db, sel: Selection<'_>) -> R<Vec<ProductSyncRow>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = selection_sql(PRODUCT_COLS, sel, false);
-            let q = sqlx::query(&sql);
-            let q = match sel {
-                Selection::After { after, limit } => q.bind(after).bind(limit),
-                Selection::Ids(ids) => q.bind(ids_json(ids)),
-            };
-            q.fetch_all(pool).await?.iter().map(product_row).collect()
-        }
-        Db::Postgres(pool) => {
-            let sql = selection_sql(PRODUCT_COLS, sel, true);
-            let q = sqlx::query(&sql);
-            let q = match sel {
-                Selection::After { after, limit } => q.bind(after).bind(limit),
-                Selection::Ids(ids) => q.bind(ids.to_vec()),
-            };
-            q.fetch_all(pool).await?.iter().map(product_row).collect()
-        }
-    }
+    on_db!(db, |pool, d| {
+        let sql = selection_sql(PRODUCT_COLS, sel, &d.in_list(1, "bigint"));
+        let q = sqlx::query(&sql);
+        let q = match sel {
+            Selection::After { after, limit } => q.bind(after).bind(limit),
+            Selection::Ids(ids) => q.bind(d.list(ids)),
+        };
+        q.fetch_all(pool).await?.iter().map(product_row).collect()
+    })
 }
 
 /// How many mappings of `kind` have a Shopify side (what a full sync goes through).
@@ -278,10 +252,7 @@ pub async fn count_mapped(db: &Db, kind: SyncKind) -> R<i64> {
         SyncKind::Customer => "shopify_customer_id",
     };
     let sql = format!("SELECT COUNT(*) FROM {} WHERE {column} IS NOT NULL", kind.table());
-    match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-    }
+    on_db!(db, |pool, d| sqlx::query_scalar(&sql).fetch_one(pool).await)
 }
 
 /// Maps a Nhanh product to a Shopify variant by hand (method `manual`, state `PENDING`),
@@ -301,88 +272,41 @@ async fn set_manual(db: &Db, kind: SyncKind, nhanh_id: i64, shopify_id: &str, no
         SyncKind::Product => ("nhanh_product_id", "shopify_variant_id"),
         SyncKind::Customer => ("nhanh_customer_id", "shopify_customer_id"),
     };
-    let upsert = |p: [&str; 3]| {
-        format!(
-            "INSERT INTO {t} ({nhanh_col}, {shop_col}, method, state, updated_at) VALUES ({}, {}, 'manual', 'PENDING', {}) \
-             ON CONFLICT ({nhanh_col}) DO UPDATE SET {shop_col} = excluded.{shop_col}, method = 'manual', \
-             match_key = NULL, job_id = NULL, state = 'PENDING', last_error = NULL, synced_value = NULL, \
-             synced_at = NULL, updated_at = excluded.updated_at RETURNING id",
-            p[0],
-            p[1],
-            p[2],
-            t = kind.table()
-        )
-    };
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(&upsert(["?", "?", "?"]))
-                .bind(nhanh_id)
-                .bind(shopify_id)
-                .bind(now_ms)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM sync_failures WHERE kind = ? AND mapping_id = ?")
-                .bind(kind.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(id)
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(&upsert(["$1", "$2", "$3"]))
-                .bind(nhanh_id)
-                .bind(shopify_id)
-                .bind(now_ms)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM sync_failures WHERE kind = $1 AND mapping_id = $2")
-                .bind(kind.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(id)
-        }
-    }
+    let upsert = format!(
+        "INSERT INTO {t} ({nhanh_col}, {shop_col}, method, state, updated_at) VALUES ($1, $2, 'manual', 'PENDING', $3) \
+         ON CONFLICT ({nhanh_col}) DO UPDATE SET {shop_col} = excluded.{shop_col}, method = 'manual', \
+         match_key = NULL, job_id = NULL, state = 'PENDING', last_error = NULL, synced_value = NULL, \
+         synced_at = NULL, updated_at = excluded.updated_at RETURNING id",
+        t = kind.table()
+    );
+    on_db!(db, |pool, d| {
+        let mut tx = pool.begin().await?;
+        let id: i64 =
+            sqlx::query_scalar(&upsert).bind(nhanh_id).bind(shopify_id).bind(now_ms).fetch_one(&mut *tx).await?;
+        sqlx::query("DELETE FROM sync_failures WHERE kind = $1 AND mapping_id = $2")
+            .bind(kind.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    })
 }
 
 /// A mapping's sync bookkeeping.
 pub async fn mapping_sync(db: &Db, kind: SyncKind, mapping_id: i64) -> R<Option<MappingSync>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = format!("SELECT state, last_error, synced_value, synced_at FROM {} WHERE id = ?", kind.table());
-            let Some(r) = sqlx::query(&sql).bind(mapping_id).fetch_optional(pool).await? else { return Ok(None) };
-            let value = match kind {
-                SyncKind::Customer => r.try_get::<Option<i64>, _>(2)?.map(serde_json::Value::from),
-                SyncKind::Product => r.try_get::<Option<String>, _>(2)?.and_then(|s| serde_json::from_str(&s).ok()),
-            };
-            let state: String = r.try_get(0)?;
-            Ok(Some(MappingSync {
-                state: MappingState::parse(&state),
-                last_error: r.try_get(1)?,
-                synced_value: value,
-                synced_at: r.try_get(3)?,
-            }))
-        }
-        Db::Postgres(pool) => {
-            let value = match kind {
-                SyncKind::Customer => "to_jsonb(synced_value)",
-                SyncKind::Product => "synced_value",
-            };
-            let sql = format!("SELECT state, last_error, {value}, synced_at FROM {} WHERE id = $1", kind.table());
-            let Some(r) = sqlx::query(&sql).bind(mapping_id).fetch_optional(pool).await? else { return Ok(None) };
-            let state: String = r.try_get(0)?;
-            Ok(Some(MappingSync {
-                state: MappingState::parse(&state),
-                last_error: r.try_get(1)?,
-                synced_value: r.try_get(2)?,
-                synced_at: r.try_get(3)?,
-            }))
-        }
-    }
+    // The value as JSON text on both backends: a customer's total is a number, a product's
+    // `{location: quantity}` is stored as JSON.
+    let sql =
+        format!("SELECT state, last_error, CAST(synced_value AS TEXT), synced_at FROM {} WHERE id = $1", kind.table());
+    let row: Option<(String, Option<String>, Option<String>, Option<i64>)> =
+        on_db!(db, |pool, d| sqlx::query_as(&sql).bind(mapping_id).fetch_optional(pool).await?);
+    Ok(row.map(|(state, last_error, value, synced_at)| MappingSync {
+        state: MappingState::parse(&state),
+        last_error,
+        synced_value: value.and_then(|v| serde_json::from_str(&v).ok()),
+        synced_at,
+    }))
 }
 
 fn failure_row<'r, Rw: Row>(r: &'r Rw) -> R<Option<SyncFailure>>
@@ -404,20 +328,8 @@ where
 
 /// How many failures were recorded at or before `cutoff` (unix ms).
 pub async fn count_failures(db: &Db, cutoff: i64) -> R<i64> {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sync_failures WHERE failed_at <= ?")
-                .bind(cutoff)
-                .fetch_one(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sync_failures WHERE failed_at <= $1")
-                .bind(cutoff)
-                .fetch_one(pool)
-                .await
-        }
-    }
+    const SQL: &str = "SELECT COUNT(*) FROM sync_failures WHERE failed_at <= $1";
+    on_db!(db, |pool, d| sqlx::query_scalar(SQL).bind(cutoff).fetch_one(pool).await)
 }
 
 /// Failures recorded at or before `cutoff` (unix ms) and after `cursor`, oldest first.
@@ -426,37 +338,21 @@ pub async fn failures_page(db: &Db, cutoff: i64, cursor: Option<&FailureCursor>,
         Some(c) => (c.failed_at, c.kind.as_str(), c.mapping_id),
         None => (i64::MIN, "", i64::MIN),
     };
-    let rows = match db {
-        Db::Sqlite(pool) => sqlx::query(
-            "SELECT kind, mapping_id, reason, failed_at, attempts FROM sync_failures \
-                 WHERE failed_at <= ?1 AND (failed_at, kind, mapping_id) > (?2, ?3, ?4) \
-                 ORDER BY failed_at, kind, mapping_id LIMIT ?5",
-        )
-        .bind(cutoff)
-        .bind(c_at)
-        .bind(c_kind)
-        .bind(c_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(failure_row)
-        .collect::<R<Vec<_>>>()?,
-        Db::Postgres(pool) => sqlx::query(
-            "SELECT kind, mapping_id, reason, failed_at, attempts::bigint FROM sync_failures \
-             WHERE failed_at <= $1 AND (failed_at, kind, mapping_id) > ($2, $3, $4) \
-             ORDER BY failed_at, kind, mapping_id LIMIT $5",
-        )
-        .bind(cutoff)
-        .bind(c_at)
-        .bind(c_kind)
-        .bind(c_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(failure_row)
-        .collect::<R<Vec<_>>>()?,
-    };
+    const SQL: &str = "SELECT kind, mapping_id, reason, failed_at, CAST(attempts AS BIGINT) FROM sync_failures \
+         WHERE failed_at <= $1 AND (failed_at, kind, mapping_id) > ($2, $3, $4) \
+         ORDER BY failed_at, kind, mapping_id LIMIT $5";
+    let rows = on_db!(db, |pool, d| {
+        sqlx::query(SQL)
+            .bind(cutoff)
+            .bind(c_at)
+            .bind(c_kind)
+            .bind(c_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(failure_row)
+            .collect::<R<Vec<_>>>()?
+    });
     Ok(rows.into_iter().flatten().collect())
 }

@@ -1,4 +1,5 @@
-//! How the matching reads reach each backend cheaply.
+//! How the matching reads reach each backend cheaply: the one place where the two truly differ,
+//! side by side as the dialects' methods.
 //!
 //! - **PostgreSQL**: every read runs in a short transaction whose plan settings fit what the
 //!   reads are, range lookups of a few thousand keys over indexes in cache. The defaults price
@@ -14,20 +15,38 @@
 
 use dongbo_engine::Db;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sqlx::postgres::{PgHasArrayType, PgRow};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, SqlitePool, Transaction};
 
-use super::tables::{sqlite, MatchKind};
+use super::tables::MatchKind;
 use super::R;
+use crate::catalog::store::dialect::{on_db, Postgres, Sqlite};
 
 /// A row a matching read returns: a tuple of the columns `c0`, `c1`, … read from PostgreSQL
 /// directly and from SQLite's JSON document.
 pub(super) trait ReadRow: DeserializeOwned + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {}
 impl<T: DeserializeOwned + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin> ReadRow for T {}
 
-/// The rows of `pg` (`columns` columns `c0`…, parameters `$1` and `$2` the key range
-/// `after < key <= upto`), on either backend; `order` orders SQLite's document.
+/// What a matching read binds.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Bind<'a> {
+    /// `$1` and `$2`: the key range `after < key <= upto`.
+    Range(&'a str, &'a str),
+    /// `$1` and `$2`: the keys after `$1`, at most `$2` rows.
+    First(&'a str, i64),
+    /// `$1`: Nhanh ids (the statement's `{ids}`, [`ids_in`]).
+    Ints(&'a [i64]),
+    /// `$1`: Shopify ids.
+    Texts(&'a [String]),
+}
+
+/// The rows of `pg` (columns `c0`…, written with PostgreSQL's parameters), bound with `bind`;
+/// `order` orders SQLite's document.
+pub(super) async fn read_rows<T: ReadRow>(db: &Db, pg: &str, columns: usize, order: &str, bind: Bind<'_>) -> R<Vec<T>> {
+    on_db!(db, |pool, d| d.read_rows(pool, pg, columns, order, bind).await)
+}
+
+/// The rows of `pg` over the key range `after < key <= upto`.
 pub(super) async fn range_rows<T: ReadRow>(
     db: &Db,
     pg: &str,
@@ -36,46 +55,80 @@ pub(super) async fn range_rows<T: ReadRow>(
     after: &str,
     upto: &str,
 ) -> R<Vec<T>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(pg), columns, order);
-            decode(sqlx::query_scalar(&sql).bind(after).bind(upto).fetch_one(pool).await?)
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(pg).persistent(false).bind(after).bind(upto).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(rows)
-        }
-    }
+    read_rows(db, pg, columns, order, Bind::Range(after, upto)).await
 }
 
-/// The rows of `template` for the records `ids` (its `{ids}`; `pg_type` the array's element
-/// type on PostgreSQL), on either backend; `order` orders SQLite's document.
-pub(super) async fn id_rows<T: ReadRow, I>(
+/// The rows of `template` for the records `ids` (its `{ids}`; `pg_type` the ids' type).
+pub(super) async fn id_rows<T: ReadRow>(
     db: &Db,
     kind: MatchKind,
     template: &str,
     pg_type: &str,
-    ids: &[I],
+    ids: Bind<'_>,
     columns: usize,
     order: &str,
-) -> R<Vec<T>>
-where
-    I: Serialize + sqlx::Type<Postgres> + PgHasArrayType + for<'q> sqlx::Encode<'q, Postgres> + Sync,
-{
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&kind.sql(&ids_in(template, false, ""))), columns, order);
-            decode(sqlx::query_scalar(&sql).bind(json_param(ids)).fetch_one(pool).await?)
-        }
-        Db::Postgres(pool) => {
-            let sql = kind.sql(&ids_in(template, true, pg_type));
-            let mut tx = pg_read(pool).await?;
-            let rows = sqlx::query_as(&sql).persistent(false).bind(ids).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(rows)
-        }
+) -> R<Vec<T>> {
+    let ids_in = on_db!(db, |_pool, d| d.in_list(1, pg_type));
+    read_rows(db, &kind.sql(&template.replace("{ids}", &ids_in)), columns, order, ids).await
+}
+
+/// The single value of `pg`, a count.
+pub(super) async fn read_count(db: &Db, pg: &str) -> R<i64> {
+    on_db!(db, |pool, d| d.read_count(pool, pg).await)
+}
+
+impl Sqlite {
+    async fn read_rows<T: ReadRow>(
+        self,
+        pool: &SqlitePool,
+        pg: &str,
+        columns: usize,
+        order: &str,
+        bind: Bind<'_>,
+    ) -> R<Vec<T>> {
+        let sql = json_rows(&self.params(pg), columns, order);
+        let q = sqlx::query_scalar(&sql);
+        let q = match bind {
+            Bind::Range(after, upto) => q.bind(after).bind(upto),
+            Bind::First(after, limit) => q.bind(after).bind(limit),
+            Bind::Ints(ids) => q.bind(self.list(ids)),
+            Bind::Texts(ids) => q.bind(self.list(ids)),
+        };
+        decode(q.fetch_one(pool).await?)
+    }
+
+    async fn read_count(self, pool: &SqlitePool, pg: &str) -> R<i64> {
+        sqlx::query_scalar(&self.params(pg)).fetch_one(pool).await
+    }
+}
+
+impl Postgres {
+    async fn read_rows<T: ReadRow>(
+        self,
+        pool: &PgPool,
+        pg: &str,
+        _columns: usize,
+        _order: &str,
+        bind: Bind<'_>,
+    ) -> R<Vec<T>> {
+        let mut tx = pg_read(pool).await?;
+        let q = sqlx::query_as(pg).persistent(false);
+        let q = match bind {
+            Bind::Range(after, upto) => q.bind(after).bind(upto),
+            Bind::First(after, limit) => q.bind(after).bind(limit),
+            Bind::Ints(ids) => q.bind(ids),
+            Bind::Texts(ids) => q.bind(ids),
+        };
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn read_count(self, pool: &PgPool, pg: &str) -> R<i64> {
+        let mut tx = pg_read(pool).await?;
+        let n = sqlx::query_scalar(pg).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 }
 
@@ -83,38 +136,23 @@ const PG_SETTINGS: &str = "SELECT set_config('jit', 'off', true), set_config('ra
   set_config('max_parallel_workers_per_gather', '0', true)";
 
 /// A read transaction with the matching plan settings; commit or drop it when done.
-pub(super) async fn pg_read(pool: &PgPool) -> R<Transaction<'static, Postgres>> {
+async fn pg_read(pool: &PgPool) -> R<Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
     sqlx::query(PG_SETTINGS).execute(&mut *tx).await?;
     Ok(tx)
 }
 
 /// `inner`, whose columns are `c0` … `c{columns-1}`, as one JSON array of row arrays in `order`.
-pub(super) fn json_rows(inner: &str, columns: usize, order: &str) -> String {
+fn json_rows(inner: &str, columns: usize, order: &str) -> String {
     let cols: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
     let order = if order.is_empty() { String::new() } else { format!(" ORDER BY {order}") };
     format!("SELECT json_group_array(json_array({}){order}) FROM ({inner})", cols.join(", "))
 }
 
 /// The rows of a [`json_rows`] document.
-pub(super) fn decode<T: DeserializeOwned>(doc: Option<String>) -> R<Vec<T>> {
+fn decode<T: DeserializeOwned>(doc: Option<String>) -> R<Vec<T>> {
     match doc {
         None => Ok(Vec::new()),
         Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e))),
-    }
-}
-
-/// A list as one JSON parameter (for `json_each`).
-pub(super) fn json_param<T: Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
-/// `{ids}` for a list of ids bound as parameter 1: `json_each` on SQLite, `ANY` of an array on
-/// PostgreSQL (`pg_type` is the array's element type).
-pub(super) fn ids_in(template: &str, pg: bool, pg_type: &str) -> String {
-    if pg {
-        template.replace("{ids}", &format!("= ANY($1::{pg_type}[])"))
-    } else {
-        template.replace("{ids}", "IN (SELECT value FROM json_each($1))")
     }
 }

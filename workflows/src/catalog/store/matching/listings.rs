@@ -3,8 +3,9 @@
 
 use dongbo_engine::Db;
 
-use super::tables::{sqlite, MatchKind};
+use super::tables::MatchKind;
 use super::R;
+use crate::catalog::store::dialect::on_db;
 
 /// `m` (a mapping) is stale: its Nhanh record is removed or holds no key any more — it has no
 /// key row, since a removed record keeps none (see `ELIGIBLE_N`).
@@ -15,10 +16,7 @@ pub(super) const STALE: &str = "m.method <> 'manual' AND NOT EXISTS (SELECT 1 FR
 /// that the prune step deletes just these instead of passing over them all again.
 pub async fn stale_mappings(db: &Db, kind: MatchKind) -> R<Vec<i64>> {
     let sql = kind.sql(&format!("SELECT m.{{map_n}} FROM {{map}} m WHERE {STALE} ORDER BY m.{{map_n}}"));
-    match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_all(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_all(pool).await,
-    }
+    on_db!(db, |pool, d| sqlx::query_scalar(&sql).fetch_all(pool).await)
 }
 
 /// A mapping as stored.
@@ -51,10 +49,7 @@ pub async fn mappings_page(db: &Db, kind: MatchKind, after: Option<i64>, limit: 
     );
     type Raw = (i64, Option<String>, String, Option<String>, Option<String>, String);
     let after = after.unwrap_or(i64::MIN);
-    let raw: Vec<Raw> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&sqlite(&sql)).bind(after).bind(limit).fetch_all(pool).await?,
-        Db::Postgres(pool) => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?,
-    };
+    let raw: Vec<Raw> = on_db!(db, |pool, d| sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?);
     Ok(raw
         .into_iter()
         .map(|(nhanh_id, shopify_id, method, match_key, job_id, state)| MappingRow {
@@ -89,31 +84,15 @@ pub async fn list_conflicts(db: &Db, kind: MatchKind) -> R<Vec<ConflictRow>> {
 /// The conflicts of `kind` by key (byte order on both stores): at most `limit` of those after
 /// the key `after`.
 pub async fn conflicts_page(db: &Db, kind: MatchKind, after: Option<&str>, limit: i64) -> R<Vec<ConflictRow>> {
-    let raw: Vec<(String, String, String, String)> = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_as(
-                "SELECT match_key, nhanh_ids, shopify_ids, job_id FROM match_conflicts
-                  WHERE kind = ?1 AND (?2 IS NULL OR match_key > ?2) ORDER BY match_key LIMIT ?3",
-            )
-            .bind(kind.as_str())
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as(
-                "SELECT match_key, nhanh_ids::text, shopify_ids::text, job_id::text FROM match_conflicts
-                  WHERE kind = $1 AND ($2::text IS NULL OR match_key COLLATE \"C\" > $2)
-                  ORDER BY match_key COLLATE \"C\" LIMIT $3",
-            )
-            .bind(kind.as_str())
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }
-    };
+    let raw: Vec<(String, String, String, String)> = on_db!(db, |pool, d| {
+        let key = d.bytewise("match_key");
+        let sql = format!(
+            "SELECT match_key, CAST(nhanh_ids AS TEXT), CAST(shopify_ids AS TEXT), CAST(job_id AS TEXT)
+               FROM match_conflicts WHERE kind = $1 AND (CAST($2 AS TEXT) IS NULL OR {key} > $2)
+              ORDER BY {key} LIMIT $3"
+        );
+        sqlx::query_as(&sql).bind(kind.as_str()).bind(after).bind(limit).fetch_all(pool).await?
+    });
     raw.into_iter()
         .map(|(key, n, s, job_id)| {
             let bad = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
@@ -133,20 +112,12 @@ pub async fn bare_key_join(db: &Db, kind: MatchKind) -> R<i64> {
     use futures::TryStreamExt;
     let sql = kind.sql("SELECT x.{nid}, y.{sid}, x.{key} FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}");
     let mut n = 0i64;
-    match db {
-        Db::Sqlite(pool) => {
-            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
-            while rows.try_next().await?.is_some() {
-                n += 1;
-            }
+    on_db!(db, |pool, d| {
+        let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
+        while rows.try_next().await?.is_some() {
+            n += 1;
         }
-        Db::Postgres(pool) => {
-            let mut rows = sqlx::query_as::<_, (i64, String, String)>(&sql).fetch(pool);
-            while rows.try_next().await?.is_some() {
-                n += 1;
-            }
-        }
-    }
+    });
     Ok(n)
 }
 
@@ -182,50 +153,38 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
          ON CONFLICT ({unique}) DO NOTHING"
     ));
     let map = kind.sql("{map}");
-    match db {
-        Db::Sqlite(pool) => {
-            let mut conn = pool.acquire().await?;
-            let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1")
-                .bind(&table)
-                .fetch_one(&mut *conn)
-                .await?;
-            if exists == 0 {
-                let ddl: Vec<String> = match floor {
-                    JoinFloor::MappingCopy => sqlx::query_scalar::<_, String>(
-                        "SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY type DESC",
-                    )
-                    .bind(&map)
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .map(|statement| statement.replace(&map, &table))
-                    .collect(),
-                    JoinFloor::KeyedOnly => {
-                        vec![format!("CREATE TABLE {table} (n INTEGER PRIMARY KEY, s TEXT, k TEXT)")]
-                    }
-                };
-                for statement in ddl {
-                    sqlx::query(&statement).execute(&mut *conn).await?;
-                }
+    on_db!(db, |pool, d| {
+        let mut conn = pool.acquire().await?;
+        // The floor's table, made once per scratch database: a copy of the mapping table's
+        // definition (its DDL read from each backend's own catalog) or the keyed-only table.
+        let ddl: Vec<String> = match (floor, d.postgres()) {
+            (JoinFloor::MappingCopy, true) => {
+                vec![format!("CREATE TABLE IF NOT EXISTS {table} (LIKE {map} INCLUDING ALL)")]
             }
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *conn).await?;
-            let t = std::time::Instant::now();
-            let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
-            Ok((rows, t.elapsed()))
+            (JoinFloor::MappingCopy, false) => sqlx::query_scalar::<_, String>(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = $2) ORDER BY type DESC",
+            )
+            .bind(&map)
+            .bind(&table)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|statement| statement.replace(&map, &table))
+            .collect(),
+            // SQLite's `INTEGER PRIMARY KEY` is the rowid itself: no index beside the table.
+            (JoinFloor::KeyedOnly, pg) => {
+                let id = if pg { "BIGINT" } else { "INTEGER" };
+                vec![format!("CREATE TABLE IF NOT EXISTS {table} (n {id} PRIMARY KEY, s TEXT, k TEXT)")]
+            }
+        };
+        for statement in ddl {
+            sqlx::query(&statement).execute(&mut *conn).await?;
         }
-        Db::Postgres(pool) => {
-            let mut conn = pool.acquire().await?;
-            let create = match floor {
-                JoinFloor::MappingCopy => format!("CREATE TABLE IF NOT EXISTS {table} (LIKE {map} INCLUDING ALL)"),
-                JoinFloor::KeyedOnly => {
-                    format!("CREATE TABLE IF NOT EXISTS {table} (n BIGINT PRIMARY KEY, s TEXT, k TEXT)")
-                }
-            };
-            sqlx::query(&create).execute(&mut *conn).await?;
-            sqlx::query(&format!("TRUNCATE {table}")).execute(&mut *conn).await?;
-            let t = std::time::Instant::now();
-            let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
-            Ok((rows, t.elapsed()))
-        }
-    }
+        let empty = if d.postgres() { "TRUNCATE" } else { "DELETE FROM" };
+        sqlx::query(&format!("{empty} {table}")).execute(&mut *conn).await?;
+        let t = std::time::Instant::now();
+        let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
+        Ok((rows, t.elapsed()))
+    })
 }

@@ -9,9 +9,11 @@ use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::backend::{decode, id_rows, json_rows, pg_read, range_rows};
-use super::tables::{sqlite, MatchKind};
+use super::backend::{id_rows, range_rows, read_count, read_rows, Bind};
+use super::tables::MatchKind;
 use super::R;
+use crate::catalog::store::dialect::on_db;
+use crate::catalog::store::postgres_pool;
 use crate::matching::decide::{NhanhKeyRow, ShopifyKeyRow};
 
 /// The eligible Nhanh key rows of a range, with the record's key count, whether the key is its
@@ -33,26 +35,11 @@ pub async fn nhanh_rows(db: &Db, kind: MatchKind, after: &str, upto: Option<&str
         Some(_) => kind.sql(&NHANH_ROWS.replace("{range}", "x.{key} <= $2::text").replace("{limit}", "")),
         None => kind.sql(&NHANH_ROWS.replace("{range}", "1 = 1").replace("{limit}", " LIMIT $2::bigint")),
     };
-    let raw: Vec<NhanhRaw> = match db {
-        Db::Sqlite(pool) => {
-            let sql = json_rows(&sqlite(&pg), 5, "c0, c1");
-            let q = sqlx::query_scalar(&sql).bind(after);
-            decode(match upto {
-                Some(u) => q.bind(u).fetch_one(pool).await?,
-                None => q.bind(limit).fetch_one(pool).await?,
-            })?
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pg_read(pool).await?;
-            let q = sqlx::query_as(&pg).persistent(false).bind(after);
-            let rows = match upto {
-                Some(u) => q.bind(u).fetch_all(&mut *tx).await?,
-                None => q.bind(limit).fetch_all(&mut *tx).await?,
-            };
-            tx.commit().await?;
-            rows
-        }
+    let bind = match upto {
+        Some(upto) => Bind::Range(after, upto),
+        None => Bind::First(after, limit),
     };
+    let raw: Vec<NhanhRaw> = read_rows(db, &pg, 5, "c0, c1", bind).await?;
     Ok(raw
         .into_iter()
         .map(|(key, id, key_count, first, existing)| NhanhKeyRow { key, id, key_count, first: first == 1, existing })
@@ -85,7 +72,8 @@ pub async fn nhanh_neighbourhoods(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, String, Option<String>)> = id_rows(db, kind, NHANH_HOODS, "bigint", ids, 3, "c0, c1").await?;
+    let rows: Vec<(i64, String, Option<String>)> =
+        id_rows(db, kind, NHANH_HOODS, "bigint", Bind::Ints(ids), 3, "c0, c1").await?;
     Ok(group(rows))
 }
 
@@ -105,7 +93,8 @@ pub async fn shopify_neighbourhoods(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String, Option<i64>)> = id_rows(db, kind, SHOPIFY_HOODS, "text", ids, 3, "c0, c1").await?;
+    let rows: Vec<(String, String, Option<i64>)> =
+        id_rows(db, kind, SHOPIFY_HOODS, "text", Bind::Texts(ids), 3, "c0, c1").await?;
     Ok(group(rows))
 }
 
@@ -128,16 +117,7 @@ fn group<I: std::hash::Hash + Eq, H>(rows: Vec<(I, String, Option<H>)>) -> HashM
 /// key rows that are their records' first (one per record holding a key; a removed record
 /// holds none), not by a `DISTINCT` over the key table.
 pub async fn count_candidates(db: &Db, kind: MatchKind) -> R<i64> {
-    let pg = kind.sql("SELECT COUNT(*) FROM {nk} x WHERE x.key_rank = 0 AND {eligible_n}");
-    match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&pg).fetch_one(pool).await,
-        Db::Postgres(pool) => {
-            let mut tx = pg_read(pool).await?;
-            let n = sqlx::query_scalar(&pg).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(n)
-        }
-    }
+    read_count(db, &kind.sql("SELECT COUNT(*) FROM {nk} x WHERE x.key_rank = 0 AND {eligible_n}")).await
 }
 
 /// On PostgreSQL, analyses the tables matching reads that hold rows but were never analysed
@@ -147,7 +127,7 @@ pub async fn count_candidates(db: &Db, kind: MatchKind) -> R<i64> {
 /// alone: analysed empty, it would be planned as empty while the job fills it, whereas never
 /// analysed its estimate follows its size. A no-op on SQLite and once analysed.
 pub async fn analyse_new_tables(db: &Db, kind: MatchKind) -> R<()> {
-    let Db::Postgres(pool) = db else { return Ok(()) };
+    let Some(pool) = postgres_pool(db) else { return Ok(()) };
     let tables: Vec<String> = kind.tables().iter().map(|t| t.to_string()).collect();
     let never: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c
@@ -155,11 +135,11 @@ pub async fn analyse_new_tables(db: &Db, kind: MatchKind) -> R<()> {
             AND pg_relation_size(c.oid) > 0",
     )
     .bind(&tables)
-    .fetch_all(pool)
+    .fetch_all(&pool)
     .await?;
     if !never.is_empty() {
         // The names come from `MatchKind`, never from input.
-        sqlx::query(&format!("ANALYZE {}", never.join(", "))).execute(pool).await?;
+        sqlx::query(&format!("ANALYZE {}", never.join(", "))).execute(&pool).await?;
     }
     Ok(())
 }
@@ -170,22 +150,17 @@ pub async fn next_boundary(db: &Db, kind: MatchKind, after: &str, batch: i64) ->
     let nth = kind.sql("SELECT {key} FROM {nk} WHERE {key} > $1::text ORDER BY {key} LIMIT 1 OFFSET $2::bigint");
     let last = kind.sql("SELECT MAX({key}) FROM {nk} WHERE {key} > $1::text");
     let offset = (batch - 1).max(0);
-    match db {
-        Db::Sqlite(pool) => {
-            let b: Option<String> =
-                sqlx::query_scalar(&sqlite(&nth)).bind(after).bind(offset).fetch_optional(pool).await?;
-            match b {
-                Some(b) => Ok(Some(b)),
-                None => sqlx::query_scalar(&sqlite(&last)).bind(after).fetch_one(pool).await,
-            }
+    // PostgreSQL plans each statement afresh (see `backend`); SQLite keeps it prepared.
+    on_db!(db, |pool, d| {
+        let b: Option<String> = sqlx::query_scalar(&d.params(&nth))
+            .persistent(!d.postgres())
+            .bind(after)
+            .bind(offset)
+            .fetch_optional(pool)
+            .await?;
+        match b {
+            Some(b) => Ok(Some(b)),
+            None => sqlx::query_scalar(&d.params(&last)).persistent(!d.postgres()).bind(after).fetch_one(pool).await,
         }
-        Db::Postgres(pool) => {
-            let b: Option<String> =
-                sqlx::query_scalar(&nth).persistent(false).bind(after).bind(offset).fetch_optional(pool).await?;
-            match b {
-                Some(b) => Ok(Some(b)),
-                None => sqlx::query_scalar(&last).persistent(false).bind(after).fetch_one(pool).await,
-            }
-        }
-    }
+    })
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use dongbo_engine::Db;
 
-use super::backend::{id_rows, range_rows};
+use super::backend::{id_rows, range_rows, Bind};
 use super::tables::MatchKind;
 use super::R;
 
@@ -90,7 +90,8 @@ pub async fn nhanh_partners(db: &Db, kind: MatchKind, ids: &[i64]) -> R<HashMap<
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let raw: Vec<(i64, i64, String, String)> = id_rows(db, kind, NHANH_PARTNERS, "bigint", ids, 4, "").await?;
+    let raw: Vec<(i64, i64, String, String)> =
+        id_rows(db, kind, NHANH_PARTNERS, "bigint", Bind::Ints(ids), 4, "").await?;
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }
 
@@ -106,6 +107,7 @@ pub async fn shopify_partners(db: &Db, kind: MatchKind, ids: &[String]) -> R<Has
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let raw: Vec<(String, i64, i64, String)> = id_rows(db, kind, SHOPIFY_PARTNERS, "text", ids, 4, "").await?;
+    let raw: Vec<(String, i64, i64, String)> =
+        id_rows(db, kind, SHOPIFY_PARTNERS, "text", Bind::Texts(ids), 4, "").await?;
     Ok(raw.into_iter().map(|(id, count, one, key)| (id, Partners { count, one, key })).collect())
 }

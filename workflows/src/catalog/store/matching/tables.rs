@@ -2,8 +2,8 @@
 //!
 //! Templates name tables as `{nk}` (Nhanh keys), `{nid}` (its record column), `{key}`, `{sk}`,
 //! `{sid}` (Shopify keys), `{map}`, `{map_n}`, `{map_s}` (mappings).
-//! PostgreSQL templates use `$n::type` parameters; [`sqlite`] turns one into the SQLite form
-//! (`?n`) for the statements whose text is otherwise the same on both backends.
+//! Templates use PostgreSQL's `$n::type` parameters; the SQLite dialect drops the casts
+//! (`Sqlite::params`) for the statements whose text is otherwise the same on both backends.
 
 /// What is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,36 +84,3 @@ const ELIGIBLE_N: &str = "x.{nid} NOT IN (SELECT em.{map_n} FROM {map} em WHERE 
 /// `y` (a Shopify key row) belongs to an eligible record (`NOT IN` needs the `NULL`s out).
 const ELIGIBLE_S: &str =
     "y.{sid} NOT IN (SELECT em.{map_s} FROM {map} em WHERE em.method = 'manual' AND em.{map_s} IS NOT NULL)";
-
-/// The SQLite form of a PostgreSQL statement: `$n::type` and `$n` become `?n`.
-pub(super) fn sqlite(pg: &str) -> String {
-    let mut out = String::with_capacity(pg.len());
-    let mut chars = pg.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '$' {
-            out.push(c);
-            continue;
-        }
-        out.push('?');
-        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-            out.push(d);
-            chars.next();
-        }
-        if chars.peek() == Some(&':') {
-            chars.next();
-            chars.next();
-            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
-                chars.next();
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn postgres_parameters_become_numbered_sqlite_ones() {
-        assert_eq!(super::sqlite("a > $1::text AND b <= $2 LIMIT $3::bigint"), "a > ?1 AND b <= ?2 LIMIT ?3");
-    }
-}

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use dongbo_engine::{EffectError, JobId, StepEffects, StoreTx};
 
 use super::listings::STALE;
-use super::tables::{sqlite, MatchKind};
+use super::tables::MatchKind;
+use crate::catalog::store::dialect::on_tx;
 use crate::matching::decide::Conflict;
 
 /// A mapping to create or repoint.
@@ -40,36 +41,19 @@ pub struct MatchWrites {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The mappings as one JSON parameter (`[[nhanh, shopify, method, key], …]`), read with
-/// `json_each`: one statement for a whole batch (`WHERE true` lets SQLite tell the upsert's
-/// `ON CONFLICT` from a join's `ON`).
-const UPSERT_SQLITE: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
- SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?2, 'PENDING', ?3 FROM json_each(?1) j WHERE true
+/// The mappings as a batch `t(n, s, m, k)` from parameter 3: one statement for a whole batch.
+const UPSERT: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
+ SELECT t.n, t.s, t.m, t.k, $1, 'PENDING', $2 FROM {rows} WHERE true
  ON CONFLICT ({map_n}) DO UPDATE SET {map_s} = excluded.{map_s}, method = excluded.method,
    match_key = excluded.match_key, job_id = excluded.job_id, state = 'PENDING', last_error = NULL,
    synced_value = NULL, synced_at = NULL, updated_at = excluded.updated_at
- WHERE {map}.method <> 'manual' AND {map}.{map_s} IS NOT excluded.{map_s}";
+ WHERE {map}.method <> 'manual' AND {map}.{map_s} IS DISTINCT FROM excluded.{map_s}";
 
-const UPSERT_PG: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
- SELECT t.n, t.s, t.m, t.k, $5::uuid, 'PENDING', $6::bigint
-   FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(n, s, m, k)
- ON CONFLICT ({map_n}) DO UPDATE SET {map_s} = EXCLUDED.{map_s}, method = EXCLUDED.method,
-   match_key = EXCLUDED.match_key, job_id = EXCLUDED.job_id, state = 'PENDING', last_error = NULL,
-   synced_value = NULL, synced_at = NULL, updated_at = EXCLUDED.updated_at
- WHERE {map}.method <> 'manual' AND {map}.{map_s} IS DISTINCT FROM EXCLUDED.{map_s}";
-
-const CONFLICTS_PG: &str = "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at)
- SELECT $1, t.k, t.n::jsonb, t.s::jsonb, $5::uuid, $6::bigint
-   FROM UNNEST($2::text[], $3::text[], $4::text[]) AS t(k, n, s)
- ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = EXCLUDED.nhanh_ids, shopify_ids = EXCLUDED.shopify_ids,
-   job_id = EXCLUDED.job_id, detected_at = EXCLUDED.detected_at";
-
-/// The conflicts as one JSON parameter (`[[key, [nhanh…], [shopify…]], …]`).
-const CONFLICTS_SQLITE: &str =
-    "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at)
- SELECT ?2, j.value ->> 0, j.value -> 1, j.value -> 2, ?3, ?4 FROM json_each(?1) j WHERE true
- ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids,
-   shopify_ids = excluded.shopify_ids, job_id = excluded.job_id, detected_at = excluded.detected_at";
+/// The conflicts as a batch `t(k, n, s)` from parameter 4, the candidates as JSON text.
+const CONFLICTS: &str = "INSERT INTO match_conflicts (kind, match_key, nhanh_ids, shopify_ids, job_id, detected_at)
+ SELECT $1, t.k, {n}, {s}, $2, $3 FROM {rows} WHERE true
+ ON CONFLICT (kind, match_key) DO UPDATE SET nhanh_ids = excluded.nhanh_ids, shopify_ids = excluded.shopify_ids,
+   job_id = excluded.job_id, detected_at = excluded.detected_at";
 
 /// The statement that deletes the sync failures recorded against the mappings `m` of `kind`
 /// meeting `condition` (one parameter, the ids; a failure names its mapping by id).
@@ -87,101 +71,65 @@ fn deleting(kind: MatchKind, condition: &str) -> [String; 2] {
     [failures_of(kind, condition), kind.sql(&format!("DELETE FROM {{map}} AS m WHERE {condition}"))]
 }
 
-/// Of the mappings `m` whose Nhanh ids are the parameter, those a batch repoints: every
-/// upserted mapping that exists already is one (an unchanged mapping is not upserted), and a
-/// manual one is never touched. Their failures are looked for only when the kind has any
+/// Of the mappings `m` whose Nhanh ids are the parameter (`ids_in`), those a batch repoints:
+/// every upserted mapping that exists already is one (an unchanged mapping is not upserted), and
+/// a manual one is never touched. Their failures are looked for only when the kind has any
 /// ([`ANY_FAILURE`]): the lookup costs a probe per upserted mapping, and failures are rare.
-const REPOINTED_SQLITE: &str = "m.method <> 'manual' AND m.{map_n} IN (SELECT j.value ->> 0 FROM json_each(?1) j)";
-const REPOINTED_PG: &str = "m.method <> 'manual' AND m.{map_n} = ANY($1::bigint[])";
+fn repointed(ids_in: &str) -> String {
+    format!("m.method <> 'manual' AND m.{{map_n}} {ids_in}")
+}
 
 /// Whether any sync failure of a kind (the parameter) is recorded.
 const ANY_FAILURE: &str = "SELECT EXISTS (SELECT 1 FROM sync_failures WHERE kind = $1)";
 
-fn json_ids<T: serde::Serialize>(ids: &[T]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+/// A list as JSON text.
+fn json_text<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 #[async_trait]
 impl StepEffects for MatchWrites {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         let k = self.kind;
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                let job = self.job.to_string();
-                if !self.upserts.is_empty() {
-                    let rows: Vec<(i64, &str, &str, &str)> = self
-                        .upserts
-                        .iter()
-                        .map(|m| (m.nhanh_id, m.shopify_id.as_str(), m.method.as_str(), m.key.as_str()))
-                        .collect();
-                    let rows = json_ids(&rows);
-                    if sqlx::query_scalar(&sqlite(ANY_FAILURE)).bind(k.as_str()).fetch_one(&mut *conn).await? {
-                        sqlx::query(&failures_of(k, REPOINTED_SQLITE)).bind(&rows).execute(&mut *conn).await?;
-                    }
-                    sqlx::query(&k.sql(UPSERT_SQLITE))
-                        .bind(rows)
-                        .bind(&job)
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
+        on_tx!(&mut tx, |conn, d| {
+            let ids_in = d.in_list(1, "bigint");
+            if !self.upserts.is_empty() {
+                let n: Vec<i64> = self.upserts.iter().map(|m| m.nhanh_id).collect();
+                if sqlx::query_scalar(ANY_FAILURE).bind(k.as_str()).fetch_one(&mut *conn).await? {
+                    sqlx::query(&failures_of(k, &repointed(&ids_in))).bind(d.list(&n)).execute(&mut *conn).await?;
                 }
-                if !self.deletes.is_empty() {
-                    for sql in deleting(k, "m.method <> 'manual' AND m.{map_n} IN (SELECT value FROM json_each(?1))") {
-                        sqlx::query(&sql).bind(json_ids(&self.deletes)).execute(&mut *conn).await?;
-                    }
-                }
-                if !self.conflicts.is_empty() {
-                    let rows: Vec<(&str, &[i64], &[String])> =
-                        self.conflicts.iter().map(|c| (c.key.as_str(), &c.nhanh_ids[..], &c.shopify_ids[..])).collect();
-                    sqlx::query(CONFLICTS_SQLITE)
-                        .bind(json_ids(&rows))
-                        .bind(k.as_str())
-                        .bind(&job)
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
+                let cols = [("n", "bigint"), ("s", "text"), ("m", "text"), ("k", "text")];
+                let sql = k.sql(&UPSERT.replace("{rows}", &d.rows(3, &cols)));
+                d.batch(sqlx::query(&sql).bind(d.job(self.job)).bind(self.now_ms), n.len())
+                    .col(n.iter().copied())
+                    .col(self.upserts.iter().map(|m| m.shopify_id.as_str()))
+                    .col(self.upserts.iter().map(|m| m.method.as_str()))
+                    .col(self.upserts.iter().map(|m| m.key.as_str()))
+                    .done()
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if !self.deletes.is_empty() {
+                for sql in deleting(k, &format!("m.method <> 'manual' AND m.{{map_n}} {ids_in}")) {
+                    sqlx::query(&sql).bind(d.list(&self.deletes)).execute(&mut *conn).await?;
                 }
             }
-            StoreTx::Postgres(conn) => {
-                if !self.upserts.is_empty() {
-                    let n: Vec<i64> = self.upserts.iter().map(|m| m.nhanh_id).collect();
-                    let s: Vec<&str> = self.upserts.iter().map(|m| m.shopify_id.as_str()).collect();
-                    let me: Vec<&str> = self.upserts.iter().map(|m| m.method.as_str()).collect();
-                    let ke: Vec<&str> = self.upserts.iter().map(|m| m.key.as_str()).collect();
-                    if sqlx::query_scalar(ANY_FAILURE).bind(k.as_str()).fetch_one(&mut *conn).await? {
-                        sqlx::query(&failures_of(k, REPOINTED_PG)).bind(&n).execute(&mut *conn).await?;
-                    }
-                    sqlx::query(&k.sql(UPSERT_PG))
-                        .bind(&n)
-                        .bind(&s)
-                        .bind(&me)
-                        .bind(&ke)
-                        .bind(self.job.as_uuid())
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                if !self.deletes.is_empty() {
-                    for sql in deleting(k, "m.method <> 'manual' AND m.{map_n} = ANY($1::bigint[])") {
-                        sqlx::query(&sql).bind(&self.deletes).execute(&mut *conn).await?;
-                    }
-                }
-                if !self.conflicts.is_empty() {
-                    let keys: Vec<&str> = self.conflicts.iter().map(|c| c.key.as_str()).collect();
-                    let n: Vec<String> = self.conflicts.iter().map(|c| json_ids(&c.nhanh_ids)).collect();
-                    let s: Vec<String> = self.conflicts.iter().map(|c| json_ids(&c.shopify_ids)).collect();
-                    sqlx::query(CONFLICTS_PG)
-                        .bind(k.as_str())
-                        .bind(&keys)
-                        .bind(&n)
-                        .bind(&s)
-                        .bind(self.job.as_uuid())
-                        .bind(self.now_ms)
-                        .execute(&mut *conn)
-                        .await?;
-                }
+            if !self.conflicts.is_empty() {
+                let cols = [("k", "text"), ("n", "text"), ("s", "text")];
+                let sql = CONFLICTS
+                    .replace("{rows}", &d.rows(4, &cols))
+                    .replace("{n}", &d.json("t.n"))
+                    .replace("{s}", &d.json("t.s"));
+                let q = sqlx::query(&sql).bind(k.as_str()).bind(d.job(self.job)).bind(self.now_ms);
+                d.batch(q, self.conflicts.len())
+                    .col(self.conflicts.iter().map(|c| c.key.as_str()))
+                    .col(self.conflicts.iter().map(|c| json_text(&c.nhanh_ids)))
+                    .col(self.conflicts.iter().map(|c| json_text(&c.shopify_ids)))
+                    .done()
+                    .execute(&mut *conn)
+                    .await?;
             }
-        }
+        });
         Ok(())
     }
 }
@@ -195,21 +143,13 @@ pub struct ClearConflicts {
 
 #[async_trait]
 impl StepEffects for ClearConflicts {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                sqlx::query("DELETE FROM match_conflicts WHERE kind = ?")
-                    .bind(self.kind.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            StoreTx::Postgres(conn) => {
-                sqlx::query("DELETE FROM match_conflicts WHERE kind = $1")
-                    .bind(self.kind.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
+        on_tx!(&mut tx, |conn, d| {
+            sqlx::query("DELETE FROM match_conflicts WHERE kind = $1")
+                .bind(self.kind.as_str())
+                .execute(&mut *conn)
+                .await?;
+        });
         Ok(())
     }
 }
@@ -228,23 +168,15 @@ pub struct PruneStaleMappings {
 
 #[async_trait]
 impl StepEffects for PruneStaleMappings {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         if self.nhanh_ids.is_empty() {
             return Ok(());
         }
-        let sql = |ids: &str| deleting(self.kind, &format!("m.{{map_n}} {ids} AND {STALE}"));
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                for sql in sql("IN (SELECT value FROM json_each(?1))") {
-                    sqlx::query(&sql).bind(json_ids(&self.nhanh_ids)).execute(&mut *conn).await?;
-                }
+        on_tx!(&mut tx, |conn, d| {
+            for sql in deleting(self.kind, &format!("m.{{map_n}} {} AND {STALE}", d.in_list(1, "bigint"))) {
+                sqlx::query(&sql).bind(d.list(&self.nhanh_ids)).execute(&mut *conn).await?;
             }
-            StoreTx::Postgres(conn) => {
-                for sql in sql("= ANY($1::bigint[])") {
-                    sqlx::query(&sql).bind(&self.nhanh_ids).execute(&mut *conn).await?;
-                }
-            }
-        }
+        });
         Ok(())
     }
 }

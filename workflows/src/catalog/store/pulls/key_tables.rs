@@ -4,6 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dongbo_engine::StoreTx;
+use serde::Serialize;
+
+use crate::catalog::store::dialect::on_tx;
 
 /// A key table: `(id column, key column)` rows.
 #[derive(Debug, Clone, Copy)]
@@ -55,49 +58,32 @@ async fn replace_keys<I>(
     pg_type: &str,
 ) -> Result<(), sqlx::Error>
 where
-    I: Clone + Ord + Send + Sync + 'static,
-    I: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-    I: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + sqlx::postgres::PgHasArrayType,
+    I: Clone + Ord + Serialize + Send + Sync + 'static,
+    Vec<I>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     let rows = ranked(keys);
-    match tx {
-        StoreTx::Sqlite(conn) => {
-            let delete = format!("DELETE FROM {} WHERE {} = ?", t.table, t.id);
-            for id in ids {
-                sqlx::query(&delete).bind(id.clone()).execute(&mut **conn).await?;
-            }
+    on_tx!(tx, |conn, d| {
+        let delete = format!("DELETE FROM {} WHERE {} {}", t.table, t.id, d.in_list(1, pg_type));
+        sqlx::query(&delete).bind(d.list(ids)).execute(&mut *conn).await?;
+        if !rows.is_empty() {
+            let cols = [("id", pg_type), ("k", "text"), ("c", "int"), ("r", "int")];
             let insert = format!(
-                "INSERT OR IGNORE INTO {} ({}, {}, key_count, key_rank) VALUES (?, ?, ?, ?)",
-                t.table, t.id, t.key
+                "INSERT INTO {} ({}, {}, key_count, key_rank) SELECT * FROM {} WHERE true ON CONFLICT DO NOTHING",
+                t.table,
+                t.id,
+                t.key,
+                d.rows(1, &cols)
             );
-            for (id, key, count, rank) in rows {
-                sqlx::query(&insert).bind(id).bind(key).bind(count).bind(rank).execute(&mut **conn).await?;
-            }
-        }
-        StoreTx::Postgres(conn) => {
-            let delete = format!("DELETE FROM {} WHERE {} = ANY($1::{pg_type}[])", t.table, t.id);
-            sqlx::query(&delete).bind(ids.to_vec()).execute(&mut **conn).await?;
-            let insert = format!(
-                "INSERT INTO {} ({}, {}, key_count, key_rank)
-                 SELECT * FROM UNNEST($1::{pg_type}[], $2::text[], $3::int[], $4::int[]) ON CONFLICT DO NOTHING",
-                t.table, t.id, t.key
-            );
-            let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (id, key, count, rank) in rows {
-                columns.0.push(id);
-                columns.1.push(key);
-                columns.2.push(count);
-                columns.3.push(rank);
-            }
-            sqlx::query(&insert)
-                .bind(columns.0)
-                .bind(columns.1)
-                .bind(columns.2)
-                .bind(columns.3)
-                .execute(&mut **conn)
+            d.batch(sqlx::query(&insert), rows.len())
+                .col(rows.iter().map(|r| r.0.clone()))
+                .col::<String>(rows.iter().map(|r| r.1.clone()))
+                .col::<i32>(rows.iter().map(|r| r.2))
+                .col::<i32>(rows.iter().map(|r| r.3))
+                .done()
+                .execute(&mut *conn)
                 .await?;
         }
-    }
+    });
     Ok(())
 }
 
@@ -116,11 +102,6 @@ fn ranked<I: Clone + Ord>(keys: &[(I, String)]) -> Vec<(I, String, i32, i32)> {
         }
     }
     rows
-}
-
-/// The stored form of a job id in the catalog's `pulled_by` / `pull_seen` columns on SQLite.
-pub(super) fn sqlite_job(job: dongbo_engine::JobId) -> String {
-    job.to_string()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use dongbo_engine::{Db, EffectError, StepEffects, StoreTx};
 
 use super::rows::{dedup_by_id, DepotRow, LocationRow};
+use crate::catalog::store::dialect::{on_db, on_tx};
 
 /// Upserts Shopify locations by gid (the name is replaced).
 #[derive(Debug, Clone)]
@@ -18,34 +19,24 @@ pub struct UpsertLocations {
 
 #[async_trait]
 impl StepEffects for UpsertLocations {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         let rows = dedup_by_id(&self.rows, |r| r.id.clone());
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                for r in rows {
-                    sqlx::query(
-                        "INSERT INTO shopify_locations (id, name) VALUES (?, ?)
-                         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-                    )
-                    .bind(&r.id)
-                    .bind(&r.name)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
-            StoreTx::Postgres(conn) => {
-                for r in rows {
-                    sqlx::query(
-                        "INSERT INTO shopify_locations (id, name) VALUES ($1, $2)
-                         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
-                    )
-                    .bind(&r.id)
-                    .bind(&r.name)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
+        if rows.is_empty() {
+            return Ok(());
         }
+        on_tx!(&mut tx, |conn, d| {
+            let upsert = format!(
+                "INSERT INTO shopify_locations (id, name) SELECT * FROM {} WHERE true
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+                d.rows(1, &[("id", "text"), ("name", "text")])
+            );
+            d.batch(sqlx::query(&upsert), rows.len())
+                .col(rows.iter().map(|r| r.id.clone()))
+                .col(rows.iter().map(|r| r.name.clone()))
+                .done()
+                .execute(&mut *conn)
+                .await?;
+        });
         Ok(())
     }
 }
@@ -59,34 +50,24 @@ pub struct UpsertDepots {
 
 #[async_trait]
 impl StepEffects for UpsertDepots {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         let rows = dedup_by_id(&self.rows, |r| r.id);
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                for r in rows {
-                    sqlx::query(
-                        "INSERT INTO nhanh_depots (id, name) VALUES (?, ?)
-                         ON CONFLICT (id) DO UPDATE SET name = COALESCE(excluded.name, nhanh_depots.name)",
-                    )
-                    .bind(r.id as i64)
-                    .bind(&r.name)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
-            StoreTx::Postgres(conn) => {
-                for r in rows {
-                    sqlx::query(
-                        "INSERT INTO nhanh_depots (id, name) VALUES ($1, $2)
-                         ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, nhanh_depots.name)",
-                    )
-                    .bind(r.id as i64)
-                    .bind(&r.name)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
+        if rows.is_empty() {
+            return Ok(());
         }
+        on_tx!(&mut tx, |conn, d| {
+            let upsert = format!(
+                "INSERT INTO nhanh_depots (id, name) SELECT * FROM {} WHERE true
+                 ON CONFLICT (id) DO UPDATE SET name = COALESCE(excluded.name, nhanh_depots.name)",
+                d.rows(1, &[("id", "bigint"), ("name", "text")])
+            );
+            d.batch(sqlx::query(&upsert), rows.len())
+                .col(rows.iter().map(|r| r.id as i64))
+                .col(rows.iter().map(|r| r.name.clone()))
+                .done()
+                .execute(&mut *conn)
+                .await?;
+        });
         Ok(())
     }
 }
@@ -107,64 +88,34 @@ pub fn validate_location_mapping(depot_id: u64, location_gid: &str) -> Result<St
 /// mapping). Several depots may map onto one location: their stock is summed.
 pub async fn set_location_mapping(db: &Db, depot_id: u64, location_gid: &str) -> Result<(), sqlx::Error> {
     let gid = validate_location_mapping(depot_id, location_gid).map_err(sqlx::Error::Protocol)?;
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query(
-                "INSERT INTO location_mappings (depot_id, location_id) VALUES (?, ?)
-                 ON CONFLICT (depot_id) DO UPDATE SET location_id = excluded.location_id",
-            )
-            .bind(depot_id as i64)
-            .bind(&gid)
-            .execute(pool)
-            .await?;
-        }
-        Db::Postgres(pool) => {
-            sqlx::query(
-                "INSERT INTO location_mappings (depot_id, location_id) VALUES ($1, $2)
-                 ON CONFLICT (depot_id) DO UPDATE SET location_id = EXCLUDED.location_id",
-            )
-            .bind(depot_id as i64)
-            .bind(&gid)
-            .execute(pool)
-            .await?;
-        }
-    }
+    on_db!(db, |pool, d| {
+        sqlx::query(
+            "INSERT INTO location_mappings (depot_id, location_id) VALUES ($1, $2)
+             ON CONFLICT (depot_id) DO UPDATE SET location_id = excluded.location_id",
+        )
+        .bind(depot_id as i64)
+        .bind(&gid)
+        .execute(pool)
+        .await?;
+    });
     Ok(())
 }
 
 /// Unmaps Nhanh depot `depot_id`: its stock no longer feeds any location. Returns the location it
 /// was mapped onto, or `None` when it was not mapped.
 pub async fn remove_location_mapping(db: &Db, depot_id: u64) -> Result<Option<String>, sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = ? RETURNING location_id")
-                .bind(depot_id as i64)
-                .fetch_optional(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = $1 RETURNING location_id")
-                .bind(depot_id as i64)
-                .fetch_optional(pool)
-                .await
-        }
-    }
+    on_db!(db, |pool, d| {
+        sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = $1 RETURNING location_id")
+            .bind(depot_id as i64)
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// Every `(depot id, location gid)` mapping, by depot.
 pub async fn location_mappings(db: &Db) -> Result<Vec<(u64, String)>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_as("SELECT depot_id, location_id FROM location_mappings ORDER BY depot_id")
-                .fetch_all(pool)
-                .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as("SELECT depot_id, location_id FROM location_mappings ORDER BY depot_id")
-                .fetch_all(pool)
-                .await?
-        }
-    };
+    const SQL: &str = "SELECT depot_id, location_id FROM location_mappings ORDER BY depot_id";
+    let rows: Vec<(i64, String)> = on_db!(db, |pool, d| sqlx::query_as(SQL).fetch_all(pool).await?);
     Ok(rows.into_iter().map(|(d, l)| (d as u64, l)).collect())
 }
 

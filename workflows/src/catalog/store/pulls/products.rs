@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use dongbo_engine::{EffectError, JobId, StepEffects, StoreTx};
 
-use super::key_tables::{replace_int_keys, replace_text_keys, sqlite_job, NHANH_PRODUCT_KEYS, SHOPIFY_VARIANT_KEYS};
+use crate::catalog::store::dialect::on_tx;
+
+use super::key_tables::{replace_int_keys, replace_text_keys, NHANH_PRODUCT_KEYS, SHOPIFY_VARIANT_KEYS};
 use super::rows::{dedup_by_id, product_match_keys, NhanhProductRow, ShopifyProductRow, ShopifyVariantRow};
 
 /// Upserts Nhanh products by id, replaces their per-depot stock (`nhanh_product_depots`) and their
@@ -37,103 +39,69 @@ impl StepEffects for UpsertNhanhProducts {
         let mut depots: Vec<i64> = stock.iter().map(|s| s.1).collect();
         depots.sort_unstable();
         depots.dedup();
-        match &mut tx {
-            StoreTx::Sqlite(conn) => {
-                let job = sqlite_job(self.job);
-                let seen = self.seen_by_full_pull.map(sqlite_job);
-                for r in &rows {
-                    sqlx::query(
-                        "INSERT INTO nhanh_products (id, parent_id, code, barcode, name, status, price_retail, available,
-                           updated_at, pulled_by, pull_seen, removed_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-                         ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, code = excluded.code,
-                           barcode = excluded.barcode, name = excluded.name, status = excluded.status,
-                           price_retail = excluded.price_retail, available = excluded.available,
-                           updated_at = excluded.updated_at, pulled_by = excluded.pulled_by,
-                           pull_seen = COALESCE(excluded.pull_seen, nhanh_products.pull_seen), removed_at = NULL",
-                    )
-                    .bind(r.id as i64)
-                    .bind(r.parent_id)
-                    .bind(&r.code)
-                    .bind(&r.barcode)
-                    .bind(&r.name)
-                    .bind(r.status)
-                    .bind(r.price_retail)
-                    .bind(r.available)
-                    .bind(r.updated_at)
-                    .bind(&job)
-                    .bind(&seen)
-                    .execute(&mut **conn)
+        on_tx!(&mut tx, |conn, d| {
+            let cols = [
+                ("id", "bigint"),
+                ("parent_id", "bigint"),
+                ("code", "text"),
+                ("barcode", "text"),
+                ("name", "text"),
+                ("status", "bigint"),
+                ("price_retail", "bigint"),
+                ("available", "bigint"),
+                ("updated_at", "bigint"),
+            ];
+            let upsert = format!(
+                "INSERT INTO nhanh_products (id, parent_id, code, barcode, name, status, price_retail, available,
+                   updated_at, pulled_by, pull_seen, removed_at)
+                 SELECT t.*, $1, $2, NULL FROM {} WHERE true
+                 ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, code = excluded.code,
+                   barcode = excluded.barcode, name = excluded.name, status = excluded.status,
+                   price_retail = excluded.price_retail, available = excluded.available,
+                   updated_at = excluded.updated_at, pulled_by = excluded.pulled_by,
+                   pull_seen = COALESCE(excluded.pull_seen, nhanh_products.pull_seen), removed_at = NULL",
+                d.rows(3, &cols)
+            );
+            let q = sqlx::query(&upsert).bind(d.job(self.job)).bind(self.seen_by_full_pull.map(|j| d.job(j)));
+            d.batch(q, rows.len())
+                .col(ids.iter().copied())
+                .col(rows.iter().map(|r| r.parent_id))
+                .col(rows.iter().map(|r| r.code.clone()))
+                .col(rows.iter().map(|r| r.barcode.clone()))
+                .col(rows.iter().map(|r| r.name.clone()))
+                .col(rows.iter().map(|r| r.status))
+                .col(rows.iter().map(|r| r.price_retail))
+                .col(rows.iter().map(|r| r.available))
+                .col(rows.iter().map(|r| r.updated_at))
+                .done()
+                .execute(&mut *conn)
+                .await?;
+            let unstock = format!("DELETE FROM nhanh_product_depots WHERE product_id {}", d.in_list(1, "bigint"));
+            sqlx::query(&unstock).bind(d.list(&ids)).execute(&mut *conn).await?;
+            if !stock.is_empty() {
+                let cols = [("product_id", "bigint"), ("depot_id", "bigint"), ("available", "bigint")];
+                let insert = format!(
+                    "INSERT INTO nhanh_product_depots (product_id, depot_id, available) SELECT * FROM {}",
+                    d.rows(1, &cols)
+                );
+                d.batch(sqlx::query(&insert), stock.len())
+                    .col(stock.iter().map(|s| s.0))
+                    .col(stock.iter().map(|s| s.1))
+                    .col(stock.iter().map(|s| s.2))
+                    .done()
+                    .execute(&mut *conn)
                     .await?;
-                    sqlx::query("DELETE FROM nhanh_product_depots WHERE product_id = ?")
-                        .bind(r.id as i64)
-                        .execute(&mut **conn)
-                        .await?;
-                }
-                for (p, d, a) in &stock {
-                    sqlx::query("INSERT INTO nhanh_product_depots (product_id, depot_id, available) VALUES (?, ?, ?)")
-                        .bind(p)
-                        .bind(d)
-                        .bind(a)
-                        .execute(&mut **conn)
-                        .await?;
-                }
-                for d in &depots {
-                    sqlx::query("INSERT OR IGNORE INTO nhanh_depots (id, name) VALUES (?, NULL)")
-                        .bind(d)
-                        .execute(&mut **conn)
-                        .await?;
-                }
-            }
-            StoreTx::Postgres(conn) => {
-                sqlx::query(
-                    "INSERT INTO nhanh_products (id, parent_id, code, barcode, name, status, price_retail, available,
-                       updated_at, pulled_by, pull_seen, removed_at)
-                     SELECT t.*, $10, $11::uuid, NULL
-                     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                                 $7::bigint[], $8::bigint[], $9::bigint[])
-                       AS t(id, parent_id, code, barcode, name, status, price_retail, available, updated_at)
-                     ON CONFLICT (id) DO UPDATE SET parent_id = EXCLUDED.parent_id, code = EXCLUDED.code,
-                       barcode = EXCLUDED.barcode, name = EXCLUDED.name, status = EXCLUDED.status,
-                       price_retail = EXCLUDED.price_retail, available = EXCLUDED.available,
-                       updated_at = EXCLUDED.updated_at, pulled_by = EXCLUDED.pulled_by,
-                       pull_seen = COALESCE(EXCLUDED.pull_seen, nhanh_products.pull_seen), removed_at = NULL",
-                )
-                .bind(&ids)
-                .bind(rows.iter().map(|r| r.parent_id).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.code.clone()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.barcode.clone()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.price_retail).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.available).collect::<Vec<_>>())
-                .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
-                .bind(self.job.as_uuid())
-                .bind(self.seen_by_full_pull.map(|j| j.as_uuid()))
-                .execute(&mut **conn)
-                .await?;
-                sqlx::query("DELETE FROM nhanh_product_depots WHERE product_id = ANY($1::bigint[])")
-                    .bind(&ids)
-                    .execute(&mut **conn)
+                let depot = format!(
+                    "INSERT INTO nhanh_depots (id, name) SELECT t.id, NULL FROM {} WHERE true ON CONFLICT (id) DO NOTHING",
+                    d.rows(1, &[("id", "bigint")])
+                );
+                d.batch(sqlx::query(&depot), depots.len())
+                    .col(depots.iter().copied())
+                    .done()
+                    .execute(&mut *conn)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO nhanh_product_depots (product_id, depot_id, available)
-                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])",
-                )
-                .bind(stock.iter().map(|s| s.0).collect::<Vec<_>>())
-                .bind(stock.iter().map(|s| s.1).collect::<Vec<_>>())
-                .bind(stock.iter().map(|s| s.2).collect::<Vec<_>>())
-                .execute(&mut **conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO nhanh_depots (id, name) SELECT d, NULL FROM UNNEST($1::bigint[]) AS d
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&depots)
-                .execute(&mut **conn)
-                .await?;
             }
-        }
+        });
         let keys: Vec<(i64, String)> = rows
             .iter()
             .flat_map(|r| {
@@ -167,97 +135,62 @@ impl StepEffects for UpsertShopifyProducts {
     async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         let products = dedup_by_id(&self.products, |r| r.id.clone());
         let variants = dedup_by_id(&self.variants, |r| r.id.clone());
-        match &mut tx {
-            StoreTx::Sqlite(conn) => {
-                let job = sqlite_job(self.job);
-                let seen = self.seen_by_full_pull.map(sqlite_job);
-                for p in &products {
-                    sqlx::query(
-                        "INSERT INTO shopify_products (id, title, updated_at, pulled_by, pull_seen, removed_at)
-                         VALUES (?, ?, ?, ?, ?, NULL)
-                         ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated_at = excluded.updated_at,
-                           pulled_by = excluded.pulled_by,
-                           pull_seen = COALESCE(excluded.pull_seen, shopify_products.pull_seen), removed_at = NULL",
-                    )
-                    .bind(&p.id)
-                    .bind(&p.title)
-                    .bind(&p.updated_at)
-                    .bind(&job)
-                    .bind(&seen)
-                    .execute(&mut **conn)
+        on_tx!(&mut tx, |conn, d| {
+            if !products.is_empty() {
+                let cols = [("id", "text"), ("title", "text"), ("updated_at", "text")];
+                let upsert = format!(
+                    "INSERT INTO shopify_products (id, title, updated_at, pulled_by, pull_seen, removed_at)
+                     SELECT t.*, $1, $2, NULL FROM {} WHERE true
+                     ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated_at = excluded.updated_at,
+                       pulled_by = excluded.pulled_by,
+                       pull_seen = COALESCE(excluded.pull_seen, shopify_products.pull_seen), removed_at = NULL",
+                    d.rows(3, &cols)
+                );
+                let q = sqlx::query(&upsert).bind(d.job(self.job)).bind(self.seen_by_full_pull.map(|j| d.job(j)));
+                d.batch(q, products.len())
+                    .col(products.iter().map(|p| p.id.clone()))
+                    .col(products.iter().map(|p| p.title.clone()))
+                    .col(products.iter().map(|p| p.updated_at.clone()))
+                    .done()
+                    .execute(&mut *conn)
                     .await?;
-                }
-                for v in &variants {
-                    sqlx::query(
-                        "INSERT INTO shopify_variants (id, product_id, sku, barcode, price, inventory_quantity,
-                           inventory_item_id, pulled_by, pull_seen, removed_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-                         ON CONFLICT (id) DO UPDATE SET product_id = excluded.product_id, sku = excluded.sku,
-                           barcode = excluded.barcode, price = excluded.price,
-                           inventory_quantity = excluded.inventory_quantity,
-                           inventory_item_id = excluded.inventory_item_id, pulled_by = excluded.pulled_by,
-                           pull_seen = COALESCE(excluded.pull_seen, shopify_variants.pull_seen), removed_at = NULL",
-                    )
-                    .bind(&v.id)
-                    .bind(&v.product_id)
-                    .bind(&v.sku)
-                    .bind(&v.barcode)
-                    .bind(&v.price)
-                    .bind(v.inventory_quantity)
-                    .bind(&v.inventory_item_id)
-                    .bind(&job)
-                    .bind(&seen)
-                    .execute(&mut **conn)
-                    .await?;
-                }
             }
-            StoreTx::Postgres(conn) => {
-                if !products.is_empty() {
-                    sqlx::query(
-                        "INSERT INTO shopify_products (id, title, updated_at, pulled_by, pull_seen, removed_at)
-                         SELECT t.*, $4, $5::uuid, NULL FROM UNNEST($1::text[], $2::text[], $3::text[])
-                           AS t(id, title, updated_at)
-                         ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, updated_at = EXCLUDED.updated_at,
-                           pulled_by = EXCLUDED.pulled_by,
-                           pull_seen = COALESCE(EXCLUDED.pull_seen, shopify_products.pull_seen), removed_at = NULL",
-                    )
-                    .bind(products.iter().map(|p| p.id.clone()).collect::<Vec<_>>())
-                    .bind(products.iter().map(|p| p.title.clone()).collect::<Vec<_>>())
-                    .bind(products.iter().map(|p| p.updated_at.clone()).collect::<Vec<_>>())
-                    .bind(self.job.as_uuid())
-                    .bind(self.seen_by_full_pull.map(|j| j.as_uuid()))
-                    .execute(&mut **conn)
+            if !variants.is_empty() {
+                let cols = [
+                    ("id", "text"),
+                    ("product_id", "text"),
+                    ("sku", "text"),
+                    ("barcode", "text"),
+                    ("price", "text"),
+                    ("inventory_quantity", "bigint"),
+                    ("inventory_item_id", "text"),
+                ];
+                let upsert = format!(
+                    "INSERT INTO shopify_variants (id, product_id, sku, barcode, price, inventory_quantity,
+                       inventory_item_id, pulled_by, pull_seen, removed_at)
+                     SELECT t.*, $1, $2, NULL FROM {} WHERE true
+                     ON CONFLICT (id) DO UPDATE SET product_id = excluded.product_id, sku = excluded.sku,
+                       barcode = excluded.barcode, price = excluded.price,
+                       inventory_quantity = excluded.inventory_quantity,
+                       inventory_item_id = excluded.inventory_item_id, pulled_by = excluded.pulled_by,
+                       pull_seen = COALESCE(excluded.pull_seen, shopify_variants.pull_seen), removed_at = NULL",
+                    d.rows(3, &cols)
+                );
+                let col = |f: fn(&ShopifyVariantRow) -> Option<String>| variants.iter().map(move |v| f(v));
+                let q = sqlx::query(&upsert).bind(d.job(self.job)).bind(self.seen_by_full_pull.map(|j| d.job(j)));
+                d.batch(q, variants.len())
+                    .col(variants.iter().map(|v| v.id.clone()))
+                    .col(variants.iter().map(|v| v.product_id.clone()))
+                    .col(col(|v| v.sku.clone()))
+                    .col(col(|v| v.barcode.clone()))
+                    .col(col(|v| v.price.clone()))
+                    .col(variants.iter().map(|v| v.inventory_quantity))
+                    .col(col(|v| v.inventory_item_id.clone()))
+                    .done()
+                    .execute(&mut *conn)
                     .await?;
-                }
-                if !variants.is_empty() {
-                    let col =
-                        |f: fn(&ShopifyVariantRow) -> Option<String>| variants.iter().map(|v| f(v)).collect::<Vec<_>>();
-                    sqlx::query(
-                        "INSERT INTO shopify_variants (id, product_id, sku, barcode, price, inventory_quantity,
-                           inventory_item_id, pulled_by, pull_seen, removed_at)
-                         SELECT t.*, $8, $9::uuid, NULL
-                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
-                           AS t(id, product_id, sku, barcode, price, inventory_quantity, inventory_item_id)
-                         ON CONFLICT (id) DO UPDATE SET product_id = EXCLUDED.product_id, sku = EXCLUDED.sku,
-                           barcode = EXCLUDED.barcode, price = EXCLUDED.price,
-                           inventory_quantity = EXCLUDED.inventory_quantity,
-                           inventory_item_id = EXCLUDED.inventory_item_id, pulled_by = EXCLUDED.pulled_by,
-                           pull_seen = COALESCE(EXCLUDED.pull_seen, shopify_variants.pull_seen), removed_at = NULL",
-                    )
-                    .bind(variants.iter().map(|v| v.id.clone()).collect::<Vec<_>>())
-                    .bind(variants.iter().map(|v| v.product_id.clone()).collect::<Vec<_>>())
-                    .bind(col(|v| v.sku.clone()))
-                    .bind(col(|v| v.barcode.clone()))
-                    .bind(col(|v| v.price.clone()))
-                    .bind(variants.iter().map(|v| v.inventory_quantity).collect::<Vec<_>>())
-                    .bind(col(|v| v.inventory_item_id.clone()))
-                    .bind(self.job.as_uuid())
-                    .bind(self.seen_by_full_pull.map(|j| j.as_uuid()))
-                    .execute(&mut **conn)
-                    .await?;
-                }
             }
-        }
+        });
         let ids: Vec<String> = variants.iter().map(|v| v.id.clone()).collect();
         let keys: Vec<(String, String)> = variants
             .iter()

@@ -4,26 +4,20 @@
 use dongbo_engine::{Db, JobId};
 use sqlx::Row;
 
-use super::key_tables::sqlite_job;
 use super::rows::{
     DepotRow, LocationRow, NhanhCustomerRow, NhanhProductRow, ShopifyCustomerRow, ShopifyProductRow, ShopifyVariantRow,
 };
 use super::sweep::PullSource;
+use crate::catalog::store::dialect::on_db;
 
 /// Runs one parameterless query on either backend and maps each row with `$map` (a closure over
 /// `&impl Row`); the SQL must be valid on both.
 macro_rules! fetch_all {
     ($db:expr, $sql:expr, |$r:ident| $map:expr) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let rows = sqlx::query($sql).fetch_all(pool).await?;
-                rows.iter().map(|$r| -> Result<_, sqlx::Error> { Ok($map) }).collect::<Result<Vec<_>, _>>()?
-            }
-            Db::Postgres(pool) => {
-                let rows = sqlx::query($sql).fetch_all(pool).await?;
-                rows.iter().map(|$r| -> Result<_, sqlx::Error> { Ok($map) }).collect::<Result<Vec<_>, _>>()?
-            }
-        }
+        on_db!($db, |pool, d| {
+            let rows = sqlx::query($sql).fetch_all(pool).await?;
+            rows.iter().map(|$r| -> Result<_, sqlx::Error> { Ok($map) }).collect::<Result<Vec<_>, _>>()?
+        })
     };
 }
 
@@ -180,40 +174,21 @@ pub async fn list_shopify_variant_keys(db: &Db) -> Result<Vec<(String, String)>,
 
 /// The stored watermark of `source` (unix seconds), if a pull of it completed.
 pub async fn watermark(db: &Db, source: PullSource) -> Result<Option<i64>, sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT watermark FROM pull_watermarks WHERE source = ?")
-                .bind(source.as_str())
-                .fetch_optional(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar("SELECT watermark FROM pull_watermarks WHERE source = $1")
-                .bind(source.as_str())
-                .fetch_optional(pool)
-                .await
-        }
-    }
+    on_db!(db, |pool, d| {
+        sqlx::query_scalar("SELECT watermark FROM pull_watermarks WHERE source = $1")
+            .bind(source.as_str())
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// How many live rows of `source` (its first table: products, not variants) a full pull `job`
 /// has not seen: what its [`MarkRemoved`](super::MarkRemoved) is about to mark.
 pub async fn count_unseen(db: &Db, source: PullSource, job: JobId) -> Result<i64, sqlx::Error> {
     let table = source.tables()[0].0;
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = format!(
-                "SELECT COUNT(*) FROM {table} WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> ?)"
-            );
-            sqlx::query_scalar(&sql).bind(sqlite_job(job)).fetch_one(pool).await
-        }
-        Db::Postgres(pool) => {
-            let sql = format!(
-                "SELECT COUNT(*) FROM {table} WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> $1)"
-            );
-            sqlx::query_scalar(&sql).bind(job.as_uuid()).fetch_one(pool).await
-        }
-    }
+    let sql =
+        format!("SELECT COUNT(*) FROM {table} WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> $1)");
+    on_db!(db, |pool, d| sqlx::query_scalar(&sql).bind(d.job(job)).fetch_one(pool).await)
 }
 
 /// Row counts of the mirror: live and removed per table, plus locations and depots.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use dongbo_engine::{EffectError, JobId, StepEffects, StoreTx};
 
-use super::key_tables::sqlite_job;
+use crate::catalog::store::dialect::{on_db, on_tx};
 
 /// What a pull mirrors: names the tables it sweeps and its row in `pull_watermarks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,27 +64,14 @@ impl StepEffects for MarkRemoved {
             let unkey = (!keys.is_empty()).then(|| {
                 format!("DELETE FROM {keys} WHERE {key_id} IN (SELECT id FROM {table} WHERE removed_at IS NOT NULL)")
             });
-            match &mut tx {
-                StoreTx::Sqlite(conn) => {
-                    let mark = format!(
-                        "UPDATE {table} SET removed_at = ? WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> ?)"
-                    );
-                    sqlx::query(&mark).bind(self.at_ms).bind(sqlite_job(self.job)).execute(&mut **conn).await?;
-                    if let Some(unkey) = &unkey {
-                        sqlx::query(unkey).execute(&mut **conn).await?;
-                    }
+            let mark =
+                format!("UPDATE {table} SET removed_at = $1 WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> $2)");
+            on_tx!(&mut tx, |conn, d| {
+                sqlx::query(&mark).bind(self.at_ms).bind(d.job(self.job)).execute(&mut *conn).await?;
+                if let Some(unkey) = &unkey {
+                    sqlx::query(unkey).execute(&mut *conn).await?;
                 }
-                StoreTx::Postgres(conn) => {
-                    let mark = format!(
-                        "UPDATE {table} SET removed_at = $1
-                         WHERE removed_at IS NULL AND (pull_seen IS NULL OR pull_seen <> $2)"
-                    );
-                    sqlx::query(&mark).bind(self.at_ms).bind(self.job.as_uuid()).execute(&mut **conn).await?;
-                    if let Some(unkey) = &unkey {
-                        sqlx::query(unkey).execute(&mut **conn).await?;
-                    }
-                }
-            }
+            });
         }
         Ok(())
     }
@@ -104,31 +91,18 @@ pub struct SetWatermark {
 
 #[async_trait]
 impl StepEffects for SetWatermark {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                sqlx::query(
-                    "INSERT INTO pull_watermarks (source, watermark, job_id) VALUES (?, ?, ?)
-                     ON CONFLICT (source) DO UPDATE SET watermark = excluded.watermark, job_id = excluded.job_id",
-                )
-                .bind(self.source.as_str())
-                .bind(self.watermark)
-                .bind(sqlite_job(self.job))
-                .execute(&mut *conn)
-                .await?;
-            }
-            StoreTx::Postgres(conn) => {
-                sqlx::query(
-                    "INSERT INTO pull_watermarks (source, watermark, job_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark, job_id = EXCLUDED.job_id",
-                )
-                .bind(self.source.as_str())
-                .bind(self.watermark)
-                .bind(self.job.as_uuid())
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
+        on_tx!(&mut tx, |conn, d| {
+            sqlx::query(
+                "INSERT INTO pull_watermarks (source, watermark, job_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (source) DO UPDATE SET watermark = excluded.watermark, job_id = excluded.job_id",
+            )
+            .bind(self.source.as_str())
+            .bind(self.watermark)
+            .bind(d.job(self.job))
+            .execute(&mut *conn)
+            .await?;
+        });
         Ok(())
     }
 }
@@ -149,11 +123,7 @@ impl EffectsList {
 impl StepEffects for EffectsList {
     async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         for effect in &self.0 {
-            let sub = match &mut tx {
-                StoreTx::Sqlite(conn) => StoreTx::Sqlite(conn),
-                StoreTx::Postgres(conn) => StoreTx::Postgres(conn),
-            };
-            effect.apply(sub).await?;
+            on_tx!(&mut tx, |conn, d| effect.apply(d.tx(conn)).await?);
         }
         Ok(())
     }
@@ -163,17 +133,10 @@ impl StepEffects for EffectsList {
 /// catalog and for tools. Workflows never call this; they return effects with their step so they
 /// commit with its event.
 pub async fn apply_outside_step(db: &dongbo_engine::Db, effects: &dyn StepEffects) -> Result<(), EffectError> {
-    match db {
-        dongbo_engine::Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            effects.apply(StoreTx::Sqlite(&mut tx)).await?;
-            tx.commit().await?;
-        }
-        dongbo_engine::Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            effects.apply(StoreTx::Postgres(&mut tx)).await?;
-            tx.commit().await?;
-        }
-    }
+    on_db!(db, |pool, d| {
+        let mut tx = pool.begin().await?;
+        effects.apply(d.tx(&mut tx)).await?;
+        tx.commit().await?;
+    });
     Ok(())
 }

@@ -1,0 +1,306 @@
+//! What the two backends spell differently, in one place, so that a catalog store function is
+//! written once and runs on both.
+//!
+//! A function's body is written once inside [`on_db!`] (given a [`Db`](dongbo_engine::Db)) or
+//! [`on_tx!`] (given a step's [`StoreTx`]), which compiles it once per backend: there the
+//! connection is that backend's and `d` is its dialect, [`Sqlite`] or [`Postgres`]. The two
+//! types have methods of the same names that give the backend's spelling and its parameter
+//! types, so each expansion type-checks against its own driver. No other module of the catalog
+//! store matches on the backend.
+//!
+//! What is the same on both and so needs nothing here:
+//! - placeholders: `$n` (SQLite reads `$n` as the n-th parameter too);
+//! - upserts: `INSERT … ON CONFLICT (…) DO UPDATE SET … = excluded.…` or `DO NOTHING`; an
+//!   `INSERT … SELECT` upsert ends its `SELECT` with `WHERE true`, which SQLite needs to tell the
+//!   upsert's `ON` from a join's;
+//! - `RETURNING`, row values, `IS DISTINCT FROM`, `CAST(x AS TEXT|BIGINT)`.
+//!
+//! What differs, each a method:
+//! - a job id is PostgreSQL's `uuid` and SQLite's hyphenated text (`job`);
+//! - a list of ids is one array parameter (`= ANY($n::bigint[])`) or one JSON array read with
+//!   `json_each` (`in_list`, `list`);
+//! - a batch of rows is `UNNEST` of one array per column or one JSON array of rows (`rows`,
+//!   `batch`): one statement per batch on both;
+//! - a JSON value is `jsonb` or text (`json`);
+//! - byte order of text is `COLLATE "C"` or SQLite's default (`bytewise`).
+
+use dongbo_engine::{JobId, StoreTx};
+use serde::Serialize;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+
+/// SQLite's spelling.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sqlite;
+
+/// PostgreSQL's spelling.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Postgres;
+
+/// Runs `$body` once per backend with `$pool` the [`Db`](dongbo_engine::Db)'s pool and `$d` its
+/// dialect.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident, $d:ident| $body:expr) => {
+        match $db {
+            dongbo_engine::Db::Sqlite($pool) => {
+                #[allow(unused_variables)]
+                let $d = $crate::catalog::store::dialect::Sqlite;
+                $body
+            }
+            dongbo_engine::Db::Postgres($pool) => {
+                #[allow(unused_variables)]
+                let $d = $crate::catalog::store::dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// Runs `$body` once per backend with `$conn` the step's connection (`$tx`: a
+/// `&mut StoreTx`) and `$d` its dialect.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident, $d:ident| $body:expr) => {
+        match $tx {
+            dongbo_engine::StoreTx::Sqlite(c) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut **c;
+                #[allow(unused_variables)]
+                let $d = $crate::catalog::store::dialect::Sqlite;
+                $body
+            }
+            dongbo_engine::StoreTx::Postgres(c) => {
+                let $conn: &mut sqlx::PgConnection = &mut **c;
+                #[allow(unused_variables)]
+                let $d = $crate::catalog::store::dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+/// Column `(name, PostgreSQL type)` of a batch of rows ([`Sqlite::rows`], [`Postgres::rows`]).
+pub(crate) type Col<'a> = (&'a str, &'a str);
+
+impl Sqlite {
+    /// Whether this is PostgreSQL.
+    pub(crate) fn postgres(self) -> bool {
+        false
+    }
+
+    /// The SQLite form of a statement written with PostgreSQL's parameters: `$n::type` becomes
+    /// `$n` (the type is the bound value's).
+    pub(crate) fn params(self, pg: &str) -> String {
+        strip_casts(pg)
+    }
+
+    /// A job id as the catalog stores it: its hyphenated text.
+    pub(crate) fn job(self, id: JobId) -> String {
+        id.to_string()
+    }
+
+    /// A list as one parameter: a JSON array.
+    pub(crate) fn list<T: Serialize>(self, items: &[T]) -> String {
+        serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// `IN` the list parameter `$n` ([`Sqlite::list`]).
+    pub(crate) fn in_list(self, n: usize, _pg_type: &str) -> String {
+        format!("IN (SELECT value FROM json_each(${n}))")
+    }
+
+    /// The batch parameter `$n` as a table `t` of the columns `cols`: one JSON array of rows
+    /// ([`Sqlite::batch`]).
+    pub(crate) fn rows(self, n: usize, cols: &[Col<'_>]) -> String {
+        let cols: Vec<String> = cols.iter().enumerate().map(|(i, (c, _))| format!("j.value ->> {i} AS {c}")).collect();
+        format!("(SELECT {} FROM json_each(${n}) j) AS t", cols.join(", "))
+    }
+
+    /// Binds a batch of `len` rows as the next parameter, one [`SqliteBatch::col`] per column.
+    pub(crate) fn batch<'q>(self, q: Query<'q, sqlx::Sqlite, SqliteArguments<'q>>, len: usize) -> SqliteBatch<'q> {
+        SqliteBatch { q, rows: vec![Vec::new(); len] }
+    }
+
+    /// A JSON value from text: stored as the text.
+    pub(crate) fn json(self, text: &str) -> String {
+        text.to_owned()
+    }
+
+    /// `expr` compared and ordered byte by byte (SQLite's default).
+    pub(crate) fn bytewise(self, expr: &str) -> String {
+        expr.to_owned()
+    }
+
+    /// The step transaction of a connection.
+    pub(crate) fn tx(self, conn: &mut sqlx::SqliteConnection) -> StoreTx<'_> {
+        StoreTx::Sqlite(conn)
+    }
+}
+
+impl Postgres {
+    /// Whether this is PostgreSQL.
+    pub(crate) fn postgres(self) -> bool {
+        true
+    }
+
+    /// A statement written with PostgreSQL's parameters, as it is.
+    pub(crate) fn params(self, pg: &str) -> String {
+        pg.to_owned()
+    }
+
+    /// A job id as the catalog stores it: a `uuid`.
+    pub(crate) fn job(self, id: JobId) -> uuid::Uuid {
+        id.as_uuid()
+    }
+
+    /// A list as one parameter: an array.
+    pub(crate) fn list<T: Clone>(self, items: &[T]) -> Vec<T> {
+        items.to_vec()
+    }
+
+    /// `IN` the list parameter `$n`, an array of `pg_type`.
+    pub(crate) fn in_list(self, n: usize, pg_type: &str) -> String {
+        format!("= ANY(${n}::{pg_type}[])")
+    }
+
+    /// The batch parameters `$n…` (one array per column) as a table `t` of the columns `cols`.
+    pub(crate) fn rows(self, n: usize, cols: &[Col<'_>]) -> String {
+        let arrays: Vec<String> = cols.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", n + i)).collect();
+        let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+        format!("UNNEST({}) AS t({})", arrays.join(", "), names.join(", "))
+    }
+
+    /// Binds a batch of rows as the next parameters, one [`PgBatch::col`] per column.
+    pub(crate) fn batch(self, q: Query<'_, sqlx::Postgres, PgArguments>, _len: usize) -> PgBatch<'_> {
+        PgBatch { q }
+    }
+
+    /// A JSON value from text: `jsonb`.
+    pub(crate) fn json(self, text: &str) -> String {
+        format!("CAST({text} AS jsonb)")
+    }
+
+    /// `expr` compared and ordered byte by byte, whatever the database's collation.
+    pub(crate) fn bytewise(self, expr: &str) -> String {
+        format!("{expr} COLLATE \"C\"")
+    }
+
+    /// The step transaction of a connection.
+    pub(crate) fn tx(self, conn: &mut sqlx::PgConnection) -> StoreTx<'_> {
+        StoreTx::Postgres(conn)
+    }
+}
+
+/// `pg` with every `$n::type` parameter as `$n`.
+fn strip_casts(pg: &str) -> String {
+    let mut out = String::with_capacity(pg.len());
+    let mut chars = pg.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            out.push(d);
+            chars.next();
+        }
+        if chars.peek() == Some(&':') {
+            chars.next();
+            chars.next();
+            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+/// The pool of a PostgreSQL database, for what only PostgreSQL has (the cluster-wide limiter's
+/// slots); `None` on SQLite.
+pub fn postgres_pool(db: &dongbo_engine::Db) -> Option<sqlx::PgPool> {
+    on_db!(db, |pool, d| d.pool_if_postgres(pool))
+}
+
+impl Sqlite {
+    fn pool_if_postgres(self, _pool: &sqlx::SqlitePool) -> Option<sqlx::PgPool> {
+        None
+    }
+}
+
+impl Postgres {
+    fn pool_if_postgres(self, pool: &sqlx::PgPool) -> Option<sqlx::PgPool> {
+        Some(pool.clone())
+    }
+}
+
+/// A batch of rows being bound on SQLite: collected row by row into one JSON array.
+pub(crate) struct SqliteBatch<'q> {
+    q: Query<'q, sqlx::Sqlite, SqliteArguments<'q>>,
+    rows: Vec<Vec<serde_json::Value>>,
+}
+
+impl<'q> SqliteBatch<'q> {
+    /// The next column, a value per row.
+    pub(crate) fn col<T: Serialize>(mut self, values: impl IntoIterator<Item = T>) -> Self {
+        for (row, v) in self.rows.iter_mut().zip(values) {
+            row.push(serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+        }
+        self
+    }
+
+    /// The query with the batch bound.
+    pub(crate) fn done(self) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
+        let doc = serde_json::Value::Array(self.rows.into_iter().map(serde_json::Value::Array).collect());
+        self.q.bind(doc.to_string())
+    }
+}
+
+/// A batch of rows being bound on PostgreSQL: an array per column.
+pub(crate) struct PgBatch<'q> {
+    q: Query<'q, sqlx::Postgres, PgArguments>,
+}
+
+impl<'q> PgBatch<'q> {
+    /// The next column, a value per row.
+    pub(crate) fn col<T>(self, values: impl IntoIterator<Item = T>) -> Self
+    where
+        Vec<T>: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        PgBatch { q: self.q.bind(values.into_iter().collect::<Vec<T>>()) }
+    }
+
+    /// The query with the batch bound.
+    pub(crate) fn done(self) -> Query<'q, sqlx::Postgres, PgArguments> {
+        self.q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Postgres, Sqlite};
+
+    #[test]
+    fn a_batch_is_a_table_of_arrays_on_postgres_and_of_json_rows_on_sqlite() {
+        let cols = [("id", "bigint"), ("name", "text")];
+        assert_eq!(Postgres.rows(3, &cols), "UNNEST($3::bigint[], $4::text[]) AS t(id, name)");
+        assert_eq!(
+            Sqlite.rows(3, &cols),
+            "(SELECT j.value ->> 0 AS id, j.value ->> 1 AS name FROM json_each($3) j) AS t"
+        );
+    }
+
+    #[test]
+    fn a_list_is_an_array_on_postgres_and_json_on_sqlite() {
+        assert_eq!(Postgres.in_list(1, "text"), "= ANY($1::text[])");
+        assert_eq!(Sqlite.in_list(1, "text"), "IN (SELECT value FROM json_each($1))");
+        assert_eq!(Sqlite.list(&[1i64, 2]), "[1,2]");
+    }
+
+    #[test]
+    fn postgres_parameters_lose_their_casts_on_sqlite() {
+        let pg = "a > $1::text AND b <= $2 LIMIT $3::bigint";
+        assert_eq!(Sqlite.params(pg), "a > $1 AND b <= $2 LIMIT $3");
+        assert_eq!(Postgres.params(pg), pg);
+    }
+}
