@@ -45,7 +45,9 @@ pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};
 pub use queue::{Priority, QueuePolicy};
 pub use retry::RetryPolicy;
-pub use store::{connect, open, Db, Existing, JobFilter, QueuedJob, Requested, SharedStore, Store, StoreError, StoreTx};
+pub use store::{
+    connect, open, Db, Existing, JobFilter, QueuedJob, Requested, SharedStore, Store, StoreError, StoreTx,
+};
 pub use supervisor::{WorkerHealth, WorkerPool};
 pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
 pub use workflow::{EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow};
