@@ -2,9 +2,10 @@
 //! (issue 18's figures), next to schedule-driven baselines of the same run, on SQLite.
 //!
 //! Setup: the sync fixture (both stores mirrored and mapped), one full PRODUCT_SYNC timed (what a
-//! scheduled firing must do before a change shows), then dongbo's HTTP API and two workers in
-//! this process, the simulator's webhooks pointed at `/api/webhooks/nhanh` and
-//! `/api/webhooks/shopify`. Three phases:
+//! scheduled firing must do before a change shows), then `dongbo serve` (API and two workers) on
+//! the same database with the simulator's secrets (`SHOPIFY_WEBHOOK_SECRET`,
+//! `NHANH_WEBHOOK_VERIFY_TOKEN`), the simulator's webhooks pointed at its `/api/webhooks/nhanh`
+//! and `/api/webhooks/shopify`. Three phases:
 //!
 //! 1. **Freshness.** The simulator drips 20 stock changes and 5 orders per second (5 minutes;
 //!    20 s with `--quick`) on the Standard plan. Each change is recorded by the simulator with its
@@ -33,14 +34,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use dongbo_engine::{EngineError, JobRequest, WorkerConfig, WorkerId, WorkerPool};
+use dongbo_engine::{EngineError, JobRequest, WorkerConfig, WorkerId};
 use dongbo_simulator::{ChangeKind, ChangeRecord, DripRates, Simulator, WebhookFaults};
 use dongbo_workflows::jobs::{CUSTOMER_SYNC, PRODUCT_SYNC};
 use serde_json::json;
 
 use super::fixture::{finish, run_to_end, SyncFixture};
 use super::{note, BenchOpts, Row, ScratchDb};
-use crate::http::{serve, AppState};
 
 const SECTION: &str = "freshness";
 const STOCK_PER_S: f64 = 20.0;
@@ -57,6 +57,9 @@ const RECONCILE: &str = "RECONCILE";
 /// The receiving routes.
 const NHANH_ROUTE: &str = "/api/webhooks/nhanh";
 const SHOPIFY_ROUTE: &str = "/api/webhooks/shopify";
+/// The settings the receiving routes verify deliveries with.
+const SHOPIFY_SECRET_VAR: &str = "SHOPIFY_WEBHOOK_SECRET";
+const NHANH_TOKEN_VAR: &str = "NHANH_WEBHOOK_VERIFY_TOKEN";
 
 /// Runs the section.
 pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
@@ -70,7 +73,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
     let sync_s = started.elapsed().as_secs_f64();
     note(SECTION, &format!("one full PRODUCT_SYNC of {} products: {sync_s:.1} s", fx.mapped_products));
 
-    let receiver = Receiver::start(&fx).await?;
+    let receiver = Receiver::start(opts, &fx).await?;
     let webhooks = fx.sim.webhooks();
     webhooks.set_nhanh_url(Some(format!("{}{NHANH_ROUTE}", receiver.url)));
     webhooks.set_shopify_url(Some(format!("{}{SHOPIFY_ROUTE}", receiver.url)));
@@ -105,28 +108,55 @@ fn worker_config(name: &str) -> WorkerConfig {
     config
 }
 
-/// dongbo's API and two workers in this process, on the fixture's database.
+/// `dongbo serve` (its API and two workers) on the fixture's database, configured with the
+/// simulator's upstreams and webhook secrets.
 struct Receiver {
     url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    workers: WorkerPool,
+    child: tokio::process::Child,
 }
 
 impl Receiver {
-    async fn start(fx: &SyncFixture) -> anyhow::Result<Receiver> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the API")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let state = AppState::new(fx.engine.clone(), None);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let workers =
-            WorkerPool::start(&fx.engine, vec![worker_config("a"), worker_config("b")], Duration::from_secs(1));
-        let receiver = Receiver { url, stop, server, workers };
+    async fn start(opts: &BenchOpts, fx: &SyncFixture) -> anyhow::Result<Receiver> {
+        // A free port: bound, read, released for the server to take.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?.local_addr()?.port();
+        let url = format!("http://127.0.0.1:{port}");
+        let config = fx.sim.webhooks().config().clone();
+        let mut env = fx.sim.env();
+        env.push((SHOPIFY_SECRET_VAR.into(), config.shopify_secret.clone()));
+        env.push((NHANH_TOKEN_VAR.into(), config.nhanh_verify_token.clone()));
+        let child = tokio::process::Command::new(&opts.dongbo_bin)
+            .args(["serve", "--db", fx.db.url(), "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting dongbo serve ({})", opts.dongbo_bin.display()))?;
+        let mut receiver = Receiver { url, child };
+        receiver.ready().await?;
         receiver.check_routes().await?;
         Ok(receiver)
+    }
+
+    /// Waits (up to 60 s) for `/healthz` to answer.
+    async fn ready(&mut self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{}/healthz", self.url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("dongbo serve exited with {status} before it listened");
+            }
+            if Instant::now() >= deadline {
+                bail!("dongbo serve did not answer /healthz within 60 s");
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// The receiving routes exist (an empty body may be refused, but not as an unknown route).
@@ -148,10 +178,9 @@ impl Receiver {
         Ok(())
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
-        self.workers.stop().await;
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
     }
 }
 
