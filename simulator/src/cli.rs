@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::config::{Plan, SimConfig};
+use crate::webhooks::WebhookConfig;
 use crate::Simulator;
 
 /// Arguments of `dongbo sim`.
@@ -26,6 +27,15 @@ pub struct SimArgs {
     /// Shopify plan: standard, advanced or plus.
     #[arg(long, default_value = "standard")]
     pub plan: Plan,
+    /// Where Nhanh's webhooks go (the URL typed into Nhanh's app settings).
+    #[arg(long)]
+    pub nhanh_webhook_url: Option<String>,
+    /// Where Shopify's webhooks of every topic go (until subscriptions name their own).
+    #[arg(long)]
+    pub shopify_webhook_url: Option<String>,
+    /// Retry waits of both platforms are divided by this (1: real minutes).
+    #[arg(long, default_value_t = 1.0)]
+    pub webhook_time_scale: f64,
 }
 
 impl Default for SimArgs {
@@ -37,6 +47,9 @@ impl Default for SimArgs {
             customers: 5_000,
             seed: 42,
             plan: Plan::Standard,
+            nhanh_webhook_url: None,
+            shopify_webhook_url: None,
+            webhook_time_scale: 1.0,
         }
     }
 }
@@ -59,11 +72,31 @@ pub fn export_lines(env: &[(String, String)]) -> String {
 /// Starts both servers, prints the `export` lines to stdout as soon as they listen (everything
 /// else goes to stderr), and serves until ctrl-c.
 pub async fn run_cli(args: SimArgs) -> std::io::Result<()> {
+    if !(args.webhook_time_scale.is_finite() && args.webhook_time_scale > 0.0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--webhook-time-scale must be a positive number",
+        ));
+    }
+    for url in [&args.nhanh_webhook_url, &args.shopify_webhook_url].into_iter().flatten() {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("webhook URL {url:?} is not http(s)"),
+            ));
+        }
+    }
     let config = SimConfig {
         seed: args.seed,
         products: args.products,
         customers: args.customers,
         plan: args.plan,
+        webhooks: WebhookConfig {
+            nhanh_url: args.nhanh_webhook_url.clone(),
+            shopify_url: args.shopify_webhook_url.clone(),
+            time_scale: args.webhook_time_scale,
+            ..WebhookConfig::default()
+        },
         ..SimConfig::default()
     };
     let sim = Simulator::start(config, &args.listen, &args.shopify_listen).await?;

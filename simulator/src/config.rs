@@ -23,6 +23,8 @@ pub struct SimConfig {
     pub shopify: ShopifyLimits,
     /// The credentials both servers accept.
     pub credentials: Credentials,
+    /// Where and how the simulator sends webhooks.
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl Default for SimConfig {
@@ -35,6 +37,7 @@ impl Default for SimConfig {
             nhanh: NhanhLimits::default(),
             shopify: ShopifyLimits::default(),
             credentials: Credentials::default(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }

@@ -27,7 +27,8 @@ pub(crate) fn router(sim: Arc<Sim>, server: Server) -> Router {
         .route("/_sim/truth", get(truth))
         .route("/_sim/faults", get(faults).post(set_faults))
         .route("/_sim/touch", post(touch))
-        .with_state(Control { sim, server })
+        .with_state(Control { sim: sim.clone(), server })
+        .merge(crate::webhooks::control::router(sim))
 }
 
 async fn journal(State(c): State<Control>) -> Json<serde_json::Value> {
@@ -71,10 +72,23 @@ struct TouchBody {
     customers: usize,
     #[serde(default)]
     products: usize,
+    /// Shopify stock levels changed by hand (each sends `INVENTORY_LEVELS_UPDATE`).
+    #[serde(default, rename = "shopifyInventory")]
+    shopify_inventory: usize,
+    /// Nhanh products whose information (price) changed (each batch sends `productUpdate`).
+    #[serde(default, rename = "productInfo")]
+    product_info: usize,
 }
 
+/// Touched records fire the webhooks their platform would send: Nhanh `orderAdd` for a customer
+/// whose total rose, `inventoryChange` for products whose stock changed, Shopify
+/// `INVENTORY_LEVELS_UPDATE` for levels changed by hand.
 async fn touch(State(c): State<Control>, Json(body): Json<TouchBody>) -> Json<serde_json::Value> {
     let customers = crate::touch::customers(&c.sim, body.customers);
     let products = crate::touch::products(&c.sim, body.products);
-    Json(json!({"customers": customers, "products": products}))
+    crate::webhooks::customers_ordered(&c.sim, &customers);
+    crate::webhooks::products_changed(&c.sim, &products);
+    let inventory = crate::webhooks::touch_shopify_inventory(&c.sim, body.shopify_inventory);
+    let info = crate::webhooks::touch_product_info(&c.sim, body.product_info);
+    Json(json!({"customers": customers, "products": products, "shopifyInventory": inventory, "productInfo": info}))
 }

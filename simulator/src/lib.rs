@@ -34,6 +34,10 @@
 //! - [`faults`]: [`Faults`] and the fault middleware; `journal`: [`JournalEntry`];
 //!   `stats`: request counts; `control`: the `/_sim/` routes; `touch`: run-time changes.
 //! - [`state`]: [`SimState`], read access for tests; [`cli`]: `dongbo sim`.
+//! - `webhooks/`: the webhooks both platforms send ([`Webhooks`]): `nhanh` and `shopify` (bodies,
+//!   headers, signature), `delivery` (faults, attempts, retries, journal), `drip` (a steady
+//!   stream of changes, recorded for the freshness benchmark), `control` (`/_sim/webhooks`,
+//!   `/_sim/drip`).
 //! - `clock`: every clock is `tokio::time::Instant`, mapped onto unix time, so tests can
 //!   `tokio::time::pause()` and `advance` through locks and refills.
 //!
@@ -114,6 +118,7 @@ pub mod state;
 mod stats;
 mod touch;
 pub mod truth;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -129,6 +134,10 @@ pub use faults::{FaultPatch, FaultSettings, Faults, Scope, Server};
 pub use journal::JournalEntry;
 pub use state::{ExpectedLevel, SimState, VariantState};
 pub use truth::{Depot, Location, Truth};
+pub use webhooks::nhanh::Order as NhanhOrder;
+pub use webhooks::{
+    ChangeKind, ChangeRecord, DeliveryRecord, DripRates, Subscription, Targets, WebhookConfig, WebhookFaults, Webhooks,
+};
 
 use faults::FaultLayer;
 use sim::Sim;
@@ -260,15 +269,26 @@ impl Simulator {
     }
 
     /// Stamps `n` deterministically chosen Nhanh customers `updatedAt = now` and raises their
-    /// `totalAmount`; returns their ids.
+    /// `totalAmount`, sending Nhanh's `orderAdd` for each to the webhook URL if one is set;
+    /// returns their ids.
     pub fn touch_nhanh_customers(&self, n: usize) -> Vec<u64> {
-        touch::customers(&self.sim, n)
+        let ids = touch::customers(&self.sim, n);
+        webhooks::customers_ordered(&self.sim, &ids);
+        ids
     }
 
     /// Changes the stock of `n` deterministically chosen Nhanh products and stamps them
-    /// `updatedAt = now`; returns their ids.
+    /// `updatedAt = now`, sending Nhanh's `inventoryChange` (≤ 100 products each) to the
+    /// webhook URL if one is set; returns their ids.
     pub fn touch_nhanh_products(&self, n: usize) -> Vec<u64> {
-        touch::products(&self.sim, n)
+        let ids = touch::products(&self.sim, n);
+        webhooks::products_changed(&self.sim, &ids);
+        ids
+    }
+
+    /// The webhooks this simulator sends: targets, faults, deliveries and the drip.
+    pub fn webhooks(&self) -> Webhooks {
+        Webhooks { sim: self.sim.clone() }
     }
 
     /// Number of `ERR_429` replies and THROTTLED replies so far: `(nhanh, shopify)`.
@@ -279,6 +299,8 @@ impl Simulator {
     /// Stops both servers: in-flight requests get up to one second to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.sim.webhooks.shutdown();
+        webhooks::drip::stop(&self.sim);
         for mut server in self.servers {
             if tokio::time::timeout(std::time::Duration::from_secs(1), &mut server).await.is_err() {
                 server.abort();

@@ -36,6 +36,8 @@ pub(crate) struct Sim {
     pub bulk: BulkOperations,
     /// `http://host:port` of the Shopify server, set once it listens.
     pub shop_url: OnceLock<String>,
+    /// The webhooks both platforms send.
+    pub webhooks: Arc<crate::webhooks::Hub>,
 }
 
 impl Sim {
@@ -62,6 +64,12 @@ impl Sim {
             idempotency: Mutex::default(),
             bulk: BulkOperations::default(),
             shop_url: OnceLock::new(),
+            webhooks: crate::webhooks::Hub::new(
+                config.webhooks.clone(),
+                config.seed,
+                clock,
+                config.credentials.nhanh_business_id.parse().unwrap_or(0),
+            ),
             config,
         }
     }

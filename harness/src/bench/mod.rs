@@ -15,6 +15,7 @@ pub mod bulk_rss;
 pub mod chaos;
 pub mod engine;
 pub mod fixture;
+pub mod freshness;
 pub mod matching;
 pub mod pulls;
 pub mod resume;
@@ -114,6 +115,7 @@ pub const SECTIONS: &[(&str, Section)] = &[
     ("resume", |o| Box::pin(resume::run(o))),
     ("chaos", |o| Box::pin(chaos::run(o))),
     ("bulk_rss", |o| Box::pin(bulk_rss::run(o))),
+    ("freshness", |o| Box::pin(freshness::run(o))),
 ];
 
 /// The names of every section.

@@ -8,7 +8,7 @@
 pub(crate) mod app;
 mod list;
 pub(crate) mod rate_limit;
-mod render;
+pub(crate) mod render;
 
 use std::collections::HashMap;
 use std::sync::Arc;
