@@ -6,4 +6,6 @@ pub mod credentials;
 pub mod limits;
 pub mod matching;
 pub mod pulls;
+pub mod reconcile;
+pub mod schedules;
 pub mod sync;
