@@ -117,8 +117,9 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
     let touched = compare.payload["touched"].as_array().unwrap();
     assert_eq!(touched.len(), 5, "{touched:?}");
     for t in touched {
-        let audit = store.entity_events(&format!("{}:{}", t["kind"].as_str().unwrap(), t["id"].as_str().unwrap()), 100);
-        assert!(audit.await.unwrap().iter().any(|a| a.action == "drift"));
+        let entity = format!("{}:{}", t["kind"].as_str().unwrap(), t["id"].as_str().unwrap());
+        let audit = store.entity_events(&entity, 100).await.unwrap();
+        assert!(audit.iter().any(|a| a.action == "drift"), "{entity}");
     }
     // Only those were pushed: the children were scoped to them.
     let fixes = children_of(&db, &job.id.to_string()).await.unwrap();
