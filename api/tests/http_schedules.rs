@@ -55,11 +55,22 @@ async fn schedules_crud_and_refusals(backend: Backend) {
     let after = call("GET", "/api/schedules").send(&router).await;
     assert_eq!(after.data().as_array().unwrap().len(), 3, "refused schedules were not written");
 
-    let changed = call("PATCH", "/api/schedules/count").json(&json!({"cron": "0 3 * * *", "timeZone": "UTC"})).send(&router).await;
+    let changed = call("PATCH", "/api/schedules/count")
+        .json(&json!({"cron": "0 3 * * *", "timeZone": "UTC"}))
+        .send(&router)
+        .await;
     assert_eq!(changed.data()["cron"], json!("0 3 * * *"));
     assert!(changed.data()["nextRunAt"].as_str().unwrap().contains("T03:00:00"), "{}", changed.text);
-    call("PATCH", "/api/schedules/count").json(&json!({"timeZone": "Nowhere/Else"})).send(&router).await.error(StatusCode::BAD_REQUEST);
-    call("PATCH", "/api/schedules/missing").json(&json!({"cron": "0 3 * * *"})).send(&router).await.error(StatusCode::NOT_FOUND);
+    call("PATCH", "/api/schedules/count")
+        .json(&json!({"timeZone": "Nowhere/Else"}))
+        .send(&router)
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    call("PATCH", "/api/schedules/missing")
+        .json(&json!({"cron": "0 3 * * *"}))
+        .send(&router)
+        .await
+        .error(StatusCode::NOT_FOUND);
 
     let paused = call("POST", "/api/schedules/count/pause").send(&router).await;
     assert_eq!((paused.data()["paused"].clone(), paused.data()["nextRunAt"].clone()), (json!(true), json!(null)));

@@ -27,7 +27,10 @@ fn reconcile_pipeline() -> Value {
 }
 
 /// The RECONCILE child of a finished pipeline, and its `compare` step's note.
-async fn reconcile_of(engine: &Engine, pipeline: &dongbo_engine::BackgroundJob) -> (dongbo_engine::BackgroundJob, String) {
+async fn reconcile_of(
+    engine: &Engine,
+    pipeline: &dongbo_engine::BackgroundJob,
+) -> (dongbo_engine::BackgroundJob, String) {
     let store = engine.store();
     let links = children_of(&store.db(), &pipeline.id.to_string()).await.unwrap();
     let link = links.iter().find(|l| l.stage == "reconcile").expect("a reconcile child");
@@ -63,7 +66,11 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
     assert_eq!(first.status, JobStatus::Completed, "{:?}", first.error);
     let (job, note) = reconcile_of(&engine, &first).await;
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
-    assert_eq!((job.metadata["stockDrift"].clone(), job.metadata["totalSpentDrift"].clone()), (json!(0), json!(0)), "{note}");
+    assert_eq!(
+        (job.metadata["stockDrift"].clone(), job.metadata["totalSpentDrift"].clone()),
+        (json!(0), json!(0)),
+        "{note}"
+    );
     assert!(children_of(&db, &job.id.to_string()).await.unwrap().is_empty());
 
     // Someone changes Shopify directly: three variants' stock and two customers' total spent.
@@ -83,7 +90,8 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
     }
     let errors = shopify.inventory_set_quantities(&changes, "operator-hand-edit-1").await.unwrap();
     assert!(errors.is_empty(), "{errors:?}");
-    let drifted_customers: Vec<String> = customers.iter().skip(4).step_by(7).take(2).map(|(_, _, gid)| gid.clone()).collect();
+    let drifted_customers: Vec<String> =
+        customers.iter().skip(4).step_by(7).take(2).map(|(_, _, gid)| gid.clone()).collect();
     let metafields: Vec<MetafieldInput> = drifted_customers
         .iter()
         .map(|gid| MetafieldInput {
@@ -152,7 +160,11 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
     }
     let totals: std::collections::HashMap<String, u64> = sim.state().expected_total_spent().into_iter().collect();
     for (_, _, gid) in &customers {
-        assert_eq!(sim.state().customer_metafield(gid, "custom", "total_spent"), Some(totals[gid].to_string()), "{gid}");
+        assert_eq!(
+            sim.state().customer_metafield(gid, "custom", "total_spent"),
+            Some(totals[gid].to_string()),
+            "{gid}"
+        );
     }
 }
 

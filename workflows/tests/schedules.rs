@@ -43,10 +43,7 @@ fn every15(id: &str) -> NewSchedule {
 }
 
 async fn jobs_of(store: &SharedStore, job_type: &str) -> Vec<BackgroundJob> {
-    store
-        .list_jobs(&JobFilter { job_type: Some(job_type.into()), limit: 1000, ..JobFilter::default() })
-        .await
-        .unwrap()
+    store.list_jobs(&JobFilter { job_type: Some(job_type.into()), limit: 1000, ..JobFilter::default() }).await.unwrap()
 }
 
 async fn run_until_finished(engine: &Engine, id: JobId) -> BackgroundJob {

@@ -156,7 +156,8 @@ pub async fn run(args: SchedulesArgs) -> anyhow::Result<()> {
             print_one(&client.call(Method::POST, "/api/schedules", Some(body)).await?);
         }
         SchedulesCommand::Set { id, cron, time_zone, job_type, input } => {
-            let body = json!({ "cron": cron, "timeZone": time_zone, "jobType": job_type, "input": parse_input(input)? });
+            let body =
+                json!({ "cron": cron, "timeZone": time_zone, "jobType": job_type, "input": parse_input(input)? });
             print_one(&client.call(Method::PATCH, &format!("/api/schedules/{id}"), Some(body)).await?);
         }
         SchedulesCommand::Pause { id } => {

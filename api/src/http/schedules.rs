@@ -318,7 +318,11 @@ pub async fn delete_schedule(
     }))
 }
 
-async fn set_paused(state: &AppState, raw: Result<Path<String>, PathRejection>, paused: bool) -> ApiResult<ScheduleView> {
+async fn set_paused(
+    state: &AppState,
+    raw: Result<Path<String>, PathRejection>,
+    paused: bool,
+) -> ApiResult<ScheduleView> {
     let id = schedule_id(raw)?;
     let s = scheduler(state);
     let now = now(state);

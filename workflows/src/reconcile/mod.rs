@@ -128,8 +128,10 @@ impl Workflow for Reconcile {
                 links.push(link);
             }
             let rows = self.children.rows(&children).await?;
-            let progress =
-                Progress { metadata: Some(json!({ "children": children_view(&children, &rows) })), ..Progress::default() };
+            let progress = Progress {
+                metadata: Some(json!({ "children": children_view(&children, &rows) })),
+                ..Progress::default()
+            };
             state.children = Some(children);
             return Ok(Step::next("fix", state).with_progress(progress).with_effects(LinkChildren(links)));
         };
@@ -140,8 +142,10 @@ impl Workflow for Reconcile {
                 return Err(waiting.into_step_error());
             }
             state.parked = Parked::mark(ctx);
-            let progress =
-                Progress { metadata: Some(json!({ "children": children_view(&children, &rows) })), ..Progress::default() };
+            let progress = Progress {
+                metadata: Some(json!({ "children": children_view(&children, &rows) })),
+                ..Progress::default()
+            };
             return Ok(Step::next("waiting", state).with_progress(progress));
         }
         if let Some(reason) = failures(&children, &rows) {
@@ -186,7 +190,11 @@ impl Reconcile {
         let mut touched = Vec::with_capacity(stock.len() + spend.len());
         let mut lines = Vec::new();
         for d in &stock {
-            touched.push(EntityRef { kind: "product_mapping".into(), id: d.mapping_id.to_string(), action: "drift".into() });
+            touched.push(EntityRef {
+                kind: "product_mapping".into(),
+                id: d.mapping_id.to_string(),
+                action: "drift".into(),
+            });
             if lines.len() < NOTE_ITEMS {
                 lines.push(format!(
                     "stock {} (Nhanh {} → {}): Nhanh {}, Shopify {}",
@@ -195,7 +203,11 @@ impl Reconcile {
             }
         }
         for d in &spend {
-            touched.push(EntityRef { kind: "customer_mapping".into(), id: d.mapping_id.to_string(), action: "drift".into() });
+            touched.push(EntityRef {
+                kind: "customer_mapping".into(),
+                id: d.mapping_id.to_string(),
+                action: "drift".into(),
+            });
             if lines.len() < NOTE_ITEMS {
                 lines.push(format!(
                     "total spent {} (Nhanh {} → {}): Nhanh {}, Shopify {}",

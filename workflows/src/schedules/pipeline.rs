@@ -110,7 +110,9 @@ impl Workflow for Pipeline {
         let mut names = HashSet::new();
         for stage in &input.stages {
             let name = stage.name.trim();
-            if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            if name.is_empty()
+                || name.len() > 64
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(format!("stage name `{}` must be 1–64 letters, digits, `-` or `_`", stage.name));
             }
@@ -156,7 +158,8 @@ impl Workflow for Pipeline {
             let mut links = Vec::new();
             for job in &stage.jobs {
                 let n = state.children.len();
-                let (child, link) = self.children.request(ctx, &stage.name, n, &job.job_type, job.input.clone()).await?;
+                let (child, link) =
+                    self.children.request(ctx, &stage.name, n, &job.job_type, job.input.clone()).await?;
                 state.children.push(child);
                 links.push(link);
             }
@@ -182,7 +185,8 @@ impl Workflow for Pipeline {
                 return Err(waiting.into_step_error());
             }
             state.parked = Parked::mark(ctx);
-            let progress = Progress { metadata: Some(json!({ "stage": stage.name, "children": view })), ..Progress::default() };
+            let progress =
+                Progress { metadata: Some(json!({ "stage": stage.name, "children": view })), ..Progress::default() };
             return Ok(Step::next("waiting", state).with_progress(progress));
         }
         if let Some(reason) = failures(&current, &current_rows) {

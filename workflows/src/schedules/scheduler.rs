@@ -144,7 +144,13 @@ impl Scheduler {
     }
 
     /// Checks timing, job type and input as a firing would use them; the normalised input.
-    fn check(&self, cron: &str, zone: &str, job_type: &str, input: Value) -> Result<(ScheduleSpec, Value), ScheduleError> {
+    fn check(
+        &self,
+        cron: &str,
+        zone: &str,
+        job_type: &str,
+        input: Value,
+    ) -> Result<(ScheduleSpec, Value), ScheduleError> {
         let spec = ScheduleSpec::parse(cron, zone).map_err(ScheduleError::Invalid)?;
         let workflow = self.engine.registry().get(job_type).ok_or_else(|| {
             let shown: String = job_type.chars().take(64).collect();
@@ -195,7 +201,12 @@ impl Scheduler {
     }
 
     /// Changes a schedule's timing or job; slots before `now` do not fire for the new timing.
-    pub async fn change(&self, id: &str, patch: SchedulePatch, now: DateTime<Utc>) -> Result<ScheduleRow, ScheduleError> {
+    pub async fn change(
+        &self,
+        id: &str,
+        patch: SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRow, ScheduleError> {
         let old = self.get(id).await?;
         let cron = patch.cron.unwrap_or(old.cron);
         let zone = patch.time_zone.unwrap_or(old.time_zone);

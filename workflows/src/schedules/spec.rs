@@ -119,7 +119,13 @@ mod tests {
         // A clock behind the guard: nothing.
         check_due(every15, "UTC", "2026-12-06T10:30:00Z", "2026-12-06T10:20:00Z", None);
         // Nightly, three nights missed: once.
-        check_due("0 2 * * *", "Asia/Ho_Chi_Minh", "2026-12-01T00:00:00Z", "2026-12-06T03:00:00Z", Some("2026-12-05T19:00:00Z"));
+        check_due(
+            "0 2 * * *",
+            "Asia/Ho_Chi_Minh",
+            "2026-12-01T00:00:00Z",
+            "2026-12-06T03:00:00Z",
+            Some("2026-12-05T19:00:00Z"),
+        );
     }
 
     #[test]

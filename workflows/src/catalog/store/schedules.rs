@@ -145,7 +145,8 @@ pub async fn get_schedule(db: &Db, id: &str) -> R<Option<ScheduleRow>> {
 
 /// Creates a schedule; `false` when one of that name exists (nothing changes then).
 pub async fn insert_schedule(db: &Db, row: &ScheduleRow) -> R<bool> {
-    const SQL: &str = "INSERT INTO schedules (id, cron, time_zone, job_type, input, paused, after_ms, created_at, updated_at)
+    const SQL: &str =
+        "INSERT INTO schedules (id, cron, time_zone, job_type, input, paused, after_ms, created_at, updated_at)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
     let input = row.input.to_string();
     on_pool!(db, |pool| {
@@ -341,7 +342,8 @@ pub struct LinkChildren(pub Vec<ChildLink>);
 #[async_trait]
 impl StepEffects for LinkChildren {
     async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
-        const SQL: &str = "INSERT INTO job_children (child_job_id, parent_job_id, stage, position) VALUES ($1, $2, $3, $4)
+        const SQL: &str =
+            "INSERT INTO job_children (child_job_id, parent_job_id, stage, position) VALUES ($1, $2, $3, $4)
                            ON CONFLICT (child_job_id) DO NOTHING";
         match tx {
             StoreTx::Sqlite(conn) => {
