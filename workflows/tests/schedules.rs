@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use dongbo_engine::example::ExampleCount;
 use dongbo_engine::{
-    BackgroundJob, Engine, JobFilter, JobId, JobStatus, Registry, SharedStore, WorkerConfig, WorkerId,
+    BackgroundJob, Engine, JobFilter, JobId, JobStatus, Priority, Registry, SharedStore, WorkerConfig, WorkerId,
 };
 use dongbo_tests::{fresh_db, wait_for, Backend};
 use dongbo_workflows::catalog::store::schedules::{self as store, children_of, parent_of};
@@ -87,6 +87,7 @@ async fn one_firing_per_slot_and_missed_slots_fire_once(backend: Backend) {
     let jobs = jobs_of(&store, "EXAMPLE_COUNT").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id, fired[0].job_id);
+    assert_eq!(jobs[0].priority, Priority::Scheduled, "a slot is scheduled work");
     let firings = store::firings(&store.db(), "every15", 10).await.unwrap();
     assert_eq!(firings.len(), 1);
     assert_eq!(firings[0].job_id, Some(fired[0].job_id.to_string()));
@@ -140,6 +141,7 @@ async fn pause_resume_run_now_and_changes(backend: Backend) {
     let (first, _) = s.run_now("e", "api", at("2026-12-06T11:02:00Z")).await.unwrap();
     let job = run_until_finished(&engine, first.job_id).await;
     assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.priority, Priority::Manual, "run now is an operator's request");
     let (second, _) = s.run_now("e", "api", at("2026-12-06T11:03:00Z")).await.unwrap();
     assert_ne!(first.job_id, second.job_id);
     let kinds: Vec<String> = store::firings(&store.db(), "e", 10).await.unwrap().into_iter().map(|f| f.kind).collect();
@@ -265,6 +267,7 @@ async fn a_pipeline_runs_its_children_stage_by_stage_on_one_worker(backend: Back
     for l in &links {
         let child = store.job(l.child_job_id.parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(child.status, JobStatus::Completed);
+        assert_eq!(child.priority, Priority::Scheduled, "children run at their parent's priority");
         let back = parent_of(&store.db(), &l.child_job_id).await.unwrap().unwrap();
         assert_eq!(back.parent_job_id, parent.id.to_string());
         let first = store.events(child.id, 0, 1).await.unwrap();

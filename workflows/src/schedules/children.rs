@@ -95,12 +95,21 @@ impl ChildJobs {
         job_type: &str,
         input: Value,
     ) -> Result<(ChildRef, ChildLink), StepError> {
-        let engine = Engine::with_clock(self.store()?, self.types.clone(), ctx.clock.clone());
+        let store = self.store()?;
         let parent = ctx.job_id;
+        // Children run at their parent's priority (a scheduled pipeline's children are scheduled
+        // work; a pipeline an operator ran is manual).
+        let priority = store
+            .job(parent)
+            .await
+            .map_err(|e| StepError::transient(format!("reading the parent job: {e}")))?
+            .map(|row| row.priority)
+            .unwrap_or_default();
+        let engine = Engine::with_clock(store, self.types.clone(), ctx.clock.clone());
         let mut req = JobRequest::new(job_type, input);
         req.idempotency_key = Some(format!("pipeline:{parent}:{stage}:{n}"));
         req.requested_by = format!("pipeline:{parent}");
-        // When the engine has priorities, children inherit the parent's: one line here.
+        req.priority = priority;
         let requested = engine.request(req).await.map_err(|e| match e {
             EngineError::UnknownJobType(_) | EngineError::InvalidInput(_) => {
                 StepError::permanent(format!("stage {stage}: child {job_type}: {e}"))

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use dongbo_engine::{Engine, EngineError, JobId, JobRequest, Requested};
+use dongbo_engine::{Engine, EngineError, JobId, JobRequest, Priority, Requested};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -233,11 +233,11 @@ impl Scheduler {
         Ok(row)
     }
 
-    async fn request(&self, row: &ScheduleRow, key: String) -> Result<Requested, EngineError> {
+    async fn request(&self, row: &ScheduleRow, key: String, priority: Priority) -> Result<Requested, EngineError> {
         let mut req = JobRequest::new(row.job_type.clone(), row.input.clone());
         req.idempotency_key = Some(key);
         req.requested_by = format!("schedule:{}", row.id);
-        // When the engine has priorities, scheduled work asks for the lowest: one line here.
+        req.priority = priority;
         self.engine.request(req).await
     }
 
@@ -246,7 +246,8 @@ impl Scheduler {
     pub async fn run_now(&self, id: &str, by: &str, now: DateTime<Utc>) -> Result<(Fired, Requested), ScheduleError> {
         let row = self.get(id).await?;
         let key = format!("schedule:{id}:run:{}", uuid::Uuid::new_v4());
-        let requested = self.request(&row, key).await?;
+        // An operator asked: manual priority, like a trigger.
+        let requested = self.request(&row, key, Priority::Manual).await?;
         let firing = FiringRow {
             schedule_id: row.id.clone(),
             kind: MANUAL.into(),
@@ -295,7 +296,8 @@ impl Scheduler {
 
     /// Requests the job of a won slot and records it on the firing.
     async fn fire(&self, row: &ScheduleRow, slot: DateTime<Utc>) -> Result<Fired, ScheduleError> {
-        let requested = self.request(row, slot_key(&row.id, slot)).await?;
+        // A slot is background work: it yields to webhooks and to what operators ask for.
+        let requested = self.request(row, slot_key(&row.id, slot), Priority::Scheduled).await?;
         let job_id = requested.job.id;
         store::set_firing_job(&self.db(), &row.id, SLOT, ms(slot), &job_id.to_string()).await?;
         tracing::info!(schedule = %row.id, %slot, job = %job_id, "schedule fired");
