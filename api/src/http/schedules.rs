@@ -411,7 +411,9 @@ pub async fn job_children(State(state): State<AppState>, JobIdPath(id): JobIdPat
     let store = state.engine.store();
     store.job(id).await?.ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
     let db = store.db();
-    let failed = |e: sqlx::Error| ApiError::Internal(format!("job children: {e}"));
+    fn failed(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(format!("job children: {e}"))
+    }
     let parent = parent_of(&db, &id.to_string()).await.map_err(failed)?;
     let mut children = Vec::new();
     for link in children_of(&db, &id.to_string()).await.map_err(failed)? {
