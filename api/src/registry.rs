@@ -13,6 +13,14 @@ pub fn registry(upstreams: &Upstreams) -> Registry {
     r
 }
 
+/// [`registry`] plus the job types that request child jobs on `store` (RECONCILE, PIPELINE):
+/// what the processes that serve or run scheduled work register.
+pub fn registry_on(store: &SharedStore, upstreams: &Upstreams) -> Registry {
+    let mut r = registry(upstreams);
+    dongbo_workflows::schedules::register(&mut r, store, upstreams);
+    r
+}
+
 /// The upstream clients from `NHANH_*` and `SHOPIFY_*`, pacing Nhanh in this process.
 pub fn upstreams_from_env() -> anyhow::Result<Upstreams> {
     Upstreams::from_env().map_err(|e| anyhow::anyhow!("upstream configuration: {e}"))

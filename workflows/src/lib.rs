@@ -14,6 +14,8 @@
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
 //!   support), shown by the HTTP layer.
+//! - [`schedules`]: durable cron schedules, their scheduler, and PIPELINE (parent and child jobs).
+//! - [`reconcile`]: RECONCILE, which repairs the drift webhooks missed.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -26,6 +28,8 @@ pub mod matching;
 pub mod nhanh_token;
 pub mod notices;
 pub mod pull;
+pub mod reconcile;
+pub mod schedules;
 pub mod setup;
 pub mod sync;
 

@@ -8,6 +8,7 @@ mod jobs;
 mod nhanh;
 mod progress;
 mod run;
+mod schedules;
 mod serve;
 
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
     Run(run::RunArgs),
     /// Lists, shows, follows and cancels jobs on a running server.
     Jobs(jobs::JobsArgs),
+    /// Lists, adds, changes, pauses, resumes, runs and removes durable schedules on a running
+    /// server.
+    Schedules(schedules::SchedulesArgs),
     /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
     /// dongbo at them (`eval "$(dongbo sim)"`).
     Sim(dongbo_simulator::SimArgs),
@@ -95,6 +99,7 @@ where
             Command::Worker(args) => serve::worker(args).await,
             Command::Run(args) => run::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
+            Command::Schedules(args) => schedules::run(args).await,
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Nhanh(args) => nhanh::run(args).await,
             Command::Migrate(args) => admin::migrate(args).await,

@@ -14,7 +14,7 @@ use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
-use crate::registry::{registry, upstreams_for, watch_upstreams};
+use crate::registry::{registry_on, upstreams_for, watch_upstreams};
 use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
 use dongbo_workflows::Upstreams;
 
@@ -120,7 +120,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = args.limits()?;
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
-    let engine = Engine::new(store, registry(&upstreams));
+    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
         .with_limits(limits)
@@ -134,9 +134,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(state.metrics.step_hook()),
     );
     let state = state.with_workers(workers.health());
+    let schedules = spawn_scheduler(&engine);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
+    schedules.stop().await;
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();
@@ -157,16 +159,41 @@ fn spawn_token_checks(upstreams: &Upstreams, engine: &Engine) -> Option<JoinHand
     ))
 }
 
+/// The scheduler this process runs beside its workers: it fires the durable schedules' slots
+/// (exactly once across every process on the database; see `dongbo_workflows::schedules`).
+struct SchedulerTask {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl SchedulerTask {
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+fn spawn_scheduler(engine: &Engine) -> SchedulerTask {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dongbo".into());
+    let name = format!("{host}:{}", std::process::id());
+    let scheduler = dongbo_workflows::schedules::Scheduler::new(engine.clone(), name);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move { scheduler.run(rx).await });
+    SchedulerTask { stop, task }
+}
+
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
-    let engine = Engine::new(store.clone(), registry(&upstreams));
+    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
+    let schedules = spawn_scheduler(&engine);
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
     eprintln!("dongbo worker: stopping after the current steps");
+    schedules.stop().await;
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();

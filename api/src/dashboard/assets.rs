@@ -33,6 +33,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/locations.js"),
     },
+    Asset {
+        name: "schedules.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/schedules.js"),
+    },
 ];
 
 /// The page, with `{{v}}` where the fingerprint goes.

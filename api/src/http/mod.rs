@@ -17,6 +17,7 @@
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
 //! - [`locations`]: which Nhanh depots feed which Shopify location.
 //! - [`nhanh_auth`]: authorising at Nhanh (OAuth) and where the Nhanh access token stands.
+//! - [`schedules`]: durable schedules (CRUD, pause, resume, run now) and a job's children.
 //! - [`stream`]: server-sent progress events from the store's live feed.
 //! - [`metrics`]: Prometheus text, the step hook for workers, the request counter.
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
@@ -45,6 +46,7 @@ pub mod locations;
 pub mod metrics;
 pub mod nhanh_auth;
 pub mod progress;
+pub mod schedules;
 pub mod server;
 pub mod service;
 pub mod stream;
@@ -183,6 +185,7 @@ impl AppState {
         (name = "catalog", description = "Conflicts, mappings and failed items of the local catalog."),
         (name = "service", description = "Health, metrics, this document."),
         (name = "nhanh", description = "The Nhanh access token: authorising at Nhanh, and where it stands."),
+        (name = "schedules", description = "Durable cron schedules: what fires when, pause, resume, run now."),
     )
 )]
 struct ApiDoc;
@@ -209,6 +212,7 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(catalog::routes())
         .merge(locations::routes())
         .merge(nhanh_auth::routes())
+        .merge(schedules::routes())
         .merge(metrics::routes())
         .merge(service::routes(with_home))
 }

@@ -10,6 +10,8 @@ mod dialect;
 pub mod limits;
 pub mod matching;
 pub mod pulls;
+pub mod reconcile;
+pub mod schedules;
 pub mod schema;
 pub mod sync;
 

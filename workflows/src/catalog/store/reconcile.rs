@@ -1,0 +1,111 @@
+//! SQL of RECONCILE: the mapped items whose two mirrors disagree after fresh pulls.
+//!
+//! Stock: the Nhanh depots that feed Shopify (those in `location_mappings`, or every depot when
+//! none is mapped and the shop has one location, as PRODUCT_SYNC reads them) summed per product,
+//! against the variant's `inventoryQuantity` as the Shopify pull saw it. A product missing one
+//! of the mapped depots' rows, or a variant whose quantity was not read, is not compared: a
+//! number that was not read is never taken for zero.
+//!
+//! Total spent: Nhanh's `totalAmount` against the customer's `custom.total_spent` metafield as
+//! the Shopify pull saw it (absent on Shopify counts as drift; absent on Nhanh is not compared).
+
+use dongbo_engine::Db;
+use sqlx::Row;
+
+type R<T> = Result<T, sqlx::Error>;
+
+/// A mapped product whose stock differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockDrift {
+    /// The `product_mappings` id.
+    pub mapping_id: i64,
+    /// The Nhanh product.
+    pub nhanh_product_id: i64,
+    /// The Shopify variant.
+    pub variant_id: String,
+    /// What Nhanh's depots that feed Shopify hold.
+    pub nhanh: i64,
+    /// What Shopify shows.
+    pub shopify: i64,
+}
+
+/// A mapped customer whose total spent differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendDrift {
+    /// The `customer_mappings` id.
+    pub mapping_id: i64,
+    /// The Nhanh customer.
+    pub nhanh_customer_id: i64,
+    /// The Shopify customer.
+    pub shopify_customer_id: String,
+    /// Nhanh's total.
+    pub nhanh: i64,
+    /// Shopify's metafield value, if it has one.
+    pub shopify: Option<String>,
+}
+
+const STOCK_SQL: &str = "
+    WITH mapped AS (SELECT COUNT(*) AS n FROM location_mappings),
+    feeding AS (
+        SELECT d.product_id, CAST(SUM(d.available) AS BIGINT) AS available, COUNT(*) AS n
+        FROM nhanh_product_depots d
+        WHERE (SELECT n FROM mapped) = 0 OR d.depot_id IN (SELECT depot_id FROM location_mappings)
+        GROUP BY d.product_id
+    )
+    SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_product_id AS BIGINT) AS nhanh_product_id,
+           m.shopify_variant_id, f.available, CAST(v.inventory_quantity AS BIGINT) AS shopify
+    FROM product_mappings m
+    JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
+    JOIN feeding f ON f.product_id = m.nhanh_product_id
+    JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
+    WHERE v.inventory_quantity IS NOT NULL
+      AND ((SELECT n FROM mapped) = 0 OR f.n = (SELECT n FROM mapped))
+      AND f.available <> v.inventory_quantity
+    ORDER BY m.id";
+
+const SPEND_SQL: &str = "
+    SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_customer_id AS BIGINT) AS nhanh_customer_id,
+           m.shopify_customer_id, CAST(n.total_amount AS BIGINT) AS nhanh, s.total_spent AS shopify
+    FROM customer_mappings m
+    JOIN nhanh_customers n ON n.id = m.nhanh_customer_id AND n.removed_at IS NULL
+    JOIN shopify_customers s ON s.id = m.shopify_customer_id AND s.removed_at IS NULL
+    WHERE n.total_amount IS NOT NULL
+      AND (s.total_spent IS NULL OR s.total_spent <> CAST(n.total_amount AS TEXT))
+    ORDER BY m.id";
+
+macro_rules! drift_rows {
+    ($db:expr, $sql:expr, |$r:ident| $map:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let rows = sqlx::query($sql).fetch_all(pool).await?;
+                rows.iter().map(|$r| -> R<_> { Ok($map) }).collect::<R<Vec<_>>>()
+            }
+            Db::Postgres(pool) => {
+                let rows = sqlx::query($sql).fetch_all(pool).await?;
+                rows.iter().map(|$r| -> R<_> { Ok($map) }).collect::<R<Vec<_>>>()
+            }
+        }
+    };
+}
+
+/// Mapped products whose Shopify stock differs from Nhanh's, by mapping id.
+pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
+    drift_rows!(db, STOCK_SQL, |r| StockDrift {
+        mapping_id: r.try_get("mapping_id")?,
+        nhanh_product_id: r.try_get("nhanh_product_id")?,
+        variant_id: r.try_get("shopify_variant_id")?,
+        nhanh: r.try_get("available")?,
+        shopify: r.try_get("shopify")?,
+    })
+}
+
+/// Mapped customers whose Shopify total spent differs from Nhanh's, by mapping id.
+pub async fn spend_drift(db: &Db) -> R<Vec<SpendDrift>> {
+    drift_rows!(db, SPEND_SQL, |r| SpendDrift {
+        mapping_id: r.try_get("mapping_id")?,
+        nhanh_customer_id: r.try_get("nhanh_customer_id")?,
+        shopify_customer_id: r.try_get("shopify_customer_id")?,
+        nhanh: r.try_get("nhanh")?,
+        shopify: r.try_get("shopify")?,
+    })
+}
