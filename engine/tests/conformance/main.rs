@@ -77,3 +77,6 @@ conformance!(
     resume::a_cancelled_job_resumes_and_a_running_one_cannot,
     resume::a_rerun_is_a_new_job_with_the_same_input_that_points_back,
 );
+
+/// The guards of the engine-core refactor (issue 17, item 0).
+mod guards;
