@@ -82,3 +82,6 @@ conformance!(
     queueing::waiting_scheduled_work_ages_past_fresh_webhook_work,
     queueing::no_two_jobs_of_one_key_run_at_once_however_many_workers_race,
 );
+
+/// The guards of the engine-core refactor (issue 17, item 0).
+mod guards;
