@@ -13,6 +13,8 @@
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
 //!   support), shown by the HTTP layer.
+//! - [`notify`]: outgoing notifications (signed webhooks through a durable outbox) when a job
+//!   fails or recovers and when the Nhanh token is about to expire.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@ pub mod keys;
 pub mod matching;
 pub mod nhanh_token;
 pub mod notices;
+pub mod notify;
 pub mod pull;
 pub mod setup;
 pub mod sync;

@@ -2,6 +2,7 @@
 //! [`dongbo_engine::Db`] for reads and, for writes that belong to a step, are [`dongbo_engine::StepEffects`]
 //! applied in the step's transaction ([`dongbo_engine::StoreTx`]). Each backend has its own SQL.
 
+pub mod console;
 pub mod credentials;
 pub mod limits;
 pub mod matching;
