@@ -369,7 +369,11 @@ async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_h
         Some(page.eval(row_js).await).filter(|v| !v.is_null())
     })
     .await;
-    assert_eq!((&row["position"], &row["priority"], &row["behind"]), (&json!("1"), &json!("MANUAL"), &json!("a free worker")), "{row}");
+    assert_eq!(
+        (&row["position"], &row["priority"], &row["behind"]),
+        (&json!("1"), &json!("MANUAL"), &json!("a free worker")),
+        "{row}"
+    );
     assert!(row["running"].as_u64().unwrap_or(0) >= 2, "{row}");
     let shot = artefacts.join("dashboard-console.png");
     page.screenshot(&shot).await;
@@ -378,7 +382,12 @@ async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_h
     job_status(base, &waiting, "CANCELLED").await;
     let client = reqwest::Client::new();
     for id in &busy {
-        let r = client.post(format!("{base}/api/jobs/{id}/cancel")).header("content-type", "application/json").send().await.unwrap();
+        let r = client
+            .post(format!("{base}/api/jobs/{id}/cancel"))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{r:?}");
         job_status(base, id, "CANCELLED").await;
     }
@@ -404,12 +413,20 @@ async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_h
     assert_eq!(resumed["payload"]["reason"], json!("resumed from the dashboard"), "{resumed}");
     assert_eq!(resumed["payload"]["previousStatus"], json!("FAILED"), "{resumed}");
     wait_for("the timeline to show the resume", Duration::from_secs(20), || async move {
-        page.eval("document.querySelectorAll('#timeline li[data-event-type=\"JobResumed\"]').length").await.as_u64().filter(|n| *n > 0)
+        page.eval("document.querySelectorAll('#timeline li[data-event-type=\"JobResumed\"]').length")
+            .await
+            .as_u64()
+            .filter(|n| *n > 0)
     })
     .await;
 
     // Map a pair by hand: a Nhanh product and a Shopify variant, through the form.
-    let pull = client.post(format!("{base}/api/nhanh/pull-products")).header("content-type", "application/json").send().await.unwrap();
+    let pull = client
+        .post(format!("{base}/api/nhanh/pull-products"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     let pull: Value = pull.json().await.unwrap();
     job_status(base, pull["data"]["jobId"].as_str().unwrap(), "COMPLETED").await;
     let first = |side: &str| {
@@ -432,10 +449,15 @@ async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_h
         page.eval("document.querySelector('#map-result').dataset.mappingId || null").await.as_str().map(str::to_owned)
     })
     .await;
-    let m: Value = reqwest::get(format!("{base}/api/mappings/product/{mapping_id}")).await.unwrap().json().await.unwrap();
+    let m: Value =
+        reqwest::get(format!("{base}/api/mappings/product/{mapping_id}")).await.unwrap().json().await.unwrap();
     let m = &m["data"];
     assert_eq!(m["nhanhId"].to_string(), nhanh, "{m}");
-    assert_eq!((&m["shopifyId"], &m["method"], &m["createdBy"]), (&json!(variant), &json!("manual"), &json!("dashboard")), "{m}");
+    assert_eq!(
+        (&m["shopifyId"], &m["method"], &m["createdBy"]),
+        (&json!(variant), &json!("manual"), &json!("dashboard")),
+        "{m}"
+    );
 }
 
 /// The Locations panel, on a server that has pulled no product yet: its empty state names the

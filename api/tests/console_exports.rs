@@ -57,7 +57,9 @@ async fn mappings_failures_and_a_jobs_items_export_every_row_once_as_a_stream_on
                 updated_at: Some(1),
             })
             .collect();
-        apply_outside_step(&catalog, &UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None }).await.unwrap();
+        apply_outside_step(&catalog, &UpsertNhanhCustomers { job, rows: nhanh, seen_by_full_pull: None })
+            .await
+            .unwrap();
         let shopify: Vec<ShopifyCustomerRow> = (1..=N)
             .map(|i| ShopifyCustomerRow {
                 id: format!("gid://shopify/Customer/{i}"),
@@ -85,24 +87,36 @@ async fn mappings_failures_and_a_jobs_items_export_every_row_once_as_a_stream_on
         }
         assert_eq!(store.job(id).await.unwrap().unwrap().status, JobStatus::Completed);
         // Every third mapping failed its last push, with a reason that needs quoting.
-        let failed: Vec<(i64, String)> = (1..=N as i64).filter(|i| i % 3 == 0).map(|i| (i, format!("bad, \"{i}\""))).collect();
-        let outcomes =
-            SyncOutcomes { kind: SyncKind::Customer, job_id: JobId::new(), at_ms: 1_000, synced: vec![], failed: failed.clone(), dropped: vec![] };
+        let failed: Vec<(i64, String)> =
+            (1..=N as i64).filter(|i| i % 3 == 0).map(|i| (i, format!("bad, \"{i}\""))).collect();
+        let outcomes = SyncOutcomes {
+            kind: SyncKind::Customer,
+            job_id: JobId::new(),
+            at_ms: 1_000,
+            synced: vec![],
+            failed: failed.clone(),
+            dropped: vec![],
+        };
         apply_outside_step(&catalog, &outcomes).await.unwrap();
 
         let server = spawn_server(AppState::new(engine.clone(), None)).await;
 
         let (lines, chunks) = csv(&format!("{}/api/exports/mappings.csv?kind=customer", server.base)).await;
-        assert_eq!(lines[0], "kind,id,nhanhId,shopifyId,method,source,createdBy,matchKey,jobId,state,lastError,updatedAt");
+        assert_eq!(
+            lines[0],
+            "kind,id,nhanhId,shopifyId,method,source,createdBy,matchKey,jobId,state,lastError,updatedAt"
+        );
         assert_eq!(lines.len() as u64, N + 1, "{backend:?}: one line per mapping");
         assert!(chunks > 2, "{backend:?}: {chunks} chunk(s): the export was not streamed a page at a time");
-        let mut nhanh_ids: Vec<u64> = lines[1..].iter().map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+        let mut nhanh_ids: Vec<u64> =
+            lines[1..].iter().map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
         let ids: Vec<i64> = lines[1..].iter().map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{backend:?}: by id, each once");
         nhanh_ids.sort_unstable();
         assert_eq!(nhanh_ids, (1..=N).collect::<Vec<_>>());
         assert!(lines[1].starts_with("customer,") && lines[1].contains(",phone,match,,+849"), "{}", lines[1]);
-        let (failed_only, _) = csv(&format!("{}/api/exports/mappings.csv?kind=customer&state=FAILED", server.base)).await;
+        let (failed_only, _) =
+            csv(&format!("{}/api/exports/mappings.csv?kind=customer&state=FAILED", server.base)).await;
         assert_eq!(failed_only.len(), failed.len() + 1);
 
         let (lines, _) = csv(&format!("{}/api/exports/failures.csv", server.base)).await;

@@ -86,7 +86,9 @@ async fn seed(db: &Db) {
         total_spent: None,
         updated_at: None,
     };
-    apply_outside_step(db, &UpsertShopifyCustomers { job, rows: vec![shopify], seen_by_full_pull: None }).await.unwrap();
+    apply_outside_step(db, &UpsertShopifyCustomers { job, rows: vec![shopify], seen_by_full_pull: None })
+        .await
+        .unwrap();
 }
 
 struct App {
@@ -140,7 +142,11 @@ impl App {
             .unwrap()
             .iter()
             .map(|m| {
-                (m["nhanhId"].as_i64().unwrap(), m["shopifyId"].as_str().map(str::to_owned), m["method"].as_str().unwrap().to_owned())
+                (
+                    m["nhanhId"].as_i64().unwrap(),
+                    m["shopifyId"].as_str().map(str::to_owned),
+                    m["method"].as_str().unwrap().to_owned(),
+                )
             })
             .collect()
     }
@@ -169,15 +175,47 @@ async fn hand_mappings_are_made_and_refused_cleanly_and_survive_every_rematch_on
 
         // Refusals: each a 4xx with a reason, and nothing written.
         let refused = [
-            (json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(2)}), StatusCode::CONFLICT, "already mapped to Nhanh product 2"),
-            (json!({"kind": "product", "nhanhId": 999, "shopifyId": variant(6)}), StatusCode::NOT_FOUND, "no Nhanh product 999"),
-            (json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(77)}), StatusCode::NOT_FOUND, "no Shopify product"),
-            (json!({"kind": "product", "nhanhId": 1, "shopifyId": "gid://shopify/Customer/10"}), StatusCode::BAD_REQUEST, "gid://shopify/ProductVariant/<number>"),
-            (json!({"kind": "order", "nhanhId": 1, "shopifyId": variant(6)}), StatusCode::BAD_REQUEST, "kind must be product or customer"),
-            (json!({"kind": "product", "nhanhId": "ckz1abc", "shopifyId": variant(6)}), StatusCode::BAD_REQUEST, "nhanhId must be a positive integer"),
-            (json!({"kind": "product", "nhanhId": -4, "shopifyId": variant(6)}), StatusCode::BAD_REQUEST, "nhanhId must be a positive integer"),
+            (
+                json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(2)}),
+                StatusCode::CONFLICT,
+                "already mapped to Nhanh product 2",
+            ),
+            (
+                json!({"kind": "product", "nhanhId": 999, "shopifyId": variant(6)}),
+                StatusCode::NOT_FOUND,
+                "no Nhanh product 999",
+            ),
+            (
+                json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(77)}),
+                StatusCode::NOT_FOUND,
+                "no Shopify product",
+            ),
+            (
+                json!({"kind": "product", "nhanhId": 1, "shopifyId": "gid://shopify/Customer/10"}),
+                StatusCode::BAD_REQUEST,
+                "gid://shopify/ProductVariant/<number>",
+            ),
+            (
+                json!({"kind": "order", "nhanhId": 1, "shopifyId": variant(6)}),
+                StatusCode::BAD_REQUEST,
+                "kind must be product or customer",
+            ),
+            (
+                json!({"kind": "product", "nhanhId": "ckz1abc", "shopifyId": variant(6)}),
+                StatusCode::BAD_REQUEST,
+                "nhanhId must be a positive integer",
+            ),
+            (
+                json!({"kind": "product", "nhanhId": -4, "shopifyId": variant(6)}),
+                StatusCode::BAD_REQUEST,
+                "nhanhId must be a positive integer",
+            ),
             (json!({"kind": "product", "nhanhId": 1}), StatusCode::UNPROCESSABLE_ENTITY, "shopifyId"),
-            (json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(6), "extra": 1}), StatusCode::UNPROCESSABLE_ENTITY, "extra"),
+            (
+                json!({"kind": "product", "nhanhId": 1, "shopifyId": variant(6), "extra": 1}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "extra",
+            ),
         ];
         for (body, status, reason) in refused {
             let answer = app.post("/api/mappings", body.clone()).await;
@@ -187,11 +225,18 @@ async fn hand_mappings_are_made_and_refused_cleanly_and_survive_every_rematch_on
         assert_eq!(app.product_mappings().await, matched, "{backend:?}: a refused write changed something");
 
         // Re-map 1 to variant 2, taking it from Nhanh product 2 (whose mapping goes).
-        let answer =
-            app.post("/api/mappings", json!({"kind": "product", "nhanhId": "1", "shopifyId": variant(2), "replace": true, "by": "lan"})).await;
+        let answer = app
+            .post(
+                "/api/mappings",
+                json!({"kind": "product", "nhanhId": "1", "shopifyId": variant(2), "replace": true, "by": "lan"}),
+            )
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         let m = answer.data();
-        assert_eq!((m["method"].as_str(), m["source"].as_str(), m["createdBy"].as_str()), (Some("manual"), Some("manual"), Some("lan")));
+        assert_eq!(
+            (m["method"].as_str(), m["source"].as_str(), m["createdBy"].as_str()),
+            (Some("manual"), Some("manual"), Some("lan"))
+        );
         assert_eq!(m["state"], "PENDING");
         assert_eq!(m["id"], first["id"], "re-mapping keeps the mapping's id");
         // Unmap 3 by hand.
@@ -237,15 +282,29 @@ async fn hand_mappings_are_made_and_refused_cleanly_and_survive_every_rematch_on
         let key = conflicts.data()["items"][0]["key"].as_str().unwrap().to_owned();
         assert_eq!(key, "sku:dup");
         for (body, status) in [
-            (json!({"kind": "product", "key": key, "nhanhId": 4, "shopifyId": variant(6)}), StatusCode::UNPROCESSABLE_ENTITY),
-            (json!({"kind": "product", "key": key, "nhanhId": 1, "shopifyId": variant(4)}), StatusCode::UNPROCESSABLE_ENTITY),
-            (json!({"kind": "product", "key": "sku:nope", "nhanhId": 4, "shopifyId": variant(4)}), StatusCode::NOT_FOUND),
+            (
+                json!({"kind": "product", "key": key, "nhanhId": 4, "shopifyId": variant(6)}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"kind": "product", "key": key, "nhanhId": 1, "shopifyId": variant(4)}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"kind": "product", "key": "sku:nope", "nhanhId": 4, "shopifyId": variant(4)}),
+                StatusCode::NOT_FOUND,
+            ),
         ] {
             let answer = app.post("/api/conflicts/resolve", body.clone()).await;
             assert_eq!(answer.status, status, "{backend:?} {body}: {}", answer.text);
         }
         assert_eq!(app.get("/api/conflicts?kind=product").await.data()["items"].as_array().unwrap().len(), 1);
-        let answer = app.post("/api/conflicts/resolve", json!({"kind": "product", "key": key, "nhanhId": 5, "shopifyId": variant(4)})).await;
+        let answer = app
+            .post(
+                "/api/conflicts/resolve",
+                json!({"kind": "product", "key": key, "nhanhId": 5, "shopifyId": variant(4)}),
+            )
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         assert_eq!(answer.data()["createdBy"], "api");
         assert!(app.get("/api/conflicts?kind=product").await.data()["items"].as_array().unwrap().is_empty());
@@ -290,7 +349,9 @@ async fn records_are_searched_and_filtered_on_both_sides_and_both_stores() {
         let mut seen = Vec::new();
         let mut cursor = String::new();
         loop {
-            let page = app.get(&format!("/api/records?side=shopify&kind=product&limit=2&cursor={}", cursor.replace(':', "%3A"))).await;
+            let page = app
+                .get(&format!("/api/records?side=shopify&kind=product&limit=2&cursor={}", cursor.replace(':', "%3A")))
+                .await;
             seen.extend(ids(&page));
             match page.data()["nextCursor"].as_str() {
                 Some(c) => cursor = c.to_owned(),
@@ -298,7 +359,14 @@ async fn records_are_searched_and_filtered_on_both_sides_and_both_stores() {
             }
         }
         assert_eq!(seen, [1, 2, 3, 4, 6].map(variant));
-        for query in ["kind=product", "side=nhanh", "side=x&kind=product", "side=nhanh&kind=product&cursor=abc", "side=nhanh&kind=product&state=DONE", "side=nhanh&kind=product&limit=0"] {
+        for query in [
+            "kind=product",
+            "side=nhanh",
+            "side=x&kind=product",
+            "side=nhanh&kind=product&cursor=abc",
+            "side=nhanh&kind=product&state=DONE",
+            "side=nhanh&kind=product&limit=0",
+        ] {
             let answer = app.get(&format!("/api/records?{query}")).await;
             assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{backend:?} {query}: {}", answer.text);
         }

@@ -15,12 +15,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
-use dongbo_engine::{Engine, JobRequest, JobStatus, Registry, Step, StepContext, StepError, SystemClock, Workflow, WorkerConfig, WorkerId};
+use dongbo_engine::{
+    Engine, JobRequest, JobStatus, Registry, Step, StepContext, StepError, SystemClock, WorkerConfig, WorkerId,
+    Workflow,
+};
 use dongbo_tests::{fresh_db, wait_for, Backend};
 use dongbo_workflows::catalog::store::console::outbox_entries;
 use dongbo_workflows::notices::{NoticeLevel, Notices};
 use dongbo_workflows::notify::sign::verify;
-use dongbo_workflows::notify::{NotifyConfig, Notifier};
+use dongbo_workflows::notify::{Notifier, NotifyConfig};
 use serde_json::{json, Value};
 
 const SECRET: &str = "s3cret-for-the-test";
@@ -61,7 +64,8 @@ struct Receiver {
 /// Verifies the signature, answers 500 to the very first request and 200 afterwards.
 async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let n = rx.requests.fetch_add(1, Ordering::SeqCst);
-    let ts: i64 = headers.get("x-dongbo-timestamp").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ts: i64 =
+        headers.get("x-dongbo-timestamp").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
     let sig = headers.get("x-dongbo-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !verify(SECRET.as_bytes(), ts, &body, sig) || (Utc::now().timestamp() - ts).abs() > 300 {
         rx.bad_signatures.fetch_add(1, Ordering::SeqCst);
@@ -132,7 +136,12 @@ async fn failures_recoveries_and_token_expiry_are_notified_signed_retried_and_on
         assert_eq!(restarted.send_due().await.unwrap(), 1);
 
         // The token notice: once per text, whichever process raises it.
-        notices.raise(dongbo_workflows::nhanh_token::NOTICE, NoticeLevel::Warning, "the Nhanh token expires in 12 days", Utc::now());
+        notices.raise(
+            dongbo_workflows::nhanh_token::NOTICE,
+            NoticeLevel::Warning,
+            "the Nhanh token expires in 12 days",
+            Utc::now(),
+        );
         assert_eq!(restarted.pass().await.unwrap(), 1);
         assert_eq!(first.pass().await.unwrap(), 0, "{backend:?}: the same notice is not sent twice");
 

@@ -106,7 +106,9 @@ pub async fn run(args: MappingsArgs) -> anyhow::Result<()> {
     let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut rb = http.request(method.clone(), format!("{base}{path}"));
         if method != reqwest::Method::GET {
-            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.unwrap_or(json!({})).to_string());
+            rb = rb
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.unwrap_or(json!({})).to_string());
         }
         if let Some(t) = &args.token {
             rb = rb.bearer_auth(t);
@@ -137,7 +139,10 @@ pub async fn run(args: MappingsArgs) -> anyhow::Result<()> {
     match args.command {
         MappingsCommand::Stats => {
             let stats = data(send(reqwest::Method::GET, "/api/mappings/stats", None)).await?;
-            println!("{:<9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>8}", "kind", "mapped", "unmapped", "conflicting", "failing", "synced", "manual");
+            println!(
+                "{:<9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>8}",
+                "kind", "mapped", "unmapped", "conflicting", "failing", "synced", "manual"
+            );
             for kind in ["products", "customers"] {
                 let s = &stats[kind];
                 println!(
@@ -147,7 +152,8 @@ pub async fn run(args: MappingsArgs) -> anyhow::Result<()> {
             }
         }
         MappingsCommand::Map { kind, nhanh_id, shopify_id, replace, by } => {
-            let body = json!({"kind": kind, "nhanhId": nhanh_id, "shopifyId": shopify_id, "replace": replace, "by": by});
+            let body =
+                json!({"kind": kind, "nhanhId": nhanh_id, "shopifyId": shopify_id, "replace": replace, "by": by});
             show(&data(send(reqwest::Method::POST, "/api/mappings", Some(body))).await?);
         }
         MappingsCommand::Unmap { kind, id, by } => {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use dongbo_engine::Engine;
 use dongbo_workflows::notices::Notices;
-use dongbo_workflows::notify::{NotifyConfig, Notifier};
+use dongbo_workflows::notify::{Notifier, NotifyConfig};
 use tokio::task::JoinHandle;
 
 /// Where notifications go.

@@ -19,4 +19,4 @@ pub mod sign;
 
 mod notifier;
 
-pub use notifier::{NotifyConfig, NotifyConfigError, Notifier};
+pub use notifier::{Notifier, NotifyConfig, NotifyConfigError};

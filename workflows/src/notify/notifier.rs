@@ -200,8 +200,10 @@ impl Notifier {
     }
 
     async fn enqueue(&self, id: &str, kind: NotifyEvent, body: &Payload) -> Result<bool, sqlx::Error> {
-        let text = serde_json::to_string(body).map_err(|e| sqlx::Error::Protocol(format!("encoding a notification: {e}")))?;
-        let added = outbox::enqueue(&self.store.db(), id, kind.as_str(), &text, self.clock.now().timestamp_millis()).await?;
+        let text =
+            serde_json::to_string(body).map_err(|e| sqlx::Error::Protocol(format!("encoding a notification: {e}")))?;
+        let added =
+            outbox::enqueue(&self.store.db(), id, kind.as_str(), &text, self.clock.now().timestamp_millis()).await?;
         if added {
             tracing::info!(notification = id, "notification queued");
         }
@@ -225,11 +227,17 @@ impl Notifier {
                 Err(why) => {
                     let attempts = due.attempts + 1;
                     let retry_at = (attempts < self.config.max_attempts).then(|| {
-                        now.saturating_add(i64::try_from(self.config.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4))
+                        now.saturating_add(
+                            i64::try_from(self.config.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4),
+                        )
                     });
                     match retry_at {
-                        Some(_) => tracing::warn!(outbox = due.id, attempts, "notification not delivered: {why}; retrying"),
-                        None => tracing::error!(outbox = due.id, attempts, "notification not delivered: {why}; giving up"),
+                        Some(_) => {
+                            tracing::warn!(outbox = due.id, attempts, "notification not delivered: {why}; retrying")
+                        }
+                        None => {
+                            tracing::error!(outbox = due.id, attempts, "notification not delivered: {why}; giving up")
+                        }
                     }
                     outbox::mark_failed(&db, due.id, &why, retry_at, now).await?;
                 }
@@ -293,7 +301,10 @@ mod tests {
         assert!(NotifyConfig::from_parts(None, Some("s")).unwrap().is_none());
         assert!(NotifyConfig::from_parts(Some("  "), None).unwrap().is_none());
         assert!(matches!(NotifyConfig::from_parts(Some("https://x.test/h"), None), Err(NotifyConfigError::NoSecret)));
-        assert!(matches!(NotifyConfig::from_parts(Some("ftp://x.test/h"), Some("s")), Err(NotifyConfigError::BadUrl(_))));
+        assert!(matches!(
+            NotifyConfig::from_parts(Some("ftp://x.test/h"), Some("s")),
+            Err(NotifyConfigError::BadUrl(_))
+        ));
         assert!(matches!(NotifyConfig::from_parts(Some("not a url"), Some("s")), Err(NotifyConfigError::BadUrl(_))));
     }
 }

@@ -29,7 +29,10 @@ use crate::http::jobs::load_job;
 use crate::http::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(export_mappings)).routes(routes!(export_failures)).routes(routes!(export_job_items))
+    OpenApiRouter::new()
+        .routes(routes!(export_mappings))
+        .routes(routes!(export_failures))
+        .routes(routes!(export_job_items))
 }
 
 /// Rows read per page.
@@ -205,7 +208,9 @@ pub async fn export_failures(State(state): State<AppState>) -> Result<Response, 
             line(&mut chunk, &[f.kind.as_str(), &f.mapping_id.to_string(), &f.reason, &at, &f.attempts.to_string()]);
         }
         let next = (rows.len() as i64 == PAGE)
-            .then(|| rows.last().map(|f| FailureCursor { failed_at: f.failed_at, kind: f.kind, mapping_id: f.mapping_id }))
+            .then(|| {
+                rows.last().map(|f| FailureCursor { failed_at: f.failed_at, kind: f.kind, mapping_id: f.mapping_id })
+            })
             .flatten()
             .map(|c| (db, Some(c)));
         Ok(Some((chunk, next)))

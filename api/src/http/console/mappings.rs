@@ -167,12 +167,17 @@ pub(crate) fn shopify_id(kind: MatchKind, raw: &str) -> Result<String, ApiError>
         Ok(raw.to_owned())
     } else {
         let shown: String = raw.chars().take(80).collect();
-        Err(ApiError::BadRequest(format!("shopifyId must be a {prefix}<number> gid for a {} mapping, not {shown:?}", kind.as_str())))
+        Err(ApiError::BadRequest(format!(
+            "shopifyId must be a {prefix}<number> gid for a {} mapping, not {shown:?}",
+            kind.as_str()
+        )))
     }
 }
 
 fn by(raw: Option<String>) -> String {
-    raw.map(|b| b.trim().chars().take(MAX_BY_CHARS).collect::<String>()).filter(|b| !b.is_empty()).unwrap_or_else(|| "api".into())
+    raw.map(|b| b.trim().chars().take(MAX_BY_CHARS).collect::<String>())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "api".into())
 }
 
 fn mapping_id(raw: &str) -> Result<i64, ApiError> {
@@ -216,7 +221,10 @@ pub async fn mapping_stats(State(state): State<AppState>) -> ApiResult<StatsView
         (status = 422, description = "A body field of the wrong type", body = ErrorEnvelope),
     ),
     security(("bearer" = [])))]
-pub async fn create_mapping(State(state): State<AppState>, JsonBody(body): JsonBody<MapBody>) -> ApiResult<MappingView> {
+pub async fn create_mapping(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<MapBody>,
+) -> ApiResult<MappingView> {
     let kind = parse_kind(&body.kind)?;
     let m = HandMapping {
         kind,
@@ -241,7 +249,10 @@ pub async fn create_mapping(State(state): State<AppState>, JsonBody(body): JsonB
         (status = 404, description = "No such mapping", body = ErrorEnvelope),
     ),
     security(("bearer" = [])))]
-pub async fn get_mapping(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult<MappingView> {
+pub async fn get_mapping(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<MappingView> {
     let kind = parse_kind(&kind)?;
     let id = mapping_id(&id)?;
     let mapping = console::mapping(&state.engine.store().db(), kind, id).await.map_err(store_failure)?;

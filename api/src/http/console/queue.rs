@@ -201,7 +201,9 @@ pub async fn resume_failed(
     for job in failed {
         match state.engine.resume(job.id, "api", reason.as_deref()).await {
             Ok(job) => resumed.push(job.into()),
-            Err(dongbo_engine::StoreError::Conflict(why)) => skipped.push(SkippedView { id: job.id.as_uuid(), error: why }),
+            Err(dongbo_engine::StoreError::Conflict(why)) => {
+                skipped.push(SkippedView { id: job.id.as_uuid(), error: why })
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -102,7 +102,10 @@ pub async fn list_records(
     if side == Side::Nhanh {
         if let Some(c) = &after {
             if c.parse::<i64>().is_err() {
-                return Err(ApiError::BadRequest(format!("malformed cursor {:?}", c.chars().take(64).collect::<String>())));
+                return Err(ApiError::BadRequest(format!(
+                    "malformed cursor {:?}",
+                    c.chars().take(64).collect::<String>()
+                )));
             }
         }
     }

@@ -165,8 +165,19 @@ pub struct ConsoleMapping {
     pub updated_at: i64,
 }
 
-type MappingRaw =
-    (i64, i64, Option<String>, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<i64>, i64);
+type MappingRaw = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
 
 fn columns(kind: MatchKind) -> String {
     let (_, n, s, _, _) = tables(kind);
@@ -227,9 +238,11 @@ pub async fn mappings_by_id(
     limit: i64,
 ) -> R<Vec<ConsoleMapping>> {
     let (map, ..) = tables(kind);
-    let sql = format!("SELECT {} FROM {map} m WHERE m.id > $1 AND {} ORDER BY m.id LIMIT $4", columns(kind), filter_sql(2));
+    let sql =
+        format!("SELECT {} FROM {map} m WHERE m.id > $1 AND {} ORDER BY m.id LIMIT $4", columns(kind), filter_sql(2));
     let manual = filter.manual.map(i64::from);
-    let raw = run!(db, sql, MappingRaw, |q| q.bind(after).bind(filter.state.as_deref()).bind(manual).bind(limit), fetch_all)?;
+    let raw =
+        run!(db, sql, MappingRaw, |q| q.bind(after).bind(filter.state.as_deref()).bind(manual).bind(limit), fetch_all)?;
     Ok(raw.into_iter().map(|r| from_raw(kind, r)).collect())
 }
 
@@ -246,7 +259,8 @@ pub async fn mappings_by_nhanh(
         format!("SELECT {} FROM {map} m WHERE m.{n} > $1 AND {} ORDER BY m.{n} LIMIT $4", columns(kind), filter_sql(2));
     let manual = filter.manual.map(i64::from);
     let after = after.unwrap_or(i64::MIN);
-    let raw = run!(db, sql, MappingRaw, |q| q.bind(after).bind(filter.state.as_deref()).bind(manual).bind(limit), fetch_all)?;
+    let raw =
+        run!(db, sql, MappingRaw, |q| q.bind(after).bind(filter.state.as_deref()).bind(manual).bind(limit), fetch_all)?;
     Ok(raw.into_iter().map(|r| from_raw(kind, r)).collect())
 }
 
@@ -348,7 +362,12 @@ macro_rules! write_pair {
                 .await?;
         if let Some(&(mapping_id, nhanh_id)) = holders.first() {
             if !m.replace {
-                return Err(ConsoleError::ShopifyTaken { kind, shopify_id: m.shopify_id.clone(), mapping_id, nhanh_id });
+                return Err(ConsoleError::ShopifyTaken {
+                    kind,
+                    shopify_id: m.shopify_id.clone(),
+                    mapping_id,
+                    nhanh_id,
+                });
             }
             for (holder, _) in &holders {
                 sqlx::query(&$q("DELETE FROM sync_failures WHERE kind = $1 AND mapping_id = $2"))
@@ -423,7 +442,6 @@ pub async fn map_by_hand(db: &Db, m: &HandMapping) -> Result<ConsoleMapping, Con
     mapping(db, m.kind, id).await?.ok_or(ConsoleError::UnknownMapping { kind: m.kind.as_str(), id })
 }
 
-
 /// Unmaps a mapping by hand: its Nhanh record keeps no Shopify partner (`manual`, `UNMAPPED`)
 /// and matching leaves it alone until someone maps it again or deletes the mapping. Its sync
 /// failures go.
@@ -466,8 +484,10 @@ pub async fn delete_mapping(db: &Db, kind: MatchKind, id: i64) -> Result<Console
     let (map, ..) = tables(kind);
     let cols = columns(kind);
     let gone = transaction!(db, kind, |tx, q| {
-        let raw: Option<MappingRaw> =
-            sqlx::query_as(&q(&format!("SELECT {cols} FROM {map} m WHERE m.id = $1"))).bind(id).fetch_optional(&mut *tx).await?;
+        let raw: Option<MappingRaw> = sqlx::query_as(&q(&format!("SELECT {cols} FROM {map} m WHERE m.id = $1")))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         sqlx::query(&q("DELETE FROM sync_failures WHERE kind = $1 AND mapping_id = $2"))
             .bind(kind.as_str())
             .bind(id)

@@ -32,8 +32,7 @@ pub use mappings::{
     unmap_by_hand, ConsoleError, ConsoleMapping, HandMapping, KindStats, MappingFilter,
 };
 pub use outbox::{
-    claim_due, enqueue, mark_delivered, mark_failed, outbox_entries, read_cursor, save_cursor, Cursor, Due,
-    OutboxEntry,
+    claim_due, enqueue, mark_delivered, mark_failed, outbox_entries, read_cursor, save_cursor, Cursor, Due, OutboxEntry,
 };
 pub use records::{records_page, MappedFilter, RecordQuery, RecordRow, Side};
 

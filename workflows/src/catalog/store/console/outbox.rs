@@ -15,10 +15,14 @@ pub async fn enqueue(db: &Db, dedup_key: &str, event: &str, body: &str, now_ms: 
     let sql = "INSERT INTO notify_outbox (dedup_key, event, body, created_at, next_attempt_at)
                VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedup_key) DO NOTHING";
     let done = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query(&sqlite(sql)).bind(dedup_key).bind(event).bind(body).bind(now_ms).execute(pool).await?
-                .rows_affected()
-        }
+        Db::Sqlite(pool) => sqlx::query(&sqlite(sql))
+            .bind(dedup_key)
+            .bind(event)
+            .bind(body)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected(),
         Db::Postgres(pool) => {
             sqlx::query(sql).bind(dedup_key).bind(event).bind(body).bind(now_ms).execute(pool).await?.rows_affected()
         }
@@ -49,9 +53,7 @@ pub async fn claim_due(db: &Db, now_ms: i64, hold_ms: i64) -> R<Option<Due>> {
         )
     };
     let row: Option<(i64, String, i64)> = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_as(&sqlite(&sql(""))).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?
-        }
+        Db::Sqlite(pool) => sqlx::query_as(&sqlite(&sql(""))).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?,
         Db::Postgres(pool) => {
             sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED")).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?
         }
@@ -77,8 +79,12 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str, retry_at: Option<i64>, n
                  gave_up_at = CASE WHEN $3::bigint IS NULL THEN $4::bigint ELSE NULL END
                WHERE id = $1";
     match db {
-        Db::Sqlite(pool) => sqlx::query(&sqlite(sql)).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?,
-        Db::Postgres(pool) => sqlx::query(sql).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?,
+        Db::Sqlite(pool) => {
+            sqlx::query(&sqlite(sql)).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(sql).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?
+        }
     };
     Ok(())
 }

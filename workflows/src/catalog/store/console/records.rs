@@ -102,9 +102,12 @@ fn statement(side: Side, kind: MatchKind) -> String {
             vec!["r.name", "r.code", "r.barcode"],
             s,
         ),
-        (Side::Nhanh, MatchKind::Customers) => {
-            ("CAST(r.id AS TEXT), r.name, NULL, NULL, r.mobile, NULL", "nhanh_customers r", vec!["r.name", "r.mobile"], s)
-        }
+        (Side::Nhanh, MatchKind::Customers) => (
+            "CAST(r.id AS TEXT), r.name, NULL, NULL, r.mobile, NULL",
+            "nhanh_customers r",
+            vec!["r.name", "r.mobile"],
+            s,
+        ),
         (Side::Shopify, MatchKind::Products) => (
             "r.id, p.title, r.sku, r.barcode, NULL, NULL",
             "shopify_variants r LEFT JOIN shopify_products p ON p.id = r.product_id",
@@ -128,7 +131,8 @@ fn statement(side: Side, kind: MatchKind) -> String {
         Side::Nhanh => "r.id > $1::bigint",
         Side::Shopify => "r.id > $1::text",
     };
-    let mut search: Vec<String> = searched.iter().map(|c| format!("LOWER({c}) LIKE LOWER($2::text) ESCAPE '\\'")).collect();
+    let mut search: Vec<String> =
+        searched.iter().map(|c| format!("LOWER({c}) LIKE LOWER($2::text) ESCAPE '\\'")).collect();
     match keys {
         Some(keys) => search
             .push(format!("EXISTS (SELECT 1 FROM {keys} k WHERE k.customer_id = r.id AND k.phone_key = $3::text)")),
