@@ -97,4 +97,3 @@ async fn peak_mb(
         .unwrap_or(Value::Null);
     Ok((mb, summary))
 }
-

@@ -2,8 +2,6 @@
 //! runs; and the bulk resume of failed jobs (`POST /api/jobs/resume-failed`). A waiting job is
 //! cancelled with `POST /api/jobs/{id}/cancel` (at once: no worker holds it).
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use dongbo_engine::{BackgroundJob, EventPayload, JobFilter, JobId, JobStatus};
 use serde::{Deserialize, Serialize};
@@ -26,38 +24,24 @@ const MAX_JOBS: i64 = 200;
 
 /// A job's priority, as the engine stores it for claiming order: `WEBHOOK` before `MANUAL`
 /// before `SCHEDULED`.
-///
-/// This is the one place that reads it. Until the engine's projection carries a `priority`, every
-/// job is `MANUAL` (the engine's default), unless its metadata names one.
 fn priority(job: &BackgroundJob) -> String {
-    job.metadata
-        .get("priority")
-        .and_then(|p| p.as_str())
-        .map(str::to_ascii_uppercase)
-        .unwrap_or_else(|| "MANUAL".to_owned())
-}
-
-/// Claiming order: higher first.
-fn rank(priority: &str) -> u8 {
-    match priority {
-        "WEBHOOK" => 3,
-        "MANUAL" => 2,
-        "SCHEDULED" => 1,
-        _ => 0,
-    }
+    job.priority.as_str().to_owned()
 }
 
 /// A waiting job.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitingView {
-    /// 1 = claimed next (by priority, then age).
+    /// 1 = claimed next (by effective priority, then age).
     pub position: usize,
+    /// Its priority's level plus one per aging period waited: what claiming orders by.
+    pub effective_level: i64,
     /// `WEBHOOK`, `MANUAL` or `SCHEDULED`.
     pub priority: String,
     /// What it holds: at most one job per key runs at a time.
     pub concurrency_key: Option<String>,
-    /// The unfinished jobs holding the same key, ahead of it: it waits for them.
+    /// The unfinished job holding its concurrency key, which it waits behind (empty: it waits
+    /// for a free worker only).
     pub behind: Vec<Uuid>,
     /// The job.
     pub job: JobView,
@@ -79,7 +63,7 @@ pub struct RunningView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
-    /// Waiting jobs (`PENDING`), in claiming order.
+    /// Waiting jobs (pending, resumed, or waiting for a retry), in claiming order.
     pub waiting: Vec<WaitingView>,
     /// Running jobs, oldest first.
     pub running: Vec<RunningView>,
@@ -110,33 +94,23 @@ async fn jobs(state: &AppState, status: JobStatus) -> Result<Vec<BackgroundJob>,
     security(("bearer" = [])))]
 pub async fn queue(State(state): State<AppState>) -> ApiResult<QueueView> {
     let mut running = Vec::new();
-    let mut holders: HashMap<String, Vec<Uuid>> = HashMap::new();
     for job in jobs(&state, JobStatus::Running).await? {
         let key = concurrency_key(&state, job.id).await?;
-        if let Some(k) = &key {
-            holders.entry(k.clone()).or_default().push(job.id.as_uuid());
-        }
         running.push(RunningView { priority: priority(&job), concurrency_key: key, job: job.into() });
     }
     let mut waiting = Vec::new();
-    for job in jobs(&state, JobStatus::Pending).await? {
-        let key = concurrency_key(&state, job.id).await?;
-        waiting.push((priority(&job), key, job));
+    // The engine's queue, in claiming order; a RUNNING job waiting for its retry is in it too.
+    for (i, q) in state.engine.queue().await?.into_iter().take(MAX_JOBS as usize).enumerate() {
+        let key = concurrency_key(&state, q.job.id).await?;
+        waiting.push(WaitingView {
+            position: i + 1,
+            priority: priority(&q.job),
+            effective_level: q.effective_level,
+            concurrency_key: key,
+            behind: q.waiting_behind.map(|id| id.as_uuid()).into_iter().collect(),
+            job: q.job.into(),
+        });
     }
-    // Claiming order: priority, then age (the list is oldest first; the sort is stable).
-    waiting.sort_by_key(|(p, _, _)| std::cmp::Reverse(rank(p)));
-    let waiting = waiting
-        .into_iter()
-        .enumerate()
-        .map(|(i, (priority, key, job))| {
-            let behind = key.as_ref().and_then(|k| holders.get(k)).cloned().unwrap_or_default();
-            if let Some(k) = &key {
-                // A later job with the same key waits for this one too.
-                holders.entry(k.clone()).or_default().push(job.id.as_uuid());
-            }
-            WaitingView { position: i + 1, priority, concurrency_key: key, behind, job: job.into() }
-        })
-        .collect();
     Ok(Reply::ok(QueueView { waiting, running }))
 }
 
