@@ -314,6 +314,150 @@ async fn a_job_started_from_the_dashboard_shows_live_progress_then_completed_and
     assert_eq!(api["data"]["processed"], json!(CUSTOMERS));
 
     locations_panel_maps_a_depot_and_shows_the_apis_refusal(page, &base, &artefacts).await;
+    console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_hand(page, &base, &db.url, &artefacts).await;
+}
+
+/// Waits until the job `id` is in `status` (read through the API).
+async fn job_status(base: &str, id: &str, status: &str) -> Value {
+    let url = &format!("{base}/api/jobs/{id}");
+    wait_for(&format!("job {id} to be {status}"), Duration::from_secs(60), || async move {
+        let job: Value = reqwest::get(url.as_str()).await.ok()?.json().await.ok()?;
+        (job["data"]["status"] == json!(status)).then_some(job["data"].clone())
+    })
+    .await
+}
+
+/// The console: the queue shows a job waiting for a free worker and cancels it; a FAILED job is
+/// resumed from its page; a Nhanh product is mapped to a Shopify variant by hand through the form,
+/// and the API reads back a `manual` mapping made by `dashboard`.
+async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_hand(
+    page: &cdp::Page,
+    base: &str,
+    db_url: &str,
+    artefacts: &Path,
+) {
+    let store = dongbo_engine::open(db_url).await.expect("open the server's database");
+    let mut registry = dongbo_engine::Registry::new();
+    registry.register(dongbo_engine::example::ExampleCount);
+    let engine = dongbo_engine::Engine::new(store, registry);
+    let request = |input: Value| {
+        let engine = engine.clone();
+        async move {
+            let r = dongbo_engine::JobRequest::new(dongbo_engine::example::EXAMPLE_COUNT, input);
+            engine.request(r).await.expect("request").job.id.to_string()
+        }
+    };
+    // The dashboard's confirmations and prompts answer by themselves.
+    page.eval("window.confirm = () => true; window.prompt = (_, d) => d;").await;
+
+    // Both workers busy with slow jobs: a third waits, and is cancelled from the queue.
+    let slow = json!({ "items": 600, "batch": 1, "stepMillis": 100 });
+    let busy = [request(slow.clone()).await, request(slow).await];
+    for id in &busy {
+        job_status(base, id, "RUNNING").await;
+    }
+    let waiting = request(json!({ "items": 5, "batch": 1, "stepMillis": 0 })).await;
+    page.eval("location.hash = '#/console'").await;
+    let row_js = &format!(
+        "(() => {{ const tr = document.querySelector('#queue-waiting tr[data-job-id=\"{waiting}\"]');
+           if (window.sameDocument !== true || !tr) return null;
+           return {{ position: tr.children[0].textContent, priority: tr.children[1].textContent,
+                    behind: tr.children[4].textContent,
+                    running: document.querySelectorAll('#queue-running tbody tr').length }}; }})()"
+    );
+    let row = wait_for("the queue to show the waiting job", Duration::from_secs(20), || async move {
+        Some(page.eval(row_js).await).filter(|v| !v.is_null())
+    })
+    .await;
+    assert_eq!(
+        (&row["position"], &row["priority"], &row["behind"]),
+        (&json!("1"), &json!("MANUAL"), &json!("a free worker")),
+        "{row}"
+    );
+    assert!(row["running"].as_u64().unwrap_or(0) >= 2, "{row}");
+    let shot = artefacts.join("dashboard-console.png");
+    page.screenshot(&shot).await;
+    println!("screenshot of the console: {}", shot.display());
+    page.eval(&format!("document.querySelector('[data-cancel-waiting=\"{waiting}\"]').click()")).await;
+    job_status(base, &waiting, "CANCELLED").await;
+    let client = reqwest::Client::new();
+    for id in &busy {
+        let r = client
+            .post(format!("{base}/api/jobs/{id}/cancel"))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{r:?}");
+        job_status(base, id, "CANCELLED").await;
+    }
+
+    // A job that fails for good is resumed from its page, under the same id.
+    let failing = request(json!({ "items": 10, "batch": 2, "stepMillis": 0, "failAt": 6 })).await;
+    job_status(base, &failing, "FAILED").await;
+    page.eval(&format!("location.hash = '#/jobs/{failing}'")).await;
+    wait_for("the Resume button", Duration::from_secs(20), || async move {
+        page.eval("(() => { const b = document.querySelector('#job-resume'); return b && !b.hidden && !document.querySelector('#job-rerun').hidden; })()")
+            .await
+            .as_bool()
+            .filter(|b| *b)
+    })
+    .await;
+    page.eval("document.querySelector('#job-resume').click()").await;
+    let events_url = &format!("{base}/api/jobs/{failing}/events?limit=1000");
+    let resumed = wait_for("the job's JobResumed event", Duration::from_secs(20), || async move {
+        let events: Value = reqwest::get(events_url.as_str()).await.ok()?.json().await.ok()?;
+        events["data"]["items"].as_array()?.iter().find(|e| e["type"] == "JobResumed").cloned()
+    })
+    .await;
+    assert_eq!(resumed["payload"]["reason"], json!("resumed from the dashboard"), "{resumed}");
+    assert_eq!(resumed["payload"]["previousStatus"], json!("FAILED"), "{resumed}");
+    wait_for("the timeline to show the resume", Duration::from_secs(20), || async move {
+        page.eval("document.querySelectorAll('#timeline li[data-event-type=\"JobResumed\"]').length")
+            .await
+            .as_u64()
+            .filter(|n| *n > 0)
+    })
+    .await;
+
+    // Map a pair by hand: a Nhanh product and a Shopify variant, through the form.
+    let pull = client
+        .post(format!("{base}/api/nhanh/pull-products"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let pull: Value = pull.json().await.unwrap();
+    job_status(base, pull["data"]["jobId"].as_str().unwrap(), "COMPLETED").await;
+    let first = |side: &str| {
+        let url = format!("{base}/api/records?side={side}&kind=product&limit=1");
+        async move {
+            let page: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            page["data"]["items"][0]["id"].as_str().expect("a record").to_owned()
+        }
+    };
+    let (nhanh, variant) = (first("nhanh").await, first("shopify").await);
+    page.eval("location.hash = '#/console'").await;
+    page.eval(&format!(
+        "(() => {{ document.querySelector('#map-kind').value = 'product';
+           document.querySelector('#map-nhanh').value = '{nhanh}';
+           document.querySelector('#map-shopify').value = '{variant}';
+           document.querySelector('#map-submit').click(); }})()"
+    ))
+    .await;
+    let mapping_id = wait_for("the form to show the mapping made", Duration::from_secs(20), || async move {
+        page.eval("document.querySelector('#map-result').dataset.mappingId || null").await.as_str().map(str::to_owned)
+    })
+    .await;
+    let m: Value =
+        reqwest::get(format!("{base}/api/mappings/product/{mapping_id}")).await.unwrap().json().await.unwrap();
+    let m = &m["data"];
+    assert_eq!(m["nhanhId"].to_string(), nhanh, "{m}");
+    assert_eq!(
+        (&m["shopifyId"], &m["method"], &m["createdBy"]),
+        (&json!(variant), &json!("manual"), &json!("dashboard")),
+        "{m}"
+    );
 }
 
 /// The Locations panel, on a server that has pulled no product yet: its empty state names the

@@ -472,6 +472,7 @@
     const cancel = $('#job-cancel');
     cancel.hidden = FINISHED.has(job.status);
     cancel.dataset.cancel = job.id;
+    consolePanel.jobShown(job);
     const speed = speedOf(job);
     const dl = $('#job-fields');
     dl.replaceChildren();
@@ -694,6 +695,16 @@
     $, el, api, notify, refreshMs: REFRESH_MS, isOpen: () => page.view === 'locations',
   });
 
+  // ---- The operator's console (api/assets/console.js) -----------------------------------------------
+
+  const consolePanel = window.dongboConsole({
+    $, el, api, notify, refreshMs: REFRESH_MS, token: () => token, isOpen: () => page.view === 'console',
+    onJobChanged: (job) => {
+      if (remember(job)) showRow(job);
+      if (page.jobId === job.id) openJob(job.id);
+    },
+  });
+
   // ---- The Nhanh token: where it stands ------------------------------------------------------------
 
   /** Shows where the Nhanh token stands (never the token: the server does not send it). */
@@ -728,14 +739,15 @@
     const hash = location.hash.replace(/^#/, '') || '/';
     const job = hash.match(/^\/jobs\/([0-9a-fA-F-]{36})$/);
     const key = hash.replace(/^\//, '');
-    const view = job ? 'job' : LISTINGS[key] ? 'listing' : key === 'locations' ? 'locations' : 'jobs';
+    const view = job ? 'job' : LISTINGS[key] ? 'listing' : ['locations', 'console'].includes(key) ? key : 'jobs';
     page.view = view;
     clearTimeout(page.timer);
     clearTimeout(list.timer);
     locations.close();
+    consolePanel.close();
     for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
     for (const a of document.querySelectorAll('[data-nav]')) {
-      a.classList.toggle('active', a.dataset.nav === (view === 'listing' || view === 'locations' ? key : 'jobs'));
+      a.classList.toggle('active', a.dataset.nav === (['listing', 'locations', 'console'].includes(view) ? key : 'jobs'));
     }
     if (view === 'job') {
       openJob(job[1].toLowerCase());
@@ -743,6 +755,7 @@
       page.jobId = null;
       if (view === 'jobs') refreshList();
       else if (view === 'locations') { followOnly([]); locations.open(); }
+      else if (view === 'console') { followOnly([]); consolePanel.open(); }
       else { followOnly([]); loadListing(key); }
     }
     window.scrollTo(0, 0);

@@ -16,6 +16,8 @@
 //!   support), shown by the HTTP layer.
 //! - [`schedules`]: durable cron schedules, their scheduler, and PIPELINE (parent and child jobs).
 //! - [`reconcile`]: RECONCILE, which repairs the drift webhooks missed.
+//! - [`notify`]: outgoing notifications (signed webhooks through a durable outbox) when a job
+//!   fails or recovers and when the Nhanh token is about to expire.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod keys;
 pub mod matching;
 pub mod nhanh_token;
 pub mod notices;
+pub mod notify;
 pub mod pull;
 pub mod reconcile;
 pub mod schedules;

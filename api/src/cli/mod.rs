@@ -5,7 +5,9 @@ mod admin;
 mod bench;
 mod demo;
 mod jobs;
+mod mappings;
 mod nhanh;
+mod notify;
 mod progress;
 mod run;
 mod schedules;
@@ -42,6 +44,9 @@ enum Command {
     /// Lists, adds, changes, pauses, resumes, runs and removes durable schedules on a running
     /// server.
     Schedules(schedules::SchedulesArgs),
+    /// Maps, unmaps and re-maps records by hand, resolves conflicts, lists records and exports
+    /// CSV on a running server.
+    Mappings(mappings::MappingsArgs),
     /// Runs the Nhanh v3 and Shopify GraphQL simulators and prints `export` lines that point
     /// dongbo at them (`eval "$(dongbo sim)"`).
     Sim(dongbo_simulator::SimArgs),
@@ -100,6 +105,7 @@ where
             Command::Run(args) => run::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
             Command::Schedules(args) => schedules::run(args).await,
+            Command::Mappings(args) => mappings::run(args).await,
             Command::Sim(args) => dongbo_simulator::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Nhanh(args) => nhanh::run(args).await,
             Command::Migrate(args) => admin::migrate(args).await,

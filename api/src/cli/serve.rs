@@ -11,6 +11,7 @@ use dongbo_engine::{Engine, WorkerConfig, WorkerHealth, WorkerId, WorkerPool};
 use tokio::task::JoinHandle;
 
 use super::admin::redact;
+use super::notify::NotifyArgs;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
@@ -46,6 +47,9 @@ pub struct ServeArgs {
     /// Event streams (`/api/jobs/{id}/stream`) open at once; one more is answered 503.
     #[arg(long, env = "DONGBO_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
+    /// Outgoing notifications.
+    #[command(flatten)]
+    notify: NotifyArgs,
 }
 
 impl ServeArgs {
@@ -72,6 +76,9 @@ pub struct WorkerArgs {
     /// Lease length in milliseconds: a dead worker's jobs are resumed within this time.
     #[arg(long, env = "DONGBO_LEASE_MS", default_value_t = 30_000)]
     pub lease_ms: u64,
+    /// Outgoing notifications.
+    #[command(flatten)]
+    notify: NotifyArgs,
 }
 
 /// How long a supervisor waits before starting a dead worker loop again.
@@ -127,6 +134,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
     watch_upstreams(&state.metrics, &upstreams);
     let token_checks = spawn_token_checks(&upstreams, &engine);
+    let notifier = args.notify.start(&engine, &upstreams.notices)?;
     let workers = Workers::start_with_hook(
         &engine,
         args.workers,
@@ -142,6 +150,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();
+    }
+    if let Some(notifier) = notifier {
+        notifier.abort();
     }
     Ok(())
 }
@@ -188,6 +199,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let upstreams = upstreams_for(&store).await?;
     let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
     let token_checks = spawn_token_checks(&upstreams, &engine);
+    let notifier = args.notify.start(&engine, &upstreams.notices)?;
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     let schedules = spawn_scheduler(&engine);
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
@@ -197,6 +209,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();
+    }
+    if let Some(notifier) = notifier {
+        notifier.abort();
     }
     Ok(())
 }

@@ -38,6 +38,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/schedules.js"),
     },
+    Asset {
+        name: "console.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/console.js"),
+    },
 ];
 
 /// The page, with `{{v}}` where the fingerprint goes.
@@ -101,7 +106,7 @@ mod tests {
         let page = index_html();
         assert!(!page.contains("{{"), "an unfilled placeholder is left in the page");
         let v = fingerprint();
-        for name in ["app.css", "app.js", "favicon.svg", "locations.js"] {
+        for name in ["app.css", "app.js", "favicon.svg", "locations.js", "console.js"] {
             assert!(page.contains(&format!("/assets/{name}?v={v}")), "{name} is not referenced with ?v={v}");
         }
     }

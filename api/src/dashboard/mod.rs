@@ -1,6 +1,6 @@
 //! The dashboard: one HTML page, its stylesheet and scripts, embedded in the binary and served at
 //! `/` by `dongbo serve`. There is no build step: the assets in `api/assets/` are what the browser
-//! runs (`app.js`, and `locations.js` for the depot → location panel, which sets the mapping
+//! runs (`app.js`, `console.js` for the operator's console, and `locations.js` for the depot → location panel, which sets the mapping
 //! through `/api/location-mappings`), and the page reads everything through the public `/api`
 //! routes (plus the one below).
 //!

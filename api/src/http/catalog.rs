@@ -6,6 +6,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use dongbo_workflows::catalog::store::console;
 use dongbo_workflows::catalog::store::matching::{self, MatchKind};
 use dongbo_workflows::catalog::store::sync::{self as sync_store, FailureCursor, SyncKind};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,36 @@ pub struct ListingQuery {
     pub cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     pub limit: Option<u32>,
+    /// `/api/mappings` only: only mappings in this state (`UNMAPPED`, `PENDING`, `SYNCED`, `FAILED`).
+    pub state: Option<String>,
+    /// `/api/mappings` only: `manual` (hand-made) or `match` (made by a match job).
+    pub source: Option<String>,
+}
+
+/// Reads the `state` and `source` filters of a mapping listing or export.
+pub(crate) fn mapping_filter(state: Option<&str>, source: Option<&str>) -> Result<console::MappingFilter, ApiError> {
+    let state = match state.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s @ ("UNMAPPED" | "PENDING" | "SYNCED" | "FAILED")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "state must be UNMAPPED, PENDING, SYNCED or FAILED, not {:?}",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    let manual = match source.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some("manual") => Some(true),
+        Some("match") => Some(false),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "source must be manual or match, not {:?}",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    Ok(console::MappingFilter { state, manual })
 }
 
 /// A page of a listing.
@@ -69,20 +100,53 @@ pub struct ConflictView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MappingView {
+    /// The mapping's id (per kind): what `mappingIds`, `/api/mappings/{kind}/{id}` and
+    /// `/api/failures` name.
+    pub id: i64,
     /// `product` or `customer`.
     pub kind: String,
     /// The Nhanh record.
     pub nhanh_id: i64,
-    /// The Shopify record.
+    /// The Shopify record; `null` for a Nhanh record unmapped by hand.
     pub shopify_id: Option<String>,
     /// `sku`, `barcode`, `phone` or `manual`.
     pub method: String,
+    /// `manual` (made by hand: matching never changes it) or `match` (made by a match job).
+    pub source: String,
+    /// Who made it by hand (`api`, `cli`, `dashboard` or the name the client gave).
+    pub created_by: Option<String>,
     /// The key it was matched on.
     pub match_key: Option<String>,
-    /// The job that made it.
+    /// The match job that made it.
     pub job_id: Option<String>,
     /// `UNMAPPED`, `PENDING`, `SYNCED` or `FAILED`.
     pub state: String,
+    /// Why its last push failed.
+    pub last_error: Option<String>,
+    /// When it was last pushed.
+    pub synced_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<console::ConsoleMapping> for MappingView {
+    fn from(m: console::ConsoleMapping) -> Self {
+        MappingView {
+            id: m.id,
+            kind: m.kind.as_str().to_owned(),
+            nhanh_id: m.nhanh_id,
+            shopify_id: m.shopify_id,
+            source: if m.method == "manual" { "manual" } else { "match" }.to_owned(),
+            method: m.method,
+            created_by: m.created_by,
+            match_key: m.match_key,
+            job_id: m.job_id,
+            state: m.state,
+            last_error: m.last_error,
+            synced_at: m.synced_at.and_then(DateTime::from_timestamp_millis),
+            updated_at: DateTime::from_timestamp_millis(m.updated_at),
+        }
+    }
 }
 
 /// An item whose last sync failed.
@@ -194,7 +258,8 @@ pub async fn list_conflicts(
     Ok(Reply::ok(keyset_page(kinds(q.kind.as_deref())?, q.cursor.as_deref(), limit, fetch, cursor_of).await?))
 }
 
-/// The mappings, by kind and Nhanh id.
+/// The mappings, by kind and Nhanh id, with their ids and who made them; filtered by state and
+/// source.
 #[utoipa::path(get, path = "/api/mappings", tag = "catalog", params(ListingQuery),
     responses(
         (status = 200, description = "A page of mappings", body = Envelope<ListingPage<MappingView>>),
@@ -207,27 +272,18 @@ pub async fn list_mappings(
     ApiQuery(q): ApiQuery<ListingQuery>,
 ) -> ApiResult<ListingPage<MappingView>> {
     let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
+    let filter = mapping_filter(q.state.as_deref(), q.source.as_deref())?;
     let db = state.engine.store().db();
     let fetch = |kind: MatchKind, after: Option<String>, n: i64| {
         let db = db.clone();
+        let filter = filter.clone();
         async move {
             let after = match after {
                 None => None,
                 Some(a) => Some(a.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("malformed cursor {a:?}")))?),
             };
-            let rows = matching::mappings_page(&db, kind, after, n).await.map_err(store_failure)?;
-            Ok(rows
-                .into_iter()
-                .map(|m| MappingView {
-                    kind: kind.as_str().to_owned(),
-                    nhanh_id: m.nhanh_id,
-                    shopify_id: m.shopify_id,
-                    method: m.method,
-                    match_key: m.match_key,
-                    job_id: m.job_id,
-                    state: m.state,
-                })
-                .collect())
+            let rows = console::mappings_by_nhanh(&db, kind, &filter, after, n).await.map_err(store_failure)?;
+            Ok(rows.into_iter().map(MappingView::from).collect())
         }
     };
     let cursor_of = |m: &MappingView| format!("{}.{}", m.kind, m.nhanh_id);

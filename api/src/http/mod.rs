@@ -15,6 +15,7 @@
 //! - [`triggers`]: the thirteen trigger routes (body → job type and input).
 //! - [`jobs`], [`progress`], [`audit`]: job views, the old progress query, the audit trail.
 //! - [`catalog`]: the conflicts, mappings and failed items listings.
+//! - [`console`]: the operator's console: hand-made mappings, records, CSV exports, the queue.
 //! - [`locations`]: which Nhanh depots feed which Shopify location.
 //! - [`nhanh_auth`]: authorising at Nhanh (OAuth) and where the Nhanh access token stands.
 //! - [`schedules`]: durable schedules (CRUD, pause, resume, run now) and a job's children.
@@ -38,6 +39,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -210,6 +212,7 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(progress::routes())
         .merge(audit::routes())
         .merge(catalog::routes())
+        .merge(console::routes())
         .merge(locations::routes())
         .merge(nhanh_auth::routes())
         .merge(schedules::routes())

@@ -5,6 +5,7 @@
 //! as parameters, JSON, byte order) is the `dialect` module's, the only one that matches on the
 //! backend. The catalog's tables are its own migrations ([`schema`]), applied after the engine's.
 
+pub mod console;
 pub mod credentials;
 mod dialect;
 pub mod limits;
