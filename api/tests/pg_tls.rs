@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use dongbo_harness::chaos::{find_pg_bin, PgCluster};
 use dongbo_engine::example::{ExampleCount, EXAMPLE_COUNT};
 use dongbo_engine::{Engine, JobRequest, JobStatus, Registry, RunOutcome, WorkerConfig, WorkerId};
+use dongbo_harness::chaos::{find_pg_bin, PgCluster};
 use serde_json::json;
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its output if it fails.

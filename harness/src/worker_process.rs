@@ -77,7 +77,11 @@ impl WorkerProcess {
     /// has finished and before the kill, is its peak over the process's whole life. Returns the
     /// job's row and that peak in MB; an error if the job did not complete or `/proc` could not be
     /// read.
-    pub async fn peak_mb_until_completed(self, store: &SharedStore, job: JobId) -> anyhow::Result<(BackgroundJob, f64)> {
+    pub async fn peak_mb_until_completed(
+        self,
+        store: &SharedStore,
+        job: JobId,
+    ) -> anyhow::Result<(BackgroundJob, f64)> {
         let pid = self.pid;
         let mut peak_kb = None;
         let row = self
