@@ -13,7 +13,8 @@
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
 //!   support), shown by the HTTP layer.
-//! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
+//! - [`upstreams`]: the upstream clients from configuration ([`Upstreams`]).
+//! - [`setup`]: [`setup::register_all`], every job type with those clients.
 
 #![forbid(unsafe_code)]
 
@@ -27,5 +28,7 @@ pub mod notices;
 pub mod pull;
 pub mod setup;
 pub mod sync;
+pub mod upstreams;
 
-pub use setup::{register_all, Upstreams};
+pub use setup::register_all;
+pub use upstreams::Upstreams;

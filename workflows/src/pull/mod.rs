@@ -26,7 +26,7 @@ use std::time::Duration;
 use dongbo_engine::Registry;
 
 use crate::jobs::JobType;
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 use nhanh::NhanhPullKind;
 pub use nhanh::{
     NhanhCustomersInput, NhanhCustomersMode, NhanhProductsInput, PullNhanh, PullNhanhCustomers, PullNhanhProducts,

@@ -28,7 +28,7 @@ use crate::catalog::store::pulls::{
 };
 use crate::connectors::nhanh::{CustomerFilters, InventoryFilters, ProductFilters};
 use crate::jobs::{JobType, PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS};
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 /// Which customers a `PULL_NHANH_CUSTOMERS` job reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

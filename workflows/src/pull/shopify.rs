@@ -25,7 +25,7 @@ use crate::catalog::store::pulls::{
 };
 use crate::connectors::ShopifyClient;
 use crate::jobs::{JobType, PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 use bulk::OpenExport;
 
 /// A Shopify product status, as the `status:` search term takes it.

@@ -14,7 +14,7 @@ use super::push::{Pushed, Pusher, Scope};
 use super::{db_error, SyncInput, SyncSettings, MAX_MAPPING_IDS};
 use crate::catalog::store::sync::{self as store, Selection, SyncKind};
 use crate::jobs::JobType;
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 /// Pages of explicit mapping ids.
 const IDS_PER_STEP: usize = 250;

@@ -50,7 +50,7 @@ use dongbo_engine::{Registry, StepError};
 use serde::{Deserialize, Serialize};
 
 use crate::connectors::ConnectorError;
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 pub use full::{CustomerSync, FullSync, ProductSync, Stock, SyncFamily, SyncState, TotalSpent};
 pub use retry::{RetryFailedSync, RetryInput, RetryState, DEFAULT_RETRY_LIMIT};

@@ -12,7 +12,7 @@ use super::push::{Pushed, Pusher, Scope};
 use super::{db_error, SyncSettings};
 use crate::catalog::store::pulls::EffectsList;
 use crate::catalog::store::sync::{self as store, FailureCursor, SyncKind};
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 /// Failures re-driven per step.
 const FAILURES_PER_STEP: i64 = 250;
