@@ -18,7 +18,8 @@
 //! - [`reconcile`]: RECONCILE, which repairs the drift webhooks missed.
 //! - [`notify`]: outgoing notifications (signed webhooks through a durable outbox) when a job
 //!   fails or recovers and when the Nhanh token is about to expire.
-//! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
+//! - [`upstreams`]: the upstream clients from configuration ([`Upstreams`]).
+//! - [`setup`]: [`setup::register_all`], every job type with those clients.
 
 #![forbid(unsafe_code)]
 
@@ -35,6 +36,8 @@ pub mod reconcile;
 pub mod schedules;
 pub mod setup;
 pub mod sync;
+pub mod upstreams;
 
 pub use catalog::store::schema::open;
-pub use setup::{register_all, Upstreams};
+pub use setup::register_all;
+pub use upstreams::Upstreams;

@@ -17,19 +17,23 @@ use anyhow::{bail, Context};
 use clap::Args;
 use dongbo_engine::event::EventPayload;
 use dongbo_engine::{BackgroundJob, Engine, JobId, JobRequest, JobStatus, SharedStore};
+use dongbo_harness::worker_process::{self, WorkerProcess};
 use dongbo_simulator::{Plan, SimConfig, Simulator};
 use dongbo_workflows::catalog::store::pulls::{catalog_counts, set_location_mapping};
-use dongbo_workflows::jobs::*;
+use dongbo_workflows::jobs::{JobType, CUSTOMER_SYNC};
+use dongbo_workflows::matching::{self, MatchInput, Strategy};
+use dongbo_workflows::pull::{self, NhanhCustomersInput, NhanhProductsInput, ShopifyPullInput};
+use dongbo_workflows::sync::{self, RetryInput, SyncInput};
 use dongbo_workflows::Upstreams;
 use indicatif::MultiProgress;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
 use crate::http::{check_bind, serve as serve_http, AppState};
 use crate::registry::registry;
-use dongbo_harness::worker_process::{self, WorkerProcess};
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
 
@@ -123,10 +127,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // The four pulls, two at a time per upstream.
     let pulls = [
-        (PULL_NHANH_PRODUCTS, json!({}), truth.nhanh_products as i64),
-        (PULL_SHOPIFY_PRODUCTS, json!({}), truth.shopify_products as i64),
-        (PULL_NHANH_CUSTOMERS, json!({ "mode": "full" }), truth.nhanh_customers as i64),
-        (PULL_SHOPIFY_CUSTOMERS, json!({}), truth.shopify_customers as i64),
+        (demo_job(pull::NHANH_PRODUCTS, &NhanhProductsInput::default())?, truth.nhanh_products as i64),
+        (demo_job(pull::SHOPIFY_PRODUCTS, &ShopifyPullInput::default())?, truth.shopify_products as i64),
+        (demo_job(pull::NHANH_CUSTOMERS, &NhanhCustomersInput::default())?, truth.nhanh_customers as i64),
+        (demo_job(pull::SHOPIFY_CUSTOMERS, &ShopifyPullInput::default())?, truth.shopify_customers as i64),
     ];
     ran.extend(run_together(&engine, &pulls).await?);
     let counts = catalog_counts(&store.db()).await?;
@@ -136,12 +140,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     // Both matches, then the product sync.
+    let by_sql = MatchInput { strategy: Strategy::Sql, ..MatchInput::default() };
     let matches = [
-        (AUTO_MATCH_PRODUCTS, json!({}), truth.product_pairs.len() as i64),
-        (AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" }), truth.customer_pairs.len() as i64),
+        (demo_job(matching::PRODUCTS, &MatchInput::default())?, truth.product_pairs.len() as i64),
+        (demo_job(matching::CUSTOMERS, &by_sql)?, truth.customer_pairs.len() as i64),
     ];
     ran.extend(run_together(&engine, &matches).await?);
-    ran.extend(run_together(&engine, &[(PRODUCT_SYNC, json!({}), truth.product_pairs.len() as i64)]).await?);
+    let product_sync = demo_job(sync::PRODUCTS, &SyncInput::default())?;
+    ran.extend(run_together(&engine, &[(product_sync, truth.product_pairs.len() as i64)]).await?);
     workers.stop().await;
 
     // The customer sync in another process, killed mid-job and resumed here, while Shopify
@@ -155,7 +161,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The fault is gone: re-drive the failed items.
     sim.faults().clear();
     let workers = Workers::start(&engine, 2, lease);
-    ran.extend(run_together(&engine, &[(RETRY_FAILED_SYNC, json!({}), refused.len() as i64)]).await?);
+    let retry = demo_job(sync::RETRY_FAILED, &RetryInput::default())?;
+    ran.extend(run_together(&engine, &[(retry, refused.len() as i64)]).await?);
     workers.stop().await;
 
     print_summary(&ran);
@@ -178,13 +185,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A request by `demo` for `job` with `input` (the workflow's own input type).
+fn demo_job<I: Serialize>(job: JobType<I>, input: &I) -> anyhow::Result<JobRequest> {
+    let request = job.request(input).with_context(|| format!("serialising the input of {job}"))?;
+    Ok(JobRequest { requested_by: "demo".into(), ..request })
+}
+
 /// Requests the jobs and follows them together until all finish.
-async fn run_together(engine: &Engine, jobs: &[(&str, Value, i64)]) -> anyhow::Result<Vec<Ran>> {
+async fn run_together(engine: &Engine, jobs: &[(JobRequest, i64)]) -> anyhow::Result<Vec<Ran>> {
     let group = MultiProgress::new();
     let mut running = Vec::new();
-    for (job_type, input, truth) in jobs {
-        let request = JobRequest { requested_by: "demo".into(), ..JobRequest::new(*job_type, input.clone()) };
-        let job = engine.request(request).await.with_context(|| format!("requesting {job_type}"))?.job;
+    for (request, truth) in jobs {
+        let job_type = &request.job_type;
+        let job = engine.request(request.clone()).await.with_context(|| format!("requesting {job_type}"))?.job;
         running.push((job.id, JobProgress::in_group(&group, job_type), Instant::now(), *truth, None::<Ran>));
     }
     while running.iter().any(|r| r.4.is_none()) {
@@ -215,7 +228,7 @@ async fn crash_and_resume(
     let worker = WorkerProcess::spawn(&exe, db, env, lease)?;
     let pid = worker.pid();
     let started = Instant::now();
-    let request = JobRequest { requested_by: "demo".into(), ..JobRequest::new(CUSTOMER_SYNC, json!({})) };
+    let request = demo_job(sync::CUSTOMERS, &SyncInput::default())?;
     let job: JobId = engine.request(request).await?.job.id;
     let mut bar = JobProgress::new(CUSTOMER_SYNC);
     bar.note(&format!("{CUSTOMER_SYNC} runs in worker process {pid}"));

@@ -1,6 +1,7 @@
 //! The thirteen trigger routes kept from the old tool. Each reads the old tool's body for its
-//! route, builds the workflow's own input struct from it and asks the engine for the job; nothing
-//! runs inside the request.
+//! route, builds the workflow's own input struct from it and asks the engine for the job through
+//! the workflow's typed job type (`dongbo_workflows::jobs::JobType`), so a route whose input is
+//! not its job type's does not compile; nothing runs inside the request.
 //!
 //! A trigger answers `202 Accepted` with `{jobId, status, type, message}` in `data`, and `jobId` and
 //! `message` again beside `data`, where the old tool's pull routes put them. When the engine hands
@@ -17,14 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use dongbo_engine::{Existing, JobFilter, JobRequest, JobStatus};
-use dongbo_workflows::jobs;
-use dongbo_workflows::matching::{MatchInput, Strategy};
+use dongbo_workflows::jobs::JobType;
+use dongbo_workflows::matching::{self, MatchInput, Strategy};
 use dongbo_workflows::pull::nhanh::NhanhCustomerType;
 use dongbo_workflows::pull::shopify::ProductStatus;
-use dongbo_workflows::pull::{NhanhCustomersInput, NhanhCustomersMode, ShopifyPullInput};
-use dongbo_workflows::sync::{MappingId, RetryInput, SyncInput};
+use dongbo_workflows::pull::{self, NhanhCustomersInput, NhanhCustomersMode, NhanhProductsInput, ShopifyPullInput};
+use dongbo_workflows::sync::{self, MappingId, RetryInput, SyncInput};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -136,17 +136,16 @@ pub struct RetryOptions {
     pub limit: Option<u32>,
 }
 
-/// What a trigger asks the engine for: the typed input, serialised, and whether to start over.
+/// What a trigger asks the engine for: the workflow's own input (`I`, which the route's
+/// [`JobType<I>`] must take, or the route does not compile), and whether to start over.
 #[derive(Debug)]
-struct Plan {
-    input: Value,
+struct Plan<I> {
+    input: I,
     force_restart: bool,
 }
 
-impl Plan {
-    fn new(input: impl Serialize) -> Result<Self, ApiError> {
-        let input =
-            serde_json::to_value(input).map_err(|e| ApiError::Internal(format!("serialising a job input: {e}")))?;
+impl<I> Plan<I> {
+    fn new(input: I) -> Result<Self, ApiError> {
         Ok(Plan { input, force_restart: false })
     }
 
@@ -156,11 +155,11 @@ impl Plan {
     }
 }
 
-fn nhanh_customers(mode: NhanhCustomersMode) -> Result<Plan, ApiError> {
+fn nhanh_customers(mode: NhanhCustomersMode) -> Result<Plan<NhanhCustomersInput>, ApiError> {
     Plan::new(NhanhCustomersInput { mode, ..NhanhCustomersInput::default() })
 }
 
-fn nhanh_customers_filtered(o: NhanhCustomerPullOptions) -> Result<Plan, ApiError> {
+fn nhanh_customers_filtered(o: NhanhCustomerPullOptions) -> Result<Plan<NhanhCustomersInput>, ApiError> {
     let input = NhanhCustomersInput {
         mode: NhanhCustomersMode::Full,
         customer_type: o.customer_type,
@@ -170,20 +169,20 @@ fn nhanh_customers_filtered(o: NhanhCustomerPullOptions) -> Result<Plan, ApiErro
     Ok(Plan::new(input)?.restarting(o.force_restart))
 }
 
-fn shopify_products(o: ShopifyProductPullOptions) -> Result<Plan, ApiError> {
+fn shopify_products(o: ShopifyProductPullOptions) -> Result<Plan<ShopifyPullInput>, ApiError> {
     Plan::new(ShopifyPullInput { status: o.status, ..ShopifyPullInput::default() })
 }
 
-fn shopify_customers(o: ShopifyCustomerPullOptions) -> Result<Plan, ApiError> {
+fn shopify_customers(o: ShopifyCustomerPullOptions) -> Result<Plan<ShopifyPullInput>, ApiError> {
     let query = o.query.filter(|q| !q.trim().is_empty());
     Ok(Plan::new(ShopifyPullInput { query, ..ShopifyPullInput::default() })?.restarting(o.force_restart))
 }
 
-fn match_input(o: MatchOptions, strategy: Strategy) -> Result<Plan, ApiError> {
+fn match_input(o: MatchOptions, strategy: Strategy) -> Result<Plan<MatchInput>, ApiError> {
     Plan::new(MatchInput { strategy, dry_run: o.dry_run.unwrap_or(false), batch_size: o.batch_size })
 }
 
-fn sync_input(o: SyncOptions) -> Result<Plan, ApiError> {
+fn sync_input(o: SyncOptions) -> Result<Plan<SyncInput>, ApiError> {
     let mapping_ids = match o.mapping_ids {
         None => None,
         Some(ids) if ids.is_empty() => {
@@ -196,7 +195,7 @@ fn sync_input(o: SyncOptions) -> Result<Plan, ApiError> {
     Plan::new(SyncInput { mapping_ids, force_sync: Some(o.force_sync.unwrap_or(true)) })
 }
 
-fn retry_input(o: RetryOptions) -> Result<Plan, ApiError> {
+fn retry_input(o: RetryOptions) -> Result<Plan<RetryInput>, ApiError> {
     Plan::new(RetryInput { limit: o.limit.map(i64::from) })
 }
 
@@ -276,18 +275,20 @@ fn message(job_type: &str, id: Uuid, existing: Option<ExistingView>, restarted: 
 }
 
 /// Asks the engine for the job and answers with it.
-async fn trigger(
+async fn trigger<I: Serialize>(
     state: &AppState,
     headers: &HeaderMap,
-    job_type: &'static str,
-    plan: Result<Plan, ApiError>,
+    job: JobType<I>,
+    plan: Result<Plan<I>, ApiError>,
 ) -> Result<TriggerEnvelope, ApiError> {
     let plan = plan?;
+    let job_type = job.name();
     let idempotency_key = idempotency_key(headers)?;
     if plan.force_restart {
         cancel_unfinished(state, job_type).await?;
     }
-    let request = JobRequest { idempotency_key, requested_by: "api".into(), ..JobRequest::new(job_type, plan.input) };
+    let request = job.request(&plan.input).map_err(|e| ApiError::Internal(format!("serialising a job input: {e}")))?;
+    let request = JobRequest { idempotency_key, requested_by: "api".into(), ..request };
     let requested = state.engine.request(request).await?;
     let existing = requested.existing.map(|e| match e {
         Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
@@ -354,57 +355,57 @@ macro_rules! trigger_routes {
         }
 
         /// Every trigger: (path, job type).
-        pub const TRIGGERS: &[(&str, &str)] = &[ $( ($path, $job) ),* ];
+        pub const TRIGGERS: &[(&str, &str)] = &[ $( ($path, $job.name()) ),* ];
     };
 }
 
 trigger_routes! {
     /// Mirror Nhanh products locally (`PULL_NHANH_PRODUCTS`).
-    pull_nhanh_products: "/api/nhanh/pull-products", NoOptions => jobs::PULL_NHANH_PRODUCTS,
-        |_o| Plan::new(dongbo_workflows::pull::nhanh::NhanhProductsInput::default());
+    pull_nhanh_products: "/api/nhanh/pull-products", NoOptions => pull::NHANH_PRODUCTS,
+        |_o| Plan::new(NhanhProductsInput::default());
     /// Mirror Shopify products and variants locally, optionally only one `status` (`PULL_SHOPIFY_PRODUCTS`).
-    pull_shopify_products: "/api/shopify/pull-products-sync", ShopifyProductPullOptions => jobs::PULL_SHOPIFY_PRODUCTS,
+    pull_shopify_products: "/api/shopify/pull-products-sync", ShopifyProductPullOptions => pull::SHOPIFY_PRODUCTS,
         |o| shopify_products(o);
     /// Mirror every Nhanh customer locally, or those the `customer/list` filters select (`PULL_NHANH_CUSTOMERS`, mode `full`).
-    pull_nhanh_customers_all: "/api/nhanh/pull-customers-all", NhanhCustomerPullOptions => jobs::PULL_NHANH_CUSTOMERS,
+    pull_nhanh_customers_all: "/api/nhanh/pull-customers-all", NhanhCustomerPullOptions => pull::NHANH_CUSTOMERS,
         |o| nhanh_customers_filtered(o);
     /// Mirror the Nhanh customers updated since the last completed pull (`PULL_NHANH_CUSTOMERS`, mode `incremental`).
-    pull_nhanh_customers_incremental: "/api/nhanh/pull-customers-incremental", NoOptions => jobs::PULL_NHANH_CUSTOMERS,
+    pull_nhanh_customers_incremental: "/api/nhanh/pull-customers-incremental", NoOptions => pull::NHANH_CUSTOMERS,
         |_o| nhanh_customers(NhanhCustomersMode::Incremental);
     /// Legacy alias of `pull-customers-all` (`PULL_NHANH_CUSTOMERS`, mode `full`).
-    pull_nhanh_customers_legacy: "/api/nhanh/pull-customers", NoOptions => jobs::PULL_NHANH_CUSTOMERS,
+    pull_nhanh_customers_legacy: "/api/nhanh/pull-customers", NoOptions => pull::NHANH_CUSTOMERS,
         |_o| nhanh_customers(NhanhCustomersMode::Full);
     /// Mirror Shopify customers locally, optionally only those a search `query` matches (`PULL_SHOPIFY_CUSTOMERS`).
-    pull_shopify_customers: "/api/shopify/pull-customers", ShopifyCustomerPullOptions => jobs::PULL_SHOPIFY_CUSTOMERS,
+    pull_shopify_customers: "/api/shopify/pull-customers", ShopifyCustomerPullOptions => pull::SHOPIFY_CUSTOMERS,
         |o| shopify_customers(o);
     /// Map Nhanh products to Shopify variants by SKU, barcode as fallback (`AUTO_MATCH_PRODUCTS`).
-    auto_match_products: "/api/sync/auto-match-products", MatchOptions => jobs::AUTO_MATCH_PRODUCTS,
+    auto_match_products: "/api/sync/auto-match-products", MatchOptions => matching::PRODUCTS,
         |o| match_input(o, Strategy::Memory);
     /// Map Nhanh customers to Shopify customers by phone, in memory (`AUTO_MATCH_CUSTOMERS`, strategy `memory`).
-    auto_match_customers: "/api/sync/auto-match", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+    auto_match_customers: "/api/sync/auto-match", MatchOptions => matching::CUSTOMERS,
         |o| match_input(o, Strategy::Memory);
     /// Map customers by phone with one join in the database (`AUTO_MATCH_CUSTOMERS`, strategy `sql`).
-    auto_match_customers_sql: "/api/sync/auto-match-sql", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+    auto_match_customers_sql: "/api/sync/auto-match-sql", MatchOptions => matching::CUSTOMERS,
         |o| match_input(o, Strategy::Sql);
     /// Map customers by phone in chunks of `batchSize`, for very large sets (`AUTO_MATCH_CUSTOMERS`, strategy `batch`).
-    auto_match_customers_batch: "/api/sync/auto-match-batch", MatchOptions => jobs::AUTO_MATCH_CUSTOMERS,
+    auto_match_customers_batch: "/api/sync/auto-match-batch", MatchOptions => matching::CUSTOMERS,
         |o| match_input(o, Strategy::Batch);
     /// Push Nhanh stock to Shopify inventory (`PRODUCT_SYNC`).
-    bulk_sync_products: "/api/sync/bulk-sync-products", SyncOptions => jobs::PRODUCT_SYNC, |o| sync_input(o);
+    bulk_sync_products: "/api/sync/bulk-sync-products", SyncOptions => sync::PRODUCTS, |o| sync_input(o);
     /// Push Nhanh total spent to the customer metafield `custom.total_spent` (`CUSTOMER_SYNC`).
-    bulk_sync_customers: "/api/sync/bulk-sync-background", SyncOptions => jobs::CUSTOMER_SYNC, |o| sync_input(o);
+    bulk_sync_customers: "/api/sync/bulk-sync-background", SyncOptions => sync::CUSTOMERS, |o| sync_input(o);
     /// Re-drive the items whose last sync failed, 100 by default (`RETRY_FAILED_SYNC`).
-    retry_failed: "/api/sync/retry-failed", RetryOptions => jobs::RETRY_FAILED_SYNC, |o| retry_input(o);
+    retry_failed: "/api/sync/retry-failed", RetryOptions => sync::RETRY_FAILED, |o| retry_input(o);
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
-    fn input(plan: Result<Plan, ApiError>) -> Value {
-        plan.expect("a plan").input
+    fn input<I: Serialize>(plan: Result<Plan<I>, ApiError>) -> Value {
+        serde_json::to_value(plan.expect("a plan").input).expect("an input serialises")
     }
 
     #[test]
@@ -442,11 +443,17 @@ mod tests {
             serde_json::from_value(json!({"type": 3, "lastBoughtDateTo": "2025-06-30", "forceRestart": true})).unwrap();
         let plan = nhanh_customers_filtered(o).unwrap();
         assert!(plan.force_restart);
-        assert_eq!(plan.input, json!({"mode": "full", "type": 3, "lastBoughtDateTo": "2025-06-30"}));
+        assert_eq!(
+            serde_json::to_value(plan.input).unwrap(),
+            json!({"mode": "full", "type": 3, "lastBoughtDateTo": "2025-06-30"})
+        );
         let o = ShopifyCustomerPullOptions { query: Some("state:ENABLED".into()), force_restart: Some(false) };
         let plan = shopify_customers(o).unwrap();
         assert!(!plan.force_restart);
-        assert_eq!(plan.input, json!({"mode": "auto", "incremental": false, "query": "state:ENABLED"}));
+        assert_eq!(
+            serde_json::to_value(plan.input).unwrap(),
+            json!({"mode": "auto", "incremental": false, "query": "state:ENABLED"})
+        );
         let o = ShopifyProductPullOptions { status: Some(ProductStatus::Archived) };
         assert_eq!(input(shopify_products(o)), json!({"mode": "auto", "incremental": false, "status": "archived"}));
     }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use dongbo_engine::example::EXAMPLE_COUNT;
 use dongbo_engine::{Engine, JobRequest, SharedStore};
 use dongbo_simulator::{SimConfig, Simulator};
-use dongbo_workflows::jobs::PULL_SHOPIFY_CUSTOMERS;
+use dongbo_workflows::pull::{self, ShopifyMode, ShopifyPullInput};
 use dongbo_workflows::Upstreams;
 use serde_json::{json, Value};
 
@@ -31,10 +31,11 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
     let sim = simulator_with(target).await?;
     let customers = sim.truth().shopify_customers;
     note("bulk_rss", &format!("{customers} Shopify customers in the simulator"));
-    let (floor_mb, _) = peak_mb(opts, &[], EXAMPLE_COUNT, json!({"items": 10})).await?;
+    let (floor_mb, _) = peak_mb(opts, &[], JobRequest::new(EXAMPLE_COUNT, json!({"items": 10}))).await?;
     let env = sim.env();
     let started = Instant::now();
-    let (mb, summary) = peak_mb(opts, &env, PULL_SHOPIFY_CUSTOMERS, json!({"mode": "bulk"})).await?;
+    let bulk = ShopifyPullInput { mode: ShopifyMode::Bulk, ..ShopifyPullInput::default() };
+    let (mb, summary) = peak_mb(opts, &env, pull::SHOPIFY_CUSTOMERS.request(&bulk)?).await?;
     sim.shutdown().await;
     anyhow::ensure!(summary["transfer"] == "bulk", "the pull did not use a bulk export: {summary}");
     anyhow::ensure!(
@@ -74,19 +75,14 @@ async fn simulator_with(target: usize) -> anyhow::Result<Simulator> {
     }
 }
 
-/// Runs `job_type` with `input` in a fresh `dongbo worker` process on a fresh SQLite catalog,
-/// with `env` added to its environment; returns its peak RSS in MB and the job's summary.
-async fn peak_mb(
-    opts: &BenchOpts,
-    env: &[(String, String)],
-    job_type: &str,
-    input: Value,
-) -> anyhow::Result<(f64, Value)> {
+/// Runs `request` in a fresh `dongbo worker` process on a fresh SQLite catalog, with `env` added
+/// to its environment; returns its peak RSS in MB and the job's summary.
+async fn peak_mb(opts: &BenchOpts, env: &[(String, String)], request: JobRequest) -> anyhow::Result<(f64, Value)> {
     let db = ScratchDb::sqlite()?;
     let store: SharedStore = dongbo_workflows::open(db.url()).await?;
     let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), env, Duration::from_secs(30))?;
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
-    let id = engine.request(JobRequest::new(job_type, input)).await?.job.id;
+    let id = engine.request(request).await?.job.id;
     let (_, mb) = worker.peak_mb_until_completed(&store, id).await?;
     let events = store.events(id, 0, 1_000_000).await?;
     let summary = events

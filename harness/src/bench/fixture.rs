@@ -13,9 +13,8 @@ use dongbo_engine::{BackgroundJob, Engine, JobId, JobRequest, JobStatus, SharedS
 use dongbo_simulator::{Scope, SimConfig, Simulator};
 use dongbo_workflows::catalog::store::pulls::set_location_mapping;
 use dongbo_workflows::catalog::store::sync::{set_manual_customer_mapping, set_manual_product_mapping};
-use dongbo_workflows::jobs::{PULL_NHANH_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
+use dongbo_workflows::pull::{self, NhanhCustomersInput, ShopifyPullInput};
 use dongbo_workflows::Upstreams;
-use serde_json::json;
 
 use super::ScratchDb;
 use crate::registry;
@@ -86,9 +85,11 @@ impl SyncFixture {
         let catalog = store.db();
 
         sim.faults().set_throttle(Scope::Shopify, false);
-        for (job_type, input) in [(PULL_NHANH_CUSTOMERS, json!({"mode": "full"})), (PULL_SHOPIFY_PRODUCTS, json!({}))] {
-            run_to_end(&engine, JobRequest::new(job_type, input), WorkerConfig::new(WorkerId::new("bench-setup")))
-                .await?;
+        for request in [
+            pull::NHANH_CUSTOMERS.request(&NhanhCustomersInput::default())?,
+            pull::SHOPIFY_PRODUCTS.request(&ShopifyPullInput::default())?,
+        ] {
+            run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-setup"))).await?;
         }
         let truth = sim.truth();
         for (depot, location) in &truth.depot_to_location {

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dongbo_engine::{Db, Engine, JobId, JobRequest, SharedStore, WorkerConfig, WorkerId};
+use dongbo_engine::{Db, Engine, JobId, SharedStore, WorkerConfig, WorkerId};
 use dongbo_simulator::{NhanhLimits, Plan, SimConfig, Simulator};
 use dongbo_workflows::catalog::store::matching::{
     bare_key_join, key_join_written, list_conflicts, list_mappings, JoinFloor, MatchKind,
@@ -38,12 +38,9 @@ use dongbo_workflows::catalog::store::pulls::{
 };
 use dongbo_workflows::connectors::limiter::window::WindowConfig;
 use dongbo_workflows::connectors::{NhanhClient, NhanhConfig, RetryPolicy, ShopifyClient, ShopifyConfig};
-use dongbo_workflows::jobs::{
-    AUTO_MATCH_CUSTOMERS, AUTO_MATCH_PRODUCTS, PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS, PULL_SHOPIFY_CUSTOMERS,
-    PULL_SHOPIFY_PRODUCTS,
-};
+use dongbo_workflows::matching::{self, MatchInput, Strategy};
+use dongbo_workflows::pull::{self, NhanhCustomersInput, NhanhProductsInput, ShopifyMode, ShopifyPullInput};
 use dongbo_workflows::Upstreams;
-use serde_json::json;
 
 use super::fixture::run_to_end;
 use super::{backends, note, Backend, BenchOpts, Row, ScratchDb};
@@ -52,7 +49,7 @@ use crate::worker_process::WorkerProcess;
 
 const TARGET: f64 = 1.5;
 const RSS_CEILING_MB: f64 = 200.0;
-const STRATEGIES: [&str; 3] = ["sql", "memory", "batch"];
+const STRATEGIES: [Strategy; 3] = [Strategy::Sql, Strategy::Memory, Strategy::Batch];
 
 /// Runs the section.
 pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
@@ -76,7 +73,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
 /// the join written into a copy of the mapping table (the floor of this job's writes) and
 /// into a table keyed by the Nhanh id alone (the floor of any job that stores its mappings),
 /// all against the same bare join.
-async fn speed(opts: &BenchOpts, backend: Backend, strategy: &str, n: u64) -> anyhow::Result<Vec<Row>> {
+async fn speed(opts: &BenchOpts, backend: Backend, strategy: Strategy, n: u64) -> anyhow::Result<Vec<Row>> {
     let db = ScratchDb::new(backend, opts).await?;
     let store = filled(db.url(), n).await?;
     let mut joins = Vec::new();
@@ -91,11 +88,11 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: &str, n: u64) -> an
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
     let mut rows = Vec::new();
     let name = |what: &str| format!("AUTO_MATCH_CUSTOMERS {what} {n}×{n} s ({})", backend.name());
-    if strategy == "sql" {
+    if strategy == Strategy::Sql {
         let floors = written_join(&store.db(), JoinFloor::MappingCopy).await?;
         let keyed = written_join(&store.db(), JoinFloor::KeyedOnly).await?;
         let t = Instant::now();
-        let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": strategy, "dryRun": true }));
+        let request = matching::CUSTOMERS.request(&MatchInput { strategy, dry_run: true, batch_size: None })?;
         run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-matching"))).await?;
         let dry = t.elapsed().as_secs_f64();
         note(
@@ -111,15 +108,16 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: &str, n: u64) -> an
         rows.push(Row::info(format!("join written keyed by Nhanh id {n}×{n} s ({})", backend.name()), keyed, join));
     }
     let t = Instant::now();
-    let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": strategy }));
+    let request = matching::CUSTOMERS.request(&MatchInput { strategy, ..MatchInput::default() })?;
     let job = run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-matching"))).await?;
     let took = t.elapsed().as_secs_f64();
     let m = |k: &str| job.metadata.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
     note(
         "matching",
         &format!(
-            "{strategy} on {}: {took:.2} s for {} mappings and {} conflicts; join {join:.3} s for {pairs} pairs \
+            "{} on {}: {took:.2} s for {} mappings and {} conflicts; join {join:.3} s for {pairs} pairs \
              (runs {:.3} / {:.3} / {:.3} s)",
+            strategy.as_str(),
             backend.name(),
             m("created"),
             m("conflicts"),
@@ -128,7 +126,7 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: &str, n: u64) -> an
             joins[2]
         ),
     );
-    rows.insert(0, Row::at_most(name(strategy), took, join, TARGET));
+    rows.insert(0, Row::at_most(name(strategy.as_str()), took, join, TARGET));
     Ok(rows)
 }
 
@@ -211,7 +209,7 @@ async fn peak_rss(opts: &BenchOpts, n: u64) -> anyhow::Result<Row> {
     let store = filled(db.url(), n).await?;
     let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), &[], Duration::from_secs(30))?;
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
-    let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "memory" }));
+    let request = matching::CUSTOMERS.request(&MatchInput { strategy: Strategy::Memory, ..MatchInput::default() })?;
     let id = engine.request(request).await?.job.id;
     let started = Instant::now();
     let (_, mb) = worker.peak_mb_until_completed(&store, id).await?;
@@ -241,15 +239,16 @@ async fn truth(customers: usize, products: usize) -> anyhow::Result<Vec<Row>> {
     let store = dongbo_workflows::open(db.url()).await?;
     let engine = Engine::new(store.clone(), registry(&fast_upstreams(&sim)?));
     let started = Instant::now();
-    for (job_type, input) in [
-        (PULL_NHANH_CUSTOMERS, json!({})),
-        (PULL_SHOPIFY_CUSTOMERS, json!({ "mode": "bulk" })),
-        (PULL_NHANH_PRODUCTS, json!({})),
-        (PULL_SHOPIFY_PRODUCTS, json!({ "mode": "bulk" })),
-        (AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })),
-        (AUTO_MATCH_PRODUCTS, json!({})),
+    let bulk = ShopifyPullInput { mode: ShopifyMode::Bulk, ..ShopifyPullInput::default() };
+    for request in [
+        pull::NHANH_CUSTOMERS.request(&NhanhCustomersInput::default())?,
+        pull::SHOPIFY_CUSTOMERS.request(&bulk)?,
+        pull::NHANH_PRODUCTS.request(&NhanhProductsInput::default())?,
+        pull::SHOPIFY_PRODUCTS.request(&bulk)?,
+        matching::CUSTOMERS.request(&MatchInput { strategy: Strategy::Sql, ..MatchInput::default() })?,
+        matching::PRODUCTS.request(&MatchInput::default())?,
     ] {
-        run_to_end(&engine, JobRequest::new(job_type, input), WorkerConfig::new(WorkerId::new("bench-truth"))).await?;
+        run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-truth"))).await?;
     }
     note("matching", &format!("truth: pulled and matched in {:.1} s", started.elapsed().as_secs_f64()));
     let truth = sim.truth();

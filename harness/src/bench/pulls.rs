@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use dongbo_engine::{Engine, JobRequest, Registry, WorkerConfig, WorkerId};
 use dongbo_simulator::{SimConfig, Simulator};
-use dongbo_workflows::jobs::{PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS, PULL_SHOPIFY_CUSTOMERS};
-use dongbo_workflows::pull::{register_with, PullSettings};
+use dongbo_workflows::jobs::PULL_SHOPIFY_CUSTOMERS;
+use dongbo_workflows::pull::{
+    self, register_with, NhanhCustomersInput, NhanhProductsInput, PullSettings, ShopifyMode, ShopifyPullInput,
+};
 use dongbo_workflows::Upstreams;
-use serde_json::json;
 
 use super::fixture::{run_to_end, upstreams};
 use super::{note, BenchOpts, Row, ScratchDb};
@@ -39,8 +40,8 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
     let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
     let db = ScratchDb::sqlite()?;
     let engine = pull_engine(db.url(), &upstreams(&sim)?).await?;
-    rows.push(nhanh(&engine, &sim, PULL_NHANH_CUSTOMERS).await?);
-    rows.push(nhanh(&engine, &sim, PULL_NHANH_PRODUCTS).await?);
+    rows.push(nhanh(&engine, &sim, pull::NHANH_CUSTOMERS.request(&NhanhCustomersInput::default())?).await?);
+    rows.push(nhanh(&engine, &sim, pull::NHANH_PRODUCTS.request(&NhanhProductsInput::default())?).await?);
     sim.shutdown().await;
 
     let config = SimConfig { customers: shop_customers, products: 10, ..SimConfig::default() };
@@ -48,7 +49,8 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
     let db = ScratchDb::sqlite()?;
     let ups = upstreams(&sim)?;
     let engine = pull_engine(db.url(), &ups).await?;
-    let (wall, _, processed) = run_job(&engine, PULL_SHOPIFY_CUSTOMERS, json!({"mode": "bulk"})).await?;
+    let bulk = ShopifyPullInput { mode: ShopifyMode::Bulk, ..ShopifyPullInput::default() };
+    let (wall, _, processed) = run_job(&engine, pull::SHOPIFY_CUSTOMERS.request(&bulk)?).await?;
     let bulk_rate = rate(processed as f64, wall);
     note(
         "pulls",
@@ -99,11 +101,7 @@ async fn pull_engine(url: &str, upstreams: &Upstreams) -> anyhow::Result<Engine>
 
 /// Runs one job to its end; returns the wall time, the instants at which its page steps ended,
 /// and the rows it processed.
-async fn run_job(
-    engine: &Engine,
-    job_type: &str,
-    input: serde_json::Value,
-) -> anyhow::Result<(Duration, Vec<Instant>, i64)> {
+async fn run_job(engine: &Engine, request: JobRequest) -> anyhow::Result<(Duration, Vec<Instant>, i64)> {
     let steps: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let sink = steps.clone();
     let mut config = WorkerConfig::new(WorkerId::new("bench"));
@@ -113,7 +111,7 @@ async fn run_job(
         }
     }));
     let started = Instant::now();
-    let job = run_to_end(engine, JobRequest::new(job_type, input), config).await?;
+    let job = run_to_end(engine, request, config).await?;
     let steps = steps.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok((started.elapsed(), steps, job.processed))
 }
@@ -123,9 +121,10 @@ fn rate(rows: f64, d: Duration) -> f64 {
 }
 
 /// One Nhanh pull: its sustained rows/s against the ceiling, met with zero lock-outs.
-async fn nhanh(engine: &Engine, sim: &Simulator, job_type: &str) -> anyhow::Result<Row> {
+async fn nhanh(engine: &Engine, sim: &Simulator, request: JobRequest) -> anyhow::Result<Row> {
+    let job_type = request.job_type.clone();
     let locked_before = sim.rate_limit_hits().0;
-    let (wall, steps, processed) = run_job(engine, job_type, json!({})).await?;
+    let (wall, steps, processed) = run_job(engine, request).await?;
     let lockouts = sim.rate_limit_hits().0 - locked_before;
     // Sustained pace over whole windows: from the first page to the first page of the last
     // window started (150 × k pages later), i.e. what the limiter allows once its burst is spent.

@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dongbo_engine::event::EventPayload;
-use dongbo_engine::{JobRequest, WorkerConfig, WorkerId};
+use dongbo_engine::{WorkerConfig, WorkerId};
 use dongbo_workflows::jobs::CUSTOMER_SYNC;
-use dongbo_workflows::sync::SyncSettings;
-use serde_json::json;
+use dongbo_workflows::sync::{self, SyncInput, SyncSettings};
 
 use super::fixture::{finish, SyncFixture};
 use super::{backends, note, BenchOpts, Row, ScratchDb};
@@ -37,7 +36,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
         let url = db.url().to_owned();
         let f = SyncFixture::prepare(db, 200, customers).await?;
         let worker = WorkerProcess::spawn(&opts.dongbo_bin, &url, &f.sim.env(), LEASE)?;
-        let job = f.engine.request(JobRequest::new(CUSTOMER_SYNC, json!({}))).await?.job.id;
+        let job = f.engine.request(sync::CUSTOMERS.request(&SyncInput::default())?).await?.job.id;
         // Killed a third of the way in, once Shopify has received part of a step the worker has
         // not committed: the worst moment, whose whole step is redone.
         let at_kill = worker

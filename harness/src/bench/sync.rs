@@ -15,12 +15,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use dongbo_engine::{BackgroundJob, JobRequest, WorkerConfig, WorkerId};
+use dongbo_engine::{BackgroundJob, WorkerConfig, WorkerId};
 use dongbo_simulator::Plan;
-use dongbo_workflows::jobs::{CUSTOMER_SYNC, PRODUCT_SYNC};
+use dongbo_workflows::jobs::{JobType, CUSTOMER_SYNC, PRODUCT_SYNC};
 use dongbo_workflows::sync::plan::products_per_call;
-use dongbo_workflows::sync::SyncSettings;
-use serde_json::json;
+use dongbo_workflows::sync::{self, SyncInput, SyncSettings};
 
 use super::fixture::{run_to_end, SyncFixture};
 use super::throughput_svg::{per_second, render, Plot};
@@ -108,7 +107,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
     let mut out = Vec::new();
 
     let start_ms = chrono::Utc::now().timestamp_millis();
-    let (job, seconds) = timed(&f, CUSTOMER_SYNC).await?;
+    let (job, seconds) = timed(&f, sync::CUSTOMERS).await?;
     out.extend(rows(&Measured {
         job_type: CUSTOMER_SYNC,
         items: job.processed,
@@ -141,7 +140,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
 
     // Let the bucket refill (1,000 points at 100/s) so the product run starts as the customer run did.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (job, seconds) = timed(&f, PRODUCT_SYNC).await?;
+    let (job, seconds) = timed(&f, sync::PRODUCTS).await?;
     out.extend(rows(&Measured {
         job_type: PRODUCT_SYNC,
         items: job.processed,
@@ -156,9 +155,10 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Runs one sync to its end; every item must succeed.
-async fn timed(f: &SyncFixture, job_type: &str) -> anyhow::Result<(BackgroundJob, f64)> {
+async fn timed(f: &SyncFixture, job: JobType<SyncInput>) -> anyhow::Result<(BackgroundJob, f64)> {
     let started = Instant::now();
-    let request = JobRequest::new(job_type, json!({}));
+    let job_type = job.name();
+    let request = job.request(&SyncInput::default())?;
     let job = run_to_end(&f.engine, request, WorkerConfig::new(WorkerId::new("bench"))).await?;
     let seconds = started.elapsed().as_secs_f64();
     if job.failed != 0 {

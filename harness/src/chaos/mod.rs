@@ -191,7 +191,7 @@ pub async fn run(cfg: &ChaosConfig) -> anyhow::Result<ChaosReport> {
         });
     }
     let reference = run_pass(cfg, &urls[0], cluster.as_ref(), None).await.context("the undisturbed run")?;
-    let stage_running: Vec<Duration> = (0..stages().len())
+    let stage_running: Vec<Duration> = (0..stages()?.len())
         .map(|s| reference.jobs.iter().find(|j| j.stage == s).map_or(Duration::ZERO, |j| j.running))
         .collect();
     let restarts = if cluster.is_some() { cfg.pg_restarts } else { 0 };

@@ -14,9 +14,11 @@ use anyhow::{bail, Context};
 use dongbo_engine::{BackgroundJob, Engine, EngineError, Event, JobId, JobRequest, JobStatus};
 use dongbo_simulator::{ExpectedLevel, JournalEntry, Scope, SimConfig, Simulator, Truth};
 use dongbo_workflows::catalog::store::pulls::set_location_mapping;
-use dongbo_workflows::jobs::*;
+use dongbo_workflows::jobs::{CUSTOMER_SYNC, PRODUCT_SYNC, RETRY_FAILED_SYNC};
+use dongbo_workflows::matching::{self, MatchInput, Strategy};
+use dongbo_workflows::pull::{self, NhanhCustomersInput, NhanhProductsInput, ShopifyPullInput};
+use dongbo_workflows::sync::{self, RetryInput, SyncInput};
 use dongbo_workflows::Upstreams;
-use serde_json::{json, Value};
 
 use super::cluster::PgCluster;
 use super::disrupt::{Disruptions, Disruptor, Moment, Scene};
@@ -29,19 +31,20 @@ use crate::registry;
 /// How many customers Shopify refuses during CUSTOMER_SYNC (the demo's number).
 pub(crate) const REFUSED: usize = 3;
 
-/// The stages, in order: job type and input.
-pub(crate) fn stages() -> Vec<(&'static str, Value)> {
-    vec![
-        (PULL_NHANH_PRODUCTS, json!({})),
-        (PULL_SHOPIFY_PRODUCTS, json!({})),
-        (PULL_NHANH_CUSTOMERS, json!({ "mode": "full" })),
-        (PULL_SHOPIFY_CUSTOMERS, json!({})),
-        (AUTO_MATCH_PRODUCTS, json!({})),
-        (AUTO_MATCH_CUSTOMERS, json!({ "strategy": "sql" })),
-        (PRODUCT_SYNC, json!({})),
-        (CUSTOMER_SYNC, json!({})),
-        (RETRY_FAILED_SYNC, json!({})),
-    ]
+/// The stages, in order, each requested with its workflow's own input.
+pub(crate) fn stages() -> Result<Vec<JobRequest>, serde_json::Error> {
+    let by_sql = MatchInput { strategy: Strategy::Sql, ..MatchInput::default() };
+    Ok(vec![
+        pull::NHANH_PRODUCTS.request(&NhanhProductsInput::default())?,
+        pull::SHOPIFY_PRODUCTS.request(&ShopifyPullInput::default())?,
+        pull::NHANH_CUSTOMERS.request(&NhanhCustomersInput::default())?,
+        pull::SHOPIFY_CUSTOMERS.request(&ShopifyPullInput::default())?,
+        matching::PRODUCTS.request(&MatchInput::default())?,
+        matching::CUSTOMERS.request(&by_sql)?,
+        sync::PRODUCTS.request(&SyncInput::default())?,
+        sync::CUSTOMERS.request(&SyncInput::default())?,
+        sync::RETRY_FAILED.request(&RetryInput::default())?,
+    ])
 }
 
 /// One job of a pass.
@@ -114,7 +117,8 @@ pub(crate) async fn run_pass(
     let refused: Vec<String> = truth.customer_pairs.iter().take(REFUSED).map(|(_, gid)| gid.clone()).collect();
     let started = Instant::now();
     let mut jobs: Vec<JobRun> = Vec::new();
-    for (stage, (job_type, input)) in stages().into_iter().enumerate() {
+    for (stage, stage_request) in stages()?.into_iter().enumerate() {
+        let job_type = stage_request.job_type.clone();
         if job_type == RETRY_FAILED_SYNC {
             sim.faults().fail_targets(Vec::<String>::new());
             let left_failures = jobs
@@ -128,7 +132,7 @@ pub(crate) async fn run_pass(
             sim.faults().fail_targets(refused.clone());
         }
         let job_started = Instant::now();
-        let id = request(&engine, stage, job_type, input, cfg.job_deadline).await?;
+        let id = request(&engine, stage, stage_request, cfg.job_deadline).await?;
         let mut running_since: Option<Instant> = None;
         let row = loop {
             scene.fleet.revive()?;
@@ -198,17 +202,12 @@ pub(crate) async fn run_pass(
 
 /// Requests a stage's job; retried under the same idempotency key while the store is away, so a
 /// request whose reply was lost is not made twice.
-async fn request(
-    engine: &Engine,
-    stage: usize,
-    job_type: &str,
-    input: Value,
-    deadline: Duration,
-) -> anyhow::Result<JobId> {
+async fn request(engine: &Engine, stage: usize, request: JobRequest, deadline: Duration) -> anyhow::Result<JobId> {
+    let job_type = request.job_type.clone();
     let request = JobRequest {
         idempotency_key: Some(format!("chaos-{stage}-{job_type}")),
         requested_by: "chaos".into(),
-        ..JobRequest::new(job_type, input)
+        ..request
     };
     let started = Instant::now();
     loop {

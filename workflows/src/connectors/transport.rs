@@ -65,6 +65,31 @@ pub(crate) fn transport_error(call: &str, e: reqwest::Error) -> ConnectorError {
     ConnectorError::transient(format!("{call}: {what} ({})", describe(e)))
 }
 
+/// The span of one attempt at an upstream call: `vendor` (`nhanh`, `shopify`), `endpoint` (the
+/// Nhanh URL or the Shopify operation), `attempt` (1 for the first try), and, recorded as they
+/// become known, `slot` (Nhanh's shared pacing) or `cost_estimate`/`cost_requested`/
+/// `cost_actual`/`bucket_available` (Shopify's query cost), `waited_ms` (held by the limiter),
+/// `status` (HTTP), `elapsed_ms` and `result`. Its parent is the current span — the engine's step
+/// span when a worker runs the call — so `DONGBO_LOG=info` shows each call inside its job's story.
+pub(crate) fn upstream_span(vendor: &'static str, endpoint: &'static str, attempt: u32) -> tracing::Span {
+    use tracing::field::Empty;
+    tracing::info_span!(
+        "upstream",
+        vendor,
+        endpoint,
+        attempt,
+        slot = Empty,
+        cost_estimate = Empty,
+        cost_requested = Empty,
+        cost_actual = Empty,
+        bucket_available = Empty,
+        waited_ms = Empty,
+        status = Empty,
+        elapsed_ms = Empty,
+        result = Empty,
+    )
+}
+
 /// Sends `request` for `call` and returns the response with its body unread, for a caller that
 /// streams it (`Response::chunk`, its failures read with [`transport_error`]).
 pub(crate) async fn open(request: reqwest::RequestBuilder, call: &str) -> Result<reqwest::Response> {

@@ -9,7 +9,8 @@
 //! - [`decide`]: the pure core, from one batch of key rows to mappings and conflicts.
 //! - [`strategy`]: how a batch is cut and decided (`memory`, `batch`, `sql`).
 //! - [`set_based`]: the `sql` strategy's decision, made by the database.
-//! - [`workflow`]: the AUTO_MATCH_PRODUCTS / AUTO_MATCH_CUSTOMERS job types.
+//! - [`workflow`]: the AUTO_MATCH_PRODUCTS / AUTO_MATCH_CUSTOMERS job types: one workflow,
+//!   [`AutoMatch`], whose kind is a field ([`PRODUCTS`] and [`CUSTOMERS`] bind them to their input).
 //!
 //! The SQL is in [`crate::catalog::store::matching`].
 
@@ -24,6 +25,12 @@ pub use strategy::Strategy;
 pub use workflow::{AutoMatch, MatchInput, MatchState};
 
 use crate::catalog::store::matching::MatchKind;
+use crate::jobs::{self, JobType};
+
+/// `AUTO_MATCH_PRODUCTS` with its input (what its triggers request).
+pub const PRODUCTS: JobType<MatchInput> = JobType::new(jobs::AUTO_MATCH_PRODUCTS);
+/// `AUTO_MATCH_CUSTOMERS` with its input.
+pub const CUSTOMERS: JobType<MatchInput> = JobType::new(jobs::AUTO_MATCH_CUSTOMERS);
 
 /// Registers the match job types.
 pub fn register(registry: &mut Registry) {

@@ -17,7 +17,6 @@ use super::strategy::{next_batch, Strategy};
 use crate::catalog::store::matching::{
     self as store, ClearConflicts, MappingWrite, MatchKind, MatchWrites, PruneStaleMappings,
 };
-use crate::jobs;
 
 /// Key rows per batch unless the input says otherwise. Each batch is one step: a transaction,
 /// its events and the projection, and a few planned statements. At 20,000 those fixed costs
@@ -249,8 +248,8 @@ impl Workflow for AutoMatch {
 
     fn job_type(&self) -> &'static str {
         match self.kind {
-            MatchKind::Products => jobs::AUTO_MATCH_PRODUCTS,
-            MatchKind::Customers => jobs::AUTO_MATCH_CUSTOMERS,
+            MatchKind::Products => super::PRODUCTS.name(),
+            MatchKind::Customers => super::CUSTOMERS.name(),
         }
     }
 

@@ -9,9 +9,13 @@
 //! # Layout
 //!
 //! - [`plan`]: the pure decisions — bulk or paged, the watermark, chunk bounds, error mapping.
-//! - [`nhanh`]: `PULL_NHANH_CUSTOMERS` (full, incremental, legacy alias) and `PULL_NHANH_PRODUCTS`.
+//! - [`nhanh`]: `PULL_NHANH_CUSTOMERS` (full, incremental, legacy alias) and `PULL_NHANH_PRODUCTS`,
+//!   one generic workflow ([`PullNhanh`]) over the two kinds.
 //! - [`shopify`]: `PULL_SHOPIFY_CUSTOMERS` and `PULL_SHOPIFY_PRODUCTS`, paged or by bulk export
 //!   (the export's polling and chunked ingest are in `shopify::bulk`).
+//!
+//! [`NHANH_CUSTOMERS`] and its siblings are the job types bound to their inputs, for callers that
+//! request a pull (see [`crate::jobs::JobType`]).
 
 pub mod nhanh;
 pub mod plan;
@@ -21,10 +25,23 @@ use std::time::Duration;
 
 use dongbo_engine::Registry;
 
-use crate::setup::Upstreams;
-pub use nhanh::{NhanhCustomersInput, NhanhCustomersMode, PullNhanhCustomers, PullNhanhProducts};
+use crate::jobs::JobType;
+use crate::upstreams::Upstreams;
+use nhanh::NhanhPullKind;
+pub use nhanh::{
+    NhanhCustomersInput, NhanhCustomersMode, NhanhProductsInput, PullNhanh, PullNhanhCustomers, PullNhanhProducts,
+};
 pub use plan::ShopifyMode;
 pub use shopify::{PullShopifyCustomers, PullShopifyProducts, ShopifyPullInput};
+
+/// `PULL_NHANH_CUSTOMERS` with its input (what its triggers request).
+pub const NHANH_CUSTOMERS: JobType<NhanhCustomersInput> = nhanh::Customers::JOB;
+/// `PULL_NHANH_PRODUCTS` with its input.
+pub const NHANH_PRODUCTS: JobType<NhanhProductsInput> = nhanh::Products::JOB;
+/// `PULL_SHOPIFY_CUSTOMERS` with its input.
+pub const SHOPIFY_CUSTOMERS: JobType<ShopifyPullInput> = shopify::CUSTOMERS;
+/// `PULL_SHOPIFY_PRODUCTS` with its input.
+pub const SHOPIFY_PRODUCTS: JobType<ShopifyPullInput> = shopify::PRODUCTS;
 
 /// Tunables of the pulls; [`PullSettings::default`] is what `register` uses.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,8 +80,8 @@ pub fn register(registry: &mut Registry, upstreams: &Upstreams) {
 
 /// Registers the pull job types with explicit settings (tests and benchmarks).
 pub fn register_with(registry: &mut Registry, upstreams: &Upstreams, settings: PullSettings) {
-    registry.register(PullNhanhCustomers { upstreams: upstreams.clone(), settings });
-    registry.register(PullNhanhProducts { upstreams: upstreams.clone(), settings });
+    registry.register(PullNhanhCustomers::new(upstreams.clone(), settings));
+    registry.register(PullNhanhProducts::new(upstreams.clone(), settings));
     registry.register(PullShopifyCustomers::new(upstreams.clone(), settings));
     registry.register(PullShopifyProducts::new(upstreams.clone(), settings));
 }

@@ -12,8 +12,11 @@
 //! what a full pull did not see as removed and stores the watermark. Nhanh reports no total,
 //! so the jobs' totals stay unknown and their progress is a count.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use dongbo_engine::{EntityRef, Progress, Step, StepContext, StepEffects, StepError, Workflow};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -24,8 +27,8 @@ use crate::catalog::store::pulls::{
     PullSource, SetWatermark, UpsertNhanhCustomers, UpsertNhanhProducts,
 };
 use crate::connectors::nhanh::{CustomerFilters, InventoryFilters, ProductFilters};
-use crate::jobs::{PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS};
-use crate::setup::Upstreams;
+use crate::jobs::{JobType, PULL_NHANH_CUSTOMERS, PULL_NHANH_PRODUCTS};
+use crate::upstreams::Upstreams;
 
 /// Which customers a `PULL_NHANH_CUSTOMERS` job reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -156,86 +159,121 @@ pub struct NhanhPullState {
     pub stock_phase: bool,
 }
 
-/// The `PULL_NHANH_CUSTOMERS` workflow.
-pub struct PullNhanhCustomers {
-    /// The upstream clients.
-    pub upstreams: Upstreams,
-    /// Tunables.
-    pub settings: PullSettings,
-}
-
-/// The `PULL_NHANH_PRODUCTS` workflow.
-pub struct PullNhanhProducts {
-    /// The upstream clients.
-    pub upstreams: Upstreams,
-    /// Tunables.
-    pub settings: PullSettings,
-}
-
-#[async_trait]
-impl Workflow for PullNhanhCustomers {
-    type Input = NhanhCustomersInput;
-    type State = NhanhPullState;
-
-    fn job_type(&self) -> &'static str {
-        PULL_NHANH_CUSTOMERS
+/// What a Nhanh pull reads, at the type level: its job type, the input that job type takes, and
+/// which listing its steps walk. [`Customers`] and [`Products`] are the two; the workflow is one,
+/// [`PullNhanh`].
+pub trait NhanhPullKind: Send + Sync + 'static {
+    /// The input of its job type.
+    type Input: Serialize + DeserializeOwned + Send + Sync;
+    /// Its job type, bound to [`Self::Input`].
+    const JOB: JobType<Self::Input>;
+    /// Checks an input beyond its shape.
+    fn validate(_input: &Self::Input) -> Result<(), String> {
+        Ok(())
     }
+    /// Whether an input asks for an incremental pull.
+    fn incremental(input: &Self::Input) -> bool;
+    /// The listing an input's steps walk.
+    fn listing(input: &Self::Input) -> Kind<'_>;
+}
 
-    fn validate(&self, input: &NhanhCustomersInput) -> Result<(), String> {
+/// `PULL_NHANH_CUSTOMERS`: `customer/list`, with the old tool's filters.
+#[derive(Debug, Clone, Copy)]
+pub struct Customers;
+
+/// `PULL_NHANH_PRODUCTS`: `product/list`, then `product/inventory` when incremental.
+#[derive(Debug, Clone, Copy)]
+pub struct Products;
+
+impl NhanhPullKind for Customers {
+    type Input = NhanhCustomersInput;
+    const JOB: JobType<NhanhCustomersInput> = JobType::new(PULL_NHANH_CUSTOMERS);
+
+    fn validate(input: &NhanhCustomersInput) -> Result<(), String> {
         input.validate()
     }
 
-    fn concurrency_key(&self, _input: &NhanhCustomersInput) -> Option<String> {
-        Some(PULL_NHANH_CUSTOMERS.into())
+    fn incremental(input: &NhanhCustomersInput) -> bool {
+        input.mode == NhanhCustomersMode::Incremental
     }
 
-    fn initial_state(&self, _input: &NhanhCustomersInput) -> NhanhPullState {
-        NhanhPullState::default()
+    fn listing(input: &NhanhCustomersInput) -> Kind<'_> {
+        Kind::Customers(input)
+    }
+}
+
+impl NhanhPullKind for Products {
+    type Input = NhanhProductsInput;
+    const JOB: JobType<NhanhProductsInput> = JobType::new(PULL_NHANH_PRODUCTS);
+
+    fn incremental(input: &NhanhProductsInput) -> bool {
+        input.mode == NhanhCustomersMode::Incremental
     }
 
-    async fn step(
-        &self,
-        ctx: &StepContext,
-        input: &NhanhCustomersInput,
-        state: NhanhPullState,
-    ) -> Result<Step<NhanhPullState>, StepError> {
-        let incremental = input.mode == NhanhCustomersMode::Incremental;
-        run(&self.upstreams, &self.settings, ctx, Kind::Customers(input), incremental, state).await
+    fn listing(_input: &NhanhProductsInput) -> Kind<'_> {
+        Kind::Products
+    }
+}
+
+/// A Nhanh pull of kind `K` (one workflow for both: they differ only by what they list).
+pub struct PullNhanh<K> {
+    /// The upstream clients.
+    pub upstreams: Upstreams,
+    /// Tunables.
+    pub settings: PullSettings,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// The `PULL_NHANH_CUSTOMERS` workflow.
+pub type PullNhanhCustomers = PullNhanh<Customers>;
+
+/// The `PULL_NHANH_PRODUCTS` workflow.
+pub type PullNhanhProducts = PullNhanh<Products>;
+
+impl<K: NhanhPullKind> PullNhanh<K> {
+    /// The workflow over these upstreams.
+    pub fn new(upstreams: Upstreams, settings: PullSettings) -> Self {
+        PullNhanh { upstreams, settings, kind: PhantomData }
     }
 }
 
 #[async_trait]
-impl Workflow for PullNhanhProducts {
-    type Input = NhanhProductsInput;
+impl<K: NhanhPullKind> Workflow for PullNhanh<K> {
+    type Input = K::Input;
     type State = NhanhPullState;
 
     fn job_type(&self) -> &'static str {
-        PULL_NHANH_PRODUCTS
+        K::JOB.name()
     }
 
-    fn concurrency_key(&self, _input: &NhanhProductsInput) -> Option<String> {
-        Some(PULL_NHANH_PRODUCTS.into())
+    fn validate(&self, input: &K::Input) -> Result<(), String> {
+        K::validate(input)
     }
 
-    fn initial_state(&self, _input: &NhanhProductsInput) -> NhanhPullState {
+    fn concurrency_key(&self, _input: &K::Input) -> Option<String> {
+        Some(K::JOB.name().into())
+    }
+
+    fn initial_state(&self, _input: &K::Input) -> NhanhPullState {
         NhanhPullState::default()
     }
 
     async fn step(
         &self,
         ctx: &StepContext,
-        input: &NhanhProductsInput,
+        input: &K::Input,
         state: NhanhPullState,
     ) -> Result<Step<NhanhPullState>, StepError> {
-        let incremental = input.mode == NhanhCustomersMode::Incremental;
-        run(&self.upstreams, &self.settings, ctx, Kind::Products, incremental, state).await
+        run(&self.upstreams, &self.settings, ctx, K::listing(input), K::incremental(input), state).await
     }
 }
 
-/// What a pull reads: customers (with their input's filters) or products.
+/// What a pull lists: customers (with their input's filters) or products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind<'a> {
+pub enum Kind<'a> {
+    /// `customer/list`, filtered as the input says.
     Customers(&'a NhanhCustomersInput),
+    /// `product/list` (and `product/inventory` for an incremental pull's stock).
     Products,
 }
 

@@ -24,8 +24,8 @@ use crate::catalog::store::pulls::{
     UpsertShopifyProducts,
 };
 use crate::connectors::ShopifyClient;
-use crate::jobs::{PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
-use crate::setup::Upstreams;
+use crate::jobs::{JobType, PULL_SHOPIFY_CUSTOMERS, PULL_SHOPIFY_PRODUCTS};
+use crate::upstreams::Upstreams;
 use bulk::OpenExport;
 
 /// A Shopify product status, as the `status:` search term takes it.
@@ -205,7 +205,7 @@ macro_rules! shopify_workflow {
             type State = ShopifyPullState;
 
             fn job_type(&self) -> &'static str {
-                $name
+                $name.name()
             }
 
             fn validate(&self, input: &ShopifyPullInput) -> Result<(), String> {
@@ -213,7 +213,7 @@ macro_rules! shopify_workflow {
             }
 
             fn concurrency_key(&self, _input: &ShopifyPullInput) -> Option<String> {
-                Some($name.into())
+                Some($name.name().into())
             }
 
             fn initial_state(&self, _input: &ShopifyPullInput) -> ShopifyPullState {
@@ -232,8 +232,13 @@ macro_rules! shopify_workflow {
     };
 }
 
-shopify_workflow!(PullShopifyCustomers, PULL_SHOPIFY_CUSTOMERS);
-shopify_workflow!(PullShopifyProducts, PULL_SHOPIFY_PRODUCTS);
+/// `PULL_SHOPIFY_CUSTOMERS` with its input.
+pub const CUSTOMERS: JobType<ShopifyPullInput> = JobType::new(PULL_SHOPIFY_CUSTOMERS);
+/// `PULL_SHOPIFY_PRODUCTS` with its input.
+pub const PRODUCTS: JobType<ShopifyPullInput> = JobType::new(PULL_SHOPIFY_PRODUCTS);
+
+shopify_workflow!(PullShopifyCustomers, CUSTOMERS);
+shopify_workflow!(PullShopifyProducts, PRODUCTS);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

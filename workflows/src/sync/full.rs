@@ -1,5 +1,8 @@
 //! `PRODUCT_SYNC` and `CUSTOMER_SYNC`: every mapped item (or the given mapping ids), one keyset
-//! page per step, the checkpoint being the last mapping id handled.
+//! page per step, the checkpoint being the last mapping id handled. One generic workflow,
+//! [`FullSync`], over the two families ([`Stock`], [`TotalSpent`]).
+
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use dongbo_engine::{Next, Progress, Step, StepContext, StepError, Workflow};
@@ -10,8 +13,8 @@ use super::plan::StockPlan;
 use super::push::{Pushed, Pusher, Scope};
 use super::{db_error, SyncInput, SyncSettings, MAX_MAPPING_IDS};
 use crate::catalog::store::sync::{self as store, Selection, SyncKind};
-use crate::jobs;
-use crate::setup::Upstreams;
+use crate::jobs::JobType;
+use crate::upstreams::Upstreams;
 
 /// Pages of explicit mapping ids.
 const IDS_PER_STEP: usize = 250;
@@ -36,27 +39,49 @@ pub struct SyncState {
     pub stock_plan: Option<StockPlan>,
 }
 
-/// `PRODUCT_SYNC`: Nhanh stock per mapped Shopify location → `inventorySetQuantities`.
-pub struct ProductSync {
-    pusher: Pusher,
+/// What a full sync pushes, at the type level: [`Stock`] (`PRODUCT_SYNC`) or [`TotalSpent`]
+/// (`CUSTOMER_SYNC`). The workflow is one, [`FullSync`]; the two differ only by this.
+pub trait SyncFamily: Send + Sync + 'static {
+    /// Its job type (both read a [`SyncInput`]).
+    const JOB: JobType<SyncInput>;
+    /// Which mappings, and which push, its steps use.
+    const KIND: SyncKind;
 }
 
-impl ProductSync {
-    /// The workflow with these upstreams and settings.
-    pub fn new(upstreams: Upstreams, settings: SyncSettings) -> Self {
-        ProductSync { pusher: Pusher { upstreams, settings } }
-    }
-}
+/// `PRODUCT_SYNC`: Nhanh stock per mapped Shopify location → `inventorySetQuantities`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stock;
 
 /// `CUSTOMER_SYNC`: Nhanh total spent → metafield `custom.total_spent`.
-pub struct CustomerSync {
-    pusher: Pusher,
+#[derive(Debug, Clone, Copy)]
+pub struct TotalSpent;
+
+impl SyncFamily for Stock {
+    const JOB: JobType<SyncInput> = super::PRODUCTS;
+    const KIND: SyncKind = SyncKind::Product;
 }
 
-impl CustomerSync {
+impl SyncFamily for TotalSpent {
+    const JOB: JobType<SyncInput> = super::CUSTOMERS;
+    const KIND: SyncKind = SyncKind::Customer;
+}
+
+/// A full sync of family `K`: every mapped item (or the given mapping ids), a keyset page a step.
+pub struct FullSync<K> {
+    pusher: Pusher,
+    family: PhantomData<fn() -> K>,
+}
+
+/// `PRODUCT_SYNC`: Nhanh stock per mapped Shopify location → `inventorySetQuantities`.
+pub type ProductSync = FullSync<Stock>;
+
+/// `CUSTOMER_SYNC`: Nhanh total spent → metafield `custom.total_spent`.
+pub type CustomerSync = FullSync<TotalSpent>;
+
+impl<K: SyncFamily> FullSync<K> {
     /// The workflow with these upstreams and settings (see [`SyncSettings::change_threshold`]).
     pub fn new(upstreams: Upstreams, settings: SyncSettings) -> Self {
-        CustomerSync { pusher: Pusher { upstreams, settings } }
+        FullSync { pusher: Pusher { upstreams, settings }, family: PhantomData }
     }
 }
 
@@ -71,12 +96,12 @@ fn validate(input: &SyncInput) -> Result<(), String> {
 }
 
 #[async_trait]
-impl Workflow for ProductSync {
+impl<K: SyncFamily> Workflow for FullSync<K> {
     type Input = SyncInput;
     type State = SyncState;
 
     fn job_type(&self) -> &'static str {
-        jobs::PRODUCT_SYNC
+        K::JOB.name()
     }
 
     fn validate(&self, input: &SyncInput) -> Result<(), String> {
@@ -84,7 +109,7 @@ impl Workflow for ProductSync {
     }
 
     fn concurrency_key(&self, _input: &SyncInput) -> Option<String> {
-        Some(jobs::PRODUCT_SYNC.into())
+        Some(K::JOB.name().into())
     }
 
     fn initial_state(&self, _input: &SyncInput) -> SyncState {
@@ -92,33 +117,7 @@ impl Workflow for ProductSync {
     }
 
     async fn step(&self, ctx: &StepContext, input: &SyncInput, state: SyncState) -> Result<Step<SyncState>, StepError> {
-        run_step(&self.pusher, SyncKind::Product, ctx, input, state).await
-    }
-}
-
-#[async_trait]
-impl Workflow for CustomerSync {
-    type Input = SyncInput;
-    type State = SyncState;
-
-    fn job_type(&self) -> &'static str {
-        jobs::CUSTOMER_SYNC
-    }
-
-    fn validate(&self, input: &SyncInput) -> Result<(), String> {
-        validate(input)
-    }
-
-    fn concurrency_key(&self, _input: &SyncInput) -> Option<String> {
-        Some(jobs::CUSTOMER_SYNC.into())
-    }
-
-    fn initial_state(&self, _input: &SyncInput) -> SyncState {
-        SyncState::default()
-    }
-
-    async fn step(&self, ctx: &StepContext, input: &SyncInput, state: SyncState) -> Result<Step<SyncState>, StepError> {
-        run_step(&self.pusher, SyncKind::Customer, ctx, input, state).await
+        run_step(&self.pusher, K::KIND, ctx, input, state).await
     }
 }
 

@@ -32,7 +32,11 @@
 //!
 //! - [`plan`]: the pure core — push decisions, stock per location, batching, userErrors → items.
 //! - `push`: one page of mappings pushed to Shopify, with per-item outcomes.
-//! - `full`: the `PRODUCT_SYNC` / `CUSTOMER_SYNC` workflows over keyset pages.
+//! - `full`: the `PRODUCT_SYNC` / `CUSTOMER_SYNC` workflow ([`FullSync`], generic over the
+//!   [`SyncFamily`]) over keyset pages.
+//!
+//! [`PRODUCTS`], [`CUSTOMERS`] and [`RETRY_FAILED`] are the job types bound to their inputs, for
+//! callers that request a sync (see [`crate::jobs::JobType`]).
 //! - `retry`: `RETRY_FAILED_SYNC`.
 
 mod full;
@@ -46,10 +50,19 @@ use dongbo_engine::{Registry, StepError};
 use serde::{Deserialize, Serialize};
 
 use crate::connectors::ConnectorError;
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
-pub use full::{CustomerSync, ProductSync, SyncState};
+pub use full::{CustomerSync, FullSync, ProductSync, Stock, SyncFamily, SyncState, TotalSpent};
 pub use retry::{RetryFailedSync, RetryInput, RetryState, DEFAULT_RETRY_LIMIT};
+
+use crate::jobs::{self, JobType};
+
+/// `PRODUCT_SYNC` with its input (what its triggers request).
+pub const PRODUCTS: JobType<SyncInput> = JobType::new(jobs::PRODUCT_SYNC);
+/// `CUSTOMER_SYNC` with its input.
+pub const CUSTOMERS: JobType<SyncInput> = JobType::new(jobs::CUSTOMER_SYNC);
+/// `RETRY_FAILED_SYNC` with its input.
+pub const RETRY_FAILED: JobType<RetryInput> = JobType::new(jobs::RETRY_FAILED_SYNC);
 
 /// Settings of the sync workflows (constructor parameters; [`register`] uses the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

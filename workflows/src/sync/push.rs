@@ -14,7 +14,7 @@ use crate::catalog::store::sync::{self as store, ProductSyncRow, Selection, Sync
 use crate::connectors::nhanh::types::{InventoryFilters, NhanhInventory, Parsed, ProductFilters};
 use crate::connectors::shopify::{InventoryQuantity, MetafieldInput};
 use crate::connectors::{NhanhClient, ShopifyClient};
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 /// Nhanh's largest `ids` filter of `product/inventory`.
 const NHANH_IDS_PER_CALL: usize = 100;

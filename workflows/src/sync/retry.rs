@@ -12,8 +12,7 @@ use super::push::{Pushed, Pusher, Scope};
 use super::{db_error, SyncSettings};
 use crate::catalog::store::pulls::EffectsList;
 use crate::catalog::store::sync::{self as store, FailureCursor, SyncKind};
-use crate::jobs;
-use crate::setup::Upstreams;
+use crate::upstreams::Upstreams;
 
 /// Failures re-driven per step.
 const FAILURES_PER_STEP: i64 = 250;
@@ -95,7 +94,7 @@ impl Workflow for RetryFailedSync {
     type State = RetryState;
 
     fn job_type(&self) -> &'static str {
-        jobs::RETRY_FAILED_SYNC
+        super::RETRY_FAILED.name()
     }
 
     fn validate(&self, input: &RetryInput) -> Result<(), String> {
@@ -106,7 +105,7 @@ impl Workflow for RetryFailedSync {
     }
 
     fn concurrency_key(&self, _input: &RetryInput) -> Option<String> {
-        Some(jobs::RETRY_FAILED_SYNC.into())
+        Some(super::RETRY_FAILED.name().into())
     }
 
     fn initial_state(&self, _input: &RetryInput) -> RetryState {

@@ -96,6 +96,14 @@ impl NhanhPacing {
 }
 
 impl NhanhPacingPermit {
+    /// The slot taken, when the slots are shared (the in-process limiter numbers none).
+    pub fn slot(&self) -> Option<i32> {
+        match self {
+            NhanhPacingPermit::Local(_) => None,
+            NhanhPacingPermit::Shared(p) => Some(p.slot()),
+        }
+    }
+
     /// The request's reply (or failure) came back now.
     pub async fn complete(self) {
         match self {

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::reply::{read_object, read_reply, Outcome};
 use super::NhanhClient;
 use crate::connectors::error::{ConnectorError, Result};
 use crate::connectors::lenient;
 use crate::connectors::secret::Secret;
-use crate::connectors::transport::{http_client, send};
+use crate::connectors::transport::{http_client, send, upstream_span};
 
 /// What `app/checkaccesstoken` (and the exchange) report about a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +217,14 @@ pub async fn get_access_token(
         let code = Secret::new(access_code);
         e.map_reason(|r| code.redact(&secret_key.redact(&r)))
     };
-    let reply = send(http.post(&url).query(&[("appId", app_id)]).json(&body), CALL).await.map_err(redact)?;
+    let span = upstream_span("nhanh", CALL, 1);
+    let sent = send(http.post(&url).query(&[("appId", app_id)]).json(&body), CALL).instrument(span.clone()).await;
+    if let Ok(reply) = &sent {
+        span.record("status", reply.status);
+    }
+    span.record("result", if sent.is_ok() { "replied" } else { "transient failure" });
+    span.in_scope(|| tracing::info!("nhanh call"));
+    let reply = sent.map_err(redact)?;
     let (token, info) = read_token_reply(CALL, reply.status, &reply.body).map_err(redact)?;
     let access_token =
         token.ok_or_else(|| ConnectorError::malformed(format!("{CALL} reply: missing `data.accessToken`")))?;

@@ -14,6 +14,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::error::{ConnectorError, Result};
 use super::limiter::pacing::{NhanhPacing, PacingScope};
@@ -21,7 +22,7 @@ use super::limiter::window::WindowConfig;
 use super::retry::RetryPolicy;
 use super::secret::Secret;
 use super::stats::{ConnectorStats, Counters};
-use super::transport::{http_client, send};
+use super::transport::{http_client, send, upstream_span};
 pub use app::{get_access_token, AccessTokenInfo, GrantedToken, NhanhDepot, NhanhDepotLocation};
 use reply::{read_reply, Outcome};
 pub use types::*;
@@ -261,20 +262,24 @@ impl NhanhClient {
         let query = [("appId", inner.cfg.app_id.as_str()), ("businessId", inner.cfg.business_id.as_str())];
         let mut failures = 0u32;
         loop {
-            let (permit, waited) = inner.limiter.acquire(&path).await.map_err(|e| self.redact(e))?;
+            // One span per attempt, under whatever span is current (the job's step, when a worker
+            // runs it): the URL, the slot it took (shared pacing), the wait, the status.
+            let span = upstream_span("nhanh", call, failures + 1);
+            let (permit, waited) =
+                inner.limiter.acquire(&path).instrument(span.clone()).await.map_err(|e| self.redact(e))?;
+            span.record("waited_ms", waited.as_millis() as u64);
+            if let Some(slot) = permit.slot() {
+                span.record("slot", slot);
+            }
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
-            let sent = send(inner.http.post(&url).query(&query).json(body), call).await;
-            permit.complete().await;
+            let sent = send(inner.http.post(&url).query(&query).json(body), call).instrument(span.clone()).await;
+            permit.complete().instrument(span.clone()).await;
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
             let outcome = match sent {
                 Ok(reply) => {
-                    tracing::debug!(
-                        call,
-                        status = reply.status,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "nhanh reply"
-                    );
+                    span.record("status", reply.status);
                     let now_unix = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs() as i64);
@@ -287,6 +292,8 @@ impl NhanhClient {
                 }
                 Err(e) => Outcome::Failed(e),
             };
+            span.record("result", outcome.label());
+            span.in_scope(|| tracing::info!("nhanh call"));
             let (error, wait) = match outcome {
                 Outcome::Page(page) => return Ok(page),
                 Outcome::Locked { locked_for, reason } => {
@@ -294,8 +301,10 @@ impl NhanhClient {
                     // A lock-out longer than the cap is refused with a reason and held at the cap.
                     let e = inner.retry.bounded(ConnectorError::Transient { reason, retry_after: Some(locked_for) });
                     let locked_for = e.retry_after().unwrap_or(locked_for);
-                    inner.limiter.lock(&path, locked_for).await;
-                    tracing::warn!(call, locked_s = locked_for.as_secs(), "nhanh locked the app out of this URL");
+                    inner.limiter.lock(&path, locked_for).instrument(span.clone()).await;
+                    span.in_scope(|| {
+                        tracing::warn!(call, locked_s = locked_for.as_secs(), "nhanh locked the app out of this URL")
+                    });
                     // The limiter itself holds the next attempt until the lock has passed.
                     (e, None)
                 }
@@ -309,12 +318,12 @@ impl NhanhClient {
             let too_long = error.retry_after().is_some_and(|w| w > inner.retry.max_upstream_wait);
             if !inner.retry.may_retry(failures) || too_long {
                 let error = inner.retry.bounded(self.redact(error));
-                tracing::warn!(call, failures, "nhanh call gave up: {error}");
+                span.in_scope(|| tracing::warn!(call, failures, "nhanh call gave up: {error}"));
                 return Err(error);
             }
             if let Some(upstream) = wait {
                 let delay = inner.retry.delay(failures, rand::thread_rng().gen(), upstream);
-                tracing::debug!(call, failures, delay_ms = delay.as_millis() as u64, "nhanh retry");
+                span.in_scope(|| tracing::debug!(call, failures, delay_ms = delay.as_millis() as u64, "nhanh retry"));
                 tokio::time::sleep(delay).await;
             }
             inner.counters.retry();

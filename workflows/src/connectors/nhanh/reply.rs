@@ -28,6 +28,18 @@ pub enum Outcome<P> {
     Failed(ConnectorError),
 }
 
+impl<P> Outcome<P> {
+    /// The outcome in a word or two, for the call's span.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Page(_) => "ok",
+            Outcome::Locked { .. } => "locked out",
+            Outcome::Failed(e) if e.is_transient() => "transient failure",
+            Outcome::Failed(_) => "permanent failure",
+        }
+    }
+}
+
 /// Reads the reply of `call` (`"customer/list"`), given the HTTP status, the body, and the
 /// current Unix time (to turn an `unlockedAt` into a wait).
 pub fn read_reply<T: DeserializeOwned>(call: &str, status: u16, body: &[u8], now_unix: i64) -> Outcome<NhanhPage<T>> {

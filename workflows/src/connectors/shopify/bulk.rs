@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::documents as doc;
 use super::mutations::UserError;
@@ -23,7 +24,7 @@ use super::types::{CustomerNode, ProductNode, ShopifyCustomer, ShopifyProduct, S
 use super::ShopifyClient;
 use crate::connectors::error::{ConnectorError, Result};
 use crate::connectors::lenient;
-use crate::connectors::transport::{open, response_retry_after, transport_error};
+use crate::connectors::transport::{open, response_retry_after, transport_error, upstream_span};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +314,20 @@ impl ShopifyClient {
         let mut failures = 0u32;
         loop {
             self.inner.counters.request();
-            let error = match self.stream_to_file(CALL, url).await {
+            let span = upstream_span("shopify", CALL, failures + 1);
+            let started = tokio::time::Instant::now();
+            let streamed = self.stream_to_file(CALL, url).instrument(span.clone()).await;
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            span.record(
+                "result",
+                match &streamed {
+                    Ok(_) => "ok",
+                    Err(e) if e.is_transient() => "transient failure",
+                    Err(_) => "permanent failure",
+                },
+            );
+            span.in_scope(|| tracing::info!("shopify call"));
+            let error = match streamed {
                 Ok(file) => return JsonlFile::new(file),
                 Err(e) => e,
             };
@@ -335,6 +349,7 @@ impl ShopifyClient {
     async fn stream_to_file(&self, call: &str, url: &str) -> Result<File> {
         let mut response = open(self.inner.download.get(url), call).await?;
         let status = response.status().as_u16();
+        tracing::Span::current().record("status", status);
         if status != 200 {
             let reason = format!("{call}: HTTP {status}");
             let retry_after = response_retry_after(&response);

@@ -22,13 +22,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::error::{ConnectorError, Result};
 use super::limiter::ShopifyLimiter;
 use super::retry::RetryPolicy;
 use super::secret::Secret;
 use super::stats::{ConnectorStats, Counters};
-use super::transport::{http_client, send};
+use super::transport::{http_client, send, upstream_span};
 use crate::notices::{NoticeKey, NoticeLevel, Notices};
 pub use bulk::{BulkKind, BulkOperation, BulkProductLine};
 use documents as doc;
@@ -387,32 +388,42 @@ impl ShopifyClient {
         let mut failures = 0u32;
         loop {
             let estimate = self.learned_cost(&shape).unwrap_or(f64::from(estimate));
-            let (permit, waited) =
-                inner.limiter.acquire(estimate).await.map_err(|refusal| refusal.into_error(call, estimate))?;
+            // One span per attempt, under whatever span is current (the job's step, when a worker
+            // runs it): the operation, its estimated, requested and actual cost, the bucket left.
+            let span = upstream_span("shopify", call, failures + 1);
+            span.record("cost_estimate", estimate);
+            let (permit, waited) = inner
+                .limiter
+                .acquire(estimate)
+                .instrument(span.clone())
+                .await
+                .map_err(|refusal| refusal.into_error(call, estimate))?;
+            span.record("waited_ms", waited.as_millis() as u64);
             inner.counters.waited(waited);
             inner.counters.request();
             let started = tokio::time::Instant::now();
-            let sent = send(inner.http.post(&inner.endpoint).json(&body), call).await;
+            let sent = send(inner.http.post(&inner.endpoint).json(&body), call).instrument(span.clone()).await;
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
             // The error, the upstream's wait, and whether to back off before the next try
             // (not after THROTTLED: the limiter, synced with the server's bucket, holds it).
             let (error, upstream_wait, back_off) = match sent {
                 Err(e) => {
                     drop(permit);
+                    span.record("result", "transient failure");
+                    span.in_scope(|| tracing::info!("shopify call"));
                     let wait = e.retry_after();
                     (e, wait, true)
                 }
                 Ok(reply) => {
                     self.observe_version(&reply.headers);
-                    tracing::debug!(
-                        call,
-                        status = reply.status,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "shopify reply"
-                    );
+                    span.record("status", reply.status);
                     let outcome = read_reply(call, reply.status, &reply.body);
                     let cost = match &outcome {
                         Outcome::Data(_, c) | Outcome::Throttled(c) | Outcome::Failed(_, c) => *c,
                     };
+                    record_cost(&span, &cost);
+                    span.record("result", outcome.label());
+                    span.in_scope(|| tracing::info!("shopify call"));
                     permit.settle(cost.actual, cost.status);
                     // A cost no bucket could hold is not learned (the server's number is absurd).
                     if let Some(requested) = cost.requested.filter(|c| c.is_finite() && *c >= 0.0) {
@@ -448,12 +459,12 @@ impl ShopifyClient {
                     }
                     other => other,
                 };
-                tracing::warn!(call, failures, "shopify call gave up: {error}");
+                span.in_scope(|| tracing::warn!(call, failures, "shopify call gave up: {error}"));
                 return Err(error);
             }
             if back_off {
                 let delay = inner.policy.retry.delay(failures, rand::thread_rng().gen(), upstream_wait);
-                tracing::debug!(call, failures, delay_ms = delay.as_millis() as u64, "shopify retry");
+                span.in_scope(|| tracing::debug!(call, failures, delay_ms = delay.as_millis() as u64, "shopify retry"));
                 tokio::time::sleep(delay).await;
             }
             inner.counters.retry();
@@ -472,5 +483,19 @@ impl ShopifyClient {
     fn redact(&self, e: ConnectorError) -> ConnectorError {
         let token = &self.inner.cfg.access_token;
         e.map_reason(|r| token.redact(&r))
+    }
+}
+
+/// Records a reply's query cost on its call's span: what Shopify says it asked for and charged,
+/// and what the bucket held after it (fields left empty when the reply did not say).
+fn record_cost(span: &tracing::Span, cost: &reply::Cost) {
+    if let Some(requested) = cost.requested {
+        span.record("cost_requested", requested);
+    }
+    if let Some(actual) = cost.actual {
+        span.record("cost_actual", actual);
+    }
+    if let Some(status) = cost.status {
+        span.record("bucket_available", status.currently_available);
     }
 }

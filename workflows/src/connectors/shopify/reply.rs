@@ -45,6 +45,18 @@ pub enum Outcome {
     Failed(ConnectorError, Cost),
 }
 
+impl Outcome {
+    /// The outcome in a word or two, for the call's span.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Data(..) => "ok",
+            Outcome::Throttled(_) => "throttled",
+            Outcome::Failed(e, _) if e.is_transient() => "transient failure",
+            Outcome::Failed(..) => "permanent failure",
+        }
+    }
+}
+
 fn number(v: Option<&Value>) -> Option<f64> {
     match v? {
         Value::Number(n) => n.as_f64(),
