@@ -13,6 +13,8 @@
 //! - [`nhanh_token`]: the Nhanh access token: stored sealed, chosen, checked, warned about.
 //! - [`notices`]: conditions an operator must see (a token expiring, an API version leaving
 //!   support), shown by the HTTP layer.
+//! - [`webhooks`]: Nhanh and Shopify webhook deliveries — verified, recorded, coalesced into
+//!   targeted jobs by a dispatcher.
 //! - [`setup`]: upstream clients from configuration and [`setup::register_all`].
 
 #![forbid(unsafe_code)]
@@ -27,5 +29,6 @@ pub mod notices;
 pub mod pull;
 pub mod setup;
 pub mod sync;
+pub mod webhooks;
 
 pub use setup::{register_all, Upstreams};

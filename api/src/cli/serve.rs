@@ -13,9 +13,11 @@ use tokio::task::JoinHandle;
 use super::admin::redact;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
+use crate::http::webhooks::WebhookSecrets;
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
 use crate::registry::{registry, upstreams_for, watch_upstreams};
 use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
+use dongbo_workflows::webhooks::dispatch::{DispatchConfig, Dispatcher};
 use dongbo_workflows::Upstreams;
 
 /// `dongbo serve`.
@@ -46,6 +48,31 @@ pub struct ServeArgs {
     /// Event streams (`/api/jobs/{id}/stream`) open at once; one more is answered 503.
     #[arg(long, env = "DONGBO_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
+    /// Webhooks: the verify token typed in Nhanh's app settings (unset: `/api/webhooks/nhanh` answers 503).
+    #[arg(long, env = "NHANH_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub nhanh_webhook_token: Option<String>,
+    /// Webhooks: the Shopify app's client secret, which signs deliveries (unset: `/api/webhooks/shopify` answers 503).
+    #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub shopify_webhook_secret: Option<String>,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+}
+
+/// How the webhook dispatcher of a `serve` or `worker` process coalesces deliveries.
+#[derive(Debug, Clone, Args)]
+pub struct DispatchArgs {
+    /// How long the oldest webhook delivery waits for others before they become jobs together
+    /// (e.g. `1s`, `250ms`; `0s` dispatches at the next poll).
+    #[arg(long, env = "DONGBO_WEBHOOK_WINDOW", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_window: Duration,
+}
+
+impl DispatchArgs {
+    /// Starts the dispatcher of this process.
+    pub(crate) fn spawn(&self, engine: &Engine, notices: &dongbo_workflows::notices::Notices) -> JoinHandle<()> {
+        let config = DispatchConfig { window: self.webhook_window, ..DispatchConfig::default() };
+        Dispatcher::new(engine.clone(), notices.clone(), config).spawn()
+    }
 }
 
 impl ServeArgs {
@@ -72,6 +99,8 @@ pub struct WorkerArgs {
     /// Lease length in milliseconds: a dead worker's jobs are resumed within this time.
     #[arg(long, env = "DONGBO_LEASE_MS", default_value_t = 30_000)]
     pub lease_ms: u64,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
 }
 
 /// How long a supervisor waits before starting a dead worker loop again.
@@ -124,7 +153,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
         .with_limits(limits)
-        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
+        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()))
+        .with_webhook_secrets(WebhookSecrets {
+            nhanh_token: args.nhanh_webhook_token.clone().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            shopify_secret: args.shopify_webhook_secret.clone().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        });
     watch_upstreams(&state.metrics, &upstreams);
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start_with_hook(
@@ -134,9 +167,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(state.metrics.step_hook()),
     );
     let state = state.with_workers(workers.health());
+    let dispatcher = args.dispatch.spawn(&engine, &state.notices);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
+    dispatcher.abort();
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();
@@ -164,9 +199,11 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let engine = Engine::new(store.clone(), registry(&upstreams));
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
+    let dispatcher = args.dispatch.spawn(&engine, &upstreams.notices);
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
     eprintln!("dongbo worker: stopping after the current steps");
+    dispatcher.abort();
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();

@@ -7,3 +7,4 @@ pub mod limits;
 pub mod matching;
 pub mod pulls;
 pub mod sync;
+pub mod webhooks;
