@@ -41,16 +41,21 @@ struct Env {
 async fn env(backend: Backend) -> Option<Env> {
     let db = fresh_db(backend).await?;
     let store = dongbo_engine::open(&db.url).await.unwrap();
-    let sim = Simulator::start(SimConfig { products: 40, customers: 20, ..SimConfig::default() }, "127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .unwrap();
+    let sim = Simulator::start(
+        SimConfig { products: 40, customers: 20, ..SimConfig::default() },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
     let vars = sim.env();
     let up = Upstreams::from_vars(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
     let engine = Engine::new(store.clone(), dongbo_api::registry::registry(&up));
-    let state = AppState::new(engine.clone(), None).with_notices(up.notices.clone()).with_webhook_secrets(WebhookSecrets {
-        nhanh_token: Some(NHANH_TOKEN.into()),
-        shopify_secret: Some(SHOPIFY_SECRET.into()),
-    });
+    let state =
+        AppState::new(engine.clone(), None).with_notices(up.notices.clone()).with_webhook_secrets(WebhookSecrets {
+            nhanh_token: Some(NHANH_TOKEN.into()),
+            shopify_secret: Some(SHOPIFY_SECRET.into()),
+        });
     let router = http::router(state.clone());
     let config = DispatchConfig { window: Duration::ZERO, ..DispatchConfig::default() };
     let dispatcher = Dispatcher::new(engine.clone(), up.notices.clone(), config);
@@ -124,7 +129,8 @@ fn signed(topic: &str, event: &str, triggered: Option<&str>, body: &[u8]) -> Req
 }
 
 async fn deliveries(router: &Router, query: &str) -> Vec<Value> {
-    let (status, body) = send(router, Request::get(format!("/api/webhook-deliveries{query}")).body(Body::empty()).unwrap()).await;
+    let (status, body) =
+        send(router, Request::get(format!("/api/webhook-deliveries{query}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"].as_array().cloned().unwrap_or_default()
 }
@@ -151,7 +157,10 @@ async fn forged_unreadable_and_replayed(backend: Backend) {
     }
     let payload = br#"{"id": 706405506930370084, "updated_at": "2026-12-01T10:00:00Z"}"#;
     for (req, want) in [
-        (shopify_req("customers/update", "e-1", None, payload, Some(shopify::sign("not-the-secret", payload))), StatusCode::UNAUTHORIZED),
+        (
+            shopify_req("customers/update", "e-1", None, payload, Some(shopify::sign("not-the-secret", payload))),
+            StatusCode::UNAUTHORIZED,
+        ),
         (shopify_req("customers/update", "e-1", None, payload, None), StatusCode::UNAUTHORIZED),
         (shopify_req("customers/update", "e-1", None, payload, Some("bm90IGl0".into())), StatusCode::UNAUTHORIZED),
         (signed("customers/update", "e-1", None, b"garbage"), StatusCode::BAD_REQUEST),
@@ -266,13 +275,7 @@ fn level_update(item: &str, location: &str, available: i64, updated_at: &str) ->
 
 async fn out_of_order_pair(backend: Backend) {
     let Some(e) = env(backend).await else { return };
-    let level = e
-        .sim
-        .state()
-        .expected_inventory()
-        .into_iter()
-        .find(|l| l.nhanh_product_id == e.mapped[1].1)
-        .unwrap();
+    let level = e.sim.state().expected_inventory().into_iter().find(|l| l.nhanh_product_id == e.mapped[1].1).unwrap();
     let (item, location) = (level.inventory_item_id.clone(), level.location_id.clone());
     let newer = level_update(&item, &location, 999, "2026-12-06T10:00:02Z");
     let older = level_update(&item, &location, 5, "2026-12-06T10:00:01Z");
@@ -282,7 +285,8 @@ async fn out_of_order_pair(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     let first = e.dispatcher.tick().await.unwrap();
     assert_eq!(first.jobs.len(), 1);
-    let (s, reply) = send(&e.router, signed("inventory_levels/update", "ev-1", Some("2026-12-06T10:00:01Z"), &older)).await;
+    let (s, reply) =
+        send(&e.router, signed("inventory_levels/update", "ev-1", Some("2026-12-06T10:00:01Z"), &older)).await;
     assert_eq!(s, StatusCode::OK);
     let second = e.dispatcher.tick().await.unwrap();
     assert!(second.jobs.is_empty(), "the older delivery makes no job: {second:?}");
@@ -295,8 +299,8 @@ async fn out_of_order_pair(backend: Backend) {
     assert_eq!(e.sim.state().inventory(&item, &location), Some(level.quantity), "Nhanh's number, not 999 nor 5");
 
     // The other order, in one window: only the newer acts.
-    let newest = level_update(&item, &location, 7, "2026-12-06T10:00:04Z");
-    let middle = level_update(&item, &location, 6, "2026-12-06T10:00:03Z");
+    let newest = level_update(&item, &location, 100_007, "2026-12-06T10:00:04Z");
+    let middle = level_update(&item, &location, 100_006, "2026-12-06T10:00:03Z");
     send(&e.router, signed("inventory_levels/update", "ev-4", None, &newest)).await;
     send(&e.router, signed("inventory_levels/update", "ev-3", None, &middle)).await;
     let third = e.dispatcher.tick().await.unwrap();
@@ -320,8 +324,11 @@ async fn an_out_of_order_pair_does_not_regress_a_value_on_postgres() {
 
 async fn app_uninstalled_stops_pushes(backend: Backend) {
     let Some(e) = env(backend).await else { return };
-    let shop = std::fs::read(format!("{}/../workflows/tests/fixtures/shopify/webhooks/app_uninstalled.json", env!("CARGO_MANIFEST_DIR")))
-        .unwrap();
+    let shop = std::fs::read(format!(
+        "{}/../workflows/tests/fixtures/shopify/webhooks/app_uninstalled.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let (s, _) = send(&e.router, signed("app/uninstalled", "ev-u", None, &shop)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(e.state.notices.get(APP_UNINSTALLED_NOTICE).is_some(), "a loud notice");

@@ -24,7 +24,10 @@ fn nhanh_documented_bodies_become_touches() {
     let (t, _) = nhanh_touches("nhanh/webhooks/productUpdate.json");
     assert_eq!(t, vec![Touch::NhanhProduct { product_id: 5001, new: false }]);
     let (t, _) = nhanh_touches("nhanh/webhooks/productDelete.json");
-    assert_eq!(t, vec![Touch::NhanhProductDeleted { product_id: 5003 }, Touch::NhanhProductDeleted { product_id: 5004 }]);
+    assert_eq!(
+        t,
+        vec![Touch::NhanhProductDeleted { product_id: 5003 }, Touch::NhanhProductDeleted { product_id: 5004 }]
+    );
     let (t, _) = nhanh_touches("nhanh/webhooks/orderAdd.json");
     assert_eq!(t, vec![Touch::NhanhCustomerTotal { customer_id: 3001 }]);
     let (t, ignored) = nhanh_touches("nhanh/webhooks/orderDelete.json");

@@ -80,9 +80,9 @@ async fn register(public_url: &str) -> anyhow::Result<()> {
                 println!("  Set SHOPIFY_WEBHOOK_SECRET to the app's client secret where dongbo serves: it checks each delivery's HMAC.");
             }
         }
-        None => println!(
-            "Shopify: not configured (SHOPIFY_SHOP_URL, SHOPIFY_ACCESS_TOKEN): no subscription was made.\n"
-        ),
+        None => {
+            println!("Shopify: not configured (SHOPIFY_SHOP_URL, SHOPIFY_ACCESS_TOKEN): no subscription was made.\n")
+        }
     }
     println!();
     println!("Nhanh: in the app's settings (nhanh.vn → Apps → your app → Edit → Webhooks), enter:");

@@ -125,7 +125,11 @@ fn new_delivery(
         (status = 401, description = "Missing or wrong verify token; nothing recorded", body = ErrorEnvelope),
         (status = 503, description = "NHANH_WEBHOOK_TOKEN is not set, or the store is down; nothing recorded", body = ErrorEnvelope),
     ))]
-pub async fn receive_nhanh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<DeliveryAccepted> {
+pub async fn receive_nhanh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<DeliveryAccepted> {
     let Some(expected) = state.webhooks.nhanh_token.as_deref() else {
         return Err(ApiError::Unavailable("Nhanh webhooks are not set up here: NHANH_WEBHOOK_TOKEN is not set".into()));
     };
@@ -169,9 +173,15 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         (status = 401, description = "Missing or wrong HMAC; nothing recorded", body = ErrorEnvelope),
         (status = 503, description = "SHOPIFY_WEBHOOK_SECRET is not set, or the store is down; nothing recorded", body = ErrorEnvelope),
     ))]
-pub async fn receive_shopify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<DeliveryAccepted> {
+pub async fn receive_shopify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<DeliveryAccepted> {
     let Some(secret) = state.webhooks.shopify_secret.as_deref() else {
-        return Err(ApiError::Unavailable("Shopify webhooks are not set up here: SHOPIFY_WEBHOOK_SECRET is not set".into()));
+        return Err(ApiError::Unavailable(
+            "Shopify webhooks are not set up here: SHOPIFY_WEBHOOK_SECRET is not set".into(),
+        ));
     };
     let signature = header(&headers, "x-shopify-hmac-sha256").ok_or(ApiError::Unauthorized)?;
     if !shopify::verify(secret, &body, signature) {

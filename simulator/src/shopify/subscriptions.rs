@@ -93,11 +93,17 @@ fn subs<'a>(ctx: &'a Context<'_>) -> Result<&'a Arc<Subscriptions>> {
 /// The address of an input: `uri`, else the deprecated `callbackUrl`.
 fn address(input: &WebhookSubscriptionInput) -> std::result::Result<String, UserError> {
     let uri = input.uri.clone().or_else(|| input.callback_url.clone()).unwrap_or_default();
-    let ok = uri.starts_with("https://") || uri.starts_with("http://") || uri.starts_with("pubsub://") || uri.starts_with("arn:");
+    let ok = uri.starts_with("https://")
+        || uri.starts_with("http://")
+        || uri.starts_with("pubsub://")
+        || uri.starts_with("arn:");
     if ok {
         Ok(uri)
     } else {
-        Err(UserError { field: Some(vec!["webhookSubscription".into(), "uri".into()]), message: "Address is invalid".into() })
+        Err(UserError {
+            field: Some(vec!["webhookSubscription".into(), "uri".into()]),
+            message: "Address is invalid".into(),
+        })
     }
 }
 
@@ -143,7 +149,10 @@ impl SubscriptionMutations {
         };
         let mut rows = store.rows();
         if taken(&rows, topic, &uri, None) {
-            let e = UserError { field: Some(vec!["webhookSubscription".into(), "callbackUrl".into()]), message: "Address for this topic has already been taken".into() };
+            let e = UserError {
+                field: Some(vec!["webhookSubscription".into(), "callbackUrl".into()]),
+                message: "Address for this topic has already been taken".into(),
+            };
             return Ok(WebhookSubscriptionCreatePayload { webhook_subscription: None, user_errors: vec![e] });
         }
         let n = {

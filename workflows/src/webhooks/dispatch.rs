@@ -123,6 +123,7 @@ impl Dispatcher {
         let mut outcomes: Vec<(i64, Outcome)> = Vec::new();
         let mut batch: Vec<Claimed> = Vec::new();
         let mut pulls: HashMap<i64, String> = HashMap::new();
+        let mut finished_pulls: HashMap<String, bool> = HashMap::new();
         for row in rows {
             let touches: Vec<Touched> = match serde_json::from_str(&row.touches) {
                 Ok(t) => t,
@@ -134,9 +135,22 @@ impl Dispatcher {
             };
             let stage = match (row.state.as_str(), &row.pull_job_id) {
                 ("WAITING", Some(pull)) => {
-                    let finished = match pull.parse::<JobId>() {
-                        Ok(id) => self.engine.store().job(id).await.map_err(EngineError::from)?.is_none_or(|j| j.status.is_finished()),
-                        Err(_) => true,
+                    let finished = match finished_pulls.get(pull) {
+                        Some(&f) => f,
+                        None => {
+                            let f = match pull.parse::<JobId>() {
+                                Ok(id) => self
+                                    .engine
+                                    .store()
+                                    .job(id)
+                                    .await
+                                    .map_err(EngineError::from)?
+                                    .is_none_or(|j| j.status.is_finished()),
+                                Err(_) => true,
+                            };
+                            finished_pulls.insert(pull.clone(), f);
+                            f
+                        }
                     };
                     if !finished {
                         outcomes.push((row.id, Outcome::Released));
@@ -211,11 +225,11 @@ impl Dispatcher {
                             ids.extend(mappings);
                             kept.push((id, touches));
                         }
-                        Some(Err(note)) => outcomes.push((id, Outcome::Closed { state: "IGNORED", note: note.clone() })),
-                        None => outcomes.push((
-                            id,
-                            Outcome::Closed { state: "IGNORED", note: "no mapped item is touched".into() },
-                        )),
+                        Some(Err(note)) => {
+                            outcomes.push((id, Outcome::Closed { state: "IGNORED", note: note.clone() }))
+                        }
+                        None => outcomes
+                            .push((id, Outcome::Closed { state: "IGNORED", note: "no mapped item is touched".into() })),
                     }
                 }
                 ids.sort_unstable();
@@ -331,7 +345,10 @@ impl Dispatcher {
             if !mappings.is_empty() {
                 out.insert(*id, Ok(mappings));
             } else if echoes > 0 {
-                out.insert(*id, Err("Shopify's number is the one dongbo last pushed (an echo of its own write)".into()));
+                out.insert(
+                    *id,
+                    Err("Shopify's number is the one dongbo last pushed (an echo of its own write)".into()),
+                );
             }
         }
         Ok(out)

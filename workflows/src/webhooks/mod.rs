@@ -187,7 +187,12 @@ pub fn digest_hex(bytes: &[u8]) -> String {
 
 /// Stops pushes after Shopify said the app was uninstalled: raises the store flag (kept at its
 /// first raising) and this process's notice.
-pub async fn app_uninstalled(db: &Db, notices: &Notices, at: DateTime<Utc>, shop: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn app_uninstalled(
+    db: &Db,
+    notices: &Notices,
+    at: DateTime<Utc>,
+    shop: Option<&str>,
+) -> Result<(), sqlx::Error> {
     let detail = match shop {
         Some(shop) => format!("Shopify said the app was uninstalled from {shop}"),
         None => "Shopify said the app was uninstalled".to_owned(),
@@ -266,10 +271,7 @@ mod tests {
             at: Some(1_000),
         };
         let text = serde_json::to_string(&t).unwrap();
-        assert_eq!(
-            text,
-            r#"{"kind":"shopifyStock","inventoryItemId":7,"locationId":9,"available":3,"at":1000}"#
-        );
+        assert_eq!(text, r#"{"kind":"shopifyStock","inventoryItemId":7,"locationId":9,"available":3,"at":1000}"#);
         assert_eq!(serde_json::from_str::<Touched>(&text).unwrap(), t);
         assert_eq!(id_of(&serde_json::json!("42")), Some(42));
         assert_eq!(id_of(&serde_json::json!(-1)), None);

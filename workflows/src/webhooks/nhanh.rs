@@ -25,7 +25,8 @@ pub const TOKEN_HEADER: &str = "verifytoken";
 pub const TOKEN_FIELD: &str = "webhooksVerifyToken";
 
 /// The events dongbo acts on (what to tick in Nhanh's app settings).
-pub const EVENTS: [&str; 6] = ["inventoryChange", "productAdd", "productUpdate", "productDelete", "orderAdd", "orderUpdate"];
+pub const EVENTS: [&str; 6] =
+    ["inventoryChange", "productAdd", "productUpdate", "productDelete", "orderAdd", "orderUpdate"];
 
 /// A Nhanh body, parsed, with the verify token taken out of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,9 +70,9 @@ pub fn read(body: &Map<String, Value>) -> Result<ReadDelivery, Unreadable> {
             .into_iter()
             .map(|product_id| Touch::NhanhProductDeleted { product_id })
             .collect(),
-        "orderAdd" | "orderUpdate" => order_customer(data)?
-            .map(|customer_id| vec![Touch::NhanhCustomerTotal { customer_id }])
-            .unwrap_or_default(),
+        "orderAdd" | "orderUpdate" => {
+            order_customer(data)?.map(|customer_id| vec![Touch::NhanhCustomerTotal { customer_id }]).unwrap_or_default()
+        }
         _ => Vec::new(),
     };
     let ignored = if touches.is_empty() {
@@ -84,7 +85,11 @@ pub fn read(body: &Map<String, Value>) -> Result<ReadDelivery, Unreadable> {
     } else {
         None
     };
-    Ok(ReadDelivery { topic: event, touches: touches.into_iter().map(|touch| Touched { touch, at: None }).collect(), ignored })
+    Ok(ReadDelivery {
+        topic: event,
+        touches: touches.into_iter().map(|touch| Touched { touch, at: None }).collect(),
+        ignored,
+    })
 }
 
 /// `inventoryChange`: product ids, from the keys of `data` (or each entry's `id`).
@@ -131,8 +136,10 @@ fn ids(data: &Value, event: &str) -> Result<Vec<i64>, Unreadable> {
     let Value::Array(a) = data else {
         return Err(Unreadable(format!("{event}: `data` is not an array of ids")));
     };
-    let mut out =
-        a.iter().map(|v| id_of(v).ok_or_else(|| Unreadable(format!("{event}: `{}` is not an id", shown(v))))).collect::<Result<Vec<_>, _>>()?;
+    let mut out = a
+        .iter()
+        .map(|v| id_of(v).ok_or_else(|| Unreadable(format!("{event}: `{}` is not an id", shown(v)))))
+        .collect::<Result<Vec<_>, _>>()?;
     dedup(&mut out);
     Ok(out)
 }
@@ -187,13 +194,19 @@ mod tests {
         );
         check(
             json!({"event": "productDelete", "data": ["8", 9]}),
-            Ok(("productDelete", vec![Touch::NhanhProductDeleted { product_id: 8 }, Touch::NhanhProductDeleted { product_id: 9 }])),
+            Ok((
+                "productDelete",
+                vec![Touch::NhanhProductDeleted { product_id: 8 }, Touch::NhanhProductDeleted { product_id: 9 }],
+            )),
         );
         check(
             json!({"event": "orderAdd", "data": {"info": {"id": 1}, "customer": {"id": 44}}}),
             Ok(("orderAdd", vec![Touch::NhanhCustomerTotal { customer_id: 44 }])),
         );
-        check(json!({"event": "orderUpdate", "data": {"customerId": 45}}), Ok(("orderUpdate", vec![Touch::NhanhCustomerTotal { customer_id: 45 }])));
+        check(
+            json!({"event": "orderUpdate", "data": {"customerId": 45}}),
+            Ok(("orderUpdate", vec![Touch::NhanhCustomerTotal { customer_id: 45 }])),
+        );
         check(json!({"event": "orderDelete", "data": [1, 2]}), Ok(("orderDelete", vec![])));
         check(json!({"event": "billAdd", "data": {}}), Ok(("billAdd", vec![])));
         check(json!({"event": "inventoryChange", "data": "x"}), Err("not a map of products"));

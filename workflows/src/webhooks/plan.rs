@@ -247,7 +247,10 @@ mod tests {
     use super::*;
 
     fn stock(item: i64, at: i64) -> Touched {
-        Touched { touch: Touch::ShopifyStock { inventory_item_id: item, location_id: 1, available: Some(5) }, at: Some(at) }
+        Touched {
+            touch: Touch::ShopifyStock { inventory_item_id: item, location_id: 1, available: Some(5) },
+            at: Some(at),
+        }
     }
 
     fn fresh(id: i64, touches: Vec<Touched>) -> Claimed {
@@ -277,8 +280,18 @@ mod tests {
     #[test]
     fn an_out_of_order_pair_keeps_the_newer_whatever_the_order() {
         // Same batch, older second or first: only the newer acts.
-        check(vec![fresh(1, vec![stock(7, 200)]), fresh(2, vec![stock(7, 100)])], &[], false, &[(1, "ProductSync"), (2, "Stale")]);
-        check(vec![fresh(1, vec![stock(7, 100)]), fresh(2, vec![stock(7, 200)])], &[], false, &[(1, "Stale"), (2, "ProductSync")]);
+        check(
+            vec![fresh(1, vec![stock(7, 200)]), fresh(2, vec![stock(7, 100)])],
+            &[],
+            false,
+            &[(1, "ProductSync"), (2, "Stale")],
+        );
+        check(
+            vec![fresh(1, vec![stock(7, 100)]), fresh(2, vec![stock(7, 200)])],
+            &[],
+            false,
+            &[(1, "Stale"), (2, "ProductSync")],
+        );
         // Across batches: the older arriving after the newer was acted on is dropped.
         check(vec![fresh(3, vec![stock(7, 100)])], &[("stock:shopify:7:1", 200)], false, &[(3, "Stale")]);
         check(vec![fresh(3, vec![stock(7, 200)])], &[("stock:shopify:7:1", 200)], false, &[(3, "Stale")]);
@@ -301,7 +314,14 @@ mod tests {
             ],
             &[],
             false,
-            &[(1, "ProductSync"), (2, "PullNhanhProducts"), (3, "PullNhanhCustomers"), (4, "PullShopifyCustomersFull"), (5, "Ignore"), (6, "Ignore")],
+            &[
+                (1, "ProductSync"),
+                (2, "PullNhanhProducts"),
+                (3, "PullNhanhCustomers"),
+                (4, "PullShopifyCustomersFull"),
+                (5, "Ignore"),
+                (6, "Ignore"),
+            ],
         );
         let pulled = |id, touch| Claimed { id, touches: vec![t(touch)], stage: Stage::Pulled };
         check(
@@ -316,7 +336,10 @@ mod tests {
         );
         // Pushes stop while the app is uninstalled; pulls go on.
         check(
-            vec![fresh(1, vec![t(Touch::NhanhStock { product_id: 1 })]), fresh(2, vec![t(Touch::NhanhCustomerTotal { customer_id: 4 })])],
+            vec![
+                fresh(1, vec![t(Touch::NhanhStock { product_id: 1 })]),
+                fresh(2, vec![t(Touch::NhanhCustomerTotal { customer_id: 4 })]),
+            ],
             &[],
             true,
             &[(1, "Ignore"), (2, "PullNhanhCustomers")],

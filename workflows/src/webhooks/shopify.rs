@@ -73,7 +73,10 @@ pub fn read(topic: &str, body: &[u8], triggered_at: Option<i64>) -> Result<ReadD
     let topic = normalise_topic(topic);
     let at = value.get("updated_at").and_then(Value::as_str).and_then(parse_time).or(triggered_at);
     let id = |field: &str| {
-        value.get(field).and_then(id_of).ok_or_else(|| Unreadable(format!("{topic}: `{field}` is missing or not an id")))
+        value
+            .get(field)
+            .and_then(id_of)
+            .ok_or_else(|| Unreadable(format!("{topic}: `{field}` is missing or not an id")))
     };
     let touch = match topic.as_str() {
         "customers/create" | "customers/update" => {
@@ -120,8 +123,12 @@ mod tests {
 
     #[test]
     fn payloads_become_touches_dated_by_updated_at_or_the_trigger() {
-        let d = read("customers/update", br#"{"id": 706405506930370084, "updated_at": "2021-12-31T19:00:00-05:00"}"#, Some(5))
-            .unwrap();
+        let d = read(
+            "customers/update",
+            br#"{"id": 706405506930370084, "updated_at": "2021-12-31T19:00:00-05:00"}"#,
+            Some(5),
+        )
+        .unwrap();
         assert_eq!(d.touches[0].touch, Touch::ShopifyCustomer { id: 706405506930370084, new: false });
         assert_eq!(d.touches[0].at, Some(1_640_995_200_000));
         let d = read("products/delete", br#"{"id": 788032119674292922}"#, Some(5)).unwrap();

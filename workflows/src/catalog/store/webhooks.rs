@@ -83,11 +83,11 @@ pub async fn record(db: &Db, d: &NewDelivery) -> R<Recorded> {
     })
 }
 
-/// When the oldest delivery waiting for the dispatcher arrived (unix ms), not counting those
+/// When the oldest recorded delivery not yet dispatched arrived (unix ms), not counting those
 /// another dispatcher holds (claims running out after `now`).
 pub async fn oldest_pending(db: &Db, now: i64) -> R<Option<i64>> {
     const SQL: &str = "SELECT MIN(received_at) FROM webhook_deliveries
-         WHERE state IN ('RECEIVED', 'WAITING') AND (claim_until IS NULL OR claim_until < $1)";
+         WHERE state = 'RECEIVED' AND (claim_until IS NULL OR claim_until < $1)";
     match db {
         Db::Sqlite(pool) => sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await,
         Db::Postgres(pool) => sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await,
@@ -107,14 +107,15 @@ pub struct ClaimedRow {
     pub pull_job_id: Option<String>,
 }
 
-/// Claims up to `limit` waiting deliveries that arrived by `received_by` and no one holds, for
+/// Claims up to `limit` deliveries no one holds — `WAITING` ones, and `RECEIVED` ones that
+/// arrived by `received_by` — for
 /// `token` until `until`. The holding condition is repeated outside the subquery, so on
 /// PostgreSQL a row another dispatcher claimed meanwhile is re-checked and skipped: two
 /// dispatchers never hold one delivery.
 pub async fn claim(db: &Db, token: &str, now: i64, until: i64, received_by: i64, limit: i64) -> R<Vec<ClaimedRow>> {
     const SQL: &str = "UPDATE webhook_deliveries SET claim_token = $1, claim_until = $2
          WHERE id IN (SELECT id FROM webhook_deliveries
-                      WHERE state IN ('RECEIVED', 'WAITING') AND received_at <= $3
+                      WHERE (state = 'WAITING' OR (state = 'RECEIVED' AND received_at <= $3))
                         AND (claim_until IS NULL OR claim_until < $4)
                       ORDER BY id LIMIT $5)
            AND state IN ('RECEIVED', 'WAITING') AND (claim_until IS NULL OR claim_until < $4)
@@ -180,7 +181,8 @@ pub enum Outcome {
 /// one transaction. A delivery no longer held by `token` (its claim ran out and another took it)
 /// is left alone. Returns how many rows were written.
 pub async fn finish(db: &Db, token: &str, now: i64, outcomes: &[(i64, Outcome)], versions: &[(String, i64)]) -> R<u64> {
-    const DISPATCHED: &str = "UPDATE webhook_deliveries SET state = 'DISPATCHED', job_id = $1, note = COALESCE($2, note),
+    const DISPATCHED: &str =
+        "UPDATE webhook_deliveries SET state = 'DISPATCHED', job_id = $1, note = COALESCE($2, note),
              dedup_key = CASE WHEN source = 'nhanh' THEN NULL ELSE dedup_key END,
              dispatched_at = $3, claim_token = NULL, claim_until = NULL
          WHERE id = $4 AND claim_token = $5";
@@ -279,7 +281,8 @@ pub async fn deliveries_page(db: &Db, before: Option<i64>, job: Option<&str>, li
          FROM webhook_deliveries
          WHERE id < $1 AND ($2 IS NULL OR job_id = $2 OR pull_job_id = $2)
          ORDER BY id DESC LIMIT $3";
-    const SQL_PG: &str = "SELECT id, source, topic, received_at, triggered_at, state, pull_job_id, job_id, note, touches,
+    const SQL_PG: &str =
+        "SELECT id, source, topic, received_at, triggered_at, state, pull_job_id, job_id, note, touches,
                 dispatched_at
          FROM webhook_deliveries
          WHERE id < $1 AND ($2::text IS NULL OR job_id = $2 OR pull_job_id = $2)

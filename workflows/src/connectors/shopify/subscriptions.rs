@@ -30,7 +30,8 @@ pub const WEBHOOK_SUBSCRIPTION_CREATE: &str = "mutation WebhookSubscriptionCreat
 }";
 
 /// Points an existing subscription elsewhere.
-pub const WEBHOOK_SUBSCRIPTION_UPDATE: &str = "mutation WebhookSubscriptionUpdate($id: ID!, $webhookSubscription: WebhookSubscriptionInput!) {
+pub const WEBHOOK_SUBSCRIPTION_UPDATE: &str =
+    "mutation WebhookSubscriptionUpdate($id: ID!, $webhookSubscription: WebhookSubscriptionInput!) {
   webhookSubscriptionUpdate(id: $id, webhookSubscription: $webhookSubscription) {
     webhookSubscription { id topic uri format }
     userErrors { field message }
@@ -134,7 +135,11 @@ impl ShopifyClient {
     /// Makes every topic of `topics` deliver to `uri`: creates the missing subscriptions and
     /// points the others at `uri`. Returns each topic's subscription and what was done
     /// (`created`, `updated` or `unchanged`).
-    pub async fn register_webhooks(&self, topics: &[&str], uri: &str) -> Result<Vec<(WebhookSubscription, &'static str)>> {
+    pub async fn register_webhooks(
+        &self,
+        topics: &[&str],
+        uri: &str,
+    ) -> Result<Vec<(WebhookSubscription, &'static str)>> {
         let existing = self.webhook_subscriptions().await?;
         let mut out = Vec::new();
         for topic in topics {
