@@ -9,7 +9,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::event::{Event, EventPayload};
 use crate::ids::JobId;
 use crate::job::BackgroundJob;
-use crate::store::{NewJob, Requested, SharedStore, StoreError};
+use crate::queue::{Priority, QueuePolicy};
+use crate::store::{NewJob, QueuedJob, Requested, SharedStore, StoreError};
 use crate::worker::{Worker, WorkerConfig};
 use crate::workflow::Registry;
 
@@ -38,21 +39,30 @@ pub struct JobRequest {
     pub idempotency_key: Option<String>,
     /// Who asks (for the audit trail).
     pub requested_by: String,
+    /// How urgent it is (default `Manual`).
+    pub priority: Priority,
 }
 
 impl JobRequest {
-    /// A request with no idempotency key, by `api`.
+    /// A manual request with no idempotency key, by `api`.
     pub fn new(job_type: impl Into<String>, input: Value) -> Self {
-        JobRequest { job_type: job_type.into(), input, idempotency_key: None, requested_by: "api".into() }
+        JobRequest {
+            job_type: job_type.into(),
+            input,
+            idempotency_key: None,
+            requested_by: "api".into(),
+            priority: Priority::Manual,
+        }
     }
 }
 
-/// The engine: a store, the workflows it runs, and a clock.
+/// The engine: a store, the workflows it runs, a clock, and how its queue orders waiting work.
 #[derive(Clone)]
 pub struct Engine {
     store: SharedStore,
     registry: Arc<Registry>,
     clock: SharedClock,
+    queue: QueuePolicy,
 }
 
 impl Engine {
@@ -63,7 +73,25 @@ impl Engine {
 
     /// An engine on a given clock.
     pub fn with_clock(store: SharedStore, registry: Registry, clock: SharedClock) -> Self {
-        Engine { store, registry: Arc::new(registry), clock }
+        Engine { store, registry: Arc::new(registry), clock, queue: QueuePolicy::default() }
+    }
+
+    /// The same engine with another queue policy (its workers claim by it, [`Engine::queue`]
+    /// lists by it).
+    pub fn with_queue_policy(mut self, policy: QueuePolicy) -> Self {
+        self.queue = policy;
+        self
+    }
+
+    /// The queue policy.
+    pub fn queue_policy(&self) -> QueuePolicy {
+        self.queue
+    }
+
+    /// The jobs waiting to be claimed, in the order workers would claim them now, each with the
+    /// job it waits behind.
+    pub async fn queue(&self) -> Result<Vec<QueuedJob>, StoreError> {
+        self.store.queue(self.clock.now(), self.queue).await
     }
 
     /// The store.
@@ -82,7 +110,8 @@ impl Engine {
     }
 
     /// Validates the input and creates the job (or returns the existing one for the same
-    /// idempotency key, or the running one for the same concurrency key).
+    /// idempotency key, or the unfinished one with the same concurrency key and input). A job
+    /// whose concurrency key is held by an unfinished job with another input waits behind it.
     pub async fn request(&self, req: JobRequest) -> Result<Requested, EngineError> {
         let workflow =
             self.registry.get(&req.job_type).ok_or_else(|| EngineError::UnknownJobType(req.job_type.clone()))?;
@@ -95,6 +124,7 @@ impl Engine {
             concurrency_key,
             requested_by: req.requested_by,
             rerun_of: None,
+            priority: req.priority,
             at: self.clock.now(),
         };
         Ok(self.store.request(job).await?)
@@ -107,8 +137,9 @@ impl Engine {
     }
 
     /// Starts a new job with the type and input of job `id` (which stays as it is), linked to it
-    /// by `rerunOf` in its `JobRequested` event and its metadata. Like any request, it answers the
-    /// unfinished job holding the same concurrency key instead, if there is one.
+    /// by `rerunOf` in its `JobRequested` event and its metadata, at manual priority. Like any
+    /// request, it answers the unfinished job with the same concurrency key and input instead,
+    /// if there is one.
     pub async fn rerun(&self, id: JobId, requested_by: &str) -> Result<Requested, EngineError> {
         let first = self.store.events(id, 0, 1).await?;
         let original = match first.first().map(Event::decode) {
@@ -138,6 +169,7 @@ impl Engine {
             concurrency_key,
             requested_by: requested_by.to_owned(),
             rerun_of: Some(id),
+            priority: Priority::Manual,
             at: self.clock.now(),
         };
         Ok(self.store.request(job).await?)
@@ -150,7 +182,7 @@ impl Engine {
 
     /// A worker for all registered types.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
-        Worker::new(self.store.clone(), self.registry.clone(), self.clock.clone(), config)
+        Worker::new(self.store.clone(), self.registry.clone(), self.clock.clone(), self.queue, config)
     }
 
     /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago. An

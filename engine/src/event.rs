@@ -81,6 +81,9 @@ pub struct JobRequested {
     /// For a rerun: the job whose input this one repeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<JobId>,
+    /// How urgent the job is (`MANUAL` in requests recorded before priorities existed).
+    #[serde(default)]
+    pub priority: crate::queue::Priority,
 }
 
 /// A worker took the job's lease.

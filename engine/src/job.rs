@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::event::{Event, EventPayload};
 use crate::ids::JobId;
+use crate::queue::Priority;
 
 /// A job's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +79,10 @@ pub struct BackgroundJob {
     pub job_type: String,
     /// Status.
     pub status: JobStatus,
+    /// How urgent it is: what a free worker claims first (from its request; `MANUAL` for jobs
+    /// requested before priorities existed).
+    #[serde(default)]
+    pub priority: Priority,
     /// Items to handle, when known.
     pub total: Option<i64>,
     /// Items handled.
@@ -153,6 +158,7 @@ pub fn apply_payload(
                 id: job,
                 job_type: req.job_type.clone(),
                 status: JobStatus::Pending,
+                priority: req.priority,
                 total: None,
                 processed: 0,
                 successful: 0,
@@ -287,6 +293,7 @@ mod tests {
             concurrency_key: None,
             requested_by: "t".into(),
             rerun_of: None,
+            priority: Priority::Webhook,
         })
     }
     fn claimed(attempt: u32) -> EventPayload {
@@ -315,7 +322,7 @@ mod tests {
     fn a_requested_job_is_pending_with_zero_counts() {
         check(
             vec![requested()],
-            json!({"status": "PENDING", "processed": 0, "attempts": 0, "total": null, "startedAt": null}),
+            json!({"status": "PENDING", "priority": "WEBHOOK", "processed": 0, "attempts": 0, "total": null, "startedAt": null}),
         );
     }
 

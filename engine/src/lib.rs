@@ -12,6 +12,7 @@
 //!
 //! - [`event`]: event payloads (versioned) and the stored event.
 //! - [`job`]: the `background_jobs` projection and [`job::apply`], the fold that builds it.
+//! - [`queue`]: priorities, aging, and the order a free worker claims waiting jobs in.
 //! - [`workflow`]: the [`Workflow`] trait, steps, step effects and the registry.
 //! - [`store`]: the [`Store`] interface and its two implementations, the only code with SQL.
 //! - [`worker`]: claiming, leases and heartbeats, retries, cancellation, graceful shutdown; a
@@ -30,6 +31,7 @@ pub mod event;
 pub mod example;
 pub mod ids;
 pub mod job;
+pub mod queue;
 pub mod retry;
 pub mod store;
 pub mod supervisor;
@@ -41,8 +43,9 @@ pub use engine::{Engine, EngineError, JobRequest};
 pub use event::{EntityRef, Event, EventPayload, Progress};
 pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};
+pub use queue::{Priority, QueuePolicy};
 pub use retry::RetryPolicy;
-pub use store::{open, Db, Existing, JobFilter, Requested, SharedStore, Store, StoreError, StoreTx};
+pub use store::{open, Db, Existing, JobFilter, QueuedJob, Requested, SharedStore, Store, StoreError, StoreTx};
 pub use supervisor::{WorkerHealth, WorkerPool};
 pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
 pub use workflow::{EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow};

@@ -16,8 +16,9 @@ use crate::event::{
     PAYLOAD_VERSION,
 };
 use crate::ids::{JobId, WorkerId};
+use crate::queue::QueuePolicy;
 use crate::retry::RetryPolicy;
-use crate::store::{Append, ClaimedJob, Lease, QueueChange, SharedStore, StoreError};
+use crate::store::{Append, ClaimRequest, ClaimedJob, Lease, QueueChange, SharedStore, StoreError};
 use crate::workflow::{Next, Registry, StepContext, StepError};
 
 /// What a step took, for metrics.
@@ -89,15 +90,22 @@ pub struct Worker {
     store: SharedStore,
     registry: Arc<Registry>,
     clock: SharedClock,
+    queue: QueuePolicy,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: Arc<watch::Sender<bool>>,
 }
 
 impl Worker {
-    pub(crate) fn new(store: SharedStore, registry: Arc<Registry>, clock: SharedClock, config: WorkerConfig) -> Self {
+    pub(crate) fn new(
+        store: SharedStore,
+        registry: Arc<Registry>,
+        clock: SharedClock,
+        queue: QueuePolicy,
+        config: WorkerConfig,
+    ) -> Self {
         let (tx, rx) = watch::channel(false);
-        Worker { store, registry, clock, config, shutdown: rx, shutdown_tx: Arc::new(tx) }
+        Worker { store, registry, clock, queue, config, shutdown: rx, shutdown_tx: Arc::new(tx) }
     }
 
     /// The worker's id.
@@ -144,7 +152,14 @@ impl Worker {
     pub async fn run_once(&self) -> Result<Option<(JobId, RunOutcome)>, StoreError> {
         let now = self.clock.now();
         let types = self.job_types();
-        let claimed = self.store.claim(&self.config.id, &types, now, after(now, self.config.lease)).await?;
+        let request = ClaimRequest {
+            worker: &self.config.id,
+            job_types: &types,
+            now,
+            lease_until: after(now, self.config.lease),
+            policy: self.queue,
+        };
+        let claimed = self.store.claim_next(request).await?;
         let Some(claimed) = claimed else {
             return Ok(None);
         };

@@ -16,10 +16,12 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::event::{
-    CancelRequested, EntityRef, Event, EventPayload, JobCancelled, JobResumed, NewEvent, StepCompleted, PAYLOAD_VERSION,
+    CancelRequested, EntityRef, Event, EventPayload, JobCancelled, JobClaimed, JobRequested, JobResumed, NewEvent,
+    StepCompleted, PAYLOAD_VERSION,
 };
 use crate::ids::{JobId, WorkerId};
 use crate::job::{BackgroundJob, FoldError, JobStatus};
+use crate::queue::{ClaimRank, Priority, QueuePolicy};
 use crate::workflow::{EffectError, StepEffects};
 
 /// A pool on one of the two backends: read access for workflows and the catalog store.
@@ -89,6 +91,8 @@ pub struct NewJob {
     pub requested_by: String,
     /// For a rerun: the job whose input this one repeats.
     pub rerun_of: Option<JobId>,
+    /// How urgent it is.
+    pub priority: Priority,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -98,7 +102,7 @@ pub struct NewJob {
 pub enum Existing {
     /// The idempotency key was used before.
     SameIdempotencyKey,
-    /// A job with the same concurrency key is unfinished.
+    /// An unfinished job with the same concurrency key has the same input.
     AlreadyRunning,
 }
 
@@ -109,6 +113,37 @@ pub struct Requested {
     pub job: BackgroundJob,
     /// `None` when the job was created by this request.
     pub existing: Option<Existing>,
+    /// For a new job: the unfinished job that holds its concurrency key (it has been claimed
+    /// and has not finished), which this one waits behind.
+    pub waiting_behind: Option<JobId>,
+}
+
+/// A job that waits to be claimed, as the queue view shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedJob {
+    /// The job's row.
+    pub job: BackgroundJob,
+    /// Its effective level now: its priority's level plus one per aging period waited.
+    pub effective_level: i64,
+    /// When it is (or was) due: its request, its resume, or its next retry.
+    pub due_at: DateTime<Utc>,
+    /// The unfinished job holding its concurrency key, which it waits behind.
+    pub waiting_behind: Option<JobId>,
+}
+
+/// What a worker asks for when it looks for work.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// The worker.
+    pub worker: &'a WorkerId,
+    /// The job types it runs.
+    pub job_types: &'a [&'a str],
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// The lease's expiry if it claims something.
+    pub lease_until: DateTime<Utc>,
+    /// How the queue orders waiting work.
+    pub policy: QueuePolicy,
 }
 
 /// A worker's hold on a job: fenced by the claim number.
@@ -226,18 +261,31 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
 
     /// Creates a job (appending `JobRequested`), or returns the existing one for the same
-    /// idempotency key or an unfinished one with the same concurrency key.
+    /// idempotency key or an unfinished one with the same concurrency key and the same input.
+    /// A new job whose concurrency key another unfinished job holds waits behind it.
     async fn request(&self, job: NewJob) -> Result<Requested>;
 
-    /// Claims one job of the given types that is due or whose lease expired, appending
-    /// `JobClaimed` (a resume names the checkpoint it continues from).
+    /// Claims the job of the given types a free worker should run next: due (or its lease
+    /// expired), its concurrency key not held by another job, the highest effective priority
+    /// and then the longest waiting (see [`crate::queue`]). Appends `JobClaimed` (a resume names
+    /// the checkpoint it continues from). No two jobs of one concurrency key are ever claimed
+    /// at once, however many workers race.
+    async fn claim_next(&self, request: ClaimRequest<'_>) -> Result<Option<ClaimedJob>>;
+
+    /// [`Store::claim_next`] under the default queue policy.
     async fn claim(
         &self,
         worker: &WorkerId,
         job_types: &[&str],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<ClaimedJob>>;
+    ) -> Result<Option<ClaimedJob>> {
+        self.claim_next(ClaimRequest { worker, job_types, now, lease_until, policy: QueuePolicy::default() }).await
+    }
+
+    /// The jobs waiting to be claimed (pending, resumed or waiting for a retry), in the order
+    /// workers would claim them at `now`, each with what it waits behind.
+    async fn queue(&self, now: DateTime<Utc>, policy: QueuePolicy) -> Result<Vec<QueuedJob>>;
 
     /// Extends a lease; `false` if it was lost.
     async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool>;
@@ -384,4 +432,90 @@ pub(crate) fn cancel_events(last_seq: i64, requested_by: &str, now: DateTime<Utc
             actor: requested_by.to_owned(),
         },
     ]
+}
+
+/// The `JobRequested` event that opens a new job's stream.
+pub(crate) fn requested_event(job: &NewJob) -> NewEvent {
+    NewEvent {
+        seq: 1,
+        payload: EventPayload::JobRequested(JobRequested {
+            v: PAYLOAD_VERSION,
+            job_type: job.job_type.clone(),
+            input: job.input.clone(),
+            idempotency_key: job.idempotency_key.clone(),
+            concurrency_key: job.concurrency_key.clone(),
+            requested_by: job.requested_by.clone(),
+            rerun_of: job.rerun_of,
+            priority: job.priority,
+        }),
+        recorded_at: job.at,
+        actor: job.requested_by.clone(),
+    }
+}
+
+/// Among the first events of the unfinished jobs holding a concurrency key, the job asked for
+/// with `input`: a request for it returns that job instead of queueing a twin.
+pub(crate) fn same_input(first_events: &[Event], input: &Value) -> Option<JobId> {
+    first_events.iter().find_map(|e| match e.decode() {
+        Ok(EventPayload::JobRequested(r)) if &r.input == input => Some(e.job_id),
+        _ => None,
+    })
+}
+
+/// A job's input, from its `JobRequested` event.
+pub(crate) fn input_of(first: &Event) -> Value {
+    match first.decode() {
+        Ok(EventPayload::JobRequested(r)) => r.input,
+        _ => Value::Null,
+    }
+}
+
+/// The checkpoint a claim resumes from: the last `StepCompleted`, decoded.
+pub(crate) fn decode_checkpoint(job: JobId, last_step: Option<Event>) -> Result<Option<(i64, StepCompleted)>> {
+    let Some(e) = last_step else { return Ok(None) };
+    match e.decode() {
+        Ok(EventPayload::StepCompleted(s)) => Ok(Some((e.seq, s))),
+        Ok(_) => Ok(None),
+        Err(err) => Err(FoldError::Undecodable { job, seq: e.seq, reason: err.to_string() }.into()),
+    }
+}
+
+/// The `JobClaimed` event of a claim.
+pub(crate) fn claimed_event(
+    worker: &WorkerId,
+    seq: i64,
+    attempt: u32,
+    checkpoint: Option<i64>,
+    after_lost_lease: bool,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    NewEvent {
+        seq,
+        payload: EventPayload::JobClaimed(JobClaimed {
+            v: PAYLOAD_VERSION,
+            worker: worker.to_string(),
+            attempt,
+            resumed_from: checkpoint,
+            after_lost_lease,
+        }),
+        recorded_at: now,
+        actor: worker.to_string(),
+    }
+}
+
+/// Waiting jobs read from a store, ranked and sorted in claim order.
+pub(crate) fn in_claim_order(
+    waiting: Vec<(BackgroundJob, i64, DateTime<Utc>, Option<JobId>)>,
+    now: DateTime<Utc>,
+    policy: &QueuePolicy,
+) -> Vec<QueuedJob> {
+    let mut ranked: Vec<(ClaimRank, QueuedJob)> = waiting
+        .into_iter()
+        .map(|(job, level, due_at, waiting_behind)| {
+            let rank = ClaimRank::at(job.id, level, due_at, now, policy);
+            (rank, QueuedJob { job, effective_level: rank.level(), due_at, waiting_behind })
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().map(|(_, q)| q).collect()
 }

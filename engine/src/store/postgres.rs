@@ -20,12 +20,14 @@ use uuid::Uuid;
 
 use super::notify_gate::{Deferred, NotifyGate};
 use super::{
-    cancel_events, queue_state, refuse_resume, resumed_event, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, claimed_event, decode_checkpoint, in_claim_order, input_of, queue_state, refuse_resume,
+    requested_event, resumed_event, same_input, Append, ClaimRequest, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, QueuedJob, Requested, Result, Store, StoreError, StoreTx,
 };
-use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
-use crate::ids::{JobId, WorkerId};
+use crate::event::{EntityRef, Event, EventPayload, NewEvent};
+use crate::ids::JobId;
 use crate::job::{self, BackgroundJob, JobStatus};
+use crate::queue::QueuePolicy;
 
 /// The notification channel appends announce on.
 const CHANNEL: &str = "dongbo_events";
@@ -126,6 +128,7 @@ fn job_from_row(r: &PgRow) -> Result<BackgroundJob> {
         id: JobId::from(id),
         job_type: r.try_get("type")?,
         status: status.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        priority: r.try_get::<String, _>("priority")?.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         total: r.try_get("total")?,
         processed: r.try_get("processed")?,
         successful: r.try_get("successful")?,
@@ -164,9 +167,10 @@ async fn load_job(conn: &mut PgConnection, id: JobId) -> Result<Option<Backgroun
 async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
     sqlx::query(
         "INSERT INTO background_jobs (id, type, status, total, processed, successful, failed, metadata, error,
-             created_at, started_at, updated_at, completed_at, attempts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             created_at, started_at, updated_at, completed_at, attempts, priority)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, total = excluded.total,
+             priority = excluded.priority,
              processed = excluded.processed, successful = excluded.successful, failed = excluded.failed,
              metadata = excluded.metadata, error = excluded.error, created_at = excluded.created_at,
              started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -186,6 +190,7 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
     .bind(j.updated_at)
     .bind(j.completed_at)
     .bind(j.attempts)
+    .bind(j.priority.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -265,7 +270,8 @@ const QUEUE_UPDATE: &str = "UPDATE job_queue SET
         run_at = CASE $2::text WHEN 'retry' THEN $3::timestamptz ELSE run_at END,
         lease_owner = CASE $2::text WHEN 'continue' THEN lease_owner ELSE NULL END,
         lease_expires_at = CASE $2::text WHEN 'continue' THEN $3::timestamptz ELSE NULL END,
-        step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END
+        step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
+        key_held = CASE $2::text WHEN 'finish' THEN NULL ELSE key_held END
     WHERE job_id = $4 AND state = 'leased' AND lease_owner = $5 AND attempt = $6 AND last_seq = $7";
 
 impl PgStore {
@@ -457,26 +463,47 @@ impl PgStore {
                 .await?;
             if let Some(id) = found {
                 if let Some(existing) = load_job(&mut tx, id.into()).await? {
-                    return Ok(Requested { job: existing, existing: Some(Existing::SameIdempotencyKey) });
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::SameIdempotencyKey),
+                        waiting_behind: None,
+                    });
                 }
             }
         }
+        let mut waiting_behind = None;
         if let Some(key) = &job.concurrency_key {
-            let found: Option<Uuid> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2")
-                    .bind(key)
-                    .bind(queue_state::DONE)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(id) = found {
-                if let Some(existing) = load_job(&mut tx, id.into()).await? {
-                    return Ok(Requested { job: existing, existing: Some(Existing::AlreadyRunning) });
+            // Requests for one key one at a time, so two with the same input cannot both find
+            // no twin and both queue (the lock ends with the transaction).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *tx).await?;
+            let firsts = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
+                     (SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2)
+                 ORDER BY position"
+            ))
+            .bind(key)
+            .bind(queue_state::DONE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let firsts = firsts.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+            if let Some(id) = same_input(&firsts, &job.input) {
+                if let Some(existing) = load_job(&mut tx, id).await? {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::AlreadyRunning),
+                        waiting_behind: None,
+                    });
                 }
             }
+            let holder: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            waiting_behind = holder.map(JobId::from);
         }
         sqlx::query(
-            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key)
-             VALUES ($1, $2, $3, $4, 1, $5, $6)",
+            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key, priority)
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7)",
         )
         .bind(job.id.as_uuid())
         .bind(&job.job_type)
@@ -484,25 +511,83 @@ impl PgStore {
         .bind(job.at)
         .bind(&job.idempotency_key)
         .bind(&job.concurrency_key)
+        .bind(i32::try_from(job.priority.level()).unwrap_or(i32::MAX))
         .execute(&mut *tx)
         .await?;
-        let event = NewEvent {
-            seq: 1,
-            payload: EventPayload::JobRequested(JobRequested {
-                v: PAYLOAD_VERSION,
-                job_type: job.job_type.clone(),
-                input: job.input.clone(),
-                idempotency_key: job.idempotency_key.clone(),
-                concurrency_key: job.concurrency_key.clone(),
-                requested_by: job.requested_by.clone(),
-                rerun_of: job.rerun_of,
-            }),
-            recorded_at: job.at,
-            actor: job.requested_by.clone(),
-        };
-        let row = append_events(&mut tx, job.id, None, &[event], &[], true).await?;
+        let row = append_events(&mut tx, job.id, None, &[requested_event(job)], &[], true).await?;
         tx.commit().await?;
-        Ok(Requested { job: row, existing: None })
+        Ok(Requested { job: row, existing: None, waiting_behind })
+    }
+
+    /// One try of a claim; a unique violation on `key_held` means another worker claimed a job
+    /// of the same concurrency key meanwhile.
+    async fn try_claim(&self, request: &ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
+        let ClaimRequest { worker, job_types, now, lease_until, policy } = *request;
+        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
+             WHERE job_type = ANY($1)
+               AND ((state = $2 AND run_at <= $3) OR (state = $4 AND lease_expires_at < $3))
+               AND (concurrency_key IS NULL OR key_held IS NOT NULL
+                    OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))
+             ORDER BY priority + (EXTRACT(EPOCH FROM ($3 - run_at)) * 1000)::bigint / $5 DESC, run_at, job_id
+             LIMIT 1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&types)
+        .bind(queue_state::READY)
+        .bind(now)
+        .bind(queue_state::LEASED)
+        .bind(policy.aging_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job_id = JobId::from(row.try_get::<Uuid, _>("job_id")?);
+        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
+        let attempt = u32::try_from(row.try_get::<i32, _>("attempt")? + 1).unwrap_or(u32::MAX);
+        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
+        // Take the key first: a rival that claimed another job of this key meanwhile makes this
+        // fail here, before anything else is written.
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5,
+                 key_held = concurrency_key
+             WHERE job_id = $6",
+        )
+        .bind(queue_state::LEASED)
+        .bind(worker.as_str())
+        .bind(lease_until)
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(seq)
+        .bind(job_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+
+        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"))
+            .bind(job_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+        let input = input_of(&event_from_row(&first)?);
+        let last_step = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let checkpoint = decode_checkpoint(job_id, last_step.as_ref().map(event_from_row).transpose()?)?;
+        let claimed = claimed_event(worker, seq, attempt, checkpoint.as_ref().map(|(s, _)| *s), lost_lease, now);
+        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[], true).await?;
+        tx.commit().await?;
+        Ok(Some(ClaimedJob {
+            lease: Lease { job_id, worker: worker.clone(), attempt },
+            job_type: row.try_get("job_type")?,
+            input,
+            checkpoint,
+            step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
+            next_seq: seq + 1,
+            cancel_requested: row.try_get("cancel_requested_by")?,
+            row: job_row,
+        }))
     }
 }
 
@@ -528,99 +613,42 @@ impl Store for PgStore {
         }
     }
 
-    async fn claim(
-        &self,
-        worker: &WorkerId,
-        job_types: &[&str],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<ClaimedJob>> {
-        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue
-             WHERE job_type = ANY($1)
-               AND ((state = $2 AND run_at <= $3) OR (state = $4 AND lease_expires_at < $3))
-             ORDER BY run_at LIMIT 1
-             FOR UPDATE SKIP LOCKED",
-        )
-        .bind(&types)
-        .bind(queue_state::READY)
-        .bind(now)
-        .bind(queue_state::LEASED)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let job_id = JobId::from(row.try_get::<Uuid, _>("job_id")?);
-        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
-        let attempt = u32::try_from(row.try_get::<i32, _>("attempt")? + 1).unwrap_or(u32::MAX);
-        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
-
-        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"))
-            .bind(job_id.as_uuid())
-            .fetch_one(&mut *tx)
-            .await?;
-        let input = match event_from_row(&first)?.decode() {
-            Ok(EventPayload::JobRequested(r)) => r.input,
-            _ => Value::Null,
-        };
-        let checkpoint = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(job_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let checkpoint = match checkpoint {
-            Some(r) => {
-                let e = event_from_row(&r)?;
-                match e.decode() {
-                    Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
-                    Ok(_) => None,
-                    Err(err) => {
-                        return Err(
-                            job::FoldError::Undecodable { job: job_id, seq: e.seq, reason: err.to_string() }.into()
-                        )
-                    }
-                }
+    async fn claim_next(&self, request: ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
+        // Losing a race for a concurrency key to another worker is not an error: look again,
+        // and the next look no longer sees that key's other jobs.
+        let mut tries = 0;
+        loop {
+            match self.try_claim(&request).await {
+                Err(e) if is_unique_violation(&e) && tries < 8 => tries += 1,
+                Err(e) if is_unique_violation(&e) => return Ok(None),
+                other => return other,
             }
-            None => None,
-        };
-        let claimed = NewEvent {
-            seq,
-            payload: EventPayload::JobClaimed(JobClaimed {
-                v: PAYLOAD_VERSION,
-                worker: worker.to_string(),
-                attempt,
-                resumed_from: checkpoint.as_ref().map(|(s, _)| *s),
-                after_lost_lease: lost_lease,
-            }),
-            recorded_at: now,
-            actor: worker.to_string(),
-        };
-        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[], true).await?;
-        sqlx::query(
-            "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5
-             WHERE job_id = $6",
+        }
+    }
+
+    async fn queue(&self, now: DateTime<Utc>, policy: QueuePolicy) -> Result<Vec<QueuedJob>> {
+        let rows = sqlx::query(
+            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
+                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
+                        AS behind
+             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
+             WHERE q.state = $1",
         )
-        .bind(queue_state::LEASED)
-        .bind(worker.as_str())
-        .bind(lease_until)
-        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
-        .bind(seq)
-        .bind(job_id.as_uuid())
-        .execute(&mut *tx)
+        .bind(queue_state::READY)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(Some(ClaimedJob {
-            lease: Lease { job_id, worker: worker.clone(), attempt },
-            job_type: row.try_get("job_type")?,
-            input,
-            checkpoint,
-            step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
-            next_seq: seq + 1,
-            cancel_requested: row.try_get("cancel_requested_by")?,
-            row: job_row,
-        }))
+        let waiting = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    job_from_row(r)?,
+                    i64::from(r.try_get::<i32, _>("queue_priority")?),
+                    r.try_get("due_at")?,
+                    r.try_get::<Option<Uuid>, _>("behind")?.map(JobId::from),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(in_claim_order(waiting, now, &policy))
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
@@ -718,7 +746,8 @@ impl Store for PgStore {
         } else {
             let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now), &[], true).await?;
             sqlx::query(
-                "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL
+                "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL,
+                     key_held = NULL
                  WHERE job_id = $3",
             )
             .bind(queue_state::DONE)

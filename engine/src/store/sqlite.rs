@@ -16,12 +16,14 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::broadcast;
 
 use super::{
-    cancel_events, queue_state, refuse_resume, resumed_event, Append, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, Requested, Result, Store, StoreError, StoreTx,
+    cancel_events, claimed_event, decode_checkpoint, in_claim_order, input_of, queue_state, refuse_resume,
+    requested_event, resumed_event, same_input, Append, ClaimRequest, ClaimedJob, Committed, Db, EntityTouch, Existing,
+    JobFilter, Lease, NewJob, Notice, QueuedJob, Requested, Result, Store, StoreError, StoreTx,
 };
-use crate::event::{EntityRef, Event, EventPayload, JobClaimed, JobRequested, NewEvent, PAYLOAD_VERSION};
-use crate::ids::{JobId, WorkerId};
+use crate::event::{EntityRef, Event, EventPayload, NewEvent};
+use crate::ids::JobId;
 use crate::job::{self, BackgroundJob, JobStatus};
+use crate::queue::QueuePolicy;
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -81,6 +83,7 @@ fn job_from_row(r: &SqliteRow) -> Result<BackgroundJob> {
         id: JobId::from_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         job_type: r.try_get("type")?,
         status: JobStatus::from_str(&status).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        priority: r.try_get::<String, _>("priority")?.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         total: r.try_get("total")?,
         processed: r.try_get("processed")?,
         successful: r.try_get("successful")?,
@@ -120,9 +123,10 @@ async fn load_job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Backg
 async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> {
     sqlx::query(
         "INSERT INTO background_jobs (id, type, status, total, processed, successful, failed, metadata, error,
-             created_at, started_at, updated_at, completed_at, attempts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             created_at, started_at, updated_at, completed_at, attempts, priority)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, total = excluded.total,
+             priority = excluded.priority,
              processed = excluded.processed, successful = excluded.successful, failed = excluded.failed,
              metadata = excluded.metadata, error = excluded.error, created_at = excluded.created_at,
              started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -142,6 +146,7 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
     .bind(ms(j.updated_at))
     .bind(j.completed_at.map(ms))
     .bind(j.attempts)
+    .bind(j.priority.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -218,26 +223,44 @@ impl Store for SqliteStore {
             if let Some(id) = found {
                 let existing = load_job(&mut tx, parse_id(&id)?).await?;
                 if let Some(existing) = existing {
-                    return Ok(Requested { job: existing, existing: Some(Existing::SameIdempotencyKey) });
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::SameIdempotencyKey),
+                        waiting_behind: None,
+                    });
                 }
             }
         }
+        let mut waiting_behind = None;
         if let Some(key) = &job.concurrency_key {
-            let found: Option<String> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?")
-                    .bind(key)
-                    .bind(queue_state::DONE)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(id) = found {
-                if let Some(existing) = load_job(&mut tx, parse_id(&id)?).await? {
-                    return Ok(Requested { job: existing, existing: Some(Existing::AlreadyRunning) });
+            let firsts = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
+                     (SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?)
+                 ORDER BY position"
+            ))
+            .bind(key)
+            .bind(queue_state::DONE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let firsts = firsts.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+            if let Some(id) = same_input(&firsts, &job.input) {
+                if let Some(existing) = load_job(&mut tx, id).await? {
+                    return Ok(Requested {
+                        job: existing,
+                        existing: Some(Existing::AlreadyRunning),
+                        waiting_behind: None,
+                    });
                 }
             }
+            let holder: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            waiting_behind = holder.as_deref().map(parse_id).transpose()?;
         }
         sqlx::query(
-            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key)
-             VALUES (?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key, priority)
+             VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(job.id.to_string())
         .bind(&job.job_type)
@@ -245,57 +268,39 @@ impl Store for SqliteStore {
         .bind(ms(job.at))
         .bind(&job.idempotency_key)
         .bind(&job.concurrency_key)
+        .bind(job.priority.level())
         .execute(&mut *tx)
         .await?;
-        let event = NewEvent {
-            seq: 1,
-            payload: EventPayload::JobRequested(JobRequested {
-                v: PAYLOAD_VERSION,
-                job_type: job.job_type.clone(),
-                input: job.input.clone(),
-                idempotency_key: job.idempotency_key.clone(),
-                concurrency_key: job.concurrency_key.clone(),
-                requested_by: job.requested_by.clone(),
-                rerun_of: job.rerun_of,
-            }),
-            recorded_at: job.at,
-            actor: job.requested_by.clone(),
-        };
+        let event = requested_event(&job);
         let row = append_events(&mut tx, job.id, None, &[event], &[]).await?;
         tx.commit().await?;
         self.announce(job.id, 1);
-        Ok(Requested { job: row, existing: None })
+        Ok(Requested { job: row, existing: None, waiting_behind })
     }
 
-    async fn claim(
-        &self,
-        worker: &WorkerId,
-        job_types: &[&str],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<ClaimedJob>> {
+    async fn claim_next(&self, request: ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
+        let ClaimRequest { worker, job_types, now, lease_until, policy } = request;
         if job_types.is_empty() {
             return Ok(None);
         }
         let mut tx = self.begin().await?;
-        let placeholders = vec!["?"; job_types.len()].join(", ");
+        // `BEGIN IMMEDIATE` makes claims one at a time, so the key check below sees every
+        // committed holder; the unique index on `key_held` backs it up.
+        let placeholders = (0..job_types.len()).map(|i| format!("?{}", i + 5)).collect::<Vec<_>>().join(", ");
         let sql = format!(
-            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue
+            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
              WHERE job_type IN ({placeholders})
-               AND ((state = ? AND run_at <= ?) OR (state = ? AND lease_expires_at < ?))
-             ORDER BY run_at LIMIT 1"
+               AND ((state = ?3 AND run_at <= ?1) OR (state = ?4 AND lease_expires_at < ?1))
+               AND (concurrency_key IS NULL OR key_held IS NOT NULL
+                    OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))
+             ORDER BY priority + (?1 - run_at) / ?2 DESC, run_at, job_id LIMIT 1"
         );
-        let mut q = sqlx::query(&sql);
+        let mut q =
+            sqlx::query(&sql).bind(ms(now)).bind(policy.aging_ms()).bind(queue_state::READY).bind(queue_state::LEASED);
         for t in job_types {
             q = q.bind(*t);
         }
-        let row = q
-            .bind(queue_state::READY)
-            .bind(ms(now))
-            .bind(queue_state::LEASED)
-            .bind(ms(now))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = q.fetch_optional(&mut *tx).await?;
         let Some(row) = row else { return Ok(None) };
         let job_id = parse_id(&row.try_get::<String, _>("job_id")?)?;
         let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
@@ -306,47 +311,20 @@ impl Store for SqliteStore {
             .bind(job_id.to_string())
             .fetch_one(&mut *tx)
             .await?;
-        let input = match event_from_row(&first)?.decode() {
-            Ok(EventPayload::JobRequested(r)) => r.input,
-            _ => Value::Null,
-        };
-        let checkpoint = sqlx::query(&format!(
+        let input = input_of(&event_from_row(&first)?);
+        let last_step = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
         ))
         .bind(job_id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let checkpoint = match checkpoint {
-            Some(r) => {
-                let e = event_from_row(&r)?;
-                match e.decode() {
-                    Ok(EventPayload::StepCompleted(s)) => Some((e.seq, s)),
-                    Ok(_) => None,
-                    Err(err) => {
-                        return Err(
-                            job::FoldError::Undecodable { job: job_id, seq: e.seq, reason: err.to_string() }.into()
-                        )
-                    }
-                }
-            }
-            None => None,
-        };
-
-        let claimed = NewEvent {
-            seq,
-            payload: EventPayload::JobClaimed(JobClaimed {
-                v: PAYLOAD_VERSION,
-                worker: worker.to_string(),
-                attempt,
-                resumed_from: checkpoint.as_ref().map(|(s, _)| *s),
-                after_lost_lease: lost_lease,
-            }),
-            recorded_at: now,
-            actor: worker.to_string(),
-        };
+        let checkpoint = decode_checkpoint(job_id, last_step.as_ref().map(event_from_row).transpose()?)?;
+        let claimed = claimed_event(worker, seq, attempt, checkpoint.as_ref().map(|(s, _)| *s), lost_lease, now);
         let job_row = append_events(&mut tx, job_id, None, &[claimed], &[]).await?;
         sqlx::query(
-            "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ? WHERE job_id = ?",
+            "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ?,
+                 key_held = concurrency_key
+             WHERE job_id = ?",
         )
         .bind(queue_state::LEASED)
         .bind(worker.as_str())
@@ -368,6 +346,32 @@ impl Store for SqliteStore {
             cancel_requested: row.try_get("cancel_requested_by")?,
             row: job_row,
         }))
+    }
+
+    async fn queue(&self, now: DateTime<Utc>, policy: QueuePolicy) -> Result<Vec<QueuedJob>> {
+        let rows = sqlx::query(
+            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
+                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
+                        AS behind
+             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
+             WHERE q.state = ?",
+        )
+        .bind(queue_state::READY)
+        .fetch_all(&self.pool)
+        .await?;
+        let waiting = rows
+            .iter()
+            .map(|r| {
+                let behind: Option<String> = r.try_get("behind")?;
+                Ok((
+                    job_from_row(r)?,
+                    r.try_get::<i64, _>("queue_priority")?,
+                    from_ms(r.try_get("due_at")?),
+                    behind.as_deref().map(parse_id).transpose()?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(in_claim_order(waiting, now, &policy))
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
@@ -399,7 +403,8 @@ impl Store for SqliteStore {
                  run_at = CASE ?2 WHEN 'retry' THEN ?3 ELSE run_at END,
                  lease_owner = CASE ?2 WHEN 'continue' THEN lease_owner ELSE NULL END,
                  lease_expires_at = CASE ?2 WHEN 'continue' THEN ?3 ELSE NULL END,
-                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END
+                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
+                 key_held = CASE ?2 WHEN 'finish' THEN NULL ELSE key_held END
              WHERE job_id = ?4 AND state = 'leased' AND lease_owner = ?5 AND attempt = ?6 AND last_seq = ?7
              RETURNING cancel_requested_by",
         )
@@ -463,7 +468,8 @@ impl Store for SqliteStore {
             let events = cancel_events(last_seq, requested_by, now);
             let job = append_events(&mut tx, id, None, &events, &[]).await?;
             sqlx::query(
-                "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL WHERE job_id = ?",
+                "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL, key_held = NULL
+                 WHERE job_id = ?",
             )
             .bind(queue_state::DONE)
             .bind(last_seq + 2)

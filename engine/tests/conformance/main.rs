@@ -11,6 +11,7 @@ mod failures;
 mod keys;
 mod panics;
 mod projection;
+mod queueing;
 mod resume;
 mod versions;
 
@@ -76,4 +77,8 @@ conformance!(
     resume::a_failed_job_resumes_from_its_checkpoint_and_ends_with_exact_counts,
     resume::a_cancelled_job_resumes_and_a_running_one_cannot,
     resume::a_rerun_is_a_new_job_with_the_same_input_that_points_back,
+    queueing::a_request_with_another_input_waits_behind_the_unfinished_job_of_its_key,
+    queueing::a_free_worker_claims_webhook_then_manual_then_scheduled_work,
+    queueing::waiting_scheduled_work_ages_past_fresh_webhook_work,
+    queueing::no_two_jobs_of_one_key_run_at_once_however_many_workers_race,
 );
