@@ -13,7 +13,9 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use dongbo_api::http::webhooks::WebhookSecrets;
 use dongbo_api::http::{self, AppState};
-use dongbo_engine::{BackgroundJob, Engine, JobId, JobRequest, JobStatus, SharedStore, WorkerConfig, WorkerId};
+use dongbo_engine::{
+    BackgroundJob, Engine, JobId, JobRequest, JobStatus, Priority, SharedStore, WorkerConfig, WorkerId,
+};
 use dongbo_simulator::{SimConfig, Simulator};
 use dongbo_tests::{fresh_db, wait_for, Backend, TestDb};
 use dongbo_workflows::catalog::store::pulls::set_location_mapping;
@@ -227,6 +229,7 @@ async fn stock_delivery_to_targeted_job(backend: Backend) {
     let job_id = report.jobs[0];
     let job = finish(&e.engine, job_id).await;
     assert_eq!(job.job_type, jobs::PRODUCT_SYNC);
+    assert_eq!(job.priority, Priority::Webhook, "claimed before manual and scheduled work");
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     let input = &e.engine.store().events(job_id, 0, 1).await.unwrap()[0].payload;
     assert_eq!(input["input"]["mappingIds"], json!([chosen[0].0, chosen[1].0]), "{input}");

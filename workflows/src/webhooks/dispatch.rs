@@ -10,15 +10,17 @@
 //! a second job when its claim is taken over… with the same token; a new token makes a new job,
 //! which is harmless (pushes are absolute sets, pulls and matches idempotent).
 //!
-//! A job of the kind already unfinished (its concurrency key is held) is not asked for now: its
-//! deliveries go back to the queue and are dispatched once it is done, so a targeted job is never
-//! folded into a running one that may have read its items already.
+//! Jobs are asked for with priority `Webhook`, so a free worker claims them before manual and
+//! scheduled work. A targeted job asked for while a job of its type runs with another input
+//! waits in the engine's queue behind it; one with the very same input would be answered with the
+//! unfinished job, which may have read its items already, so its deliveries go back to the queue
+//! instead and are dispatched once that job is done.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dongbo_engine::{Engine, EngineError, Existing, JobId, JobRequest};
+use dongbo_engine::{Engine, EngineError, Existing, JobId, JobRequest, Priority};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
@@ -389,6 +391,12 @@ fn webhook_request(job_type: &str, input: Value, key: String, deliveries: &[i64]
         by.push_str(&format!(" and {} more", deliveries.len() - SHOWN));
     }
     by.push(')');
-    // The engine's priorities (webhook > manual > scheduled) go here: `priority: Priority::Webhook`.
-    JobRequest { job_type: job_type.to_owned(), input, idempotency_key: Some(key), requested_by: by }
+    // Webhook work is claimed before manual and scheduled work (the engine's queue).
+    JobRequest {
+        job_type: job_type.to_owned(),
+        input,
+        idempotency_key: Some(key),
+        requested_by: by,
+        priority: Priority::Webhook,
+    }
 }
