@@ -172,6 +172,12 @@ async fn forged_unreadable_and_replayed(backend: Backend) {
         assert_eq!(status, want, "{reply}");
     }
     assert!(deliveries(&e.router, "").await.is_empty(), "nothing refused was recorded");
+    // The receivers are documented with their own refusals, not the browser guard's.
+    let doc = serde_json::to_value(http::openapi()).unwrap();
+    for path in ["/api/webhooks/nhanh", "/api/webhooks/shopify"] {
+        let post = &doc["paths"][path]["post"]["responses"];
+        assert!(post.get("401").is_some() && post.get("400").is_some() && post.get("415").is_none(), "{path}: {post}");
+    }
 
     // The same Shopify event twice (a retry or a duplicate): recorded once.
     let (s1, first) = send(&e.router, signed("customers/update", "e-1", None, payload)).await;
