@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dongbo_engine::example::EXAMPLE_COUNT;
-use dongbo_engine::{Engine, JobRequest, JobStatus, SharedStore};
+use dongbo_engine::{Engine, JobRequest, SharedStore};
 use dongbo_simulator::{SimConfig, Simulator};
 use dongbo_workflows::jobs::PULL_SHOPIFY_CUSTOMERS;
 use dongbo_workflows::Upstreams;

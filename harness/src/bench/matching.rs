@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, SharedStore, WorkerConfig, WorkerId};
+use dongbo_engine::{Db, Engine, JobId, JobRequest, SharedStore, WorkerConfig, WorkerId};
 use dongbo_simulator::{NhanhLimits, Plan, SimConfig, Simulator};
 use dongbo_workflows::catalog::store::matching::{
     bare_key_join, key_join_written, list_conflicts, list_mappings, JoinFloor, MatchKind,
