@@ -18,6 +18,8 @@
 //! - [`reconcile`]: RECONCILE, which repairs the drift webhooks missed.
 //! - [`notify`]: outgoing notifications (signed webhooks through a durable outbox) when a job
 //!   fails or recovers and when the Nhanh token is about to expire.
+//! - [`webhooks`]: Nhanh and Shopify webhook deliveries — verified, recorded, coalesced into
+//!   targeted jobs by a dispatcher.
 //! - [`upstreams`]: the upstream clients from configuration ([`Upstreams`]).
 //! - [`setup`]: [`setup::register_all`], every job type with those clients.
 
@@ -37,6 +39,7 @@ pub mod schedules;
 pub mod setup;
 pub mod sync;
 pub mod upstreams;
+pub mod webhooks;
 
 pub use catalog::store::schema::open;
 pub use setup::register_all;

@@ -12,6 +12,7 @@ mod progress;
 mod run;
 mod schedules;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,10 @@ enum Command {
     /// Runs the benchmarks against baselines measured in the same run and prints one table
     /// (`dongbo bench [SECTION...] [--quick] [--json] [--pg URL]`).
     Bench(bench::BenchArgs),
+    /// Webhooks: registers the Shopify subscriptions and prints Nhanh's settings
+    /// (`dongbo webhooks register --public-url URL`), lists them (`list`), or lets pushes resume
+    /// after the Shopify app was reinstalled (`reinstalled`).
+    Webhooks(webhooks::WebhooksArgs),
     /// Prints, for each argument, its canonical E.164 number(s) or `invalid: <reason>`.
     NormalizePhone {
         /// Phone fields as stored (quote each one).
@@ -111,6 +116,7 @@ where
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Prune(args) => admin::prune(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Webhooks(args) => webhooks::run(args).await,
             Command::NormalizePhone { .. } => Ok(()),
         }
     });

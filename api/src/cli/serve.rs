@@ -14,9 +14,11 @@ use super::admin::redact;
 use super::notify::NotifyArgs;
 use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
+use crate::http::webhooks::WebhookSecrets;
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
 use crate::registry::{registry_on, upstreams_for, watch_upstreams};
 use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
+use dongbo_workflows::webhooks::dispatch::{DispatchConfig, Dispatcher};
 use dongbo_workflows::Upstreams;
 
 /// `dongbo serve`.
@@ -50,6 +52,31 @@ pub struct ServeArgs {
     /// Outgoing notifications.
     #[command(flatten)]
     notify: NotifyArgs,
+    /// Webhooks: the verify token typed in Nhanh's app settings (unset: `/api/webhooks/nhanh` answers 503).
+    #[arg(long, env = "NHANH_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub nhanh_webhook_token: Option<String>,
+    /// Webhooks: the Shopify app's client secret, which signs deliveries (unset: `/api/webhooks/shopify` answers 503).
+    #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub shopify_webhook_secret: Option<String>,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+}
+
+/// How the webhook dispatcher of a `serve` or `worker` process coalesces deliveries.
+#[derive(Debug, Clone, Args)]
+pub struct DispatchArgs {
+    /// How long the oldest webhook delivery waits for others before they become jobs together
+    /// (e.g. `1s`, `250ms`; `0s` dispatches at the next poll).
+    #[arg(long, env = "DONGBO_WEBHOOK_WINDOW", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_window: Duration,
+}
+
+impl DispatchArgs {
+    /// Starts the dispatcher of this process.
+    pub(crate) fn spawn(&self, engine: &Engine, notices: &dongbo_workflows::notices::Notices) -> JoinHandle<()> {
+        let config = DispatchConfig { window: self.webhook_window, ..DispatchConfig::default() };
+        Dispatcher::new(engine.clone(), notices.clone(), config).spawn()
+    }
 }
 
 impl ServeArgs {
@@ -79,6 +106,8 @@ pub struct WorkerArgs {
     /// Outgoing notifications.
     #[command(flatten)]
     notify: NotifyArgs,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
 }
 
 /// How long a supervisor waits before starting a dead worker loop again.
@@ -131,7 +160,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
         .with_limits(limits)
-        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()));
+        .with_nhanh_auth(NhanhAuth::from_vars(|k| std::env::var(k).ok()))
+        .with_webhook_secrets(WebhookSecrets {
+            nhanh_token: args.nhanh_webhook_token.clone().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            shopify_secret: args.shopify_webhook_secret.clone().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        });
     watch_upstreams(&state.metrics, &upstreams);
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let notifier = args.notify.start(&engine, &upstreams.notices)?;
@@ -143,10 +176,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let state = state.with_workers(workers.health());
     let schedules = spawn_scheduler(&engine);
+    let dispatcher = args.dispatch.spawn(&engine, &state.notices);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     eprintln!("dongbo serving on http://{} with {} workers", listener.local_addr()?, args.workers);
     serve_with_dashboard(listener, state, crate::dashboard::router(), stop_signal()).await.context("serving HTTP")?;
     schedules.stop().await;
+    dispatcher.abort();
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();
@@ -202,10 +237,12 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let notifier = args.notify.start(&engine, &upstreams.notices)?;
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));
     let schedules = spawn_scheduler(&engine);
+    let dispatcher = args.dispatch.spawn(&engine, &upstreams.notices);
     eprintln!("dongbo worker: {} workers on {} (pid {})", args.workers, redact(&args.db), std::process::id());
     stop_signal().await;
     eprintln!("dongbo worker: stopping after the current steps");
     schedules.stop().await;
+    dispatcher.abort();
     workers.stop().await;
     if let Some(checks) = token_checks {
         checks.abort();

@@ -26,9 +26,10 @@ pub fn check_bind(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> 
     }
 }
 
-/// Whether a path is guarded.
+/// Whether a path is guarded: all of `/api` but the webhook receivers, which prove themselves by
+/// the vendors' verify token and HMAC (see [`super::webhooks`]).
 fn guarded(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    (path == "/api" || path.starts_with("/api/")) && !super::webhooks::RECEIVING_PATHS.contains(&path)
 }
 
 /// Middleware: every `/api` request must carry `Authorization: Bearer <token>` when a token is
@@ -111,5 +112,7 @@ mod tests {
         assert!(guarded("/api"));
         assert!(!guarded("/apix"));
         assert!(!guarded("/healthz"));
+        assert!(!guarded("/api/webhooks/shopify"));
+        assert!(guarded("/api/webhook-deliveries"));
     }
 }

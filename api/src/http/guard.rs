@@ -114,10 +114,13 @@ fn loopback_host(host: &str) -> bool {
     literal.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
-/// Adds the guard's refusals to every operation of `doc`: 415 to the state-changing ones, 421
-/// and 403 to all (they apply when no token is set).
+/// Adds the guard's refusals to every operation of `doc` but the exempt ones: 415 to the
+/// state-changing ones, 421 and 403 to all (they apply when no token is set).
 pub(super) fn document(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            continue;
+        }
         let operations = [
             (&mut item.get, false),
             (&mut item.head, false),

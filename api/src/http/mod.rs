@@ -24,13 +24,16 @@
 //! - [`service`]: `/healthz`, `/openapi.json`, `/`.
 //! - [`server`]: the accept loop, with a header-read timeout and connection limits.
 //! - [`views`]: the wire forms of jobs and events.
+//! - [`webhooks`]: the vendors' webhooks (verified, recorded, answered) and their deliveries.
 //!
 //! # Authentication
 //!
 //! When [`AppState::api_token`] is set, every `/api` route needs `Authorization: Bearer <token>`
 //! (401 otherwise). `/healthz`, `/metrics`, `/openapi.json` and `/` are open: they show no data.
 //! `/nhanh/oauth/return/{state}` is open too: Nhanh sends the browser there, and the one-time
-//! state dongbo issued guards it.
+//! state dongbo issued guards it. So are the webhook receivers (`/api/webhooks/nhanh`,
+//! `/api/webhooks/shopify`): the vendors cannot send the token, and prove themselves by the
+//! verify token and the HMAC instead.
 //!
 //! Every state-changing request must be sent as `Content-Type: application/json` (415
 //! otherwise), and without a token only loopback `Host` and `Origin` values are served (421 and
@@ -54,6 +57,7 @@ pub mod service;
 pub mod stream;
 pub mod triggers;
 pub mod views;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -100,6 +104,8 @@ pub struct AppState {
     pub notices: Notices,
     /// What the Nhanh token routes need beyond the store.
     pub nhanh_auth: Arc<nhanh_auth::NhanhAuth>,
+    /// The secrets the webhook receivers check.
+    pub webhooks: Arc<webhooks::WebhookSecrets>,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
     /// The worker loops this process runs (none for an API-only server), for `/healthz`.
@@ -121,6 +127,7 @@ impl AppState {
             metrics: Metrics::new(),
             notices: Notices::new(),
             nhanh_auth: Arc::new(nhanh_auth::NhanhAuth::default()),
+            webhooks: Arc::new(webhooks::WebhookSecrets::default()),
             closing: Arc::new(closing),
             workers: dongbo_engine::WorkerHealth::new(0),
             limits: ConnectionLimits::default(),
@@ -164,6 +171,12 @@ impl AppState {
         self
     }
 
+    /// Checks webhook deliveries against `secrets`.
+    pub fn with_webhook_secrets(mut self, secrets: webhooks::WebhookSecrets) -> Self {
+        self.webhooks = Arc::new(secrets);
+        self
+    }
+
     /// Ends every open event stream (and refuses to follow new ones) so a graceful shutdown
     /// is not held up by them. [`serve`] calls it when its shutdown signal fires.
     pub fn close_streams(&self) {
@@ -188,6 +201,7 @@ impl AppState {
         (name = "service", description = "Health, metrics, this document."),
         (name = "nhanh", description = "The Nhanh access token: authorising at Nhanh, and where it stands."),
         (name = "schedules", description = "Durable cron schedules: what fires when, pause, resume, run now."),
+        (name = "webhooks", description = "Nhanh and Shopify webhooks, and the deliveries recorded."),
     )
 )]
 struct ApiDoc;
@@ -216,6 +230,7 @@ fn documented_routes(with_home: bool) -> OpenApiRouter<AppState> {
         .merge(locations::routes())
         .merge(nhanh_auth::routes())
         .merge(schedules::routes())
+        .merge(webhooks::routes())
         .merge(metrics::routes())
         .merge(service::routes(with_home))
 }

@@ -192,7 +192,7 @@ fn sync_input(o: SyncOptions) -> Result<Plan<SyncInput>, ApiError> {
         }
         Some(ids) => Some(ids.iter().map(MappingRef::id).collect::<Result<Vec<_>, _>>()?),
     };
-    Plan::new(SyncInput { mapping_ids, force_sync: Some(o.force_sync.unwrap_or(true)) })
+    Plan::new(SyncInput { mapping_ids, force_sync: Some(o.force_sync.unwrap_or(true)), ..SyncInput::default() })
 }
 
 fn retry_input(o: RetryOptions) -> Result<Plan<RetryInput>, ApiError> {

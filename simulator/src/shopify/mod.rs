@@ -14,6 +14,7 @@ mod objects;
 mod query;
 mod schema_check;
 mod search;
+mod subscriptions;
 mod writes;
 
 use std::sync::Arc;
@@ -35,14 +36,29 @@ use crate::sim::Sim;
 
 pub(crate) use mutations::InventorySetQuantitiesPayload;
 
+/// The query root: the catalog's reads and the webhook subscriptions.
+#[derive(async_graphql::MergedObject)]
+#[graphql(name = "QueryRoot")]
+pub(crate) struct Query(query::QueryRoot, subscriptions::SubscriptionQueries);
+
+/// The mutation root: the writes and the webhook subscriptions.
+#[derive(async_graphql::MergedObject)]
+#[graphql(name = "Mutation")]
+pub(crate) struct Mutation(mutations::Mutation, subscriptions::SubscriptionMutations);
+
 /// The Admin schema the simulator serves.
-pub(crate) type ShopSchema = Schema<query::QueryRoot, mutations::Mutation, EmptySubscription>;
+pub(crate) type ShopSchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub(crate) fn schema(sim: Arc<Sim>) -> ShopSchema {
-    Schema::build(query::QueryRoot, mutations::Mutation, EmptySubscription)
-        .directive(mutations::idempotent)
-        .data(sim)
-        .finish()
+    Schema::build(
+        Query(query::QueryRoot, subscriptions::SubscriptionQueries),
+        Mutation(mutations::Mutation, subscriptions::SubscriptionMutations),
+        EmptySubscription,
+    )
+    .directive(mutations::idempotent)
+    .data(sim)
+    .data(Arc::new(subscriptions::Subscriptions::default()))
+    .finish()
 }
 
 #[derive(Clone)]

@@ -230,7 +230,8 @@ pub(crate) struct BulkOperationRunQueryPayload {
 
 pub(crate) struct Mutation;
 
-#[Object]
+/// Named apart from the schema's `Mutation` root, which merges it with the subscriptions'.
+#[Object(name = "CatalogMutations")]
 impl Mutation {
     /// Sets absolute quantities under the rules of the URL's version ([`InventoryRules`]).
     /// Without a required `@idempotent(key:)`, or with a blank key, the field fails with a

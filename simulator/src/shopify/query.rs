@@ -59,7 +59,8 @@ fn count(n: usize, limit: MaybeUndefined<i32>) -> Count {
     }
 }
 
-#[Object(name = "QueryRoot")]
+/// Named apart from the schema's `QueryRoot`, which merges it with the subscriptions'.
+#[Object(name = "CatalogQueries")]
 impl QueryRoot {
     #[allow(clippy::too_many_arguments)]
     async fn products(

@@ -155,6 +155,7 @@ async fn run_step(
     input: &SyncInput,
     mut state: SyncState,
 ) -> Result<Step<SyncState>, StepError> {
+    crate::webhooks::refuse_if_uninstalled(&ctx.db).await?;
     let force = input.force_sync.unwrap_or(false);
     let ids = explicit_ids(input);
     let total = match state.counted {

@@ -107,6 +107,10 @@ pub struct SyncInput {
     /// Push even values that look unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_sync: Option<bool>,
+    /// The webhook deliveries this job was asked for (set by the webhook dispatcher: the audit
+    /// link from a job back to what caused it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_delivery_ids: Option<Vec<i64>>,
 }
 
 /// A mapping id as a client may send it: dongbo's ids are integers, and the old front end, whose

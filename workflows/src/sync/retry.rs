@@ -118,6 +118,7 @@ impl Workflow for RetryFailedSync {
         input: &RetryInput,
         mut state: RetryState,
     ) -> Result<Step<RetryState>, StepError> {
+        crate::webhooks::refuse_if_uninstalled(&ctx.db).await?;
         let limit = input.limit.unwrap_or(DEFAULT_RETRY_LIMIT);
         let (cutoff, total) = match state.cutoff {
             Some(c) => (c, None),

@@ -15,5 +15,6 @@ pub mod reconcile;
 pub mod schedules;
 pub mod schema;
 pub mod sync;
+pub mod webhooks;
 
 pub use dialect::postgres_pool;

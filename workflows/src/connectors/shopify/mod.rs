@@ -10,6 +10,7 @@ pub mod documents;
 pub mod mutations;
 pub mod reply;
 pub mod sent;
+pub mod subscriptions;
 pub mod types;
 pub mod version;
 

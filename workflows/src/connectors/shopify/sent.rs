@@ -13,6 +13,7 @@ use super::mutations::{
     customer_set_variables, inventory_set_variables, metafields_set_variables, variants_update_variables,
     CustomerIdentifier, CustomerSetInput, InventoryQuantity, MetafieldInput, VariantUpdate,
 };
+use super::subscriptions as subs;
 use super::version::{ApiVersion, SPOKEN};
 use super::ShopifyPolicy;
 use crate::pull::plan::updated_since_query;
@@ -128,6 +129,25 @@ pub fn sent_documents(version: &str) -> Vec<SentDocument> {
             doc::CUSTOMER_SET,
             customer_set_variables(&CustomerIdentifier::Id("gid://shopify/Customer/5500000000001".into()), &customer),
         ),
+        sent("WebhookSubscriptions", subs::WEBHOOK_SUBSCRIPTIONS, subs::subscriptions_variables(doc::MAX_FIRST, None)),
+        sent(
+            "WebhookSubscriptions",
+            subs::WEBHOOK_SUBSCRIPTIONS,
+            subs::subscriptions_variables(doc::MAX_FIRST, Some(cursor)),
+        ),
+        sent(
+            "WebhookSubscriptionCreate",
+            subs::WEBHOOK_SUBSCRIPTION_CREATE,
+            subs::create_variables("INVENTORY_LEVELS_UPDATE", "https://dongbo.example.vn/api/webhooks/shopify"),
+        ),
+        sent(
+            "WebhookSubscriptionUpdate",
+            subs::WEBHOOK_SUBSCRIPTION_UPDATE,
+            subs::update_variables(
+                "gid://shopify/WebhookSubscription/9900000001",
+                "https://dongbo.example.vn/api/webhooks/shopify",
+            ),
+        ),
     ]
 }
 
@@ -152,6 +172,9 @@ mod tests {
                 "MetafieldsSet",
                 "VariantsUpdate",
                 "CustomerSet",
+                "WebhookSubscriptions",
+                "WebhookSubscriptionCreate",
+                "WebhookSubscriptionUpdate",
             ] {
                 let d = docs.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{v}: no {name}"));
                 assert!(d.query.contains(name), "{v}: {name} is not the operation of {}", d.query);
