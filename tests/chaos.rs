@@ -1,11 +1,11 @@
-//! The chaos suite at CI size (see `dongbo_api::chaos`): the whole pipeline with its worker
+//! The chaos suite at CI size (see `dongbo_harness::chaos`): the whole pipeline with its worker
 //! processes SIGKILLed at seeded moments, PostgreSQL restarted mid-run (a private cluster, so the
 //! other suites are not disturbed) and the simulator failing, hanging, slowing and throttling
 //! requests — it must end exactly as an undisturbed run of the same seed, with every job
 //! COMPLETED, counters equal to the truth, no inventory key applied twice, no item lost and at
 //! most one step redone per kill. `DONGBO_CHAOS_LOGS=<dir>` keeps the workers' stderr.
 
-use dongbo_api::chaos::{find_pg_bin, run, Backend, ChaosConfig};
+use dongbo_harness::chaos::{find_pg_bin, run, Backend, ChaosConfig};
 
 fn config(backend: Backend) -> ChaosConfig {
     let mut cfg = ChaosConfig::small(backend, dongbo_tests::dongbo_bin());

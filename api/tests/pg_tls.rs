@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dongbo_api::chaos::{find_pg_bin, PgCluster};
+use dongbo_harness::chaos::{find_pg_bin, PgCluster};
 use dongbo_engine::example::{ExampleCount, EXAMPLE_COUNT};
 use dongbo_engine::{Engine, JobRequest, JobStatus, Registry, RunOutcome, WorkerConfig, WorkerId};
 use serde_json::json;

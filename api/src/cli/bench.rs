@@ -1,4 +1,5 @@
-//! `dongbo bench`: runs the benchmark sections and prints one table (or `--json`).
+//! `dongbo bench`: runs the benchmark sections (the harness crate, `dongbo_harness::bench`) and
+//! prints one table (or `--json`).
 //!
 //! Exits 0 when every section ran, whether or not its targets are met (the table says so); an
 //! error in a section (a database that cannot be reached, a job that fails) makes it non-zero.
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::bench::{self, BenchOpts};
+use dongbo_harness::bench::{self, BenchOpts};
 
 /// `dongbo bench`.
 #[derive(Debug, Args)]

@@ -29,7 +29,7 @@ use super::progress::JobProgress;
 use super::serve::Workers;
 use crate::http::{check_bind, serve as serve_http, AppState};
 use crate::registry::registry;
-use crate::worker_process::{self, WorkerProcess};
+use dongbo_harness::worker_process::{self, WorkerProcess};
 
 const DEMO_DB: &str = "sqlite://dongbo-demo.db";
 

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dongbo_engine::example::EXAMPLE_COUNT;
-use dongbo_engine::{Engine, JobRequest, JobStatus, SharedStore};
+use dongbo_engine::{Engine, JobRequest, SharedStore};
 use dongbo_simulator::{SimConfig, Simulator};
 use dongbo_workflows::jobs::PULL_SHOPIFY_CUSTOMERS;
 use dongbo_workflows::Upstreams;
 use serde_json::{json, Value};
 
 use super::{note, BenchOpts, Row, ScratchDb};
-use crate::registry::registry;
+use crate::registry;
 use crate::worker_process::WorkerProcess;
 
 const RSS_CEILING_MB: f64 = 200.0;
@@ -85,19 +85,9 @@ async fn peak_mb(
     let db = ScratchDb::sqlite()?;
     let store: SharedStore = dongbo_engine::open(db.url()).await?;
     let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), env, Duration::from_secs(30))?;
-    let pid = worker.pid();
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
     let id = engine.request(JobRequest::new(job_type, input)).await?.job.id;
-    // Read at every poll while the process lives; `VmHWM` only grows, so the last reading,
-    // taken once the job has finished and before the process is killed, is its peak.
-    let mut peak_kb = None;
-    let row = worker
-        .kill_when(&store, id, |row| {
-            peak_kb = vm_hwm_kb(pid).or(peak_kb);
-            row.status.is_finished()
-        })
-        .await?;
-    anyhow::ensure!(row.status == JobStatus::Completed, "{job_type} ended {}: {:?}", row.status, row.error);
+    let (_, mb) = worker.peak_mb_until_completed(&store, id).await?;
     let events = store.events(id, 0, 1_000_000).await?;
     let summary = events
         .iter()
@@ -105,12 +95,6 @@ async fn peak_mb(
         .find(|e| e.event_type == "JobCompleted")
         .and_then(|e| e.payload.get("summary").cloned())
         .unwrap_or(Value::Null);
-    let kb = peak_kb.context("could not read the worker's VmHWM")?;
-    Ok((kb as f64 / 1024.0, summary))
+    Ok((mb, summary))
 }
 
-/// `VmHWM` of process `pid`, in kB.
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()
-}

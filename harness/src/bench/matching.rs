@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, SharedStore, WorkerConfig, WorkerId};
+use dongbo_engine::{Db, Engine, JobId, JobRequest, SharedStore, WorkerConfig, WorkerId};
 use dongbo_simulator::{NhanhLimits, Plan, SimConfig, Simulator};
 use dongbo_workflows::catalog::store::matching::{
     bare_key_join, key_join_written, list_conflicts, list_mappings, JoinFloor, MatchKind,
@@ -47,7 +47,7 @@ use serde_json::json;
 
 use super::fixture::run_to_end;
 use super::{backends, note, Backend, BenchOpts, Row, ScratchDb};
-use crate::registry::registry;
+use crate::registry;
 use crate::worker_process::WorkerProcess;
 
 const TARGET: f64 = 1.5;
@@ -210,22 +210,11 @@ async fn peak_rss(opts: &BenchOpts, n: u64) -> anyhow::Result<Row> {
     let db = ScratchDb::sqlite()?;
     let store = filled(db.url(), n).await?;
     let worker = WorkerProcess::spawn(&opts.dongbo_bin, db.url(), &[], Duration::from_secs(30))?;
-    let pid = worker.pid();
     let engine = Engine::new(store.clone(), registry(&Upstreams::default()));
     let request = JobRequest::new(AUTO_MATCH_CUSTOMERS, json!({ "strategy": "memory" }));
     let id = engine.request(request).await?.job.id;
     let started = Instant::now();
-    // Read at every poll while the process lives; `VmHWM` only grows, so the last reading,
-    // taken once the job has finished and before the process is killed, is its peak.
-    let mut peak_kb = None;
-    let row = worker
-        .kill_when(&store, id, |row| {
-            peak_kb = vm_hwm_kb(pid).or(peak_kb);
-            row.status.is_finished()
-        })
-        .await?;
-    anyhow::ensure!(row.status == JobStatus::Completed, "the match ended {}: {:?}", row.status, row.error);
-    let mb = peak_kb.context("could not read the worker's VmHWM")? as f64 / 1024.0;
+    let (_, mb) = worker.peak_mb_until_completed(&store, id).await?;
     note(
         "matching",
         &format!(
@@ -235,12 +224,6 @@ async fn peak_rss(opts: &BenchOpts, n: u64) -> anyhow::Result<Row> {
     );
     let met = mb <= RSS_CEILING_MB;
     Ok(Row::new(format!("matching peak RSS memory {n}×{n} MB (sqlite)"), mb, RSS_CEILING_MB, "≤ 200 MB", met))
-}
-
-/// `VmHWM` of process `pid`, in kB.
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()
 }
 
 /// Both matches against the simulator's ground truth, after pulling everything.

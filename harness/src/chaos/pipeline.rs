@@ -24,7 +24,7 @@ use super::fleet::Fleet;
 use super::neighbour::Neighbour;
 use super::outcome::{capture, traffic, Outcome, Traffic};
 use super::ChaosConfig;
-use crate::registry::registry;
+use crate::registry;
 
 /// How many customers Shopify refuses during CUSTOMER_SYNC (the demo's number).
 pub(crate) const REFUSED: usize = 3;

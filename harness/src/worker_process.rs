@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use dongbo_engine::{BackgroundJob, JobId, SharedStore};
+use dongbo_engine::{BackgroundJob, JobId, JobStatus, SharedStore};
 
 /// `dongbo worker --db DB --workers 1 --lease-ms LEASE` with `env` added to its environment
 /// (the upstreams' `NHANH_*`/`SHOPIFY_*`), no input and its output discarded; the caller
@@ -71,6 +71,31 @@ impl WorkerProcess {
         self.child.wait().await?;
         store.job(job).await?.context("the job vanished")
     }
+
+    /// Waits for job `job` to finish, reading the process's peak resident set (`VmHWM`) at every
+    /// poll, then kills the process. `VmHWM` only grows, so the last reading, taken once the job
+    /// has finished and before the kill, is its peak over the process's whole life. Returns the
+    /// job's row and that peak in MB; an error if the job did not complete or `/proc` could not be
+    /// read.
+    pub async fn peak_mb_until_completed(self, store: &SharedStore, job: JobId) -> anyhow::Result<(BackgroundJob, f64)> {
+        let pid = self.pid;
+        let mut peak_kb = None;
+        let row = self
+            .kill_when(store, job, |row| {
+                peak_kb = vm_hwm_kb(pid).or(peak_kb);
+                row.status.is_finished()
+            })
+            .await?;
+        anyhow::ensure!(row.status == JobStatus::Completed, "{} ended {}: {:?}", row.job_type, row.status, row.error);
+        let kb = peak_kb.context("could not read the worker's VmHWM")?;
+        Ok((row, kb as f64 / 1024.0))
+    }
+}
+
+/// `VmHWM` (the peak resident set) of process `pid`, in kB.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()
 }
 
 /// Whether `row` has processed at least `fraction` of its total (known once its first step ran).

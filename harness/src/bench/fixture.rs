@@ -18,7 +18,7 @@ use dongbo_workflows::Upstreams;
 use serde_json::json;
 
 use super::ScratchDb;
-use crate::registry::registry;
+use crate::registry;
 
 /// Clients pointed at the simulator.
 pub fn upstreams(sim: &Simulator) -> anyhow::Result<Upstreams> {
