@@ -14,7 +14,9 @@
 //! - [`job`]: the `background_jobs` projection and [`job::apply`], the fold that builds it.
 //! - [`queue`]: priorities, aging, and the order a free worker claims waiting jobs in.
 //! - [`workflow`]: the [`Workflow`] trait, steps, step effects and the registry.
-//! - [`store`]: the [`Store`] interface and its two implementations, the only code with SQL.
+//! - [`store`]: the [`Store`] interface, its orchestration written once ([`store::core`]) over a
+//!   driver per backend ([`store::driver`], [`store::sqlite`], [`store::postgres`]): the only
+//!   code with SQL. [`db`]: the pool and transaction handles workflows read and write through.
 //! - [`worker`]: claiming, leases and heartbeats, retries, cancellation, graceful shutdown; a
 //!   panicking step is a failed step.
 //! - [`supervisor`]: worker loops restarted when they die, and their live count for health.
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod db;
 pub mod engine;
 pub mod event;
 pub mod example;

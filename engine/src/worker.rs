@@ -6,20 +6,21 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use rand::Rng;
+use serde_json::Value;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::clock::{after, SharedClock};
-use crate::event::{
-    CancelRequested, EventPayload, JobCancelled, JobCompleted, JobFailed, NewEvent, StepCompleted, StepFailed,
-    PAYLOAD_VERSION,
-};
+use crate::event::{EventPayload, JobCompleted, JobFailed, NewEvent, StepCompleted, StepFailed, PAYLOAD_VERSION};
 use crate::ids::{JobId, WorkerId};
+use crate::job::BackgroundJob;
 use crate::queue::QueuePolicy;
 use crate::retry::RetryPolicy;
-use crate::store::{Append, ClaimRequest, ClaimedJob, Lease, QueueChange, SharedStore, StoreError};
-use crate::workflow::{Next, Registry, StepContext, StepError};
+use crate::store::{cancel_events, Append, ClaimRequest, ClaimedJob, Lease, QueueChange, SharedStore, StoreError};
+use crate::workflow::{ErasedWorkflow, Next, Registry, Step, StepContext, StepError};
 
 /// What a step took, for metrics.
 #[derive(Debug, Clone)]
@@ -164,11 +165,34 @@ impl Worker {
             return Ok(None);
         };
         let job_id = claimed.lease.job_id;
+        // Every line of this run is told inside the job's span: `DONGBO_LOG=info` reads one
+        // job's story in order (its claim, each step, its retries, its end).
+        let span = tracing::info_span!(
+            "job",
+            job = %job_id,
+            job_type = %claimed.job_type,
+            attempt = claimed.lease.attempt,
+            worker = %self.config.id,
+        );
         let (lost_tx, lost_rx) = watch::channel(false);
         // Held across the run: dropping it stops the heartbeat however the run ends (returned,
         // failed, panicked or its future dropped), so a dead run never keeps its lease alive.
         let _heartbeat = self.spawn_heartbeat(claimed.lease.clone(), lost_tx);
-        let outcome = self.drive(claimed, lost_rx).await;
+        let outcome = async {
+            tracing::info!(
+                resumed_from = ?claimed.checkpoint.as_ref().map(|(seq, _)| *seq),
+                step_failures = claimed.step_failures,
+                "job claimed"
+            );
+            let outcome = self.drive(claimed, lost_rx).await;
+            match &outcome {
+                Ok(o) => tracing::info!(outcome = ?o, "run ended"),
+                Err(e) => tracing::warn!(error = %e, "run failed in the store"),
+            }
+            outcome
+        }
+        .instrument(span)
+        .await;
         outcome.map(|o| Some((job_id, o)))
     }
 
@@ -203,127 +227,159 @@ impl Worker {
         }))
     }
 
+    /// Runs a claimed job's steps until it ends, waits for a retry, loses its lease or the
+    /// worker shuts down.
     async fn drive(&self, claimed: ClaimedJob, lease_lost: watch::Receiver<bool>) -> Result<RunOutcome, StoreError> {
-        let lease = claimed.lease.clone();
-        let mut seq = claimed.next_seq;
-        let Some(workflow) = self.registry.get(&claimed.job_type).cloned() else {
-            let error = format!("no workflow registered for job type `{}`", claimed.job_type);
-            return self.fail(&lease, seq, "claim", 0, error).await;
+        let mut run = match self.start(claimed) {
+            Ok(run) => run,
+            Err((lease, seq, stop)) => return self.stop(&lease, seq, stop).await,
         };
-        if let Some(by) = claimed.cancel_requested.clone() {
-            return self.cancelled(&lease, seq, &by).await;
-        }
-        let state = match &claimed.checkpoint {
-            Some((_, s)) => workflow.read_state(s.state_version, s.state.clone()),
-            None => workflow.initial_state(&claimed.input),
-        };
-        let mut state = match state {
-            Ok(s) => s,
-            Err(reason) => return self.fail(&lease, seq, "resume", 0, reason).await,
-        };
-        let mut failures = claimed.step_failures;
-        // The projection row: a lease holder is the only writer of its job's row, so it keeps it
-        // and saves the store a read per step.
-        let mut row = claimed.row.clone();
-        let mut checkpoint_seq = claimed.checkpoint.as_ref().map_or(0, |(s, _)| *s);
         loop {
-            if *self.shutdown.borrow() {
-                self.store.release(&lease).await?;
+            if self.stopping() {
+                self.store.release(&run.lease).await?;
+                tracing::info!("worker shutting down; lease released");
                 return Ok(RunOutcome::Released);
             }
-            let ctx = StepContext {
-                job_id: lease.job_id,
-                attempt: lease.attempt,
-                step_seq: seq,
-                checkpoint_seq,
-                clock: self.clock.clone(),
-                db: self.store.db(),
-                lease_lost: lease_lost.clone(),
-            };
-            let started = Instant::now();
-            // A panic inside the step is the step's failure, retried like any other; it must not
-            // take the worker (and the lease it holds) down with it.
-            let result = match AssertUnwindSafe(workflow.step(&ctx, &claimed.input, state.clone())).catch_unwind().await
-            {
-                Ok(result) => result,
-                Err(panic) => Err(StepError::transient(format!("step panicked: {}", panic_message(panic.as_ref())))),
-            };
-            match result {
-                Ok(step) => {
-                    let now = self.clock.now();
-                    let step_name = step.name.clone();
-                    let (touched_sample, touched_count) = StepCompleted::touched_sample(&step.touched);
-                    let mut events = vec![NewEvent {
-                        seq,
-                        payload: EventPayload::StepCompleted(StepCompleted {
-                            v: PAYLOAD_VERSION,
-                            step: step.name,
-                            state_version: workflow.state_version(),
-                            state: match &step.next {
-                                Next::Continue(s) => s.clone(),
-                                Next::Complete(_) => state.clone(),
-                            },
-                            progress: step.progress,
-                            note: step.note,
-                            touched: touched_sample,
-                            touched_count,
-                        }),
-                        recorded_at: now,
-                        actor: self.config.id.to_string(),
-                    }];
-                    let (queue, summary) = match &step.next {
-                        Next::Continue(_) => {
-                            (QueueChange::Continue { lease_until: after(now, self.config.lease) }, None)
-                        }
-                        Next::Complete(summary) => (QueueChange::Finish, Some(summary.clone())),
-                    };
-                    if let Some(summary) = summary {
-                        events.push(NewEvent {
-                            seq: seq + 1,
-                            payload: EventPayload::JobCompleted(JobCompleted { v: PAYLOAD_VERSION, summary }),
-                            recorded_at: now,
-                            actor: self.config.id.to_string(),
-                        });
-                    }
-                    let n = events.len() as i64;
-                    let append = Append {
-                        events,
-                        effects: step.effects.as_deref(),
-                        touched: step.touched,
-                        queue,
-                        row: Some(row.clone()),
-                    };
-                    let committed = self.store.append(&lease, append).await;
-                    self.report(&claimed.job_type, &step_name, started, committed.is_ok());
-                    let committed = match committed {
-                        Ok(c) => c,
-                        Err(StoreError::Fenced(_)) => return Ok(RunOutcome::Fenced),
-                        Err(StoreError::Effects(e)) => {
-                            failures += 1;
-                            let error = StepError::transient(format!("step writes failed: {e}"));
-                            return self.step_failed(&lease, seq, failures, &step_name, error).await;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    row = committed.row;
-                    checkpoint_seq = seq;
-                    seq += n;
-                    failures = 0;
-                    match step.next {
-                        Next::Complete(_) => return Ok(RunOutcome::Completed),
-                        Next::Continue(s) => state = s,
-                    }
-                    if let Some(by) = committed.cancel_requested {
-                        return self.cancelled(&lease, seq, &by).await;
-                    }
-                }
-                Err(error) => {
-                    self.report(&claimed.job_type, "failed", started, false);
-                    failures += 1;
-                    return self.step_failed(&lease, seq, failures, "step", error).await;
-                }
+            let span = tracing::info_span!("step", job = %run.lease.job_id, seq = run.seq, attempt = run.lease.attempt);
+            if let Some(outcome) = self.step(&mut run, &lease_lost).instrument(span).await? {
+                return Ok(outcome);
             }
         }
+    }
+
+    /// What the worker needs to run a claimed job: its workflow and the state to go on from, or
+    /// why it must stop before its first step.
+    fn start(&self, claimed: ClaimedJob) -> Result<Run, (Lease, i64, Stop)> {
+        let ClaimedJob { lease, job_type, input, checkpoint, step_failures, next_seq, cancel_requested, row } = claimed;
+        let Some(workflow) = self.registry.get(&job_type).cloned() else {
+            let error = format!("no workflow registered for job type `{job_type}`");
+            return Err((lease, next_seq, Stop::Fail { step: "claim".into(), failures: 0, error }));
+        };
+        if let Some(by) = cancel_requested {
+            return Err((lease, next_seq, Stop::Cancel { by }));
+        }
+        let state = match &checkpoint {
+            Some((_, s)) => workflow.read_state(s.state_version, s.state.clone()),
+            None => workflow.initial_state(&input),
+        };
+        let state = match state {
+            Ok(s) => s,
+            Err(error) => return Err((lease, next_seq, Stop::Fail { step: "resume".into(), failures: 0, error })),
+        };
+        Ok(Run {
+            checkpoint_seq: checkpoint.as_ref().map_or(0, |(s, _)| *s),
+            lease,
+            job_type,
+            input,
+            workflow,
+            state,
+            seq: next_seq,
+            failures: step_failures,
+            row,
+        })
+    }
+
+    /// Runs one step and commits it; `Some` when the run ends with it.
+    async fn step(&self, run: &mut Run, lease_lost: &watch::Receiver<bool>) -> Result<Option<RunOutcome>, StoreError> {
+        let ctx = StepContext {
+            job_id: run.lease.job_id,
+            attempt: run.lease.attempt,
+            step_seq: run.seq,
+            checkpoint_seq: run.checkpoint_seq,
+            clock: self.clock.clone(),
+            db: self.store.db(),
+            lease_lost: lease_lost.clone(),
+        };
+        let started = Instant::now();
+        // A panic inside the step is the step's failure, retried like any other; it must not
+        // take the worker (and the lease it holds) down with it.
+        let result = match AssertUnwindSafe(run.workflow.step(&ctx, &run.input, run.state.clone())).catch_unwind().await
+        {
+            Ok(result) => result,
+            Err(panic) => Err(StepError::transient(format!("step panicked: {}", panic_message(panic.as_ref())))),
+        };
+        let step = match result {
+            Ok(step) => step,
+            Err(error) => {
+                self.report(&run.job_type, "failed", started, false);
+                run.failures += 1;
+                let stop = Stop::StepFailed { step: "step".into(), failures: run.failures, error };
+                return self.stop(&run.lease, run.seq, stop).await.map(Some);
+            }
+        };
+        self.commit(run, step, started).await
+    }
+
+    /// Commits a step's checkpoint, progress and writes; `Some` when the run ends with it.
+    async fn commit(
+        &self,
+        run: &mut Run,
+        step: Step<Value>,
+        started: Instant,
+    ) -> Result<Option<RunOutcome>, StoreError> {
+        let Step { name, next, progress, effects, note, touched } = step;
+        let now = self.clock.now();
+        let (sample, touched_count) = StepCompleted::touched_sample(&touched);
+        let checkpoint = EventPayload::StepCompleted(StepCompleted {
+            v: PAYLOAD_VERSION,
+            step: name.clone(),
+            state_version: run.workflow.state_version(),
+            state: match &next {
+                Next::Continue(s) => s.clone(),
+                Next::Complete(_) => run.state.clone(),
+            },
+            progress,
+            note,
+            touched: sample,
+            touched_count,
+        });
+        let mut events = vec![self.event(run.seq, checkpoint, now)];
+        let queue = match &next {
+            Next::Continue(_) => QueueChange::Continue { lease_until: after(now, self.config.lease) },
+            Next::Complete(summary) => {
+                let done = EventPayload::JobCompleted(JobCompleted { v: PAYLOAD_VERSION, summary: summary.clone() });
+                events.push(self.event(run.seq + 1, done, now));
+                QueueChange::Finish
+            }
+        };
+        let n = events.len() as i64;
+        let append = Append { events, effects: effects.as_deref(), touched, queue, row: Some(run.row.clone()) };
+        let committed = self.store.append(&run.lease, append).await;
+        self.report(&run.job_type, &name, started, committed.is_ok());
+        let committed = match committed {
+            Ok(c) => c,
+            Err(StoreError::Fenced(_)) => {
+                tracing::warn!(step = %name, "lease lost: the step was not committed");
+                return Ok(Some(RunOutcome::Fenced));
+            }
+            Err(StoreError::Effects(e)) => {
+                run.failures += 1;
+                let error = StepError::transient(format!("step writes failed: {e}"));
+                let stop = Stop::StepFailed { step: name, failures: run.failures, error };
+                return self.stop(&run.lease, run.seq, stop).await.map(Some);
+            }
+            Err(e) => return Err(e),
+        };
+        run.row = committed.row;
+        tracing::info!(step = %name, processed = run.row.processed, "step committed");
+        run.checkpoint_seq = run.seq;
+        run.seq += n;
+        run.failures = 0;
+        match next {
+            Next::Complete(_) => {
+                tracing::info!(processed = run.row.processed, failed = run.row.failed, "job completed");
+                return Ok(Some(RunOutcome::Completed));
+            }
+            Next::Continue(s) => run.state = s,
+        }
+        match committed.cancel_requested {
+            Some(by) => self.stop(&run.lease, run.seq, Stop::Cancel { by }).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn event(&self, seq: i64, payload: EventPayload, now: DateTime<Utc>) -> NewEvent {
+        NewEvent { seq, payload, recorded_at: now, actor: self.config.id.to_string() }
     }
 
     fn report(&self, job_type: &str, step: &str, started: Instant, ok: bool) {
@@ -332,131 +388,107 @@ impl Worker {
         }
     }
 
-    async fn step_failed(
-        &self,
-        lease: &Lease,
-        seq: i64,
-        failures: u32,
-        step: &str,
-        error: StepError,
-    ) -> Result<RunOutcome, StoreError> {
-        let (message, retry_after) = match error {
-            StepError::Permanent { message } => return self.fail(lease, seq, step, failures, message).await,
-            StepError::Transient { message, retry_after } => (message, retry_after),
-        };
-        if !self.config.retry.may_retry(failures) {
-            let reason = format!("gave up after {failures} attempts: {message}");
-            return self.fail(lease, seq, step, failures, reason).await;
-        }
+    /// Ends the run (or schedules its retry) by appending what says so, from sequence `seq`.
+    async fn stop(&self, lease: &Lease, seq: i64, stop: Stop) -> Result<RunOutcome, StoreError> {
         let now = self.clock.now();
-        let draw: f64 = rand::thread_rng().gen();
-        let run_at = after(now, self.config.retry.delay(failures, draw, retry_after));
-        tracing::info!(job = %lease.job_id, failures, %message, %run_at, "step failed; retry scheduled");
-        let event = NewEvent {
-            seq,
-            payload: EventPayload::StepFailed(StepFailed {
-                v: PAYLOAD_VERSION,
-                step: step.to_owned(),
-                attempt: failures,
-                error: message,
-                retryable: true,
-                next_retry_at: Some(run_at),
-            }),
-            recorded_at: now,
-            actor: self.config.id.to_string(),
+        let (events, queue, outcome) = match stop {
+            Stop::Cancel { by } => {
+                tracing::info!(requested_by = %by, "job cancelled");
+                let events = cancel_events(seq, &by, self.config.id.as_str(), now);
+                (events, QueueChange::Finish, RunOutcome::Cancelled)
+            }
+            Stop::Fail { step, failures, error } => self.failure(seq, &step, failures, error, now),
+            Stop::StepFailed { step, failures, error } => match self.retry_wait(failures, error) {
+                Ok((message, wait)) => {
+                    let run_at = after(now, wait);
+                    tracing::info!(failures, error = %message, %run_at, "step failed; retry scheduled");
+                    let failed = EventPayload::StepFailed(StepFailed {
+                        v: PAYLOAD_VERSION,
+                        step,
+                        attempt: failures,
+                        error: message,
+                        retryable: true,
+                        next_retry_at: Some(run_at),
+                    });
+                    (vec![self.event(seq, failed, now)], QueueChange::RetryAt { run_at }, RunOutcome::RetryScheduled)
+                }
+                Err(error) => self.failure(seq, &step, failures, error, now),
+            },
         };
-        match self
-            .store
-            .append(
-                lease,
-                Append {
-                    events: vec![event],
-                    effects: None,
-                    touched: Vec::new(),
-                    queue: QueueChange::RetryAt { run_at },
-                    row: None,
-                },
-            )
-            .await
-        {
-            Ok(_) => Ok(RunOutcome::RetryScheduled),
-            Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
+        let append = Append { events, effects: None, touched: Vec::new(), queue, row: None };
+        match self.store.append(lease, append).await {
+            Ok(_) => Ok(outcome),
+            Err(StoreError::Fenced(_)) => {
+                tracing::warn!("lease lost before the run's end was written");
+                Ok(RunOutcome::Fenced)
+            }
             Err(e) => Err(e),
         }
     }
 
-    async fn fail(
+    /// A failed step's wait before its retry (and its message), or, when it must not be retried
+    /// (a permanent error, no attempts left), the job's failure reason.
+    fn retry_wait(&self, failures: u32, error: StepError) -> Result<(String, Duration), String> {
+        let (message, retry_after) = match error {
+            StepError::Permanent { message } => return Err(message),
+            StepError::Transient { message, retry_after } => (message, retry_after),
+        };
+        if !self.config.retry.may_retry(failures) {
+            return Err(format!("gave up after {failures} attempts: {message}"));
+        }
+        let draw: f64 = rand::thread_rng().gen();
+        Ok((message, self.config.retry.delay(failures, draw, retry_after)))
+    }
+
+    /// The two events that fail a job for good, and the end of its lease.
+    fn failure(
         &self,
-        lease: &Lease,
         seq: i64,
         step: &str,
         failures: u32,
         error: String,
-    ) -> Result<RunOutcome, StoreError> {
-        let now = self.clock.now();
-        let actor = self.config.id.to_string();
-        tracing::warn!(job = %lease.job_id, %error, "job failed");
-        let events = vec![
-            NewEvent {
-                seq,
-                payload: EventPayload::StepFailed(StepFailed {
-                    v: PAYLOAD_VERSION,
-                    step: step.to_owned(),
-                    attempt: failures.max(1),
-                    error: error.clone(),
-                    retryable: false,
-                    next_retry_at: None,
-                }),
-                recorded_at: now,
-                actor: actor.clone(),
-            },
-            NewEvent {
-                seq: seq + 1,
-                payload: EventPayload::JobFailed(JobFailed { v: PAYLOAD_VERSION, error }),
-                recorded_at: now,
-                actor,
-            },
-        ];
-        match self
-            .store
-            .append(lease, Append { events, effects: None, touched: Vec::new(), queue: QueueChange::Finish, row: None })
-            .await
-        {
-            Ok(_) => Ok(RunOutcome::Failed),
-            Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
-            Err(e) => Err(e),
-        }
+        now: DateTime<Utc>,
+    ) -> (Vec<NewEvent>, QueueChange, RunOutcome) {
+        tracing::warn!(%error, "job failed");
+        let failed = EventPayload::StepFailed(StepFailed {
+            v: PAYLOAD_VERSION,
+            step: step.to_owned(),
+            attempt: failures.max(1),
+            error: error.clone(),
+            retryable: false,
+            next_retry_at: None,
+        });
+        let over = EventPayload::JobFailed(JobFailed { v: PAYLOAD_VERSION, error });
+        (vec![self.event(seq, failed, now), self.event(seq + 1, over, now)], QueueChange::Finish, RunOutcome::Failed)
     }
+}
+/// A claimed job in flight: what the worker keeps from one step to the next.
+struct Run {
+    lease: Lease,
+    job_type: String,
+    input: Value,
+    workflow: Arc<dyn ErasedWorkflow>,
+    /// The state the next step starts from.
+    state: Value,
+    /// The sequence number the next event gets.
+    seq: i64,
+    /// The sequence number of the last checkpoint (0 before the first step).
+    checkpoint_seq: i64,
+    /// Consecutive failures of the next step.
+    failures: u32,
+    /// The projection row: a lease holder is the only writer of its job's row, so it keeps it
+    /// and saves the store a read per step.
+    row: BackgroundJob,
+}
 
-    async fn cancelled(&self, lease: &Lease, seq: i64, by: &str) -> Result<RunOutcome, StoreError> {
-        let now = self.clock.now();
-        let events = vec![
-            NewEvent {
-                seq,
-                payload: EventPayload::CancelRequested(CancelRequested {
-                    v: PAYLOAD_VERSION,
-                    requested_by: by.to_owned(),
-                }),
-                recorded_at: now,
-                actor: by.to_owned(),
-            },
-            NewEvent {
-                seq: seq + 1,
-                payload: EventPayload::JobCancelled(JobCancelled { v: PAYLOAD_VERSION, requested_by: by.to_owned() }),
-                recorded_at: now,
-                actor: self.config.id.to_string(),
-            },
-        ];
-        match self
-            .store
-            .append(lease, Append { events, effects: None, touched: Vec::new(), queue: QueueChange::Finish, row: None })
-            .await
-        {
-            Ok(_) => Ok(RunOutcome::Cancelled),
-            Err(StoreError::Fenced(_)) => Ok(RunOutcome::Fenced),
-            Err(e) => Err(e),
-        }
-    }
+/// Why a run stops before its job completes.
+enum Stop {
+    /// Someone asked to cancel it.
+    Cancel { by: String },
+    /// It fails for good.
+    Fail { step: String, failures: u32, error: String },
+    /// A step failed: retried under the retry policy, or the job's failure.
+    StepFailed { step: String, failures: u32, error: StepError },
 }
 
 /// A lease's heartbeat task, aborted when this is dropped.

@@ -16,9 +16,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::clock::SharedClock;
+use crate::db::{Db, StoreTx};
 use crate::event::{EntityRef, Progress};
 use crate::ids::JobId;
-use crate::store::{Db, StoreTx};
 
 /// Why a step did not finish.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use crate::db::{Db, StoreTx};
 use crate::ids::JobId;
-use crate::store::{Db, StoreTx};
 use crate::workflow::{EffectError, StepEffects};
 
 /// Writes a batch of counted items to the ledger inside the step's transaction.

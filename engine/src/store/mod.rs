@@ -1,9 +1,13 @@
 //! The store interface: the only door to the database.
 //!
-//! Two implementations, [`sqlite::SqliteStore`] and [`postgres::PgStore`], each with its own SQL
-//! and migrations ([`migrations`]), pass the same conformance suite (`engine/tests/conformance`).
-//! No other module of the engine writes SQL.
+//! One implementation, [`core::Core`], holds the orchestration (what a request, a claim, an
+//! append, a cancel and a resume do) over a [`driver::Driver`], a thin executor of named SQL
+//! primitives; each backend is a driver with its own SQL
+//! ([`sqlite::SqliteDriver`], [`postgres::PgDriver`]) and migrations ([`migrations`]), and both pass the same conformance suite
+//! (`engine/tests/conformance`). No other module of the engine writes SQL.
 
+pub mod core;
+pub mod driver;
 pub mod migrations;
 mod notify_gate;
 pub mod postgres;
@@ -25,22 +29,7 @@ use crate::job::{BackgroundJob, FoldError, JobStatus};
 use crate::queue::{ClaimRank, Priority, QueuePolicy};
 use crate::workflow::{EffectError, StepEffects};
 
-/// A pool on one of the two backends: read access for workflows and the catalog store.
-#[derive(Clone, Debug)]
-pub enum Db {
-    /// Embedded SQLite.
-    Sqlite(sqlx::SqlitePool),
-    /// PostgreSQL.
-    Postgres(sqlx::PgPool),
-}
-
-/// A step's open transaction, handed to [`StepEffects::apply`].
-pub enum StoreTx<'a> {
-    /// On SQLite.
-    Sqlite(&'a mut sqlx::SqliteConnection),
-    /// On PostgreSQL.
-    Postgres(&'a mut sqlx::PgConnection),
-}
+pub use crate::db::{Db, StoreTx};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -419,11 +408,12 @@ pub(crate) fn resumed_event(
     }
 }
 
-/// The two events that cancel an unleased job.
-pub(crate) fn cancel_events(last_seq: i64, requested_by: &str, now: DateTime<Utc>) -> Vec<NewEvent> {
+/// The two events that cancel a job from sequence `seq`: the request (by `requested_by`) and the
+/// cancellation (by `cancelled_by`: the requester for an unleased job, else the lease holder).
+pub(crate) fn cancel_events(seq: i64, requested_by: &str, cancelled_by: &str, now: DateTime<Utc>) -> Vec<NewEvent> {
     vec![
         NewEvent {
-            seq: last_seq + 1,
+            seq,
             payload: EventPayload::CancelRequested(CancelRequested {
                 v: PAYLOAD_VERSION,
                 requested_by: requested_by.to_owned(),
@@ -432,13 +422,13 @@ pub(crate) fn cancel_events(last_seq: i64, requested_by: &str, now: DateTime<Utc
             actor: requested_by.to_owned(),
         },
         NewEvent {
-            seq: last_seq + 2,
+            seq: seq + 1,
             payload: EventPayload::JobCancelled(JobCancelled {
                 v: PAYLOAD_VERSION,
                 requested_by: requested_by.to_owned(),
             }),
             recorded_at: now,
-            actor: requested_by.to_owned(),
+            actor: cancelled_by.to_owned(),
         },
     ]
 }

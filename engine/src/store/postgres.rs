@@ -1,9 +1,12 @@
-//! The PostgreSQL store: many worker processes on many machines.
+//! The PostgreSQL driver: many worker processes on many machines.
 //!
-//! Claims take the oldest due row with `FOR UPDATE SKIP LOCKED`, so workers never wait on each
-//! other. Appends call `pg_notify` inside their transaction (delivered on commit; a running job's
-//! mid-job commits coalesced, see `notify_gate`); one listener connection per store turns those
-//! into the live feed, which wakes idle workers and streams progress to the API.
+//! Claims take the due row of the highest effective priority with `FOR UPDATE SKIP LOCKED`, so
+//! workers never wait on each other; the unique index on `key_held` makes two claims of one
+//! concurrency key exclusive (the loser's update fails and it looks again). Requests for one key
+//! take a transaction-scoped advisory lock, so two with the same input cannot both queue. Appends
+//! call `pg_notify` inside their transaction (delivered on commit; a running job's mid-job commits
+//! coalesced, see `notify_gate`); one listener connection per store turns those into the live
+//! feed, which wakes idle workers and streams progress to the API.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,27 +17,30 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::core::Core;
+use super::driver::{Driver, DueJob, QueueEntry, WaitingRow};
 use super::notify_gate::{Deferred, NotifyGate};
 use super::{
-    cancel_events, claimed_event, decode_checkpoint, in_claim_order, input_of, queue_state, refuse_resume,
-    requested_event, resumed_event, same_input, Append, ClaimRequest, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, QueuedJob, Requested, Result, Store, StoreError, StoreTx,
+    queue_state, Append, ClaimRequest, Db, EntityTouch, JobFilter, Lease, NewJob, Notice, QueueChange, Result,
+    StoreError, StoreTx,
 };
 use crate::event::{EntityRef, Event, EventPayload, NewEvent};
-use crate::ids::JobId;
-use crate::job::{self, BackgroundJob, JobStatus};
-use crate::queue::QueuePolicy;
+use crate::ids::{JobId, WorkerId};
+use crate::job::{BackgroundJob, JobStatus};
 
 /// The notification channel appends announce on.
 const CHANNEL: &str = "dongbo_events";
 
 /// The PostgreSQL store.
+pub type PgStore = Core<PgDriver>;
+
+/// The PostgreSQL driver.
 #[derive(Clone)]
-pub struct PgStore {
+pub struct PgDriver {
     pool: PgPool,
     feed: broadcast::Sender<Notice>,
     gate: Arc<NotifyGate>,
@@ -45,7 +51,7 @@ pub struct PgStore {
     held_cap: usize,
 }
 
-impl PgStore {
+impl Core<PgDriver> {
     /// Connects with a pool of default size and starts the live feed.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, 16).await
@@ -83,14 +89,16 @@ impl PgStore {
             }
         });
         let held_cap = usize::try_from(max_connections / 2).unwrap_or(1);
-        Ok(PgStore { pool, feed, gate: Arc::default(), held: Arc::default(), held_cap })
+        Ok(Core { driver: PgDriver { pool, feed, gate: Arc::default(), held: Arc::default(), held_cap } })
     }
 
     /// The pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.driver.pool
     }
+}
 
+impl PgDriver {
     /// The connection `job`'s lease holder commits on: the one it held since its last step
     /// (`true`), or a fresh checkout.
     async fn lease_conn(&self, job: JobId) -> Result<(PoolConnection<Postgres>, bool)> {
@@ -196,21 +204,14 @@ async fn save_job(conn: &mut PgConnection, j: &BackgroundJob) -> Result<()> {
     Ok(())
 }
 
-/// Inserts events (failing on a taken sequence number), files `touched` in the audit index under
-/// the `StepCompleted` event among them, folds them into the projection row and, when `notify`,
-/// queues the notification. Returns the row after the last event.
-async fn append_events(
+/// Inserts events (failing with `Fenced` on a taken sequence number) and files `touched` in the
+/// audit index under the `StepCompleted` event among them.
+async fn insert_events(
     conn: &mut PgConnection,
     job_id: JobId,
-    prior: Option<BackgroundJob>,
     events: &[NewEvent],
     touched: &[EntityRef],
-    notify: bool,
-) -> Result<BackgroundJob> {
-    let mut row = match prior {
-        Some(row) => Some(row),
-        None => load_job(conn, job_id).await?,
-    };
+) -> Result<()> {
     for e in events {
         let position: Option<i64> = sqlx::query_scalar(
             "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES ($1, $2, $3, $4, $5, $6)
@@ -244,15 +245,8 @@ async fn append_events(
                 .await?;
             }
         }
-        row = Some(job::apply_payload(row, job_id, e.seq, e.recorded_at, &e.payload)?);
     }
-    let row = row.ok_or(StoreError::NotFound(job_id))?;
-    save_job(conn, &row).await?;
-    match events.last() {
-        Some(last) if notify => notify_on(conn, job_id, last.seq).await?,
-        _ => {}
-    }
-    Ok(row)
+    Ok(())
 }
 
 /// Announces `job_id`'s growth to `seq` (on commit, inside a transaction).
@@ -274,7 +268,7 @@ const QUEUE_UPDATE: &str = "UPDATE job_queue SET
         key_held = CASE $2::text WHEN 'finish' THEN NULL ELSE key_held END
     WHERE job_id = $4 AND state = 'leased' AND lease_owner = $5 AND attempt = $6 AND last_seq = $7";
 
-impl PgStore {
+impl PgDriver {
     /// The common step commit — no local writes, no audit entries — as one statement, so it
     /// costs one round trip and one commit: the fenced queue update, the events, the projection
     /// row (folded by the caller from the row it holds) and the notification.
@@ -282,15 +276,11 @@ impl PgStore {
         &self,
         lease: &Lease,
         events: &[NewEvent],
-        queue: super::QueueChange,
-        prior: BackgroundJob,
+        queue: QueueChange,
+        row: &BackgroundJob,
         notify: bool,
         conn: &mut PgConnection,
-    ) -> Result<Committed> {
-        let mut row = prior;
-        for e in events {
-            row = job::apply_payload(Some(row), lease.job_id, e.seq, e.recorded_at, &e.payload)?;
-        }
+    ) -> Result<Option<String>> {
         let (mode, at) = queue.mode();
         let last_seq = events.last().map_or(0, |e| e.seq);
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
@@ -361,25 +351,24 @@ impl PgStore {
         if held == 0 {
             return Err(StoreError::Fenced(lease.job_id));
         }
-        Ok(Committed { cancel_requested: r.try_get("cancel")?, row })
+        Ok(r.try_get("cancel")?)
     }
 }
 
-impl PgStore {
+impl PgDriver {
     /// One try of a step commit on `conn`.
     async fn append_on(
         &self,
         conn: &mut PgConnection,
         lease: &Lease,
         append: &Append<'_>,
-        one_statement: bool,
+        row: &BackgroundJob,
         notify: bool,
-    ) -> Result<Committed> {
-        match &append.row {
-            Some(prior) if one_statement => {
-                self.append_in_one_statement(lease, &append.events, append.queue, prior.clone(), notify, conn).await
-            }
-            _ => self.append_in_transaction(lease, append, notify, conn).await,
+    ) -> Result<Option<String>> {
+        if append.effects.is_none() && append.touched.is_empty() {
+            self.append_in_one_statement(lease, &append.events, append.queue, row, notify, conn).await
+        } else {
+            self.append_in_transaction(lease, append, row, notify, conn).await
         }
     }
 
@@ -388,9 +377,10 @@ impl PgStore {
         &self,
         lease: &Lease,
         append: &Append<'_>,
+        row: &BackgroundJob,
         notify: bool,
         conn: &mut PgConnection,
-    ) -> Result<Committed> {
+    ) -> Result<Option<String>> {
         let (Some(first_seq), Some(last_seq)) =
             (append.events.first().map(|e| e.seq), append.events.last().map(|e| e.seq))
         else {
@@ -411,13 +401,16 @@ impl PgStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let row =
-            append_events(&mut tx, lease.job_id, append.row.clone(), &append.events, &append.touched, notify).await?;
+        insert_events(&mut tx, lease.job_id, &append.events, &append.touched).await?;
+        save_job(&mut tx, row).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Postgres(&mut tx)).await?;
         }
+        if notify {
+            notify_on(&mut tx, lease.job_id, last_seq).await?;
+        }
         tx.commit().await?;
-        Ok(Committed { cancel_requested, row })
+        Ok(cancel_requested)
     }
 
     /// Sends the trailing notice of `job`'s coalesced commits at `at`.
@@ -449,58 +442,82 @@ fn is_connection_failure(e: &StoreError) -> bool {
     }
 }
 
-fn is_unique_violation(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505"))
-}
+#[async_trait]
+impl Driver for PgDriver {
+    type Tx = Transaction<'static, Postgres>;
 
-impl PgStore {
-    async fn try_request(&self, job: &NewJob) -> Result<Requested> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = &job.idempotency_key {
-            let found: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(id) = found {
-                if let Some(existing) = load_job(&mut tx, id.into()).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::SameIdempotencyKey),
-                        waiting_behind: None,
-                    });
-                }
-            }
+    fn db(&self) -> Db {
+        Db::Postgres(self.pool.clone())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        super::migrations::postgres().run(&self.pool).await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.feed.subscribe()
+    }
+
+    async fn begin(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn commit(&self, mut tx: Self::Tx, announce: Option<(JobId, i64)>) -> Result<()> {
+        if let Some((job, seq)) = announce {
+            notify_on(&mut tx, job, seq).await?;
         }
-        let mut waiting_behind = None;
-        if let Some(key) = &job.concurrency_key {
-            // Requests for one key one at a time, so two with the same input cannot both find
-            // no twin and both queue (the lock ends with the transaction).
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *tx).await?;
-            let firsts = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
-                     (SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2)
-                 ORDER BY position"
-            ))
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lock_key(&self, tx: &mut Self::Tx, key: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn job_by_idempotency_key(&self, tx: &mut Self::Tx, key: &str) -> Result<Option<JobId>> {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = $1")
             .bind(key)
-            .bind(queue_state::DONE)
-            .fetch_all(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-            let firsts = firsts.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
-            if let Some(id) = same_input(&firsts, &job.input) {
-                if let Some(existing) = load_job(&mut tx, id).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::AlreadyRunning),
-                        waiting_behind: None,
-                    });
-                }
-            }
-            let holder: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            waiting_behind = holder.map(JobId::from);
-        }
+        Ok(found.map(JobId::from))
+    }
+
+    async fn unfinished_requests(&self, tx: &mut Self::Tx, key: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
+                 (SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2)
+             ORDER BY position"
+        ))
+        .bind(key)
+        .bind(queue_state::DONE)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn unfinished_with_key(&self, tx: &mut Self::Tx, key: &str, except: JobId) -> Result<Option<JobId>> {
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2 AND job_id <> $3 LIMIT 1",
+        )
+        .bind(key)
+        .bind(queue_state::DONE)
+        .bind(except.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(found.map(JobId::from))
+    }
+
+    async fn key_holder(&self, tx: &mut Self::Tx, key: &str) -> Result<Option<JobId>> {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(found.map(JobId::from))
+    }
+
+    async fn insert_queue_row(&self, tx: &mut Self::Tx, job: &NewJob) -> Result<()> {
         sqlx::query(
             "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key, priority)
              VALUES ($1, $2, $3, $4, 1, $5, $6, $7)",
@@ -512,19 +529,13 @@ impl PgStore {
         .bind(&job.idempotency_key)
         .bind(&job.concurrency_key)
         .bind(i32::try_from(job.priority.level()).unwrap_or(i32::MAX))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        let row = append_events(&mut tx, job.id, None, &[requested_event(job)], &[], true).await?;
-        tx.commit().await?;
-        Ok(Requested { job: row, existing: None, waiting_behind })
+        Ok(())
     }
 
-    /// One try of a claim; a unique violation on `key_held` means another worker claimed a job
-    /// of the same concurrency key meanwhile.
-    async fn try_claim(&self, request: &ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
-        let ClaimRequest { worker, job_types, now, lease_until, policy } = *request;
-        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
-        let mut tx = self.pool.begin().await?;
+    async fn select_due(&self, tx: &mut Self::Tx, request: &ClaimRequest<'_>) -> Result<Option<DueJob>> {
+        let types: Vec<String> = request.job_types.iter().map(|t| (*t).to_owned()).collect();
         let row = sqlx::query(
             "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
              WHERE job_type = ANY($1)
@@ -537,18 +548,32 @@ impl PgStore {
         )
         .bind(&types)
         .bind(queue_state::READY)
-        .bind(now)
+        .bind(request.now)
         .bind(queue_state::LEASED)
-        .bind(policy.aging_ms())
-        .fetch_optional(&mut *tx)
+        .bind(request.policy.aging_ms())
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let job_id = JobId::from(row.try_get::<Uuid, _>("job_id")?);
-        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
-        let attempt = u32::try_from(row.try_get::<i32, _>("attempt")? + 1).unwrap_or(u32::MAX);
-        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
-        // Take the key first: a rival that claimed another job of this key meanwhile makes this
-        // fail here, before anything else is written.
+        Ok(Some(DueJob {
+            job_id: JobId::from(row.try_get::<Uuid, _>("job_id")?),
+            job_type: row.try_get("job_type")?,
+            lost_lease: row.try_get::<String, _>("state")? == queue_state::LEASED,
+            attempts: u32::try_from(row.try_get::<i32, _>("attempt")?).unwrap_or(u32::MAX),
+            last_seq: row.try_get("last_seq")?,
+            step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
+            cancel_requested: row.try_get("cancel_requested_by")?,
+        }))
+    }
+
+    async fn take_lease(
+        &self,
+        tx: &mut Self::Tx,
+        job: JobId,
+        worker: &WorkerId,
+        attempt: u32,
+        seq: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE job_queue SET state = $1, lease_owner = $2, lease_expires_at = $3, attempt = $4, last_seq = $5,
                  key_held = concurrency_key
@@ -559,131 +584,134 @@ impl PgStore {
         .bind(lease_until)
         .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
         .bind(seq)
-        .bind(job_id.as_uuid())
-        .execute(&mut *tx)
+        .bind(job.as_uuid())
+        .execute(&mut **tx)
         .await?;
-
-        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = 1"))
-            .bind(job_id.as_uuid())
-            .fetch_one(&mut *tx)
-            .await?;
-        let input = input_of(&event_from_row(&first)?);
-        let last_step = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(job_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let checkpoint = decode_checkpoint(job_id, last_step.as_ref().map(event_from_row).transpose()?)?;
-        let claimed = claimed_event(worker, seq, attempt, checkpoint.as_ref().map(|(s, _)| *s), lost_lease, now);
-        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[], true).await?;
-        tx.commit().await?;
-        Ok(Some(ClaimedJob {
-            lease: Lease { job_id, worker: worker.clone(), attempt },
-            job_type: row.try_get("job_type")?,
-            input,
-            checkpoint,
-            step_failures: u32::try_from(row.try_get::<i32, _>("step_failures")?).unwrap_or(0),
-            next_seq: seq + 1,
-            cancel_requested: row.try_get("cancel_requested_by")?,
-            row: job_row,
-        }))
-    }
-}
-
-#[async_trait]
-impl Store for PgStore {
-    fn db(&self) -> Db {
-        Db::Postgres(self.pool.clone())
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        super::migrations::postgres().run(&self.pool).await?;
         Ok(())
     }
 
-    async fn request(&self, job: NewJob) -> Result<Requested> {
-        // Two requests racing on one key: the loser hits the unique index and looks again.
-        let mut tries = 0;
-        loop {
-            match self.try_request(&job).await {
-                Err(e) if is_unique_violation(&e) && tries < 3 => tries += 1,
-                other => return other,
-            }
-        }
+    async fn queue_entry(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<QueueEntry>> {
+        let row = sqlx::query(
+            "SELECT state, lease_expires_at, last_seq, concurrency_key FROM job_queue WHERE job_id = $1 FOR UPDATE",
+        )
+        .bind(job.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(QueueEntry {
+            state: row.try_get("state")?,
+            lease_expires_at: row.try_get("lease_expires_at")?,
+            last_seq: row.try_get("last_seq")?,
+            concurrency_key: row.try_get("concurrency_key")?,
+        }))
     }
 
-    async fn claim_next(&self, request: ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
-        // Losing a race for a concurrency key to another worker is not an error: look again,
-        // and the next look no longer sees that key's other jobs.
-        let mut tries = 0;
-        loop {
-            match self.try_claim(&request).await {
-                Err(e) if is_unique_violation(&e) && tries < 8 => tries += 1,
-                Err(e) if is_unique_violation(&e) => return Ok(None),
-                other => return other,
-            }
-        }
+    async fn flag_cancel(&self, tx: &mut Self::Tx, job: JobId, requested_by: &str) -> Result<()> {
+        sqlx::query("UPDATE job_queue SET cancel_requested_by = $1 WHERE job_id = $2")
+            .bind(requested_by)
+            .bind(job.as_uuid())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
-    async fn queue(&self, now: DateTime<Utc>, policy: QueuePolicy) -> Result<Vec<QueuedJob>> {
-        let rows = sqlx::query(
-            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
-                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
-                        AS behind
-             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
-             WHERE q.state = $1",
+    async fn set_done(&self, tx: &mut Self::Tx, job: JobId, last_seq: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL,
+                 key_held = NULL
+             WHERE job_id = $3",
+        )
+        .bind(queue_state::DONE)
+        .bind(last_seq)
+        .bind(job.as_uuid())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_ready(&self, tx: &mut Self::Tx, job: JobId, run_at: DateTime<Utc>, last_seq: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL,
+                    step_failures = 0, cancel_requested_by = NULL, last_seq = $3
+             WHERE job_id = $4",
         )
         .bind(queue_state::READY)
-        .fetch_all(&self.pool)
+        .bind(run_at)
+        .bind(last_seq)
+        .bind(job.as_uuid())
+        .execute(&mut **tx)
         .await?;
-        let waiting = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    job_from_row(r)?,
-                    i64::from(r.try_get::<i32, _>("queue_priority")?),
-                    r.try_get("due_at")?,
-                    r.try_get::<Option<Uuid>, _>("behind")?.map(JobId::from),
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(in_claim_order(waiting, now, &policy))
+        Ok(())
     }
 
-    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE job_queue SET lease_expires_at = $1
-             WHERE job_id = $2 AND state = $3 AND lease_owner = $4 AND attempt = $5",
-        )
-        .bind(lease_until)
-        .bind(lease.job_id.as_uuid())
-        .bind(queue_state::LEASED)
-        .bind(lease.worker.as_str())
-        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn event_at(&self, tx: &mut Self::Tx, job: JobId, seq: i64) -> Result<Option<Event>> {
+        let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND seq = $2"))
+            .bind(job.as_uuid())
+            .bind(seq)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
     }
 
-    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
+    async fn last_step(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<Event>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = $1 AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn insert_events(
+        &self,
+        tx: &mut Self::Tx,
+        job: JobId,
+        events: &[NewEvent],
+        touched: &[EntityRef],
+    ) -> Result<()> {
+        insert_events(tx, job, events, touched).await
+    }
+
+    async fn load_job(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<BackgroundJob>> {
+        load_job(tx, job).await
+    }
+
+    async fn save_job(&self, tx: &mut Self::Tx, row: &BackgroundJob) -> Result<()> {
+        save_job(tx, row).await
+    }
+
+    async fn clear_projection(&self, tx: &mut Self::Tx) -> Result<()> {
+        sqlx::query("LOCK TABLE background_jobs IN EXCLUSIVE MODE").execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn all_events(&self, tx: &mut Self::Tx) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn commit_append(&self, lease: &Lease, append: &Append<'_>, row: &BackgroundJob) -> Result<Option<String>> {
         let Some(last_seq) = append.events.last().map(|e| e.seq) else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let touches = !append.touched.is_empty();
-        let mid_job = matches!(append.queue, super::QueueChange::Continue { .. });
+        let mid_job = matches!(append.queue, QueueChange::Continue { .. });
         let started = Instant::now();
         let notify = !mid_job || self.gate.announce_now(lease.job_id, started);
-        let one_statement = append.effects.is_none() && !touches && append.row.is_some();
         let (mut conn, was_held) = self.lease_conn(lease.job_id).await?;
-        let mut committed = self.append_on(&mut conn, lease, &append, one_statement, notify).await;
+        let mut committed = self.append_on(&mut conn, lease, append, row, notify).await;
         if was_held && committed.as_ref().is_err_and(is_connection_failure) {
             // The connection held since the last step died meanwhile (a server restart, a network
             // cut); the pool's checkout tests a fresh one. Safe to repeat: had the first try
             // committed after all, the expected sequence number fences this one.
             tracing::info!(job = %lease.job_id, "held connection failed; committing on a fresh one");
             conn = self.pool.acquire().await?;
-            committed = self.append_on(&mut conn, lease, &append, one_statement, notify).await;
+            committed = self.append_on(&mut conn, lease, append, row, notify).await;
         }
         let committed = committed?;
         if mid_job {
@@ -699,6 +727,21 @@ impl Store for PgStore {
             }
         }
         Ok(committed)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE job_queue SET lease_expires_at = $1
+             WHERE job_id = $2 AND state = $3 AND lease_owner = $4 AND attempt = $5",
+        )
+        .bind(lease_until)
+        .bind(lease.job_id.as_uuid())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
@@ -723,101 +766,32 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = $1 FOR UPDATE")
-            .bind(id.as_uuid())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let state: String = row.try_get("state")?;
-        let expires: Option<DateTime<Utc>> = row.try_get("lease_expires_at")?;
-        let last_seq: i64 = row.try_get("last_seq")?;
-        let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= now);
-        let job = if state == queue_state::DONE {
-            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
-        } else if live_lease {
-            sqlx::query("UPDATE job_queue SET cancel_requested_by = $1 WHERE job_id = $2")
-                .bind(requested_by)
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
-        } else {
-            let job = append_events(&mut tx, id, None, &cancel_events(last_seq, requested_by, now), &[], true).await?;
-            sqlx::query(
-                "UPDATE job_queue SET state = $1, last_seq = $2, lease_owner = NULL, lease_expires_at = NULL,
-                     key_held = NULL
-                 WHERE job_id = $3",
-            )
-            .bind(queue_state::DONE)
-            .bind(last_seq + 2)
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
-            job
-        };
-        tx.commit().await?;
-        Ok(job)
+    async fn read_job(&self, job: JobId) -> Result<Option<BackgroundJob>> {
+        let mut conn = self.pool.acquire().await?;
+        load_job(&mut conn, job).await
     }
 
-    async fn resume(&self, id: JobId, by: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<BackgroundJob> {
-        let mut tx = self.pool.begin().await?;
-        let queue = sqlx::query("SELECT last_seq, concurrency_key FROM job_queue WHERE job_id = $1 FOR UPDATE")
-            .bind(id.as_uuid())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let last_seq: i64 = queue.try_get("last_seq")?;
-        let key: Option<String> = queue.try_get("concurrency_key")?;
-        let job = load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
-        refuse_resume(id, job.status)?;
-        if let Some(key) = &key {
-            let holder: Option<Uuid> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = $1 AND state <> $2 LIMIT 1")
-                    .bind(key)
-                    .bind(queue_state::DONE)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(holder) = holder {
-                return Err(StoreError::Conflict(format!(
-                    "job {holder} holds the same concurrency key and is unfinished: resume job {id} after it ends"
-                )));
-            }
-        }
-        let logged: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE job_id = $1 AND seq = 1)")
-            .bind(id.as_uuid())
-            .fetch_one(&mut *tx)
-            .await?;
-        if !logged {
-            return Err(StoreError::Conflict(format!("job {id}'s events were pruned: it cannot be resumed")));
-        }
-        let checkpoint: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE job_id = $1 AND event_type = 'StepCompleted'")
-                .bind(id.as_uuid())
-                .fetch_one(&mut *tx)
-                .await?;
-        let seq = last_seq + 1;
-        let event = resumed_event(seq, by, reason, job.status, checkpoint, now);
-        let job = append_events(&mut tx, id, Some(job), &[event], &[], true).await?;
-        sqlx::query(
-            "UPDATE job_queue SET state = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL,
-                    step_failures = 0, cancel_requested_by = NULL, last_seq = $3
-             WHERE job_id = $4",
+    async fn waiting(&self) -> Result<Vec<WaitingRow>> {
+        let rows = sqlx::query(
+            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
+                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
+                        AS behind
+             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
+             WHERE q.state = $1",
         )
         .bind(queue_state::READY)
-        .bind(now)
-        .bind(seq)
-        .bind(id.as_uuid())
-        .execute(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(job)
-    }
-
-    async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>> {
-        let mut conn = self.pool.acquire().await?;
-        load_job(&mut conn, id).await
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    job_from_row(r)?,
+                    i64::from(r.try_get::<i32, _>("queue_priority")?),
+                    r.try_get("due_at")?,
+                    r.try_get::<Option<Uuid>, _>("behind")?.map(JobId::from),
+                ))
+            })
+            .collect()
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<BackgroundJob>> {
@@ -908,33 +882,6 @@ impl Store for PgStore {
         Ok(deleted)
     }
 
-    async fn rebuild_projection(&self) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("LOCK TABLE background_jobs IN EXCLUSIVE MODE").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut rebuilt = 0;
-        let mut current: Option<BackgroundJob> = None;
-        for r in &rows {
-            let e = event_from_row(r)?;
-            if let Some(done) = current.take_if(|j| j.id != e.job_id) {
-                save_job(&mut tx, &done).await?;
-                rebuilt += 1;
-            }
-            current = Some(job::apply(current, &e)?);
-        }
-        if let Some(j) = &current {
-            save_job(&mut tx, j).await?;
-            rebuilt += 1;
-        }
-        tx.commit().await?;
-        Ok(rebuilt)
-    }
-
     async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
         let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status")
             .fetch_all(&self.pool)
@@ -949,9 +896,5 @@ impl Store for PgStore {
                 ))
             })
             .collect()
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.feed.subscribe()
     }
 }

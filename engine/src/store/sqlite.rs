@@ -1,9 +1,10 @@
-//! The embedded SQLite store: WAL, immediate write transactions, one process.
+//! The embedded SQLite driver: WAL, immediate write transactions, one process.
 //!
 //! Timestamps are stored as integer milliseconds. Write transactions start with
-//! `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock; the busy timeout makes
-//! them queue instead of failing. The live feed is an in-process broadcast, so another process on
-//! the same file sees new work by polling (the worker's poll interval).
+//! `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock, and so claims run one
+//! at a time (a claim's key check sees every committed holder); the busy timeout makes them
+//! queue instead of failing. The live feed is an in-process broadcast, so another process on the
+//! same file sees new work by polling (the worker's poll interval).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,22 +13,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::broadcast;
 
+use super::core::Core;
+use super::driver::{Driver, DueJob, QueueEntry, WaitingRow};
 use super::{
-    cancel_events, claimed_event, decode_checkpoint, in_claim_order, input_of, queue_state, refuse_resume,
-    requested_event, resumed_event, same_input, Append, ClaimRequest, ClaimedJob, Committed, Db, EntityTouch, Existing,
-    JobFilter, Lease, NewJob, Notice, QueuedJob, Requested, Result, Store, StoreError, StoreTx,
+    queue_state, Append, ClaimRequest, Db, EntityTouch, JobFilter, Lease, NewJob, Notice, Result, StoreError, StoreTx,
 };
 use crate::event::{EntityRef, Event, EventPayload, NewEvent};
-use crate::ids::JobId;
-use crate::job::{self, BackgroundJob, JobStatus};
-use crate::queue::QueuePolicy;
+use crate::ids::{JobId, WorkerId};
+use crate::job::{BackgroundJob, JobStatus};
 
 /// The SQLite store.
+pub type SqliteStore = Core<SqliteDriver>;
+
+/// The SQLite driver.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub struct SqliteDriver {
     pool: SqlitePool,
     feed: broadcast::Sender<Notice>,
 }
@@ -40,7 +43,7 @@ fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
-impl SqliteStore {
+impl Core<SqliteDriver> {
     /// Opens (creating if missing) the database a `sqlite:` URL names.
     pub async fn connect(url: &str) -> Result<Self> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -57,22 +60,24 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         let (feed, _) = broadcast::channel(4096);
-        Ok(SqliteStore { pool, feed })
+        Ok(Core { driver: SqliteDriver { pool, feed } })
     }
 
     /// The pool.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.driver.pool
     }
+}
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
+impl SqliteDriver {
     fn announce(&self, job_id: JobId, seq: i64) {
         // Nobody listening is fine.
         let _ = self.feed.send(Notice { job_id, seq });
     }
+}
+
+fn parse_id(s: &str) -> Result<JobId> {
+    JobId::from_str(s).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 fn job_from_row(r: &SqliteRow) -> Result<BackgroundJob> {
@@ -80,7 +85,7 @@ fn job_from_row(r: &SqliteRow) -> Result<BackgroundJob> {
     let metadata: String = r.try_get("metadata")?;
     let id: String = r.try_get("id")?;
     Ok(BackgroundJob {
-        id: JobId::from_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        id: parse_id(&id)?,
         job_type: r.try_get("type")?,
         status: JobStatus::from_str(&status).map_err(|e| sqlx::Error::Decode(e.into()))?,
         priority: r.try_get::<String, _>("priority")?.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
@@ -103,7 +108,7 @@ fn event_from_row(r: &SqliteRow) -> Result<Event> {
     let payload: String = r.try_get("payload")?;
     Ok(Event {
         position: r.try_get("position")?,
-        job_id: JobId::from_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        job_id: parse_id(&id)?,
         seq: r.try_get("seq")?,
         event_type: r.try_get("event_type")?,
         payload: serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
@@ -152,20 +157,12 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
     Ok(())
 }
 
-/// Inserts events (failing on a taken sequence number), files `touched` in the audit index under
-/// the `StepCompleted` event among them, and folds them into the projection row. Returns the
-/// row after the last event.
-async fn append_events(
+async fn insert_events(
     conn: &mut SqliteConnection,
     job_id: JobId,
-    prior: Option<BackgroundJob>,
     events: &[NewEvent],
     touched: &[EntityRef],
-) -> Result<BackgroundJob> {
-    let mut row = match prior {
-        Some(row) => Some(row),
-        None => load_job(conn, job_id).await?,
-    };
+) -> Result<()> {
     for e in events {
         let inserted = sqlx::query(
             "INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) VALUES (?, ?, ?, ?, ?, ?)
@@ -195,15 +192,14 @@ async fn append_events(
                 q.execute(&mut *conn).await?;
             }
         }
-        row = Some(job::apply_payload(row, job_id, e.seq, e.recorded_at, &e.payload)?);
     }
-    let row = row.ok_or(StoreError::NotFound(job_id))?;
-    save_job(conn, &row).await?;
-    Ok(row)
+    Ok(())
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Driver for SqliteDriver {
+    type Tx = Transaction<'static, Sqlite>;
+
     fn db(&self) -> Db {
         Db::Sqlite(self.pool.clone())
     }
@@ -213,51 +209,69 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn request(&self, job: NewJob) -> Result<Requested> {
-        let mut tx = self.begin().await?;
-        if let Some(key) = &job.idempotency_key {
-            let found: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(id) = found {
-                let existing = load_job(&mut tx, parse_id(&id)?).await?;
-                if let Some(existing) = existing {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::SameIdempotencyKey),
-                        waiting_behind: None,
-                    });
-                }
-            }
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.feed.subscribe()
+    }
+
+    async fn begin(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit(&self, tx: Self::Tx, announce: Option<(JobId, i64)>) -> Result<()> {
+        tx.commit().await?;
+        if let Some((job, seq)) = announce {
+            self.announce(job, seq);
         }
-        let mut waiting_behind = None;
-        if let Some(key) = &job.concurrency_key {
-            let firsts = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
-                     (SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?)
-                 ORDER BY position"
-            ))
+        Ok(())
+    }
+
+    async fn lock_key(&self, _tx: &mut Self::Tx, _key: &str) -> Result<()> {
+        // `BEGIN IMMEDIATE` already makes every write transaction wait for the one before.
+        Ok(())
+    }
+
+    async fn job_by_idempotency_key(&self, tx: &mut Self::Tx, key: &str) -> Result<Option<JobId>> {
+        let found: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE idempotency_key = ?")
             .bind(key)
-            .bind(queue_state::DONE)
-            .fetch_all(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-            let firsts = firsts.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
-            if let Some(id) = same_input(&firsts, &job.input) {
-                if let Some(existing) = load_job(&mut tx, id).await? {
-                    return Ok(Requested {
-                        job: existing,
-                        existing: Some(Existing::AlreadyRunning),
-                        waiting_behind: None,
-                    });
-                }
-            }
-            let holder: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            waiting_behind = holder.as_deref().map(parse_id).transpose()?;
-        }
+        found.as_deref().map(parse_id).transpose()
+    }
+
+    async fn unfinished_requests(&self, tx: &mut Self::Tx, key: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq = 1 AND job_id IN
+                 (SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ?)
+             ORDER BY position"
+        ))
+        .bind(key)
+        .bind(queue_state::DONE)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn unfinished_with_key(&self, tx: &mut Self::Tx, key: &str, except: JobId) -> Result<Option<JobId>> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ? AND job_id <> ? LIMIT 1",
+        )
+        .bind(key)
+        .bind(queue_state::DONE)
+        .bind(except.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        found.as_deref().map(parse_id).transpose()
+    }
+
+    async fn key_holder(&self, tx: &mut Self::Tx, key: &str) -> Result<Option<JobId>> {
+        let found: Option<String> = sqlx::query_scalar("SELECT job_id FROM job_queue WHERE key_held = ?")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+        found.as_deref().map(parse_id).transpose()
+    }
+
+    async fn insert_queue_row(&self, tx: &mut Self::Tx, job: &NewJob) -> Result<()> {
         sqlx::query(
             "INSERT INTO job_queue (job_id, job_type, state, run_at, last_seq, idempotency_key, concurrency_key, priority)
              VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
@@ -269,24 +283,13 @@ impl Store for SqliteStore {
         .bind(&job.idempotency_key)
         .bind(&job.concurrency_key)
         .bind(job.priority.level())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        let event = requested_event(&job);
-        let row = append_events(&mut tx, job.id, None, &[event], &[]).await?;
-        tx.commit().await?;
-        self.announce(job.id, 1);
-        Ok(Requested { job: row, existing: None, waiting_behind })
+        Ok(())
     }
 
-    async fn claim_next(&self, request: ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
-        let ClaimRequest { worker, job_types, now, lease_until, policy } = request;
-        if job_types.is_empty() {
-            return Ok(None);
-        }
-        let mut tx = self.begin().await?;
-        // `BEGIN IMMEDIATE` makes claims one at a time, so the key check below sees every
-        // committed holder; the unique index on `key_held` backs it up.
-        let placeholders = (0..job_types.len()).map(|i| format!("?{}", i + 5)).collect::<Vec<_>>().join(", ");
+    async fn select_due(&self, tx: &mut Self::Tx, request: &ClaimRequest<'_>) -> Result<Option<DueJob>> {
+        let placeholders = (0..request.job_types.len()).map(|i| format!("?{}", i + 5)).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
              WHERE job_type IN ({placeholders})
@@ -295,32 +298,35 @@ impl Store for SqliteStore {
                     OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))
              ORDER BY priority + (?1 - run_at) / ?2 DESC, run_at, job_id LIMIT 1"
         );
-        let mut q =
-            sqlx::query(&sql).bind(ms(now)).bind(policy.aging_ms()).bind(queue_state::READY).bind(queue_state::LEASED);
-        for t in job_types {
+        let mut q = sqlx::query(&sql)
+            .bind(ms(request.now))
+            .bind(request.policy.aging_ms())
+            .bind(queue_state::READY)
+            .bind(queue_state::LEASED);
+        for t in request.job_types {
             q = q.bind(*t);
         }
-        let row = q.fetch_optional(&mut *tx).await?;
-        let Some(row) = row else { return Ok(None) };
-        let job_id = parse_id(&row.try_get::<String, _>("job_id")?)?;
-        let lost_lease = row.try_get::<String, _>("state")? == queue_state::LEASED;
-        let attempt = u32::try_from(row.try_get::<i64, _>("attempt")? + 1).unwrap_or(u32::MAX);
-        let seq: i64 = row.try_get::<i64, _>("last_seq")? + 1;
+        let Some(row) = q.fetch_optional(&mut **tx).await? else { return Ok(None) };
+        Ok(Some(DueJob {
+            job_id: parse_id(&row.try_get::<String, _>("job_id")?)?,
+            job_type: row.try_get("job_type")?,
+            lost_lease: row.try_get::<String, _>("state")? == queue_state::LEASED,
+            attempts: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+            last_seq: row.try_get("last_seq")?,
+            step_failures: u32::try_from(row.try_get::<i64, _>("step_failures")?).unwrap_or(0),
+            cancel_requested: row.try_get("cancel_requested_by")?,
+        }))
+    }
 
-        let first = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq = 1"))
-            .bind(job_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-        let input = input_of(&event_from_row(&first)?);
-        let last_step = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(job_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let checkpoint = decode_checkpoint(job_id, last_step.as_ref().map(event_from_row).transpose()?)?;
-        let claimed = claimed_event(worker, seq, attempt, checkpoint.as_ref().map(|(s, _)| *s), lost_lease, now);
-        let job_row = append_events(&mut tx, job_id, None, &[claimed], &[]).await?;
+    async fn take_lease(
+        &self,
+        tx: &mut Self::Tx,
+        job: JobId,
+        worker: &WorkerId,
+        attempt: u32,
+        seq: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE job_queue SET state = ?, lease_owner = ?, lease_expires_at = ?, attempt = ?, last_seq = ?,
                  key_held = concurrency_key
@@ -331,64 +337,116 @@ impl Store for SqliteStore {
         .bind(ms(lease_until))
         .bind(i64::from(attempt))
         .bind(seq)
-        .bind(job_id.to_string())
-        .execute(&mut *tx)
+        .bind(job.to_string())
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        self.announce(job_id, seq);
-        Ok(Some(ClaimedJob {
-            lease: Lease { job_id, worker: worker.clone(), attempt },
-            job_type: row.try_get("job_type")?,
-            input,
-            checkpoint,
-            step_failures: u32::try_from(row.try_get::<i64, _>("step_failures")?).unwrap_or(0),
-            next_seq: seq + 1,
-            cancel_requested: row.try_get("cancel_requested_by")?,
-            row: job_row,
+        Ok(())
+    }
+
+    async fn queue_entry(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<QueueEntry>> {
+        let row =
+            sqlx::query("SELECT state, lease_expires_at, last_seq, concurrency_key FROM job_queue WHERE job_id = ?")
+                .bind(job.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(QueueEntry {
+            state: row.try_get("state")?,
+            lease_expires_at: row.try_get::<Option<i64>, _>("lease_expires_at")?.map(from_ms),
+            last_seq: row.try_get("last_seq")?,
+            concurrency_key: row.try_get("concurrency_key")?,
         }))
     }
 
-    async fn queue(&self, now: DateTime<Utc>, policy: QueuePolicy) -> Result<Vec<QueuedJob>> {
-        let rows = sqlx::query(
-            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
-                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
-                        AS behind
-             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
-             WHERE q.state = ?",
+    async fn flag_cancel(&self, tx: &mut Self::Tx, job: JobId, requested_by: &str) -> Result<()> {
+        sqlx::query("UPDATE job_queue SET cancel_requested_by = ? WHERE job_id = ?")
+            .bind(requested_by)
+            .bind(job.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_done(&self, tx: &mut Self::Tx, job: JobId, last_seq: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL, key_held = NULL
+             WHERE job_id = ?",
+        )
+        .bind(queue_state::DONE)
+        .bind(last_seq)
+        .bind(job.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_ready(&self, tx: &mut Self::Tx, job: JobId, run_at: DateTime<Utc>, last_seq: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_queue SET state = ?, run_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                    step_failures = 0, cancel_requested_by = NULL, last_seq = ?
+             WHERE job_id = ?",
         )
         .bind(queue_state::READY)
-        .fetch_all(&self.pool)
+        .bind(ms(run_at))
+        .bind(last_seq)
+        .bind(job.to_string())
+        .execute(&mut **tx)
         .await?;
-        let waiting = rows
-            .iter()
-            .map(|r| {
-                let behind: Option<String> = r.try_get("behind")?;
-                Ok((
-                    job_from_row(r)?,
-                    r.try_get::<i64, _>("queue_priority")?,
-                    from_ms(r.try_get("due_at")?),
-                    behind.as_deref().map(parse_id).transpose()?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(in_claim_order(waiting, now, &policy))
+        Ok(())
     }
 
-    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE job_queue SET lease_expires_at = ? WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ?",
-        )
-        .bind(ms(lease_until))
-        .bind(lease.job_id.to_string())
-        .bind(queue_state::LEASED)
-        .bind(lease.worker.as_str())
-        .bind(i64::from(lease.attempt))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn event_at(&self, tx: &mut Self::Tx, job: JobId, seq: i64) -> Result<Option<Event>> {
+        let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq = ?"))
+            .bind(job.to_string())
+            .bind(seq)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
     }
 
-    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
+    async fn last_step(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<Event>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? AND event_type = 'StepCompleted' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn insert_events(
+        &self,
+        tx: &mut Self::Tx,
+        job: JobId,
+        events: &[NewEvent],
+        touched: &[EntityRef],
+    ) -> Result<()> {
+        insert_events(tx, job, events, touched).await
+    }
+
+    async fn load_job(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<BackgroundJob>> {
+        load_job(tx, job).await
+    }
+
+    async fn save_job(&self, tx: &mut Self::Tx, row: &BackgroundJob) -> Result<()> {
+        save_job(tx, row).await
+    }
+
+    async fn clear_projection(&self, tx: &mut Self::Tx) -> Result<()> {
+        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn all_events(&self, tx: &mut Self::Tx) -> Result<Vec<Event>> {
+        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn commit_append(&self, lease: &Lease, append: &Append<'_>, row: &BackgroundJob) -> Result<Option<String>> {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
             return Err(StoreError::Fenced(lease.job_id));
         };
@@ -420,13 +478,27 @@ impl Store for SqliteStore {
         let Some(cancel_requested) = held else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let row = append_events(&mut tx, lease.job_id, append.row, &append.events, &append.touched).await?;
+        insert_events(&mut tx, lease.job_id, &append.events, &append.touched).await?;
+        save_job(&mut tx, row).await?;
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Sqlite(&mut tx)).await?;
         }
-        tx.commit().await?;
-        self.announce(lease.job_id, last.seq);
-        Ok(Committed { cancel_requested, row })
+        self.commit(tx, Some((lease.job_id, last.seq))).await?;
+        Ok(cancel_requested)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE job_queue SET lease_expires_at = ? WHERE job_id = ? AND state = ? AND lease_owner = ? AND attempt = ?",
+        )
+        .bind(ms(lease_until))
+        .bind(lease.job_id.to_string())
+        .bind(queue_state::LEASED)
+        .bind(lease.worker.as_str())
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
@@ -444,103 +516,9 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob> {
-        let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT state, lease_expires_at, last_seq FROM job_queue WHERE job_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let state: String = row.try_get("state")?;
-        let expires: Option<i64> = row.try_get("lease_expires_at")?;
-        let last_seq: i64 = row.try_get("last_seq")?;
-        let live_lease = state == queue_state::LEASED && expires.is_some_and(|e| e >= ms(now));
-        let job = if state == queue_state::DONE {
-            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
-        } else if live_lease {
-            sqlx::query("UPDATE job_queue SET cancel_requested_by = ? WHERE job_id = ?")
-                .bind(requested_by)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?
-        } else {
-            let events = cancel_events(last_seq, requested_by, now);
-            let job = append_events(&mut tx, id, None, &events, &[]).await?;
-            sqlx::query(
-                "UPDATE job_queue SET state = ?, last_seq = ?, lease_owner = NULL, lease_expires_at = NULL, key_held = NULL
-                 WHERE job_id = ?",
-            )
-            .bind(queue_state::DONE)
-            .bind(last_seq + 2)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            job
-        };
-        tx.commit().await?;
-        self.announce(id, last_seq + 2);
-        Ok(job)
-    }
-
-    async fn resume(&self, id: JobId, by: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<BackgroundJob> {
-        let mut tx = self.begin().await?;
-        let queue = sqlx::query("SELECT last_seq, concurrency_key FROM job_queue WHERE job_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let last_seq: i64 = queue.try_get("last_seq")?;
-        let key: Option<String> = queue.try_get("concurrency_key")?;
-        let job = load_job(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
-        refuse_resume(id, job.status)?;
-        if let Some(key) = &key {
-            let holder: Option<String> =
-                sqlx::query_scalar("SELECT job_id FROM job_queue WHERE concurrency_key = ? AND state <> ? LIMIT 1")
-                    .bind(key)
-                    .bind(queue_state::DONE)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(holder) = holder {
-                return Err(StoreError::Conflict(format!(
-                    "job {holder} holds the same concurrency key and is unfinished: resume job {id} after it ends"
-                )));
-            }
-        }
-        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE job_id = ? AND seq = 1")
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-        if logged == 0 {
-            return Err(StoreError::Conflict(format!("job {id}'s events were pruned: it cannot be resumed")));
-        }
-        let checkpoint: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE job_id = ? AND event_type = 'StepCompleted'")
-                .bind(id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-        let seq = last_seq + 1;
-        let event = resumed_event(seq, by, reason, job.status, checkpoint, now);
-        let job = append_events(&mut tx, id, Some(job), &[event], &[]).await?;
-        sqlx::query(
-            "UPDATE job_queue SET state = ?, run_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                    step_failures = 0, cancel_requested_by = NULL, last_seq = ?
-             WHERE job_id = ?",
-        )
-        .bind(queue_state::READY)
-        .bind(ms(now))
-        .bind(seq)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.announce(id, seq);
-        Ok(job)
-    }
-
-    async fn job(&self, id: JobId) -> Result<Option<BackgroundJob>> {
+    async fn read_job(&self, job: JobId) -> Result<Option<BackgroundJob>> {
         let mut conn = self.pool.acquire().await?;
-        load_job(&mut conn, id).await
+        load_job(&mut conn, job).await
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<BackgroundJob>> {
@@ -556,6 +534,30 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn waiting(&self) -> Result<Vec<WaitingRow>> {
+        let rows = sqlx::query(
+            "SELECT j.*, q.priority AS queue_priority, q.run_at AS due_at,
+                    (SELECT h.job_id FROM job_queue h WHERE h.key_held = q.concurrency_key AND h.job_id <> q.job_id)
+                        AS behind
+             FROM job_queue q JOIN background_jobs j ON j.id = q.job_id
+             WHERE q.state = ?",
+        )
+        .bind(queue_state::READY)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let behind: Option<String> = r.try_get("behind")?;
+                Ok((
+                    job_from_row(r)?,
+                    r.try_get::<i64, _>("queue_priority")?,
+                    from_ms(r.try_get("due_at")?),
+                    behind.as_deref().map(parse_id).transpose()?,
+                ))
+            })
+            .collect()
     }
 
     async fn events(&self, id: JobId, after_seq: i64, limit: i64) -> Result<Vec<Event>> {
@@ -632,32 +634,6 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
-    async fn rebuild_projection(&self) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM background_jobs WHERE id IN (SELECT DISTINCT job_id FROM events)")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY job_id, seq"))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut rebuilt = 0;
-        let mut current: Option<BackgroundJob> = None;
-        for r in &rows {
-            let e = event_from_row(r)?;
-            if let Some(done) = current.take_if(|j| j.id != e.job_id) {
-                save_job(&mut tx, &done).await?;
-                rebuilt += 1;
-            }
-            current = Some(job::apply(current, &e)?);
-        }
-        if let Some(j) = &current {
-            save_job(&mut tx, j).await?;
-            rebuilt += 1;
-        }
-        tx.commit().await?;
-        Ok(rebuilt)
-    }
-
     async fn job_counts(&self) -> Result<Vec<(String, JobStatus, i64)>> {
         let rows = sqlx::query("SELECT type, status, COUNT(*) AS n FROM background_jobs GROUP BY type, status")
             .fetch_all(&self.pool)
@@ -673,12 +649,4 @@ impl Store for SqliteStore {
             })
             .collect()
     }
-
-    fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.feed.subscribe()
-    }
-}
-
-fn parse_id(s: &str) -> Result<JobId> {
-    JobId::from_str(s).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
