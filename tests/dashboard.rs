@@ -336,7 +336,7 @@ async fn console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_h
     db_url: &str,
     artefacts: &Path,
 ) {
-    let store = dongbo_engine::open(db_url).await.expect("open the server's database");
+    let store = dongbo_workflows::open(db_url).await.expect("open the server's database");
     let mut registry = dongbo_engine::Registry::new();
     registry.register(dongbo_engine::example::ExampleCount);
     let engine = dongbo_engine::Engine::new(store, registry);

@@ -33,7 +33,7 @@ impl Drop for Workers {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_worker_processes_fire_each_slot_once() {
     let Some(db) = postgres_db().await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     dongbo_workflows::schedules::register(&mut registry, &store, &dongbo_workflows::Upstreams::default());

@@ -200,7 +200,7 @@ fn assert_at_most_the_interrupted_step_redone(
 
 async fn a_killed_sync_redoes_at_most_its_interrupted_step_under_the_same_keys(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let config = SimConfig { products: 3_000, customers: 3_000, ..SimConfig::default() };
     let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.unwrap();
     let env = sim.env();

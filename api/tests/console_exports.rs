@@ -45,7 +45,7 @@ async fn csv(url: &str) -> (Vec<String>, usize) {
 async fn mappings_failures_and_a_jobs_items_export_every_row_once_as_a_stream_on_both_stores() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = fresh_db(backend).await else { continue };
-        let store = dongbo_engine::open(&db.url).await.expect("open");
+        let store = dongbo_workflows::open(&db.url).await.expect("open");
         let catalog = store.db();
         let job = JobId::new();
         let nhanh: Vec<NhanhCustomerRow> = (1..=N)

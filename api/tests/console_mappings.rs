@@ -99,7 +99,7 @@ struct App {
 
 async fn app(backend: Backend) -> Option<App> {
     let db = fresh_db(backend).await?;
-    let store = dongbo_engine::open(&db.url).await.expect("open the test database");
+    let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
     seed(&store.db()).await;
     let mut registry = Registry::new();
     dongbo_workflows::matching::register(&mut registry);

@@ -514,11 +514,18 @@ async fn openapi_json_describes_every_route_of_the_design_and_nothing_that_is_no
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             let concrete = path.replace("{id}", &id);
-            let response = call(&method.to_uppercase(), &concrete).send_head(&app.router).await;
+            // A handler may answer 404 for a record that does not exist (a schedule named by a
+            // job's id), never "no route"; streams are read to their head only.
+            let (status, text) = if path.ends_with("/stream") {
+                (call(&method.to_uppercase(), &concrete).send_head(&app.router).await.status(), String::new())
+            } else {
+                let a = call(&method.to_uppercase(), &concrete).send(&app.router).await;
+                (a.status, a.text)
+            };
             assert!(
-                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&response.status()),
-                "{method} {path} is documented but answers {}",
-                response.status()
+                status != StatusCode::METHOD_NOT_ALLOWED
+                    && !(status == StatusCode::NOT_FOUND && text.contains("no route for")),
+                "{method} {path} is documented but answers {status} {text}"
             );
         }
     }

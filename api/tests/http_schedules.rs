@@ -15,7 +15,7 @@ use serde_json::json;
 
 async fn schedules_crud_and_refusals(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     dongbo_workflows::schedules::register(&mut registry, &store, &dongbo_workflows::Upstreams::default());

@@ -42,7 +42,7 @@ struct Env {
 
 async fn env(backend: Backend) -> Option<Env> {
     let db = fresh_db(backend).await?;
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = Simulator::start(
         SimConfig { products: 40, customers: 20, ..SimConfig::default() },
         "127.0.0.1:0",

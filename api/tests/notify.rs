@@ -82,7 +82,7 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Byte
 async fn failures_recoveries_and_token_expiry_are_notified_signed_retried_and_once_on_both_stores() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = fresh_db(backend).await else { continue };
-        let store = dongbo_engine::open(&db.url).await.expect("open");
+        let store = dongbo_workflows::open(&db.url).await.expect("open");
         let fail = Arc::new(AtomicBool::new(true));
         let mut registry = Registry::new();
         registry.register(Flaky(fail.clone()));

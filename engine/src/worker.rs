@@ -232,7 +232,10 @@ impl Worker {
     async fn drive(&self, claimed: ClaimedJob, lease_lost: watch::Receiver<bool>) -> Result<RunOutcome, StoreError> {
         let mut run = match self.start(claimed) {
             Ok(run) => run,
-            Err((lease, seq, stop)) => return self.stop(&lease, seq, stop).await,
+            Err(stopped) => {
+                let (lease, seq, stop) = *stopped;
+                return self.stop(&lease, seq, stop).await;
+            }
         };
         loop {
             if self.stopping() {
@@ -249,14 +252,14 @@ impl Worker {
 
     /// What the worker needs to run a claimed job: its workflow and the state to go on from, or
     /// why it must stop before its first step.
-    fn start(&self, claimed: ClaimedJob) -> Result<Run, (Lease, i64, Stop)> {
+    fn start(&self, claimed: ClaimedJob) -> Result<Run, Box<(Lease, i64, Stop)>> {
         let ClaimedJob { lease, job_type, input, checkpoint, step_failures, next_seq, cancel_requested, row } = claimed;
         let Some(workflow) = self.registry.get(&job_type).cloned() else {
             let error = format!("no workflow registered for job type `{job_type}`");
-            return Err((lease, next_seq, Stop::Fail { step: "claim".into(), failures: 0, error }));
+            return Err(Box::new((lease, next_seq, Stop::Fail { step: "claim".into(), failures: 0, error })));
         };
         if let Some(by) = cancel_requested {
-            return Err((lease, next_seq, Stop::Cancel { by }));
+            return Err(Box::new((lease, next_seq, Stop::Cancel { by })));
         }
         let state = match &checkpoint {
             Some((_, s)) => workflow.read_state(s.state_version, s.state.clone()),
@@ -264,7 +267,9 @@ impl Worker {
         };
         let state = match state {
             Ok(s) => s,
-            Err(error) => return Err((lease, next_seq, Stop::Fail { step: "resume".into(), failures: 0, error })),
+            Err(error) => {
+                return Err(Box::new((lease, next_seq, Stop::Fail { step: "resume".into(), failures: 0, error })))
+            }
         };
         Ok(Run {
             checkpoint_seq: checkpoint.as_ref().map_or(0, |(s, _)| *s),

@@ -42,7 +42,7 @@ async fn reconcile_of(
 
 async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
     let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_engine::open(&db.url).await.unwrap();
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
     let sim = simulator(40, 80).await;
     let up = upstreams(&sim);
     let mut registry = Registry::new();

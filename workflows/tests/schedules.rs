@@ -24,7 +24,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn engine(url: &str) -> (SharedStore, Engine) {
-    let store = dongbo_engine::open(url).await.unwrap();
+    let store = dongbo_workflows::open(url).await.unwrap();
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     dongbo_workflows::schedules::register(&mut registry, &store, &Upstreams::default());

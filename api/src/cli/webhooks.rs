@@ -114,7 +114,7 @@ async fn list() -> anyhow::Result<()> {
 }
 
 async fn reinstalled(db: &str) -> anyhow::Result<()> {
-    let store = dongbo_engine::open(db).await.with_context(|| format!("opening {}", redact(db)))?;
+    let store = dongbo_workflows::open(db).await.with_context(|| format!("opening {}", redact(db)))?;
     let was = hooks::reinstalled(&store.db(), &Notices::new()).await.context("clearing the flag")?;
     println!(
         "{}",

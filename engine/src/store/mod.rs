@@ -515,6 +515,6 @@ pub(crate) fn in_claim_order(
             (rank, QueuedJob { job, effective_level: rank.level(), due_at, waiting_behind })
         })
         .collect();
-    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.sort_by_key(|a| a.0);
     ranked.into_iter().map(|(_, q)| q).collect()
 }
