@@ -225,7 +225,7 @@ fn decide(stage: Stage, kept: Vec<Touch>, stale: usize, pushes_stopped: bool) ->
             Decision::Ignore("the delivery names no item".into())
         };
     }
-    if kept.iter().any(|t| *t == Touch::AppUninstalled) {
+    if kept.contains(&Touch::AppUninstalled) {
         return Decision::Ignore("the Shopify app was uninstalled: pushes are stopped".into());
     }
     let step = match stage {

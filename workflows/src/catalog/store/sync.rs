@@ -299,8 +299,8 @@ pub async fn mapping_sync(db: &Db, kind: SyncKind, mapping_id: i64) -> R<Option<
     // `{location: quantity}` is stored as JSON.
     let sql =
         format!("SELECT state, last_error, CAST(synced_value AS TEXT), synced_at FROM {} WHERE id = $1", kind.table());
-    let row: Option<(String, Option<String>, Option<String>, Option<i64>)> =
-        on_db!(db, |pool, d| sqlx::query_as(&sql).bind(mapping_id).fetch_optional(pool).await?);
+    type Row = (String, Option<String>, Option<String>, Option<i64>);
+    let row: Option<Row> = on_db!(db, |pool, d| sqlx::query_as(&sql).bind(mapping_id).fetch_optional(pool).await?);
     Ok(row.map(|(state, last_error, value, synced_at)| MappingSync {
         state: MappingState::parse(&state),
         last_error,
