@@ -215,7 +215,8 @@ async fn watch_drip(sim: &Simulator, length: Duration) -> Watched {
     let stop_at = Instant::now() + length;
     let mut settle_until = None;
     // Per level or customer: its changes in order, and when each became visible.
-    let mut keys: BTreeMap<(String, Option<String>), Vec<(ChangeRecord, Option<i64>)>> = BTreeMap::new();
+    type Seen = Vec<(ChangeRecord, Option<i64>)>;
+    let mut keys: BTreeMap<(String, Option<String>), Seen> = BTreeMap::new();
     let mut known = first;
     loop {
         tokio::time::sleep(POLL).await;

@@ -5,10 +5,10 @@
 //!
 //! # Layout
 //!
-//! - [`mappings`]: `/api/mappings/…` writes and stats, `/api/conflicts/resolve`.
-//! - [`records`]: `/api/records`.
-//! - [`exports`]: `/api/exports/mappings.csv`, `/api/exports/failures.csv`, `/api/jobs/{id}/items.csv`.
-//! - [`queue`]: `/api/queue` and `POST /api/jobs/resume-failed`.
+//! - [`mappings`][mappings] serves `/api/mappings/…` writes and stats, `/api/conflicts/resolve`.
+//! - [`records`][records] serves `/api/records`.
+//! - [`exports`][exports] serves `/api/exports/mappings.csv`, `/api/exports/failures.csv`, `/api/jobs/{id}/items.csv`.
+//! - [`queue`][queue] serves `/api/queue` and `POST /api/jobs/resume-failed`.
 
 pub mod exports;
 pub mod mappings;
