@@ -51,7 +51,10 @@ port="$(free_port)"
 base="http://127.0.0.1:$port"
 # One worker, so the jobs the fuzzer requests also run against the simulator. A fully configured
 # server: the stored-token key is set, as it is wherever Nhanh is authorised from the dashboard.
+# The webhook receivers are configured too, so unsigned deliveries meet their 401, not the 503 of an
+# unconfigured receiver.
 DONGBO_SECRET_KEY="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" \
+NHANH_WEBHOOK_TOKEN="fuzz-nhanh-verify-token" SHOPIFY_WEBHOOK_SECRET="fuzz-shopify-client-secret" \
 DONGBO_LOG=error "$dongbo" serve --db "sqlite://$scratch/fuzz.db" --listen "127.0.0.1:$port" --workers 1 \
   >"$scratch/serve.log" 2>&1 &
 pids+=($!)
