@@ -189,6 +189,26 @@ fn mapping_id(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
+/// A hand mapping from a request's fields, each checked (400 with what is wrong).
+fn hand_mapping(
+    state: &AppState,
+    kind: &str,
+    nhanh: &Value,
+    shopify: &str,
+    who: Option<String>,
+    replace: bool,
+) -> Result<HandMapping, ApiError> {
+    let kind = parse_kind(kind)?;
+    Ok(HandMapping {
+        kind,
+        nhanh_id: nhanh_id(nhanh)?,
+        shopify_id: shopify_id(kind, shopify)?,
+        by: by(who),
+        replace,
+        now_ms: now_ms(state),
+    })
+}
+
 fn now_ms(state: &AppState) -> i64 {
     state.engine.clock().now().timestamp_millis()
 }
@@ -225,15 +245,8 @@ pub async fn create_mapping(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<MapBody>,
 ) -> ApiResult<MappingView> {
-    let kind = parse_kind(&body.kind)?;
-    let m = HandMapping {
-        kind,
-        nhanh_id: nhanh_id(&body.nhanh_id)?,
-        shopify_id: shopify_id(kind, &body.shopify_id)?,
-        by: by(body.by),
-        replace: body.replace,
-        now_ms: now_ms(&state),
-    };
+    let m = hand_mapping(&state, &body.kind, &body.nhanh_id, &body.shopify_id, body.by, body.replace)?;
+    let kind = m.kind;
     let mapping = console::map_by_hand(&state.engine.store().db(), &m).await?;
     tracing::info!(kind = kind.as_str(), id = mapping.id, nhanh = m.nhanh_id, by = %m.by, "mapped by hand");
     Ok(Reply::ok(mapping.into()))
@@ -324,15 +337,8 @@ pub async fn resolve_conflict(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ResolveBody>,
 ) -> ApiResult<MappingView> {
-    let kind = parse_kind(&body.kind)?;
-    let m = HandMapping {
-        kind,
-        nhanh_id: nhanh_id(&body.nhanh_id)?,
-        shopify_id: shopify_id(kind, &body.shopify_id)?,
-        by: by(body.by),
-        replace: body.replace,
-        now_ms: now_ms(&state),
-    };
+    let m = hand_mapping(&state, &body.kind, &body.nhanh_id, &body.shopify_id, body.by, body.replace)?;
+    let kind = m.kind;
     let mapping = console::resolve_conflict(&state.engine.store().db(), body.key.trim(), &m).await?;
     tracing::info!(kind = kind.as_str(), key = %body.key, id = mapping.id, "conflict resolved by hand");
     Ok(Reply::ok(mapping.into()))
