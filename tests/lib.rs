@@ -83,6 +83,11 @@ pub async fn postgres_db() -> Option<TestDb> {
 /// The `dongbo` binary cargo built beside the running test, brought up to date once per test
 /// process: `cargo test -p dongbo-tests` alone does not build other packages' binaries, and a
 /// binary left from an older build would test old code.
+///
+/// It is brought up to date by `cargo test --workspace --no-run`, not `cargo build -p dongbo-api`:
+/// the README's `cargo test --workspace` has built the binary already (the API's integration
+/// tests need it), with the workspace's features, so this is a no-op there; `cargo build -p`
+/// would resolve other features and rebuild sqlx, reqwest and their kin once per run.
 pub fn dongbo_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
@@ -92,11 +97,12 @@ pub fn dongbo_bin() -> PathBuf {
             let bin = dir.join(format!("dongbo{}", std::env::consts::EXE_SUFFIX));
             // Under cargo, CARGO names it; a test binary run by hand uses the binary beside it.
             if let Ok(cargo) = std::env::var("CARGO") {
-                let profile = if dir.ends_with("release") { "release" } else { "dev" };
-                let status = std::process::Command::new(cargo)
-                    .args(["build", "--quiet", "--profile", profile, "-p", "dongbo-api", "--bin", "dongbo"])
-                    .status()
-                    .expect("run cargo build");
+                let mut build = std::process::Command::new(cargo);
+                build.args(["test", "--quiet", "--workspace", "--no-run"]);
+                if dir.ends_with("release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("run cargo test --no-run");
                 assert!(status.success(), "building the dongbo binary failed");
             }
             assert!(bin.exists(), "no dongbo binary at {}", bin.display());

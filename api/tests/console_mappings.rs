@@ -32,7 +32,7 @@ fn nhanh_product(id: u64, sku: &str, name: &str) -> NhanhProductRow {
         name: name.into(),
         status: Some(2),
         price_retail: Some(1000),
-        available: 1,
+        available: Some(1),
         updated_at: Some(1),
         depots: Vec::new(),
     }

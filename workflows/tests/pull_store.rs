@@ -69,9 +69,9 @@ async fn upserts_write_rows_and_replace_their_keys(backend: Backend) {
         name: "Áo".into(),
         status: Some(2),
         price_retail: Some(199_000),
-        available: 5,
+        available: Some(5),
         updated_at: Some(1_700_000_000),
-        depots: vec![(100, 2), (101, 3)],
+        depots: vec![(100, Some(2)), (101, Some(3))],
     };
     apply_outside_step(&db, &UpsertNhanhProducts { job, rows: vec![product.clone()], seen_by_full_pull: None })
         .await
@@ -83,7 +83,8 @@ async fn upserts_write_rows_and_replace_their_keys(backend: Backend) {
         "both the SKU and the barcode are keys"
     );
     assert_eq!(list_depots(&db).await.unwrap().len(), 2);
-    let fewer = NhanhProductRow { depots: vec![(101, 4)], available: 4, code: None, ..product };
+    // A depot listed without a value, and no total: both stay unread (NULL), never 0.
+    let fewer = NhanhProductRow { depots: vec![(101, None)], available: None, code: None, ..product };
     apply_outside_step(&db, &UpsertNhanhProducts { job, rows: vec![fewer.clone()], seen_by_full_pull: None })
         .await
         .unwrap();

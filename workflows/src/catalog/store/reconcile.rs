@@ -3,8 +3,9 @@
 //! Stock: the Nhanh depots that feed Shopify (those in `location_mappings`, or every depot when
 //! none is mapped and the shop has one location, as PRODUCT_SYNC reads them) summed per product,
 //! against the variant's `inventoryQuantity` as the Shopify pull saw it. A product missing one
-//! of the mapped depots' rows, or a variant whose quantity was not read, is not compared: a
-//! number that was not read is never taken for zero.
+//! of the mapped depots' rows, a feeding depot whose value Nhanh did not send (stored as NULL),
+//! or a variant whose quantity was not read, is not compared: a number that was not read is
+//! never taken for zero.
 //!
 //! Total spent: Nhanh's `totalAmount` against the customer's `custom.total_spent` metafield as
 //! the Shopify pull saw it (absent on Shopify counts as drift; absent on Nhanh is not compared).
@@ -47,7 +48,8 @@ pub struct SpendDrift {
 const STOCK_SQL: &str = "
     WITH mapped AS (SELECT COUNT(*) AS n FROM location_mappings),
     feeding AS (
-        SELECT d.product_id, CAST(SUM(d.available) AS BIGINT) AS available, COUNT(*) AS n
+        SELECT d.product_id, CAST(SUM(d.available) AS BIGINT) AS available, COUNT(*) AS n,
+               COUNT(d.available) AS read_n
         FROM nhanh_product_depots d
         WHERE (SELECT n FROM mapped) = 0 OR d.depot_id IN (SELECT depot_id FROM location_mappings)
         GROUP BY d.product_id
@@ -58,7 +60,7 @@ const STOCK_SQL: &str = "
     JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
     JOIN feeding f ON f.product_id = m.nhanh_product_id
     JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
-    WHERE v.inventory_quantity IS NOT NULL
+    WHERE v.inventory_quantity IS NOT NULL AND f.read_n = f.n
       AND ((SELECT n FROM mapped) = 0 OR f.n = (SELECT n FROM mapped))
       AND f.available <> v.inventory_quantity
     ORDER BY m.id";

@@ -32,7 +32,7 @@ impl StepEffects for UpsertNhanhProducts {
             return Ok(());
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.id as i64).collect();
-        let stock: Vec<(i64, i64, i64)> = rows
+        let stock: Vec<(i64, i64, Option<i64>)> = rows
             .iter()
             .flat_map(|r| dedup_by_id(&r.depots, |d| d.0).into_iter().map(|&(d, a)| (r.id as i64, d as i64, a)))
             .collect();

@@ -70,12 +70,12 @@ pub async fn list_nhanh_products(db: &Db) -> Result<Vec<NhanhProductRow>, sqlx::
     Ok(products)
 }
 
-/// Every `(product id, depot id, available)`, by product then depot.
-pub async fn list_nhanh_product_depots(db: &Db) -> Result<Vec<(u64, u64, i64)>, sqlx::Error> {
+/// Every `(product id, depot id, available)`, by product then depot (`None`: not read).
+pub async fn list_nhanh_product_depots(db: &Db) -> Result<Vec<(u64, u64, Option<i64>)>, sqlx::Error> {
     Ok(fetch_all!(
         db,
         "SELECT product_id, depot_id, available FROM nhanh_product_depots ORDER BY product_id, depot_id",
-        |r| (r.try_get::<i64, _>(0)? as u64, r.try_get::<i64, _>(1)? as u64, r.try_get::<i64, _>(2)?)
+        |r| (r.try_get::<i64, _>(0)? as u64, r.try_get::<i64, _>(1)? as u64, r.try_get::<Option<i64>, _>(2)?)
     ))
 }
 

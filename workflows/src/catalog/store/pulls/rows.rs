@@ -49,22 +49,24 @@ pub struct NhanhProductRow {
     pub status: Option<i64>,
     /// Retail price, VND (rounded).
     pub price_retail: Option<i64>,
-    /// Sellable stock across all depots.
-    pub available: i64,
+    /// Sellable stock across all depots: Nhanh's total, or the depots' sum when every depot's
+    /// value was read; `None` when neither was (never taken for zero).
+    pub available: Option<i64>,
     /// Last change upstream, unix seconds.
     pub updated_at: Option<i64>,
-    /// `(depot id, available)` per depot, as Nhanh listed them.
-    pub depots: Vec<(u64, i64)>,
+    /// `(depot id, available)` per depot, as Nhanh listed them; `None` where the depot came
+    /// without a value.
+    pub depots: Vec<(u64, Option<i64>)>,
 }
 
 impl From<&NhanhProduct> for NhanhProductRow {
     fn from(p: &NhanhProduct) -> Self {
         let inventory = p.inventory.as_ref();
-        let depots: Vec<(u64, i64)> = inventory
-            .map(|i| i.depots.iter().map(|d| (d.id, d.available.map_or(0, round))).collect())
-            .unwrap_or_default();
-        let available =
-            inventory.and_then(|i| i.available.map(round)).unwrap_or_else(|| depots.iter().map(|(_, a)| a).sum());
+        let depots: Vec<(u64, Option<i64>)> =
+            inventory.map(|i| i.depots.iter().map(|d| (d.id, d.available.map(round))).collect()).unwrap_or_default();
+        let available = inventory
+            .and_then(|i| i.available.map(round))
+            .or_else(|| depots.iter().map(|(_, a)| *a).sum::<Option<i64>>());
         NhanhProductRow {
             id: p.id,
             parent_id: p.parent_id.filter(|&id| id > 0),
