@@ -111,8 +111,8 @@ impl Upstreams {
     /// Nhanh's limit. On SQLite nothing changes: one process owns the database, and its
     /// in-process limiter already sees every request.
     pub fn share_nhanh_pacing(self, db: &Db) -> Result<Upstreams, ConnectorError> {
-        let nhanh = match (self.nhanh, crate::catalog::store::postgres_pool(db)) {
-            (Some(client), Some(pool)) => Some(Arc::new(client.rescoped(PacingScope::Cluster(pool))?)),
+        let nhanh = match (self.nhanh, crate::catalog::store::limits::shared_slots(db)) {
+            (Some(client), Some(slots)) => Some(Arc::new(client.rescoped(PacingScope::Cluster(slots))?)),
             (nhanh, _) => nhanh,
         };
         Ok(Upstreams { nhanh, ..self })

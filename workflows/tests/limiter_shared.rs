@@ -8,26 +8,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dongbo_engine::Db;
 use dongbo_simulator::{NhanhLimits, SimConfig, Simulator};
 use dongbo_tests::{fresh_db, Backend, TestDb};
+use dongbo_workflows::catalog::store::limits::shared_slots;
 use dongbo_workflows::connectors::limiter::pacing::PacingScope;
-use dongbo_workflows::connectors::limiter::shared::SharedNhanhLimiter;
+use dongbo_workflows::connectors::limiter::shared::{SharedNhanhLimiter, SlotStore};
 use dongbo_workflows::connectors::limiter::slots::{app_key, SharedConfig};
 use dongbo_workflows::connectors::limiter::window::WindowConfig;
 use dongbo_workflows::connectors::nhanh::ProductFilters;
 use dongbo_workflows::connectors::{NhanhClient, NhanhConfig, RetryPolicy};
-use sqlx::PgPool;
 
 const PATH: &str = "/v3.0/product/list";
 
-/// A pool of its own on the test database, as one `dongbo` process would open it (migrated).
-async fn process_pool(db: &TestDb) -> PgPool {
+/// The shared slots through a pool of its own on the test database, as one `dongbo` process
+/// would open it (migrated).
+async fn process_slots(db: &TestDb) -> Arc<dyn SlotStore> {
     let store = dongbo_workflows::open(&db.url).await.expect("open the test database");
-    match store.db() {
-        Db::Postgres(pool) => pool,
-        Db::Sqlite(_) => panic!("expected PostgreSQL"),
-    }
+    shared_slots(&store.db()).expect("expected PostgreSQL")
 }
 
 async fn start(limits: NhanhLimits) -> Simulator {
@@ -83,9 +80,9 @@ async fn two_processes_sharing_one_database_stay_under_the_limit_together_and_us
     let sim = start(server_limits()).await;
     let limits = client_limits();
     let clients = [
-        NhanhClient::with_pacing(config(&sim), limits, quick_retry(), PacingScope::Cluster(process_pool(&db).await))
+        NhanhClient::with_pacing(config(&sim), limits, quick_retry(), PacingScope::Cluster(process_slots(&db).await))
             .unwrap(),
-        NhanhClient::with_pacing(config(&sim), limits, quick_retry(), PacingScope::Cluster(process_pool(&db).await))
+        NhanhClient::with_pacing(config(&sim), limits, quick_retry(), PacingScope::Cluster(process_slots(&db).await))
             .unwrap(),
     ];
     assert!(clients.iter().all(NhanhClient::shares_pacing));
@@ -146,8 +143,8 @@ async fn two_limiters(
     let window = WindowConfig { limit: 1, window: Duration::from_millis(500), margin: Duration::from_millis(100) };
     let cfg = SharedConfig::new(window, request_timeout);
     let key = app_key("74951", "18523");
-    let a = SharedNhanhLimiter::new(process_pool(db).await, key.clone(), cfg);
-    let b = SharedNhanhLimiter::new(process_pool(db).await, key, cfg);
+    let a = SharedNhanhLimiter::new(process_slots(db).await, key.clone(), cfg);
+    let b = SharedNhanhLimiter::new(process_slots(db).await, key, cfg);
     (a, b, cfg)
 }
 

@@ -22,7 +22,11 @@
 //! - a batch of rows is `UNNEST` of one array per column or one JSON array of rows (`rows`,
 //!   `batch`): one statement per batch on both;
 //! - a JSON value is `jsonb` or text (`json`);
-//! - byte order of text is `COLLATE "C"` or SQLite's default (`bytewise`).
+//! - byte order of text is `COLLATE "C"` or SQLite's default (`bytewise`);
+//! - a row lock that other takers skip is `FOR UPDATE SKIP LOCKED` or nothing, SQLite having one
+//!   writer (`skip_locked`);
+//! - a write transaction that holds the writer's lock from its start is `BEGIN IMMEDIATE` or a
+//!   transaction-scoped advisory lock (`begin_locked`).
 
 use dongbo_engine::{JobId, StoreTx};
 use serde::Serialize;
@@ -136,6 +140,21 @@ impl Sqlite {
     pub(crate) fn tx(self, conn: &mut sqlx::SqliteConnection) -> StoreTx<'_> {
         StoreTx::Sqlite(conn)
     }
+
+    /// The end of a `SELECT` whose rows concurrent takers skip: nothing (one writer at a time).
+    pub(crate) fn skip_locked(self) -> &'static str {
+        ""
+    }
+
+    /// A write transaction holding the writer's lock from its start (`BEGIN IMMEDIATE`: the
+    /// database's one writer, whatever `_key`).
+    pub(crate) async fn begin_locked(
+        self,
+        pool: &sqlx::SqlitePool,
+        _key: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
 }
 
 impl Postgres {
@@ -189,6 +208,22 @@ impl Postgres {
     /// The step transaction of a connection.
     pub(crate) fn tx(self, conn: &mut sqlx::PgConnection) -> StoreTx<'_> {
         StoreTx::Postgres(conn)
+    }
+
+    /// The end of a `SELECT` whose rows concurrent takers skip.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
+
+    /// A write transaction holding the transaction-scoped advisory lock `key` from its start.
+    pub(crate) async fn begin_locked(
+        self,
+        pool: &sqlx::PgPool,
+        key: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *tx).await?;
+        Ok(tx)
     }
 }
 

@@ -1,6 +1,8 @@
 //! SQL of the cluster-wide Nhanh limiter ([`SharedNhanhLimiter`](crate::connectors::limiter::shared::SharedNhanhLimiter)):
 //! `limit` slot rows per (app key, URL path) in `shared_limit_slots` and the server's lock-outs in
-//! `shared_limit_locks` (`migrations/catalog/postgres/0008_shared_limits.sql`).
+//! `shared_limit_locks` (`migrations/catalog/postgres/0008_shared_limits.sql`). [`PgSlotStore`] is
+//! the limiter's [`SlotStore`] on them, handed to it by whoever builds the Nhanh client
+//! ([`shared_slots`]).
 //!
 //! Every instant is the database's (`clock_timestamp()`), so processes on machines whose clocks
 //! disagree still agree on when a slot frees; durations cross the boundary as microseconds (in)
@@ -11,24 +13,66 @@
 //! limiter ([`NhanhLimiter`](crate::connectors::limiter::NhanhLimiter)) already sees every
 //! request that process sends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use dongbo_engine::Db;
 use sqlx::{PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
+pub use crate::connectors::limiter::shared::SlotSet;
+use crate::connectors::limiter::shared::{Completion, SlotError, SlotStore};
 use crate::connectors::limiter::slots::{remaining, Observation};
 
 type R<T> = Result<T, sqlx::Error>;
 
-/// The slots of one URL of one app.
-#[derive(Debug, Clone, Copy)]
-pub struct SlotSet<'a> {
-    /// The app key (appId and businessId; never the access token).
-    pub app_key: &'a str,
-    /// The URL path, e.g. `/v3.0/product/list`.
-    pub path: &'a str,
-    /// Slots in use: a process configured with a lower limit uses the first `limit` of them.
-    pub limit: u32,
+/// The shared limiter's slots in this PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgSlotStore {
+    pool: PgPool,
+}
+
+impl PgSlotStore {
+    /// The slots in `pool`'s database.
+    pub fn new(pool: PgPool) -> Self {
+        PgSlotStore { pool }
+    }
+}
+
+/// The slots every process on `db` shares, when it is PostgreSQL (`None` on SQLite, where one
+/// process owns the database and its in-process limiter already sees every request).
+pub fn shared_slots(db: &Db) -> Option<Arc<dyn SlotStore>> {
+    super::postgres_pool(db).map(|pool| Arc::new(PgSlotStore::new(pool)) as Arc<dyn SlotStore>)
+}
+
+#[async_trait]
+impl SlotStore for PgSlotStore {
+    async fn ensure_slots(&self, set: SlotSet<'_>) -> Result<(), SlotError> {
+        Ok(ensure_slots(&self.pool, set).await?)
+    }
+
+    async fn take_slot(&self, set: SlotSet<'_>, holder: Uuid, hold: Duration) -> Result<Option<i32>, SlotError> {
+        Ok(take_slot(&self.pool, set, holder, hold).await?)
+    }
+
+    async fn complete_slot(&self, set: SlotSet<'_>, done: Completion) -> Result<bool, SlotError> {
+        // The database stamps the completion when the update runs, later than the reply came
+        // back; the wait for a connection (measured here, in this process) is taken off the
+        // hold so a busy pool does not slow the pace. Whatever is left is later than the
+        // reply, so the hold never ends early.
+        let mut conn = self.pool.acquire().await?;
+        let hold = done.hold.saturating_sub(done.replied.elapsed());
+        Ok(complete_slot(&mut *conn, set, done.slot, done.holder, hold).await?)
+    }
+
+    async fn observe(&self, set: SlotSet<'_>) -> Result<Observation, SlotError> {
+        Ok(observe(&self.pool, set).await?)
+    }
+
+    async fn lock_out(&self, set: SlotSet<'_>, hold: Duration) -> Result<(), SlotError> {
+        Ok(lock_out(&self.pool, set, hold).await?)
+    }
 }
 
 fn micros(d: Duration) -> i64 {

@@ -13,6 +13,8 @@
 use dongbo_engine::Db;
 use sqlx::Row;
 
+use super::dialect::on_db;
+
 type R<T> = Result<T, sqlx::Error>;
 
 /// A mapped product whose stock differs.
@@ -75,39 +77,38 @@ const SPEND_SQL: &str = "
       AND (s.total_spent IS NULL OR s.total_spent <> CAST(n.total_amount AS TEXT))
     ORDER BY m.id";
 
-macro_rules! drift_rows {
-    ($db:expr, $sql:expr, |$r:ident| $map:expr) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let rows = sqlx::query($sql).fetch_all(pool).await?;
-                rows.iter().map(|$r| -> R<_> { Ok($map) }).collect::<R<Vec<_>>>()
-            }
-            Db::Postgres(pool) => {
-                let rows = sqlx::query($sql).fetch_all(pool).await?;
-                rows.iter().map(|$r| -> R<_> { Ok($map) }).collect::<R<Vec<_>>>()
-            }
-        }
-    };
-}
-
 /// Mapped products whose Shopify stock differs from Nhanh's, by mapping id.
 pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
-    drift_rows!(db, STOCK_SQL, |r| StockDrift {
-        mapping_id: r.try_get("mapping_id")?,
-        nhanh_product_id: r.try_get("nhanh_product_id")?,
-        variant_id: r.try_get("shopify_variant_id")?,
-        nhanh: r.try_get("available")?,
-        shopify: r.try_get("shopify")?,
+    on_db!(db, |pool, d| {
+        let rows = sqlx::query(STOCK_SQL).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StockDrift {
+                    mapping_id: r.try_get("mapping_id")?,
+                    nhanh_product_id: r.try_get("nhanh_product_id")?,
+                    variant_id: r.try_get("shopify_variant_id")?,
+                    nhanh: r.try_get("available")?,
+                    shopify: r.try_get("shopify")?,
+                })
+            })
+            .collect()
     })
 }
 
 /// Mapped customers whose Shopify total spent differs from Nhanh's, by mapping id.
 pub async fn spend_drift(db: &Db) -> R<Vec<SpendDrift>> {
-    drift_rows!(db, SPEND_SQL, |r| SpendDrift {
-        mapping_id: r.try_get("mapping_id")?,
-        nhanh_customer_id: r.try_get("nhanh_customer_id")?,
-        shopify_customer_id: r.try_get("shopify_customer_id")?,
-        nhanh: r.try_get("nhanh")?,
-        shopify: r.try_get("shopify")?,
+    on_db!(db, |pool, d| {
+        let rows = sqlx::query(SPEND_SQL).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpendDrift {
+                    mapping_id: r.try_get("mapping_id")?,
+                    nhanh_customer_id: r.try_get("nhanh_customer_id")?,
+                    shopify_customer_id: r.try_get("shopify_customer_id")?,
+                    nhanh: r.try_get("nhanh")?,
+                    shopify: r.try_get("shopify")?,
+                })
+            })
+            .collect()
     })
 }

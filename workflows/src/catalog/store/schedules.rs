@@ -4,24 +4,17 @@
 //! One firing per slot rests on one statement: a process fires slot S only if it moves the
 //! schedule's `after_ms` from below S to S ([`claim_slot`]); PostgreSQL's row lock and SQLite's
 //! single writer make that a compare-and-set, so exactly one process wins, however many tick.
-//! The statements are written once (`$n` parameters read the same on both backends).
+//! The statements are written once (`$n` parameters read the same on both backends), each body
+//! once for both ([`on_db!`], [`on_tx!`]).
 
 use async_trait::async_trait;
 use dongbo_engine::{Db, EffectError, StepEffects, StoreTx};
 use serde_json::Value;
 use sqlx::Row;
 
-type R<T> = Result<T, sqlx::Error>;
+use super::dialect::{on_db, on_tx};
 
-/// Runs `$body` with `$pool` bound to the backend's pool (the body is written once, typed twice).
-macro_rules! on_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
+type R<T> = Result<T, sqlx::Error>;
 
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +121,7 @@ row_like!(sqlx::postgres::PgRow);
 /// Every schedule, by name.
 pub async fn list_schedules(db: &Db) -> R<Vec<ScheduleRow>> {
     let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY id");
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let rows = sqlx::query(&sql).fetch_all(pool).await?;
         rows.iter().map(schedule_row).collect()
     })
@@ -137,7 +130,7 @@ pub async fn list_schedules(db: &Db) -> R<Vec<ScheduleRow>> {
 /// One schedule.
 pub async fn get_schedule(db: &Db, id: &str) -> R<Option<ScheduleRow>> {
     let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1");
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;
         row.as_ref().map(schedule_row).transpose()
     })
@@ -149,7 +142,7 @@ pub async fn insert_schedule(db: &Db, row: &ScheduleRow) -> R<bool> {
         "INSERT INTO schedules (id, cron, time_zone, job_type, input, paused, after_ms, created_at, updated_at)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
     let input = row.input.to_string();
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let done = sqlx::query(SQL)
             .bind(&row.id)
             .bind(&row.cron)
@@ -188,7 +181,7 @@ pub async fn update_schedule(db: &Db, id: &str, change: &ScheduleChange, now_ms:
          WHERE id = $1 RETURNING {SCHEDULE_COLUMNS}"
     );
     let input = change.input.to_string();
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let row = sqlx::query(&sql)
             .bind(id)
             .bind(&change.cron)
@@ -210,7 +203,7 @@ pub async fn set_paused(db: &Db, id: &str, paused: bool, now_ms: i64) -> R<Optio
              after_ms = CASE WHEN $2 = FALSE AND paused = TRUE AND after_ms < $3 THEN $3 ELSE after_ms END
          WHERE id = $1 RETURNING {SCHEDULE_COLUMNS}"
     );
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let row = sqlx::query(&sql).bind(id).bind(paused).bind(now_ms).fetch_optional(pool).await?;
         row.as_ref().map(schedule_row).transpose()
     })
@@ -218,7 +211,7 @@ pub async fn set_paused(db: &Db, id: &str, paused: bool, now_ms: i64) -> R<Optio
 
 /// Deletes a schedule and its firings; `false` when there was none.
 pub async fn delete_schedule(db: &Db, id: &str) -> R<bool> {
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let mut tx = pool.begin().await?;
         sqlx::query("DELETE FROM schedule_firings WHERE schedule_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM schedules WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -234,7 +227,7 @@ pub async fn claim_slot(db: &Db, id: &str, slot_ms: i64, fired_by: &str, now_ms:
     const GUARD: &str = "UPDATE schedules SET after_ms = $2 WHERE id = $1 AND paused = FALSE AND after_ms < $2";
     const FILE: &str = "INSERT INTO schedule_firings (schedule_id, kind, at_ms, fired_by, fired_at_ms, job_id)
                         VALUES ($1, $2, $3, $4, $5, NULL)";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let mut tx = pool.begin().await?;
         let won = sqlx::query(GUARD).bind(id).bind(slot_ms).execute(&mut *tx).await?.rows_affected() == 1;
         if won {
@@ -250,7 +243,7 @@ pub async fn claim_slot(db: &Db, id: &str, slot_ms: i64, fired_by: &str, now_ms:
 pub async fn file_firing(db: &Db, firing: &FiringRow) -> R<()> {
     const SQL: &str = "INSERT INTO schedule_firings (schedule_id, kind, at_ms, fired_by, fired_at_ms, job_id)
                        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (schedule_id, kind, at_ms) DO NOTHING";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         sqlx::query(SQL)
             .bind(&firing.schedule_id)
             .bind(&firing.kind)
@@ -269,7 +262,7 @@ pub async fn file_firing(db: &Db, firing: &FiringRow) -> R<()> {
 pub async fn set_firing_job(db: &Db, schedule_id: &str, kind: &str, at_ms: i64, job_id: &str) -> R<()> {
     const SQL: &str =
         "UPDATE schedule_firings SET job_id = $4 WHERE schedule_id = $1 AND kind = $2 AND at_ms = $3 AND job_id IS NULL";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         sqlx::query(SQL).bind(schedule_id).bind(kind).bind(at_ms).bind(job_id).execute(pool).await?;
         Ok(())
     })
@@ -279,7 +272,7 @@ pub async fn set_firing_job(db: &Db, schedule_id: &str, kind: &str, at_ms: i64, 
 pub async fn open_firings(db: &Db) -> R<Vec<FiringRow>> {
     const SQL: &str = "SELECT schedule_id, kind, at_ms, fired_by, fired_at_ms, job_id FROM schedule_firings
                        WHERE job_id IS NULL ORDER BY at_ms";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let rows = sqlx::query(SQL).fetch_all(pool).await?;
         rows.iter().map(firing_row).collect()
     })
@@ -289,7 +282,7 @@ pub async fn open_firings(db: &Db) -> R<Vec<FiringRow>> {
 pub async fn firings(db: &Db, schedule_id: &str, limit: i64) -> R<Vec<FiringRow>> {
     const SQL: &str = "SELECT schedule_id, kind, at_ms, fired_by, fired_at_ms, job_id FROM schedule_firings
                        WHERE schedule_id = $1 ORDER BY fired_at_ms DESC, at_ms DESC LIMIT $2";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let rows = sqlx::query(SQL).bind(schedule_id).bind(limit).fetch_all(pool).await?;
         rows.iter().map(firing_row).collect()
     })
@@ -321,7 +314,7 @@ fn link_row(r: &impl RowLike) -> R<ChildLink> {
 pub async fn children_of(db: &Db, parent_job_id: &str) -> R<Vec<ChildLink>> {
     const SQL: &str = "SELECT parent_job_id, child_job_id, stage, position FROM job_children
                        WHERE parent_job_id = $1 ORDER BY position";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let rows = sqlx::query(SQL).bind(parent_job_id).fetch_all(pool).await?;
         rows.iter().map(link_row).collect()
     })
@@ -330,7 +323,7 @@ pub async fn children_of(db: &Db, parent_job_id: &str) -> R<Vec<ChildLink>> {
 /// The parent of a child job, if it has one.
 pub async fn parent_of(db: &Db, child_job_id: &str) -> R<Option<ChildLink>> {
     const SQL: &str = "SELECT parent_job_id, child_job_id, stage, position FROM job_children WHERE child_job_id = $1";
-    on_pool!(db, |pool| {
+    on_db!(db, |pool, d| {
         let row = sqlx::query(SQL).bind(child_job_id).fetch_optional(pool).await?;
         row.as_ref().map(link_row).transpose()
     })
@@ -341,34 +334,21 @@ pub struct LinkChildren(pub Vec<ChildLink>);
 
 #[async_trait]
 impl StepEffects for LinkChildren {
-    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
         const SQL: &str =
             "INSERT INTO job_children (child_job_id, parent_job_id, stage, position) VALUES ($1, $2, $3, $4)
                            ON CONFLICT (child_job_id) DO NOTHING";
-        match tx {
-            StoreTx::Sqlite(conn) => {
-                for l in &self.0 {
-                    sqlx::query(SQL)
-                        .bind(&l.child_job_id)
-                        .bind(&l.parent_job_id)
-                        .bind(&l.stage)
-                        .bind(l.position)
-                        .execute(&mut *conn)
-                        .await?;
-                }
+        on_tx!(&mut tx, |conn, d| {
+            for l in &self.0 {
+                sqlx::query(SQL)
+                    .bind(&l.child_job_id)
+                    .bind(&l.parent_job_id)
+                    .bind(&l.stage)
+                    .bind(l.position)
+                    .execute(&mut *conn)
+                    .await?;
             }
-            StoreTx::Postgres(conn) => {
-                for l in &self.0 {
-                    sqlx::query(SQL)
-                        .bind(&l.child_job_id)
-                        .bind(&l.parent_job_id)
-                        .bind(&l.stage)
-                        .bind(l.position)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-            }
-        }
+        });
         Ok(())
     }
 }

@@ -2,13 +2,15 @@
 //! fenced claims and their outcome, the items' newest applied times, the flags that stop pushes,
 //! and the lookups from touched items to mappings.
 //!
-//! Configuration and bookkeeping, not step work: every function takes a [`Db`]. Statements use
-//! `$n` parameters, which both SQLite and PostgreSQL read, so most are written once.
+//! Configuration and bookkeeping, not step work: every function takes a [`Db`]. Each is written
+//! once ([`on_db!`]); where the backends differ, [`dialect`](super::dialect) spells it.
 
 use std::collections::HashMap;
 
 use dongbo_engine::Db;
 use sqlx::Row;
+
+use super::dialect::on_db;
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -53,33 +55,27 @@ pub async fn record(db: &Db, d: &NewDelivery) -> R<Recorded> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
     const EARLIER: &str = "SELECT id FROM webhook_deliveries WHERE dedup_key = $1";
-    macro_rules! run {
-        ($pool:expr) => {{
-            let id: Option<i64> = sqlx::query_scalar(INSERT)
-                .bind(d.source)
-                .bind(&d.topic)
-                .bind(&d.dedup_key)
-                .bind(&d.content_key)
-                .bind(d.received_at)
-                .bind(d.triggered_at)
-                .bind(&d.body)
-                .bind(&d.touches)
-                .bind(d.state)
-                .bind(&d.note)
-                .fetch_optional($pool)
-                .await?;
-            match id {
-                Some(id) => Recorded { id, duplicate: false },
-                None => {
-                    let id: i64 = sqlx::query_scalar(EARLIER).bind(&d.dedup_key).fetch_one($pool).await?;
-                    Recorded { id, duplicate: true }
-                }
+    on_db!(db, |pool, _dialect| {
+        let id: Option<i64> = sqlx::query_scalar(INSERT)
+            .bind(d.source)
+            .bind(&d.topic)
+            .bind(&d.dedup_key)
+            .bind(&d.content_key)
+            .bind(d.received_at)
+            .bind(d.triggered_at)
+            .bind(&d.body)
+            .bind(&d.touches)
+            .bind(d.state)
+            .bind(&d.note)
+            .fetch_optional(pool)
+            .await?;
+        Ok(match id {
+            Some(id) => Recorded { id, duplicate: false },
+            None => {
+                let id: i64 = sqlx::query_scalar(EARLIER).bind(&d.dedup_key).fetch_one(pool).await?;
+                Recorded { id, duplicate: true }
             }
-        }};
-    }
-    Ok(match db {
-        Db::Sqlite(pool) => run!(pool),
-        Db::Postgres(pool) => run!(pool),
+        })
     })
 }
 
@@ -88,10 +84,7 @@ pub async fn record(db: &Db, d: &NewDelivery) -> R<Recorded> {
 pub async fn oldest_pending(db: &Db, now: i64) -> R<Option<i64>> {
     const SQL: &str = "SELECT MIN(received_at) FROM webhook_deliveries
          WHERE state = 'RECEIVED' AND (claim_until IS NULL OR claim_until < $1)";
-    match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await,
-    }
+    on_db!(db, |pool, d| sqlx::query_scalar(SQL).bind(now).fetch_one(pool).await)
 }
 
 /// A delivery a dispatcher holds.
@@ -120,35 +113,22 @@ pub async fn claim(db: &Db, token: &str, now: i64, until: i64, received_by: i64,
                       ORDER BY id LIMIT $5)
            AND state IN ('RECEIVED', 'WAITING') AND (claim_until IS NULL OR claim_until < $4)
          RETURNING id, state, touches, pull_job_id";
-    macro_rules! run {
-        ($pool:expr) => {{
-            let rows = sqlx::query(SQL)
-                .bind(token)
-                .bind(until)
-                .bind(received_by)
-                .bind(now)
-                .bind(limit)
-                .fetch_all($pool)
-                .await?;
-            let mut out = rows
-                .iter()
-                .map(|r| {
-                    Ok(ClaimedRow {
-                        id: r.try_get(0)?,
-                        state: r.try_get(1)?,
-                        touches: r.try_get(2)?,
-                        pull_job_id: r.try_get(3)?,
-                    })
+    let mut out = on_db!(db, |pool, d| {
+        let rows =
+            sqlx::query(SQL).bind(token).bind(until).bind(received_by).bind(now).bind(limit).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedRow {
+                    id: r.try_get(0)?,
+                    state: r.try_get(1)?,
+                    touches: r.try_get(2)?,
+                    pull_job_id: r.try_get(3)?,
                 })
-                .collect::<R<Vec<_>>>()?;
-            out.sort_by_key(|r| r.id);
-            out
-        }};
-    }
-    Ok(match db {
-        Db::Sqlite(pool) => run!(pool),
-        Db::Postgres(pool) => run!(pool),
-    })
+            })
+            .collect::<R<Vec<_>>>()?
+    });
+    out.sort_by_key(|r| r.id);
+    Ok(out)
 }
 
 /// What became of a claimed delivery.
@@ -200,33 +180,27 @@ pub async fn finish(db: &Db, token: &str, now: i64, outcomes: &[(i64, Outcome)],
          ON CONFLICT (item_key) DO UPDATE SET applied_at = CASE
              WHEN excluded.applied_at > webhook_item_versions.applied_at THEN excluded.applied_at
              ELSE webhook_item_versions.applied_at END";
-    macro_rules! run {
-        ($pool:expr) => {{
-            let mut tx = $pool.begin().await?;
-            let mut written = 0;
-            for (id, outcome) in outcomes {
-                let q = match outcome {
-                    Outcome::Dispatched { job_id, note } => {
-                        sqlx::query(DISPATCHED).bind(job_id).bind(note).bind(now).bind(id).bind(token)
-                    }
-                    Outcome::Waiting { job_id } => sqlx::query(WAITING).bind(job_id).bind(id).bind(token),
-                    Outcome::Closed { state, note } => {
-                        sqlx::query(CLOSED).bind(*state).bind(note).bind(now).bind(id).bind(token)
-                    }
-                    Outcome::Released => sqlx::query(RELEASED).bind(id).bind(token),
-                };
-                written += q.execute(&mut *tx).await?.rows_affected();
-            }
-            for (key, at) in versions {
-                sqlx::query(VERSION).bind(key).bind(at).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            written
-        }};
-    }
-    Ok(match db {
-        Db::Sqlite(pool) => run!(pool),
-        Db::Postgres(pool) => run!(pool),
+    on_db!(db, |pool, d| {
+        let mut tx = pool.begin().await?;
+        let mut written = 0;
+        for (id, outcome) in outcomes {
+            let q = match outcome {
+                Outcome::Dispatched { job_id, note } => {
+                    sqlx::query(DISPATCHED).bind(job_id).bind(note).bind(now).bind(id).bind(token)
+                }
+                Outcome::Waiting { job_id } => sqlx::query(WAITING).bind(job_id).bind(id).bind(token),
+                Outcome::Closed { state, note } => {
+                    sqlx::query(CLOSED).bind(*state).bind(note).bind(now).bind(id).bind(token)
+                }
+                Outcome::Released => sqlx::query(RELEASED).bind(id).bind(token),
+            };
+            written += q.execute(&mut *tx).await?.rows_affected();
+        }
+        for (key, at) in versions {
+            sqlx::query(VERSION).bind(key).bind(at).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
     })
 }
 
@@ -235,10 +209,7 @@ pub async fn versions(db: &Db, keys: &[String]) -> R<HashMap<String, i64>> {
     const SQL: &str = "SELECT applied_at FROM webhook_item_versions WHERE item_key = $1";
     let mut out = HashMap::new();
     for key in keys {
-        let at: Option<i64> = match db {
-            Db::Sqlite(pool) => sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?,
-            Db::Postgres(pool) => sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?,
-        };
+        let at: Option<i64> = on_db!(db, |pool, d| sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?);
         if let Some(at) = at {
             out.insert(key.clone(), at);
         }
@@ -279,47 +250,29 @@ pub async fn deliveries_page(db: &Db, before: Option<i64>, job: Option<&str>, li
     const SQL: &str = "SELECT id, source, topic, received_at, triggered_at, state, pull_job_id, job_id, note, touches,
                 dispatched_at
          FROM webhook_deliveries
-         WHERE id < $1 AND ($2 IS NULL OR job_id = $2 OR pull_job_id = $2)
-         ORDER BY id DESC LIMIT $3";
-    const SQL_PG: &str =
-        "SELECT id, source, topic, received_at, triggered_at, state, pull_job_id, job_id, note, touches,
-                dispatched_at
-         FROM webhook_deliveries
          WHERE id < $1 AND ($2::text IS NULL OR job_id = $2 OR pull_job_id = $2)
          ORDER BY id DESC LIMIT $3";
     let before = before.unwrap_or(i64::MAX);
-    macro_rules! rows {
-        ($rows:expr) => {
-            $rows
-                .iter()
-                .map(|r| {
-                    Ok(DeliveryRow {
-                        id: r.try_get(0)?,
-                        source: r.try_get(1)?,
-                        topic: r.try_get(2)?,
-                        received_at: r.try_get(3)?,
-                        triggered_at: r.try_get(4)?,
-                        state: r.try_get(5)?,
-                        pull_job_id: r.try_get(6)?,
-                        job_id: r.try_get(7)?,
-                        note: r.try_get(8)?,
-                        touches: r.try_get(9)?,
-                        dispatched_at: r.try_get(10)?,
-                    })
+    on_db!(db, |pool, d| {
+        let rows = sqlx::query(&d.params(SQL)).bind(before).bind(job).bind(limit).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryRow {
+                    id: r.try_get(0)?,
+                    source: r.try_get(1)?,
+                    topic: r.try_get(2)?,
+                    received_at: r.try_get(3)?,
+                    triggered_at: r.try_get(4)?,
+                    state: r.try_get(5)?,
+                    pull_job_id: r.try_get(6)?,
+                    job_id: r.try_get(7)?,
+                    note: r.try_get(8)?,
+                    touches: r.try_get(9)?,
+                    dispatched_at: r.try_get(10)?,
                 })
-                .collect()
-        };
-    }
-    match db {
-        Db::Sqlite(pool) => {
-            let rows = sqlx::query(SQL).bind(before).bind(job).bind(limit).fetch_all(pool).await?;
-            rows!(rows)
-        }
-        Db::Postgres(pool) => {
-            let rows = sqlx::query(SQL_PG).bind(before).bind(job).bind(limit).fetch_all(pool).await?;
-            rows!(rows)
-        }
-    }
+            })
+            .collect()
+    })
 }
 
 /// A raised flag.
@@ -335,38 +288,23 @@ pub struct Flag {
 pub async fn raise_flag(db: &Db, name: &str, at: i64, detail: &str) -> R<()> {
     const SQL: &str =
         "INSERT INTO webhook_flags (name, raised_at, detail) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
-    match db {
-        Db::Sqlite(pool) => sqlx::query(SQL).bind(name).bind(at).bind(detail).execute(pool).await.map(|_| ()),
-        Db::Postgres(pool) => sqlx::query(SQL).bind(name).bind(at).bind(detail).execute(pool).await.map(|_| ()),
-    }
+    on_db!(db, |pool, d| sqlx::query(SQL).bind(name).bind(at).bind(detail).execute(pool).await.map(|_| ()))
 }
 
 /// Clears flag `name`; whether it was up.
 pub async fn clear_flag(db: &Db, name: &str) -> R<bool> {
     const SQL: &str = "DELETE FROM webhook_flags WHERE name = $1";
-    let done = match db {
-        Db::Sqlite(pool) => sqlx::query(SQL).bind(name).execute(pool).await?.rows_affected(),
-        Db::Postgres(pool) => sqlx::query(SQL).bind(name).execute(pool).await?.rows_affected(),
-    };
+    let done = on_db!(db, |pool, d| sqlx::query(SQL).bind(name).execute(pool).await?.rows_affected());
     Ok(done > 0)
 }
 
 /// Flag `name`, when raised.
 pub async fn flag(db: &Db, name: &str) -> R<Option<Flag>> {
     const SQL: &str = "SELECT raised_at, detail FROM webhook_flags WHERE name = $1";
-    let row = match db {
-        Db::Sqlite(pool) => sqlx::query(SQL)
-            .bind(name)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| Ok::<_, sqlx::Error>(Flag { raised_at: r.try_get(0)?, detail: r.try_get(1)? })),
-        Db::Postgres(pool) => sqlx::query(SQL)
-            .bind(name)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| Ok::<_, sqlx::Error>(Flag { raised_at: r.try_get(0)?, detail: r.try_get(1)? })),
-    };
-    row.transpose()
+    on_db!(db, |pool, d| {
+        let row = sqlx::query(SQL).bind(name).fetch_optional(pool).await?;
+        row.map(|r| Ok(Flag { raised_at: r.try_get(0)?, detail: r.try_get(1)? })).transpose()
+    })
 }
 
 /// A product mapping a touched item leads to.
@@ -382,22 +320,10 @@ pub struct ProductMappingHit {
     pub synced_value: Option<serde_json::Value>,
 }
 
-/// The product mappings' columns; `{sv}` is `synced_value` as text (JSONB on PostgreSQL).
-const PRODUCT_HITS: &str = "SELECT m.id, m.nhanh_product_id, v.inventory_item_id, {sv}
+/// The product mappings' columns, ahead of a filter over `m` (the mapping) and `v` (its variant).
+const PRODUCT_HITS: &str = "SELECT m.id, m.nhanh_product_id, v.inventory_item_id, CAST(m.synced_value AS TEXT)
      FROM product_mappings m LEFT JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
      WHERE m.shopify_variant_id IS NOT NULL AND ";
-
-fn hits(pg: bool) -> String {
-    PRODUCT_HITS.replace("{sv}", if pg { "m.synced_value::text" } else { "m.synced_value" })
-}
-
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::Value::from(ids.to_vec()).to_string()
-}
-
-fn texts_json(ids: &[String]) -> String {
-    serde_json::Value::from(ids.to_vec()).to_string()
-}
 
 fn product_hit<'r, Rw: Row>(r: &'r Rw) -> R<ProductMappingHit>
 where
@@ -416,45 +342,28 @@ where
 
 /// The product mappings of these Nhanh products.
 pub async fn product_mappings_of_nhanh(db: &Db, nhanh_ids: &[i64]) -> R<Vec<ProductMappingHit>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = format!("{} m.nhanh_product_id IN (SELECT value FROM json_each($1)) ORDER BY m.id", hits(false));
-            sqlx::query(&sql).bind(ids_json(nhanh_ids)).fetch_all(pool).await?.iter().map(product_hit).collect()
-        }
-        Db::Postgres(pool) => {
-            let sql = format!("{} m.nhanh_product_id = ANY($1) ORDER BY m.id", hits(true));
-            sqlx::query(&sql).bind(nhanh_ids).fetch_all(pool).await?.iter().map(product_hit).collect()
-        }
-    }
+    on_db!(db, |pool, d| {
+        let sql = format!("{PRODUCT_HITS} m.nhanh_product_id {} ORDER BY m.id", d.in_list(1, "bigint"));
+        sqlx::query(&sql).bind(d.list(nhanh_ids)).fetch_all(pool).await?.iter().map(product_hit).collect()
+    })
 }
 
 /// The product mappings whose variant has one of these inventory items.
 pub async fn product_mappings_of_items(db: &Db, item_gids: &[String]) -> R<Vec<ProductMappingHit>> {
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = format!("{} v.inventory_item_id IN (SELECT value FROM json_each($1)) ORDER BY m.id", hits(false));
-            sqlx::query(&sql).bind(texts_json(item_gids)).fetch_all(pool).await?.iter().map(product_hit).collect()
-        }
-        Db::Postgres(pool) => {
-            let sql = format!("{} v.inventory_item_id = ANY($1) ORDER BY m.id", hits(true));
-            sqlx::query(&sql).bind(item_gids).fetch_all(pool).await?.iter().map(product_hit).collect()
-        }
-    }
+    on_db!(db, |pool, d| {
+        let sql = format!("{PRODUCT_HITS} v.inventory_item_id {} ORDER BY m.id", d.in_list(1, "text"));
+        sqlx::query(&sql).bind(d.list(item_gids)).fetch_all(pool).await?.iter().map(product_hit).collect()
+    })
 }
 
 /// The customer mappings (mapped ones) of these Nhanh customers: `(mapping id, nhanh id)`.
 pub async fn customer_mappings_of_nhanh(db: &Db, nhanh_ids: &[i64]) -> R<Vec<(i64, i64)>> {
-    const BASE: &str = "SELECT id, nhanh_customer_id FROM customer_mappings WHERE shopify_customer_id IS NOT NULL AND ";
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = format!("{BASE} nhanh_customer_id IN (SELECT value FROM json_each($1)) ORDER BY id");
-            let rows = sqlx::query(&sql).bind(ids_json(nhanh_ids)).fetch_all(pool).await?;
-            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-        }
-        Db::Postgres(pool) => {
-            let sql = format!("{BASE} nhanh_customer_id = ANY($1) ORDER BY id");
-            let rows = sqlx::query(&sql).bind(nhanh_ids).fetch_all(pool).await?;
-            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-        }
-    }
+    on_db!(db, |pool, d| {
+        let sql = format!(
+            "SELECT id, nhanh_customer_id FROM customer_mappings
+             WHERE shopify_customer_id IS NOT NULL AND nhanh_customer_id {} ORDER BY id",
+            d.in_list(1, "bigint")
+        );
+        sqlx::query_as(&sql).bind(d.list(nhanh_ids)).fetch_all(pool).await
+    })
 }

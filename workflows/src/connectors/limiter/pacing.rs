@@ -2,11 +2,10 @@
 //! sharing one PostgreSQL database ([`SharedNhanhLimiter`]). Both keep the same rule; only where
 //! the slots live differs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
-
-use super::shared::{SharedNhanhLimiter, SharedPermit};
+use super::shared::{SharedNhanhLimiter, SharedPermit, SlotStore};
 use super::slots::{app_key, SharedConfig};
 use super::window::WindowConfig;
 use super::{NhanhLimiter, NhanhPermit};
@@ -18,8 +17,8 @@ pub enum PacingScope {
     /// In this process: right when it is the only one calling the app (SQLite, tests, the demo).
     #[default]
     Process,
-    /// In this PostgreSQL database, shared with every process that uses it.
-    Cluster(PgPool),
+    /// In this store (the catalog's PostgreSQL database), shared with every process that uses it.
+    Cluster(Arc<dyn SlotStore>),
 }
 
 /// The limiter a Nhanh client paces itself with.
@@ -51,8 +50,8 @@ impl NhanhPacing {
     ) -> Self {
         match scope {
             PacingScope::Process => NhanhPacing::Local(NhanhLimiter::new(limits)),
-            PacingScope::Cluster(pool) => NhanhPacing::Shared(SharedNhanhLimiter::new(
-                pool,
+            PacingScope::Cluster(store) => NhanhPacing::Shared(SharedNhanhLimiter::new(
+                store,
                 app_key(app_id, business_id),
                 SharedConfig::new(limits, request_timeout),
             )),

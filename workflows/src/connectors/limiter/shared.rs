@@ -1,25 +1,67 @@
 //! The cluster-wide Nhanh limiter: the async shell over [`slots`](super::slots)' arithmetic and
-//! the slot rows of [`catalog::store::limits`](crate::catalog::store::limits).
+//! a [`SlotStore`] that keeps the slots where every process sees them.
 //!
 //! Every `dongbo` process on one PostgreSQL database that calls the same Nhanh app draws from the
 //! same `limit` slots per URL, so together they stay under the limit the server counts per
 //! appId + businessId + URL. A caller that finds no slot free sleeps for what the arithmetic says
 //! and looks again; nothing is held in the database while it sleeps.
+//!
+//! The limiter only names the operations it needs ([`SlotStore`]); the catalog store implements
+//! them on PostgreSQL (`catalog::store::limits::PgSlotStore`) and the caller hands that in, so
+//! the connectors never reach into the catalog.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::PgPool;
+use async_trait::async_trait;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::slots::SharedConfig;
-use crate::catalog::store::limits::{self, SlotSet};
+use super::slots::{Observation, SharedConfig};
 
-/// Nhanh's limiter for one app, with its slots in PostgreSQL.
+/// What a [`SlotStore`] failed with (its database's error).
+pub type SlotError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The slots of one URL of one app.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotSet<'a> {
+    /// The app key (appId and businessId; never the access token).
+    pub app_key: &'a str,
+    /// The URL path, e.g. `/v3.0/product/list`.
+    pub path: &'a str,
+    /// Slots in use: a process configured with a lower limit uses the first `limit` of them.
+    pub limit: u32,
+}
+
+/// Where the shared slots live, as the operations the limiter needs. Every instant is the
+/// store's own clock, so processes whose clocks disagree still agree on when a slot frees;
+/// durations go in, remaining times come out.
+#[async_trait]
+pub trait SlotStore: std::fmt::Debug + Send + Sync {
+    /// Creates the set's slots if they are missing (free, as if last used long ago).
+    async fn ensure_slots(&self, set: SlotSet<'_>) -> Result<(), SlotError>;
+
+    /// Takes the free slot that has been free longest, marking it in flight by `holder` for
+    /// `hold`; `None` when the URL is locked out or no slot is free. Concurrent takers never take
+    /// the same slot.
+    async fn take_slot(&self, set: SlotSet<'_>, holder: Uuid, hold: Duration) -> Result<Option<i32>, SlotError>;
+
+    /// Records a request's completion ([`Completion`]). `false` when the slot is no longer its
+    /// holder's (its in-flight hold ran out and another took it; that taker's hold then stands).
+    async fn complete_slot(&self, set: SlotSet<'_>, done: Completion) -> Result<bool, SlotError>;
+
+    /// What a caller that found no free slot waits for.
+    async fn observe(&self, set: SlotSet<'_>) -> Result<Observation, SlotError>;
+
+    /// The server locked the set's URL out: nobody takes a slot for `hold` from now. A lock that
+    /// already runs longer stands.
+    async fn lock_out(&self, set: SlotSet<'_>, hold: Duration) -> Result<(), SlotError>;
+}
+
+/// Nhanh's limiter for one app, with its slots in a [`SlotStore`].
 pub struct SharedNhanhLimiter {
-    pool: PgPool,
+    store: Arc<dyn SlotStore>,
     app_key: Arc<str>,
     cfg: SharedConfig,
     /// Paths whose slot rows this process has already made sure exist.
@@ -39,7 +81,7 @@ impl std::fmt::Debug for SharedNhanhLimiter {
 /// failure) came back; dropping it uncompleted records the completion in the background, and a
 /// process that dies holding it frees it at its in-flight expiry.
 pub struct SharedPermit {
-    pool: PgPool,
+    store: Arc<dyn SlotStore>,
     app_key: Arc<str>,
     path: String,
     limit: u32,
@@ -65,32 +107,31 @@ impl SharedPermit {
     pub async fn complete(mut self) {
         self.completed = true;
         let done = Completion { replied: Instant::now(), slot: self.slot, holder: self.holder, hold: self.hold };
-        done.record(&self.pool, &self.app_key, &self.path, self.limit).await;
+        done.record(&*self.store, &self.app_key, &self.path, self.limit).await;
     }
 }
 
-/// A completion on its way to the database.
-struct Completion {
-    replied: Instant,
-    slot: i32,
-    holder: Uuid,
-    hold: Duration,
+/// A request's completion on its way to the store: the slot frees `hold` from `replied`, when
+/// its reply (or failure) came back. The store takes whatever it waited before it could write
+/// (a connection) off `hold`, so the hold never ends early and a busy store does not slow the
+/// pace.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    /// When the reply came back.
+    pub replied: Instant,
+    /// The slot taken.
+    pub slot: i32,
+    /// Who took it.
+    pub holder: Uuid,
+    /// How long the slot stays busy from `replied`.
+    pub hold: Duration,
 }
 
 impl Completion {
-    async fn record(self, pool: &PgPool, app_key: &str, path: &str, limit: u32) {
+    async fn record(self, store: &dyn SlotStore, app_key: &str, path: &str, limit: u32) {
         let set = SlotSet { app_key, path, limit };
         let slot = self.slot;
-        let recorded = async {
-            // The database stamps the completion when the update runs, later than the reply came
-            // back; the wait for a connection (measured here, in this process) is taken off the
-            // hold so a busy pool does not slow the pace. Whatever is left is later than the
-            // reply, so the hold never ends early.
-            let mut conn = pool.acquire().await?;
-            let hold = self.hold.saturating_sub(self.replied.elapsed());
-            limits::complete_slot(&mut *conn, set, slot, self.holder, hold).await
-        };
-        match recorded.await {
+        match store.complete_slot(set, self).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(path, slot, "a Nhanh slot expired before its request completed"),
             // The slot then frees at its in-flight expiry: later, never too early.
@@ -107,17 +148,18 @@ impl Drop for SharedPermit {
         // A request cancelled mid-flight still completed as far as the server is concerned.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let done = Completion { replied: Instant::now(), slot: self.slot, holder: self.holder, hold: self.hold };
-            let (pool, app_key, path, limit) =
-                (self.pool.clone(), self.app_key.clone(), std::mem::take(&mut self.path), self.limit);
-            runtime.spawn(async move { done.record(&pool, &app_key, &path, limit).await });
+            let (store, app_key, path, limit) =
+                (self.store.clone(), self.app_key.clone(), std::mem::take(&mut self.path), self.limit);
+            runtime.spawn(async move { done.record(&*store, &app_key, &path, limit).await });
         }
     }
 }
 
 impl SharedNhanhLimiter {
-    /// A limiter for the app `app_key` (see [`slots::app_key`](super::slots::app_key)) on `pool`.
-    pub fn new(pool: PgPool, app_key: impl Into<String>, cfg: SharedConfig) -> Self {
-        SharedNhanhLimiter { pool, app_key: Arc::from(app_key.into()), cfg, ready: Mutex::new(HashSet::new()) }
+    /// A limiter for the app `app_key` (see [`slots::app_key`](super::slots::app_key)) with its
+    /// slots in `store`.
+    pub fn new(store: Arc<dyn SlotStore>, app_key: impl Into<String>, cfg: SharedConfig) -> Self {
+        SharedNhanhLimiter { store, app_key: Arc::from(app_key.into()), cfg, ready: Mutex::new(HashSet::new()) }
     }
 
     /// Its settings.
@@ -129,25 +171,25 @@ impl SharedNhanhLimiter {
         SlotSet { app_key: &self.app_key, path, limit: self.cfg.limit() }
     }
 
-    async fn ensure(&self, path: &str) -> Result<(), sqlx::Error> {
+    async fn ensure(&self, path: &str) -> Result<(), SlotError> {
         let known = self.ready.lock().unwrap_or_else(|p| p.into_inner()).contains(path);
         if !known {
-            limits::ensure_slots(&self.pool, self.set(path)).await?;
+            self.store.ensure_slots(self.set(path)).await?;
             self.ready.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_owned());
         }
         Ok(())
     }
 
     /// Waits until a request to `path` may be sent; returns the slot and how long it waited.
-    pub async fn acquire(&self, path: &str) -> Result<(SharedPermit, Duration), sqlx::Error> {
+    pub async fn acquire(&self, path: &str) -> Result<(SharedPermit, Duration), SlotError> {
         self.ensure(path).await?;
         let started = Instant::now();
         let hold = self.cfg.in_flight_hold();
         loop {
             let holder = Uuid::new_v4();
-            if let Some(slot) = limits::take_slot(&self.pool, self.set(path), holder, hold).await? {
+            if let Some(slot) = self.store.take_slot(self.set(path), holder, hold).await? {
                 let permit = SharedPermit {
-                    pool: self.pool.clone(),
+                    store: self.store.clone(),
                     app_key: self.app_key.clone(),
                     path: path.to_owned(),
                     limit: self.cfg.limit(),
@@ -158,13 +200,13 @@ impl SharedNhanhLimiter {
                 };
                 return Ok((permit, started.elapsed()));
             }
-            let seen = limits::observe(&self.pool, self.set(path)).await?;
+            let seen = self.store.observe(self.set(path)).await?;
             tokio::time::sleep(self.cfg.next_look(&seen)).await;
         }
     }
 
     /// The server locked `path` for `locked_for`: every process waits it out.
-    pub async fn lock(&self, path: &str, locked_for: Duration) -> Result<(), sqlx::Error> {
-        limits::lock_out(&self.pool, self.set(path), self.cfg.lock_hold(locked_for)).await
+    pub async fn lock(&self, path: &str, locked_for: Duration) -> Result<(), SlotError> {
+        self.store.lock_out(self.set(path), self.cfg.lock_hold(locked_for)).await
     }
 }

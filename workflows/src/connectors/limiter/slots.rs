@@ -3,8 +3,8 @@
 //!
 //! The semantics are [`window`](super::window)'s — a request holds one of `limit` slots from
 //! the moment it is sent until `window + margin` after its reply came back, and a server lock-out
-//! makes every caller wait it out plus the margin — but the slots are rows in PostgreSQL (see
-//! [`catalog::store::limits`](crate::catalog::store::limits)), each with a `busy_until` stamped
+//! makes every caller wait it out plus the margin — but the slots live in a shared store (a
+//! [`SlotStore`](super::shared::SlotStore): rows in PostgreSQL), each with a `busy_until` stamped
 //! by the *database's* clock, so processes on different machines agree on every instant without
 //! trusting each other's clocks.
 //!

@@ -11,6 +11,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 
 use super::R;
+use crate::catalog::store::dialect::on_db;
 
 /// One record a job touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,26 +40,13 @@ pub async fn stream_job_items(db: Db, job: JobId, mut out: mpsc::Sender<R<JobIte
     const SQL: &str = "SELECT position, entity_key, action FROM event_entities WHERE job_id = $1 \
                        ORDER BY position, entity_key, action";
     type Raw = (i64, String, String);
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = SQL.replace("$1", "?1");
-            let id = job.to_string();
-            let mut rows = sqlx::query_as::<_, Raw>(&sql).bind(&id).fetch(&pool);
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                if out.send(row.map(item)).await.is_err() || failed {
-                    return;
-                }
+    on_db!(&db, |pool, d| {
+        let mut rows = sqlx::query_as::<_, Raw>(SQL).bind(d.job(job)).fetch(pool);
+        while let Some(row) = rows.next().await {
+            let failed = row.is_err();
+            if out.send(row.map(item)).await.is_err() || failed {
+                return;
             }
         }
-        Db::Postgres(pool) => {
-            let mut rows = sqlx::query_as::<_, Raw>(SQL).bind(job.as_uuid()).fetch(&pool);
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                if out.send(row.map(item)).await.is_err() || failed {
-                    return;
-                }
-            }
-        }
-    }
+    })
 }

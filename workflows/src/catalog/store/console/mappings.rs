@@ -3,55 +3,36 @@
 
 use dongbo_engine::Db;
 
-use super::{sqlite, R};
+use super::R;
+use crate::catalog::store::dialect::on_db;
 use crate::catalog::store::matching::MatchKind;
 
 /// Runs one statement on either backend: `$sql` in its PostgreSQL form, `$row` the row type,
 /// `|q| …` the binds, `$fetch` the sqlx fetch method.
 macro_rules! run {
     ($db:expr, $sql:expr, $row:ty, |$q:ident| $build:expr, $fetch:ident) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let text = sqlite(&$sql);
-                let $q = sqlx::query_as::<_, $row>(&text);
-                $build.$fetch(pool).await
-            }
-            Db::Postgres(pool) => {
-                let text: &str = &$sql;
-                let $q = sqlx::query_as::<_, $row>(text);
-                $build.$fetch(pool).await
-            }
-        }
+        $crate::catalog::store::dialect::on_db!($db, |pool, d| {
+            let text = d.params(&$sql);
+            let $q = sqlx::query_as::<_, $row>(&text);
+            $build.$fetch(pool).await
+        })
     };
 }
 pub(super) use run;
 
-/// Runs `$body` in a write transaction holding the writer's lock for `$kind`'s mappings: on
-/// SQLite `BEGIN IMMEDIATE`, on PostgreSQL a transaction-scoped advisory lock. `$q(pg)` gives a
-/// statement in the backend's form. A `?` in the body returns early and rolls back.
+/// Runs `$body` in a write transaction holding the writer's lock for `$kind`'s mappings (the
+/// dialect's `begin_locked`: on SQLite `BEGIN IMMEDIATE`, on PostgreSQL a transaction-scoped
+/// advisory lock). `$q(pg)` gives a statement in the backend's form. A `?` in the body returns
+/// early and rolls back.
 macro_rules! transaction {
     ($db:expr, $kind:expr, |$tx:ident, $q:ident| $body:block) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(ConsoleError::from)?;
-                let $q = |pg: &str| sqlite(pg);
-                let out = $body;
-                $tx.commit().await.map_err(ConsoleError::from)?;
-                out
-            }
-            Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await.map_err(ConsoleError::from)?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(lock_key($kind))
-                    .execute(&mut *$tx)
-                    .await
-                    .map_err(ConsoleError::from)?;
-                let $q = |pg: &str| pg.to_owned();
-                let out = $body;
-                $tx.commit().await.map_err(ConsoleError::from)?;
-                out
-            }
-        }
+        on_db!($db, |pool, d| {
+            let mut $tx = d.begin_locked(pool, lock_key($kind)).await.map_err(ConsoleError::from)?;
+            let $q = |pg: &str| d.params(pg);
+            let out = $body;
+            $tx.commit().await.map_err(ConsoleError::from)?;
+            out
+        })
     };
 }
 

@@ -39,31 +39,6 @@ pub use records::{records_page, MappedFilter, RecordQuery, RecordRow, Side};
 /// Store result.
 pub type R<T> = Result<T, sqlx::Error>;
 
-/// The SQLite form of a PostgreSQL statement: `$n::type` and `$n` become `?n`.
-fn sqlite(pg: &str) -> String {
-    let mut out = String::with_capacity(pg.len());
-    let mut chars = pg.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '$' {
-            out.push(c);
-            continue;
-        }
-        out.push('?');
-        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-            out.push(d);
-            chars.next();
-        }
-        if chars.peek() == Some(&':') {
-            chars.next();
-            chars.next();
-            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
-                chars.next();
-            }
-        }
-    }
-    out
-}
-
 /// `text` as a `LIKE` pattern that matches it anywhere, its wildcards escaped (with `\`).
 fn contains_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -80,11 +55,6 @@ fn contains_pattern(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn postgres_parameters_become_numbered_sqlite_ones() {
-        assert_eq!(super::sqlite("a > $1::text AND b <= $2 LIMIT $3::bigint"), "a > ?1 AND b <= ?2 LIMIT ?3");
-    }
-
     #[test]
     fn a_search_matches_its_text_literally() {
         assert_eq!(super::contains_pattern("5%_a\\b"), "%5\\%\\_a\\\\b%");

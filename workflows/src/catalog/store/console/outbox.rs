@@ -8,25 +8,16 @@
 use dongbo_engine::Db;
 
 use super::mappings::run;
-use super::{sqlite, R};
+use super::R;
+use crate::catalog::store::dialect::on_db;
 
 /// Adds a notification unless one with the same `dedup_key` exists. Returns whether it was added.
 pub async fn enqueue(db: &Db, dedup_key: &str, event: &str, body: &str, now_ms: i64) -> R<bool> {
     let sql = "INSERT INTO notify_outbox (dedup_key, event, body, created_at, next_attempt_at)
                VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedup_key) DO NOTHING";
-    let done = match db {
-        Db::Sqlite(pool) => sqlx::query(&sqlite(sql))
-            .bind(dedup_key)
-            .bind(event)
-            .bind(body)
-            .bind(now_ms)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        Db::Postgres(pool) => {
-            sqlx::query(sql).bind(dedup_key).bind(event).bind(body).bind(now_ms).execute(pool).await?.rows_affected()
-        }
-    };
+    let done = on_db!(db, |pool, d| {
+        sqlx::query(sql).bind(dedup_key).bind(event).bind(body).bind(now_ms).execute(pool).await?.rows_affected()
+    });
     Ok(done == 1)
 }
 
@@ -47,17 +38,14 @@ pub async fn claim_due(db: &Db, now_ms: i64, hold_ms: i64) -> R<Option<Due>> {
                  WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1
                    AND (claimed_until IS NULL OR claimed_until <= $1)
                  ORDER BY id LIMIT 1";
-    let sql = |lock: &str| {
-        format!(
-            "UPDATE notify_outbox SET claimed_until = $1::bigint + $2::bigint WHERE id = ({pick}{lock}) RETURNING id, body, attempts"
-        )
-    };
-    let row: Option<(i64, String, i64)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(&sqlite(&sql(""))).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?,
-        Db::Postgres(pool) => {
-            sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED")).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?
-        }
-    };
+    let row: Option<(i64, String, i64)> = on_db!(db, |pool, d| {
+        let sql = d.params(&format!(
+            "UPDATE notify_outbox SET claimed_until = $1::bigint + $2::bigint WHERE id = ({pick}{}) \
+             RETURNING id, body, attempts",
+            d.skip_locked()
+        ));
+        sqlx::query_as(&sql).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?
+    });
     Ok(row.map(|(id, body, attempts)| Due { id, body, attempts }))
 }
 
@@ -65,11 +53,7 @@ pub async fn claim_due(db: &Db, now_ms: i64, hold_ms: i64) -> R<Option<Due>> {
 pub async fn mark_delivered(db: &Db, id: i64, now_ms: i64) -> R<()> {
     let sql = "UPDATE notify_outbox SET delivered_at = $2, attempts = attempts + 1, claimed_until = NULL,
                last_error = NULL WHERE id = $1";
-    match db {
-        Db::Sqlite(pool) => sqlx::query(&sqlite(sql)).bind(id).bind(now_ms).execute(pool).await.map(drop)?,
-        Db::Postgres(pool) => sqlx::query(sql).bind(id).bind(now_ms).execute(pool).await.map(drop)?,
-    };
-    Ok(())
+    on_db!(db, |pool, d| sqlx::query(sql).bind(id).bind(now_ms).execute(pool).await.map(drop))
 }
 
 /// Records a failed attempt: tried again at `retry_at`, or given up (`None`) at `now_ms`.
@@ -78,15 +62,9 @@ pub async fn mark_failed(db: &Db, id: i64, error: &str, retry_at: Option<i64>, n
                  next_attempt_at = COALESCE($3::bigint, next_attempt_at),
                  gave_up_at = CASE WHEN $3::bigint IS NULL THEN $4::bigint ELSE NULL END
                WHERE id = $1";
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query(&sqlite(sql)).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query(sql).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)?
-        }
-    };
-    Ok(())
+    on_db!(db, |pool, d| {
+        sqlx::query(&d.params(sql)).bind(id).bind(error).bind(retry_at).bind(now_ms).execute(pool).await.map(drop)
+    })
 }
 
 /// An outbox entry as it stands.
@@ -148,10 +126,7 @@ pub struct Cursor {
 pub async fn read_cursor(db: &Db, name: &str, now_ms: i64) -> R<Cursor> {
     let insert = "INSERT INTO notify_cursors (name, since, position) VALUES ($1, $2, 0) ON CONFLICT (name) DO NOTHING";
     let select = "SELECT since, position FROM notify_cursors WHERE name = $1".to_owned();
-    match db {
-        Db::Sqlite(pool) => sqlx::query(&sqlite(insert)).bind(name).bind(now_ms).execute(pool).await.map(drop)?,
-        Db::Postgres(pool) => sqlx::query(insert).bind(name).bind(now_ms).execute(pool).await.map(drop)?,
-    };
+    on_db!(db, |pool, d| sqlx::query(insert).bind(name).bind(now_ms).execute(pool).await.map(drop))?;
     let (since, position) = run!(db, select, (i64, i64), |q| q.bind(name), fetch_one)?;
     Ok(Cursor { since, position })
 }
@@ -159,9 +134,5 @@ pub async fn read_cursor(db: &Db, name: &str, now_ms: i64) -> R<Cursor> {
 /// Moves the cursor `name` forward to `position` (never back: another process may be ahead).
 pub async fn save_cursor(db: &Db, name: &str, position: i64) -> R<()> {
     let sql = "UPDATE notify_cursors SET position = $2 WHERE name = $1 AND position < $2";
-    match db {
-        Db::Sqlite(pool) => sqlx::query(&sqlite(sql)).bind(name).bind(position).execute(pool).await.map(drop)?,
-        Db::Postgres(pool) => sqlx::query(sql).bind(name).bind(position).execute(pool).await.map(drop)?,
-    };
-    Ok(())
+    on_db!(db, |pool, d| sqlx::query(sql).bind(name).bind(position).execute(pool).await.map(drop))
 }

@@ -4,7 +4,7 @@
 use dongbo_engine::Db;
 
 use super::mappings::{run, tables};
-use super::{contains_pattern, sqlite, R};
+use super::{contains_pattern, R};
 use crate::catalog::store::matching::MatchKind;
 use crate::keys::PhoneKey;
 
