@@ -53,8 +53,11 @@ impl Core<SqliteDriver> {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        // An in-memory database exists once per connection, so it gets exactly one.
+        // An in-memory database exists once per connection, so it gets exactly one. A file's
+        // connection does not go stale while it idles, so a checkout does not ping it first (a
+        // ping is a trip to the connection's thread, as long as a whole step commit).
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(if memory { 1 } else { 8 })
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts)
@@ -181,19 +184,105 @@ async fn insert_events(
         }
         let position = inserted.last_insert_rowid();
         if let EventPayload::StepCompleted(_) = &e.payload {
-            // Many rows per statement: a step may touch thousands of records.
-            for chunk in touched.chunks(200) {
-                let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-                let sql = format!("INSERT INTO event_entities (position, job_id, entity_key, action) VALUES {values}");
-                let mut q = sqlx::query(&sql);
-                for t in chunk {
-                    q = q.bind(position).bind(job_id.to_string()).bind(t.key()).bind(&t.action);
-                }
-                q.execute(&mut *conn).await?;
+            if !touched.is_empty() {
+                // One statement for all of them, as one JSON array of [key, action]: a step may
+                // touch thousands of records.
+                let rows: Vec<(String, &str)> = touched.iter().map(|t| (t.key(), t.action.as_str())).collect();
+                let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query(
+                    "INSERT INTO event_entities (position, job_id, entity_key, action)
+                     SELECT ?1, ?2, e.value ->> 0, e.value ->> 1 FROM json_each(?3) e ORDER BY e.key",
+                )
+                .bind(position)
+                .bind(job_id.to_string())
+                .bind(rows)
+                .execute(&mut *conn)
+                .await?;
             }
         }
     }
     Ok(())
+}
+
+/// The common step commit — no local writes, no audit entries — as one statement (migration
+/// 0016's `step_commits` view, whose trigger fences, moves the queue row, appends the events and
+/// saves the projection row, all or nothing), followed in the same call by the read of a pending
+/// cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected previous seq, ?5 last
+/// seq, ?6 mode, ?7 time, ?8 the events (JSON), ?9… the projection row after them.
+const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at, events,
+        type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,
+        completed_at, attempts, priority)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22);
+    SELECT cancel_requested_by FROM job_queue WHERE job_id = ?1";
+
+/// The message of the trigger's refusal when the fence does not hold.
+const FENCED: &str = "dongbo: fenced";
+
+impl SqliteDriver {
+    /// A lease holder's commit without local writes or audit entries: one trip to the
+    /// connection's thread ([`STEP_COMMIT`]). The cancel request is read right after the commit,
+    /// on the same connection: only a lease holder's job can carry one, and this lease holder
+    /// acts on it at its next step boundary either way.
+    async fn commit_in_one_statement(
+        &self,
+        lease: &Lease,
+        append: &Append<'_>,
+        j: &BackgroundJob,
+    ) -> Result<Option<String>> {
+        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+            return Err(StoreError::Fenced(lease.job_id));
+        };
+        let (mode, at) = append.queue.mode();
+        let events: Vec<Value> = append
+            .events
+            .iter()
+            .map(|e| {
+                serde_json::json!([
+                    e.seq,
+                    e.payload.event_type(),
+                    e.payload.to_json().to_string(),
+                    ms(e.recorded_at),
+                    e.actor
+                ])
+            })
+            .collect();
+        let result = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
+            .bind(lease.job_id.to_string())
+            .bind(lease.worker.as_str())
+            .bind(i64::from(lease.attempt))
+            .bind(first.seq - 1)
+            .bind(last.seq)
+            .bind(mode)
+            .bind(at.map(ms))
+            .bind(Value::Array(events).to_string())
+            .bind(&j.job_type)
+            .bind(j.status.as_str())
+            .bind(j.total)
+            .bind(j.processed)
+            .bind(j.successful)
+            .bind(j.failed)
+            .bind(j.metadata.to_string())
+            .bind(&j.error)
+            .bind(ms(j.created_at))
+            .bind(j.started_at.map(ms))
+            .bind(ms(j.updated_at))
+            .bind(j.completed_at.map(ms))
+            .bind(j.attempts)
+            .bind(j.priority.as_str())
+            .fetch_optional(&self.pool)
+            .await;
+        match result {
+            Ok(cancel) => {
+                self.announce(lease.job_id, last.seq);
+                Ok(cancel.flatten())
+            }
+            // The fence did not hold, or a sequence number is taken: someone else appended.
+            Err(sqlx::Error::Database(d)) if d.message().contains(FENCED) || d.is_unique_violation() => {
+                Err(StoreError::Fenced(lease.job_id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 #[async_trait]
@@ -450,6 +539,9 @@ impl Driver for SqliteDriver {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
             return Err(StoreError::Fenced(lease.job_id));
         };
+        if append.effects.is_none() && append.touched.is_empty() {
+            return self.commit_in_one_statement(lease, append, row).await;
+        }
         let mut tx = self.begin().await?;
         // Fencing and the queue change in one statement: the row must still be ours, at the
         // sequence number before ours.

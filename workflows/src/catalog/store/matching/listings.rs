@@ -1,7 +1,7 @@
 //! Listings of what matching wrote (mappings, conflicts), the stale mappings the prune step
 //! deletes, and the benchmark's baseline join.
 
-use dongbo_engine::Db;
+use dongbo_engine::{Db, JobId};
 
 use super::tables::MatchKind;
 use super::R;
@@ -121,6 +121,22 @@ pub async fn bare_key_join(db: &Db, kind: MatchKind) -> R<i64> {
     Ok(n)
 }
 
+/// The job the floor's audit rows are filed under: no job has this id (the nil UUID).
+fn floor_job() -> JobId {
+    JobId::from(uuid::Uuid::nil())
+}
+
+/// Settles a catalog written in seconds as the hours after real pulls do: SQLite's write-ahead
+/// log folded into the database file, PostgreSQL's planner statistics gathered (autovacuum's
+/// work). For the benchmark, before it measures.
+pub async fn settle(db: &Db) -> R<()> {
+    on_db!(db, |pool, d| {
+        let sql = if d.postgres() { "ANALYZE" } else { "PRAGMA wal_checkpoint(TRUNCATE)" };
+        sqlx::query(sql).execute(pool).await?;
+    });
+    Ok(())
+}
+
 /// Where [`key_join_written`] writes the join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinFloor {
@@ -129,6 +145,11 @@ pub enum JoinFloor {
     /// The least any store of mappings needs: a table keyed by the Nhanh id alone, holding the
     /// Shopify id and the key, no other index (`{map}_join_keyed`).
     KeyedOnly,
+    /// The floor of any job that stores its decisions: [`JoinFloor::KeyedOnly`], plus one row
+    /// per mapping written in the engine's audit index (`event_entities`, under a made-up job
+    /// and position, removed before the next run), as a match step files each mapping it
+    /// writes.
+    KeyedWithAudit,
 }
 
 /// The floor of a job that must write what it decides: the same bare join, its rows written
@@ -144,9 +165,13 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
             kind.sql("x.{nid}, y.{sid}, 'join', x.{key}, NULL, 'PENDING', 0"),
             kind.sql("{map_n}"),
         ),
-        JoinFloor::KeyedOnly => {
+        JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit => {
             (kind.sql("{map}_join_keyed"), "n, s, k".into(), kind.sql("x.{nid}, y.{sid}, x.{key}"), "n".into())
         }
+    };
+    let entity = match kind {
+        MatchKind::Customers => "nhanh_customer",
+        MatchKind::Products => "nhanh_product",
     };
     let insert = kind.sql(&format!(
         "INSERT INTO {table} ({columns}) SELECT {values} FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
@@ -173,7 +198,7 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
             .map(|statement| statement.replace(&map, &table))
             .collect(),
             // SQLite's `INTEGER PRIMARY KEY` is the rowid itself: no index beside the table.
-            (JoinFloor::KeyedOnly, pg) => {
+            (JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit, pg) => {
                 let id = if pg { "BIGINT" } else { "INTEGER" };
                 vec![format!("CREATE TABLE IF NOT EXISTS {table} (n {id} PRIMARY KEY, s TEXT, k TEXT)")]
             }
@@ -183,8 +208,25 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
         }
         let empty = if d.postgres() { "TRUNCATE" } else { "DELETE FROM" };
         sqlx::query(&format!("{empty} {table}")).execute(&mut *conn).await?;
+        let job = d.job(floor_job());
+        let audit = floor == JoinFloor::KeyedWithAudit;
         let t = std::time::Instant::now();
         let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
-        Ok((rows, t.elapsed()))
+        if audit {
+            // One audit row per mapping written, as the engine files a step's touched records.
+            sqlx::query(&format!(
+                "INSERT INTO event_entities (position, job_id, entity_key, action)
+                 SELECT 0, $1, '{entity}:' || CAST(n AS TEXT), 'mapped:created' FROM {table}"
+            ))
+            .bind(job.clone())
+            .execute(&mut *conn)
+            .await?;
+        }
+        let took = t.elapsed();
+        if audit {
+            // Gone again, so that what is measured next does not find them in the index.
+            sqlx::query("DELETE FROM event_entities WHERE job_id = $1").bind(job).execute(&mut *conn).await?;
+        }
+        Ok((rows, took))
     })
 }
