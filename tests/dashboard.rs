@@ -3,7 +3,9 @@
 //! progress advancing and then COMPLETED at 100 % without a reload, and whose job page lists every
 //! step of the log in its timeline. Then the Locations panel, before any product pull, names the
 //! pulls to run and runs them; a depot mapped there reads back through the API, and the API's
-//! refusal of a stale unmapping shows in the panel. Screenshots of the pages (and the two
+//! refusal of a stale unmapping shows in the panel. The Webhooks panel lists a delivery sent to the
+//! server with a link to the job it caused, and lifts the stop a Shopify `app/uninstalled` puts on
+//! pushes. Screenshots of the pages (and the two
 //! processes' logs) are left in the `dashboard` folder of cargo's `CARGO_TARGET_TMPDIR`; the test
 //! prints their paths.
 //!
@@ -30,6 +32,10 @@ const JOB_TYPE: &str = "PULL_NHANH_CUSTOMERS";
 /// simulator's speed — shorter than the page's 3 s list refresh, so the intermediate values the
 /// test sees can only come from the live stream.
 const CUSTOMERS: i64 = 8000;
+
+/// The webhook secrets the server is started with, so the test can send it deliveries.
+const NHANH_WEBHOOK_TOKEN: &str = "dashboard-nhanh-token";
+const SHOPIFY_WEBHOOK_SECRET: &str = "dashboard-shopify-secret";
 
 /// Where a test may leave files: under `target/`, never in the repository.
 fn artefact_dir() -> PathBuf {
@@ -114,6 +120,8 @@ async fn start_server(db_url: &str, env: &[(String, String)], log: &Path) -> (Pr
     let child = Command::new(dongbo_bin())
         .args(["serve", "--db", db_url, "--listen", &addr, "--workers", "2"])
         .env_remove("DONGBO_API_TOKEN")
+        .env("NHANH_WEBHOOK_TOKEN", NHANH_WEBHOOK_TOKEN)
+        .env("SHOPIFY_WEBHOOK_SECRET", SHOPIFY_WEBHOOK_SECRET)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("create the server log"))
@@ -315,6 +323,105 @@ async fn a_job_started_from_the_dashboard_shows_live_progress_then_completed_and
 
     locations_panel_maps_a_depot_and_shows_the_apis_refusal(page, &base, &artefacts).await;
     console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_hand(page, &base, &db.url, &artefacts).await;
+    // Last: it stops pushes to Shopify for a while.
+    webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_stop(page, &base, &artefacts).await;
+}
+
+/// The Webhooks panel on the jobs page: a Nhanh delivery sent to the server shows in it with its
+/// source, topic and state, and a link to the job it caused that opens the job's page; a Shopify
+/// `app/uninstalled` shows as stopped pushes with a button, which lifts the stop (read back
+/// through the API).
+async fn webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_stop(
+    page: &cdp::Page,
+    base: &str,
+    artefacts: &Path,
+) {
+    let client = reqwest::Client::new();
+    let body = json!({ "event": "productUpdate", "businessId": 1, "data": { "productId": "1" } });
+    let sent = client
+        .post(format!("{base}/api/webhooks/nhanh"))
+        .header("content-type", "application/json")
+        .header("verifyToken", NHANH_WEBHOOK_TOKEN)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{sent:?}");
+    let sent: Value = sent.json().await.unwrap();
+    let delivery = sent["data"]["deliveryId"].as_i64().expect("a delivery id");
+    // The server's dispatcher turns it into a job; the API says which.
+    let url = &format!("{base}/api/webhook-deliveries?limit=10");
+    let job = wait_for("the delivery's job", Duration::from_secs(30), || async move {
+        let list: Value = reqwest::get(url.as_str()).await.ok()?.json().await.ok()?;
+        let d = list["data"].as_array()?.iter().find(|d| d["id"] == json!(delivery))?.clone();
+        d["jobId"].as_str().or(d["pullJobId"].as_str()).map(str::to_owned)
+    })
+    .await;
+
+    page.eval("location.hash = '#/'").await;
+    let row_js = &format!(
+        "(() => {{ document.querySelector('#webhooks-reload').click();
+           const tr = document.querySelector('#deliveries tr[data-delivery=\"{delivery}\"]');
+           if (window.sameDocument !== true || !tr || !tr.querySelector('a[data-job=\"{job}\"]')) return null;
+           return {{ source: tr.children[1].textContent, topic: tr.children[2].textContent,
+                    state: tr.dataset.state }}; }})()"
+    );
+    let row = wait_for("the panel to list the delivery with its job", Duration::from_secs(30), || async move {
+        Some(page.eval(row_js).await).filter(|v| !v.is_null())
+    })
+    .await;
+    assert_eq!((&row["source"], &row["topic"]), (&json!("nhanh"), &json!("productUpdate")), "{row}");
+    assert!(["DISPATCHED", "WAITING"].contains(&row["state"].as_str().unwrap_or("")), "{row}");
+    let shot = artefacts.join("dashboard-webhooks.png");
+    page.eval("document.querySelector('#webhooks-card').scrollIntoView()").await;
+    page.screenshot(&shot).await;
+    println!("screenshot of the Webhooks panel: {}", shot.display());
+    page.eval(&format!("document.querySelector('#deliveries a[data-job=\"{job}\"]').click()")).await;
+    let hash = &format!("#/jobs/{job}");
+    wait_for("the delivery's job page", Duration::from_secs(10), || async move {
+        page.eval("location.hash").await.as_str().filter(|h| *h == hash.as_str()).map(|_| ())
+    })
+    .await;
+
+    // Shopify says the app was uninstalled: the panel says pushes are stopped, and its button
+    // lets them resume.
+    let uninstalled = json!({ "id": 1, "name": "dongbo-sim" }).to_string();
+    let sent = client
+        .post(format!("{base}/api/webhooks/shopify"))
+        .header("content-type", "application/json")
+        .header("X-Shopify-Topic", "app/uninstalled")
+        .header("X-Shopify-Event-Id", "dashboard-uninstalled")
+        .header("X-Shopify-Shop-Domain", "dongbo-sim.myshopify.com")
+        .header(
+            "X-Shopify-Hmac-SHA256",
+            dongbo_workflows::webhooks::shopify::sign(SHOPIFY_WEBHOOK_SECRET, uninstalled.as_bytes()),
+        )
+        .body(uninstalled)
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{sent:?}");
+    page.eval("location.hash = '#/'").await;
+    let stopped_js = "(() => { document.querySelector('#webhooks-reload').click();
+        const line = document.querySelector('#shopify-app-state'); const b = document.querySelector('#shopify-reinstalled');
+        if (line.dataset.pushesStopped !== 'true' || b.hidden) return null;
+        return line.textContent; })()";
+    let said = wait_for("the panel to show pushes stopped", Duration::from_secs(30), || async move {
+        page.eval(stopped_js).await.as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(said.contains("stopped") && said.contains("dongbo-sim.myshopify.com"), "{said}");
+    page.eval("document.querySelector('#shopify-reinstalled').click()").await;
+    let app_url = &format!("{base}/api/shopify/app");
+    wait_for("the API to say pushes resume", Duration::from_secs(20), || async move {
+        let app: Value = reqwest::get(app_url.as_str()).await.ok()?.json().await.ok()?;
+        (app["data"]["pushesStopped"] == json!(false)).then_some(())
+    })
+    .await;
+    let resumed = page
+        .eval("(() => { const b = document.querySelector('#shopify-reinstalled'); return b.hidden && document.querySelector('#shopify-app-state').dataset.pushesStopped === 'false'; })()")
+        .await;
+    assert_eq!(resumed, json!(true), "the panel still shows pushes stopped");
 }
 
 /// Waits until the job `id` is in `status` (read through the API).

@@ -1,5 +1,6 @@
-//! `dongbo run` from the terminal: a pull against the simulator to completion, a detached
-//! request, and bad input refused with a clear message.
+//! `dongbo run` from the terminal: a pull against the simulator to completion, a pipeline whose
+//! children run on the command's own worker, a detached request, and bad input refused with a
+//! clear message.
 
 use std::process::Command;
 
@@ -51,4 +52,43 @@ async fn a_detached_run_only_requests_and_bad_input_is_refused_with_its_reason()
     assert!(!ok && err.contains("invalid input for PULL_NHANH_CUSTOMERS"), "{err}");
     let (ok, _, err) = dongbo_run(&sim.env(), &db.url, &["NOT_A_JOB"]).await;
     assert!(!ok && err.contains("unknown job type `NOT_A_JOB`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_run_from_the_terminal_runs_its_children_on_the_one_worker_it_starts() {
+    let sim = Simulator::start(
+        SimConfig { customers: 30, products: 10, ..SimConfig::default() },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let db = dongbo_tests::sqlite_db();
+    let input = r#"{"recheckSecs": 1, "stages": [
+        {"name": "pull", "jobs": [{"type": "PULL_NHANH_CUSTOMERS", "input": {"mode": "full"}}]},
+        {"name": "count", "jobs": [{"type": "EXAMPLE_COUNT", "input": {"items": 3}}]}
+    ]}"#;
+    let (ok, out, err) = dongbo_run(&sim.env(), &db.url, &["PIPELINE", "--input", input]).await;
+    assert!(ok, "{err}");
+    let row: Value = serde_json::from_str(&out).expect("the job as JSON");
+    assert_eq!(row["status"], "COMPLETED", "{row}");
+    assert_eq!((row["total"].as_i64(), row["processed"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(row["attempts"], 1, "waiting for its children is not an attempt");
+
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let jobs = store.list_jobs(&dongbo_engine::JobFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let mut children: Vec<(String, dongbo_engine::JobStatus, i64)> =
+        jobs.iter().filter(|j| j.job_type != "PIPELINE").map(|j| (j.job_type.clone(), j.status, j.processed)).collect();
+    children.sort();
+    assert_eq!(
+        children,
+        vec![
+            ("EXAMPLE_COUNT".to_owned(), dongbo_engine::JobStatus::Completed, 3),
+            (
+                "PULL_NHANH_CUSTOMERS".to_owned(),
+                dongbo_engine::JobStatus::Completed,
+                sim.truth().nhanh_customers as i64
+            ),
+        ]
+    );
 }

@@ -102,6 +102,10 @@ pub struct JobClaimed {
     /// True when the previous holder lost its lease rather than releasing it.
     #[serde(default)]
     pub after_lost_lease: bool,
+    /// True when this claim ends a wait ([`StepCompleted::wait_until`]): it is not counted in
+    /// the job's `attempts`. Absent (false) in claims recorded before waits existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_wait: bool,
 }
 
 /// A step finished and its checkpoint is durable.
@@ -128,6 +132,11 @@ pub struct StepCompleted {
     /// How many records the step touched, when that is more than `touched` lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub touched_count: Option<u64>,
+    /// Set when the step asked to wait (`Step::wait`): the worker gave the job up with this
+    /// checkpoint, and the job is not claimed again before this time. Absent in steps recorded
+    /// before waits existed, which never waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<DateTime<Utc>>,
 }
 
 /// The most touched records a `StepCompleted` payload lists. A match batch touches tens of
@@ -443,6 +452,9 @@ mod fuzz {
         "metadata",
         "touched",
         "touchedCount",
+        "waitUntil",
+        "afterWait",
+        "afterLostLease",
         "kind",
         "id",
         "action",

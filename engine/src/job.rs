@@ -21,7 +21,8 @@ use crate::queue::Priority;
 pub enum JobStatus {
     /// Requested, not yet claimed.
     Pending,
-    /// Claimed at least once and not finished (including while waiting for a retry).
+    /// Claimed at least once and not finished (including while waiting for a retry, or waiting
+    /// after a `Step::wait`: then `metadata.waitingUntil` says until when).
     Running,
     /// Finished.
     Completed,
@@ -103,8 +104,22 @@ pub struct BackgroundJob {
     pub updated_at: DateTime<Utc>,
     /// When finished.
     pub completed_at: Option<DateTime<Utc>>,
-    /// How many times a worker has claimed it.
+    /// How many times a worker has claimed it, not counting the claims that end a wait
+    /// (`Step::wait`): a wait is neither an attempt nor a failure.
     pub attempts: i64,
+}
+
+/// The metadata key under which the projection shows until when a waiting job waits (an RFC 3339
+/// time): set by a `StepCompleted` that waits, removed by the claim that ends the wait or by the
+/// job's end.
+pub const WAITING_UNTIL: &str = "waitingUntil";
+
+impl BackgroundJob {
+    /// Until when the job waits after a `Step::wait`, if it is waiting.
+    pub fn waiting_until(&self) -> Option<DateTime<Utc>> {
+        let at = self.metadata.get(WAITING_UNTIL)?.as_str()?;
+        DateTime::parse_from_rfc3339(at).ok().map(|t| t.with_timezone(&Utc))
+    }
 }
 
 /// An event that cannot be applied to the row as it stands.
@@ -183,7 +198,12 @@ pub fn apply_payload(
                 row.status = JobStatus::Running;
             }
             row.started_at.get_or_insert(at);
-            row.attempts = i64::from(c.attempt);
+            // Claims are numbered one after another, so before waits existed this count equalled
+            // the claim number; a claim that ends a wait is not an attempt.
+            if !c.after_wait {
+                row.attempts += 1;
+            }
+            stop_waiting(&mut row.metadata);
         }
         EventPayload::StepCompleted(s) => {
             let p = &s.progress;
@@ -197,6 +217,10 @@ pub fn apply_payload(
                 merge(&mut row.metadata, meta);
             }
             row.error = None;
+            match s.wait_until {
+                Some(until) => merge(&mut row.metadata, &serde_json::json!({ WAITING_UNTIL: until })),
+                None => stop_waiting(&mut row.metadata),
+            }
         }
         EventPayload::StepFailed(f) => {
             row.error = Some(f.error.clone());
@@ -206,6 +230,7 @@ pub fn apply_payload(
         }
         EventPayload::JobCompleted(c) => {
             row.status = JobStatus::Completed;
+            stop_waiting(&mut row.metadata);
             row.completed_at = Some(at);
             row.error = None;
             if !c.summary.is_null() {
@@ -214,11 +239,13 @@ pub fn apply_payload(
         }
         EventPayload::JobFailed(f) => {
             row.status = JobStatus::Failed;
+            stop_waiting(&mut row.metadata);
             row.completed_at = Some(at);
             row.error = Some(f.error.clone());
         }
         EventPayload::JobCancelled(_) => {
             row.status = JobStatus::Cancelled;
+            stop_waiting(&mut row.metadata);
             row.completed_at = Some(at);
         }
         EventPayload::JobResumed(r) => {
@@ -242,6 +269,13 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> Result<Option<Ba
         row = Some(apply(row, e)?);
     }
     Ok(row)
+}
+
+/// Removes the waiting mark ([`WAITING_UNTIL`]).
+fn stop_waiting(metadata: &mut Value) {
+    if let Some(meta) = metadata.as_object_mut() {
+        meta.remove(WAITING_UNTIL);
+    }
 }
 
 /// Shallow merge of `patch`'s keys into `target` (both treated as objects).
@@ -303,6 +337,30 @@ mod tests {
             attempt,
             resumed_from: None,
             after_lost_lease: false,
+            after_wait: false,
+        })
+    }
+    fn woken(attempt: u32) -> EventPayload {
+        EventPayload::JobClaimed(JobClaimed {
+            v: 1,
+            worker: "w".into(),
+            attempt,
+            resumed_from: Some(3),
+            after_lost_lease: false,
+            after_wait: true,
+        })
+    }
+    fn waits(until: &str) -> EventPayload {
+        EventPayload::StepCompleted(StepCompleted {
+            v: 1,
+            step: "waiting".into(),
+            state_version: 1,
+            state: json!(null),
+            progress: Progress::default(),
+            note: None,
+            touched: vec![],
+            touched_count: None,
+            wait_until: Some(until.parse().unwrap()),
         })
     }
     fn step(progress: Progress) -> EventPayload {
@@ -315,6 +373,7 @@ mod tests {
             note: None,
             touched: vec![],
             touched_count: None,
+            wait_until: None,
         })
     }
 
@@ -372,8 +431,40 @@ mod tests {
             json!({"status": "FAILED", "error": "bad token", "completedAt": "2023-11-14T22:13:23Z"}),
         );
         check(
-            vec![requested(), claimed(2), EventPayload::JobCompleted(JobCompleted { v: 1, summary: json!({"n": 1}) })],
+            vec![
+                requested(),
+                claimed(1),
+                claimed(2),
+                EventPayload::JobCompleted(JobCompleted { v: 1, summary: json!({"n": 1}) }),
+            ],
             json!({"status": "COMPLETED", "attempts": 2, "metadata": {"summary": {"n": 1}}}),
+        );
+    }
+
+    #[test]
+    fn a_waiting_job_runs_and_shows_until_when_and_its_wake_up_is_not_an_attempt() {
+        let until = "2026-01-01T00:00:05Z";
+        check(
+            vec![requested(), claimed(1), waits(until)],
+            json!({"status": "RUNNING", "attempts": 1, "error": null, "metadata": {"waitingUntil": until}}),
+        );
+        check(
+            vec![requested(), claimed(1), waits(until), woken(2)],
+            json!({"status": "RUNNING", "attempts": 1, "metadata": {}}),
+        );
+        // A claim after a lost lease is an attempt again, counted after the waits.
+        check(
+            vec![requested(), claimed(1), waits(until), woken(2), waits(until), woken(3), claimed(4)],
+            json!({"attempts": 2, "metadata": {}}),
+        );
+        check(
+            vec![
+                requested(),
+                claimed(1),
+                waits(until),
+                EventPayload::JobCancelled(JobCancelled { v: 1, requested_by: "op".into() }),
+            ],
+            json!({"status": "CANCELLED", "metadata": {}}),
         );
     }
 

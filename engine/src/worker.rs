@@ -1,5 +1,6 @@
 //! The worker: claims jobs, runs their steps, commits each with its checkpoint, keeps its lease
-//! alive, retries what is transient and stops what is cancelled.
+//! alive, retries what is transient, gives up the jobs whose steps wait, and stops what is
+//! cancelled.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -80,6 +81,9 @@ pub enum RunOutcome {
     Cancelled,
     /// A step failed and a retry is scheduled; the lease was given up.
     RetryScheduled,
+    /// A step asked to wait (`Step::wait`): its checkpoint is committed and the lease was given
+    /// up until the wait is over.
+    Waiting,
     /// The lease was lost to another worker; nothing of the last step was kept.
     Fenced,
     /// The worker is shutting down and gave the lease up.
@@ -325,22 +329,25 @@ impl Worker {
         let Step { name, next, progress, effects, note, touched } = step;
         let now = self.clock.now();
         let (sample, touched_count) = StepCompleted::touched_sample(&touched);
+        let wait_until = wait_until(&next, now);
         let checkpoint = EventPayload::StepCompleted(StepCompleted {
             v: PAYLOAD_VERSION,
             step: name.clone(),
             state_version: run.workflow.state_version(),
             state: match &next {
-                Next::Continue(s) => s.clone(),
+                Next::Continue(s) | Next::Wait { state: s, .. } => s.clone(),
                 Next::Complete(_) => run.state.clone(),
             },
             progress,
             note,
             touched: sample,
             touched_count,
+            wait_until,
         });
         let mut events = vec![self.event(run.seq, checkpoint, now)];
         let queue = match &next {
             Next::Continue(_) => QueueChange::Continue { lease_until: after(now, self.config.lease) },
+            Next::Wait { .. } => QueueChange::WaitUntil { run_at: wait_until.unwrap_or(now) },
             Next::Complete(summary) => {
                 let done = EventPayload::JobCompleted(JobCompleted { v: PAYLOAD_VERSION, summary: summary.clone() });
                 events.push(self.event(run.seq + 1, done, now));
@@ -375,11 +382,30 @@ impl Worker {
                 tracing::info!(processed = run.row.processed, failed = run.row.failed, "job completed");
                 return Ok(Some(RunOutcome::Completed));
             }
+            Next::Wait { .. } => return self.waiting(run, committed.cancel_requested).await.map(Some),
             Next::Continue(s) => run.state = s,
         }
         match committed.cancel_requested {
             Some(by) => self.stop(&run.lease, run.seq, Stop::Cancel { by }).await.map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// After a waiting step's commit, which gave the lease up: the run ends. A cancel asked for
+    /// while the step ran is carried out now, as on any job nobody holds, rather than after the
+    /// wait.
+    async fn waiting(&self, run: &Run, cancel_requested: Option<String>) -> Result<RunOutcome, StoreError> {
+        let until = run.row.waiting_until();
+        match cancel_requested {
+            Some(by) => {
+                tracing::info!(requested_by = %by, "job cancelled as it began to wait");
+                self.store.cancel(run.lease.job_id, &by, self.clock.now()).await?;
+                Ok(RunOutcome::Cancelled)
+            }
+            None => {
+                tracing::info!(until = ?until, "waiting; lease released");
+                Ok(RunOutcome::Waiting)
+            }
         }
     }
 
@@ -467,6 +493,14 @@ impl Worker {
         (vec![self.event(seq, failed, now), self.event(seq + 1, over, now)], QueueChange::Finish, RunOutcome::Failed)
     }
 }
+/// When a step that waits may run its next step.
+fn wait_until(next: &Next<Value>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match next {
+        Next::Wait { after: wait, .. } => Some(after(now, *wait)),
+        _ => None,
+    }
+}
+
 /// A claimed job in flight: what the worker keeps from one step to the next.
 struct Run {
     lease: Lease,

@@ -4,6 +4,10 @@
 //! match a batch, push a batch) and returns the next state, the progress it made and the local
 //! writes to commit with it ([`StepEffects`]), or completion. The engine persists each step as one
 //! `StepCompleted` event in the same transaction as those writes.
+//!
+//! A step may also ask to *wait* ([`Step::wait`]): its checkpoint commits like any step's, then
+//! the worker gives the job up until the wait is over (a parent waiting for its child jobs, say).
+//! Waiting is not failing: no error, no retry counted, and the job's `attempts` stay as they are.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +60,14 @@ impl StepError {
 pub enum Next<S> {
     /// Checkpoint this state and run another step.
     Continue(S),
+    /// Checkpoint this state, give the worker up, and run the next step from it once `after` has
+    /// passed (see [`Step::wait`]).
+    Wait {
+        /// The checkpoint.
+        state: S,
+        /// How long to wait before the next step.
+        after: Duration,
+    },
     /// The job is done; this is its summary.
     Complete(Value),
 }
@@ -110,6 +122,22 @@ impl<S> Step<S> {
         }
     }
 
+    /// A step that checkpoints `state` and then waits: the worker releases the job (which stays
+    /// `RUNNING`, its projection showing `metadata.waitingUntil`), and any worker claims it again
+    /// once `recheck_after` has passed and runs the next step from `state`. No error is recorded
+    /// and neither the job's attempts nor its step failures count the wait; a crash during the
+    /// wait loses nothing, since the checkpoint is already committed.
+    pub fn wait(name: impl Into<String>, state: S, recheck_after: Duration) -> Self {
+        Step {
+            name: name.into(),
+            next: Next::Wait { state, after: recheck_after },
+            progress: Progress::default(),
+            effects: None,
+            note: None,
+            touched: Vec::new(),
+        }
+    }
+
     /// A step that completes the job.
     pub fn complete(name: impl Into<String>, summary: Value) -> Self {
         Step {
@@ -151,6 +179,7 @@ impl<S> Step<S> {
             name: self.name,
             next: match self.next {
                 Next::Continue(s) => Next::Continue(f(s)),
+                Next::Wait { state, after } => Next::Wait { state: f(state), after },
                 Next::Complete(v) => Next::Complete(v),
             },
             progress: self.progress,

@@ -1,5 +1,7 @@
 //! `dongbo run TYPE [--input JSON]`: request a job from the terminal and, unless `--detach`, work
-//! it here with a progress bar until it ends. Any job type of this build, with its JSON input.
+//! it here with a progress bar until it ends. Any job type of this build, with its JSON input —
+//! PIPELINE and RECONCILE included: their child jobs run on the same worker, since a parent waiting
+//! for its children gives the worker up between looks.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
 use super::DEFAULT_DB;
-use crate::registry::{registry, upstreams_for};
+use crate::registry::{registry_on, upstreams_for};
 
 /// `dongbo run`.
 #[derive(Debug, Args)]
@@ -39,7 +41,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let input: serde_json::Value =
         serde_json::from_str(&args.input).with_context(|| format!("--input is not JSON: {}", args.input))?;
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
-    let engine = Engine::new(store.clone(), registry(&upstreams_for(&store).await?));
+    // The registry that knows the store: PIPELINE and RECONCILE request child jobs on it.
+    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams_for(&store).await?));
     let request = JobRequest {
         idempotency_key: args.idempotency_key,
         requested_by: "cli".into(),

@@ -43,6 +43,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/console.js"),
     },
+    Asset {
+        name: "webhooks.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/webhooks.js"),
+    },
 ];
 
 /// The page, with `{{v}}` where the fingerprint goes.
@@ -106,7 +111,7 @@ mod tests {
         let page = index_html();
         assert!(!page.contains("{{"), "an unfilled placeholder is left in the page");
         let v = fingerprint();
-        for name in ["app.css", "app.js", "favicon.svg", "locations.js", "console.js"] {
+        for name in ["app.css", "app.js", "favicon.svg", "locations.js", "console.js", "webhooks.js"] {
             assert!(page.contains(&format!("/assets/{name}?v={v}")), "{name} is not referenced with ?v={v}");
         }
     }

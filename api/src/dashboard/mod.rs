@@ -1,7 +1,8 @@
 //! The dashboard: one HTML page, its stylesheet and scripts, embedded in the binary and served at
 //! `/` by `dongbo serve`. There is no build step: the assets in `api/assets/` are what the browser
-//! runs (`app.js`, `console.js` for the operator's console, and `locations.js` for the depot → location panel, which sets the mapping
-//! through `/api/location-mappings`), and the page reads everything through the public `/api`
+//! runs (`app.js`, `console.js` for the operator's console, `locations.js` for the depot → location panel, which sets the mapping
+//! through `/api/location-mappings`, `schedules.js` for the schedules and `webhooks.js` for the
+//! webhook deliveries and the Shopify app's uninstalled stop), and the page reads everything through the public `/api`
 //! routes (plus the one below).
 //!
 //! # Layout

@@ -1,5 +1,7 @@
-//! The vendors' webhooks: `POST /api/webhooks/nhanh` and `POST /api/webhooks/shopify`, and the
-//! deliveries' audit listing `GET /api/webhook-deliveries`.
+//! The vendors' webhooks: `POST /api/webhooks/nhanh` and `POST /api/webhooks/shopify`, the
+//! deliveries' audit listing `GET /api/webhook-deliveries`, and the stop Shopify's
+//! `app/uninstalled` puts on pushes: `GET /api/shopify/app` shows it and
+//! `POST /api/shopify/app/reinstalled` lifts it (as `dongbo webhooks reinstalled` does).
 //!
 //! A delivery is verified (Nhanh's verify token, Shopify's HMAC over the raw body, both in
 //! constant time), read, and recorded in the store — then answered 200. Nothing else happens in
@@ -10,7 +12,10 @@
 //! recorded the answer is 200 whatever follows, since the vendors retry anything else.
 //!
 //! The two receiving routes are outside the bearer token and the browser guard (they come from
-//! the vendors' servers and carry their own proof); the listing is an ordinary guarded route.
+//! the vendors' servers and carry their own proof); the listing and the app routes are ordinary
+//! guarded routes. The app routes are deliberately not under `/api/webhooks/`, which the browser
+//! guard leaves alone for the vendors' sake: lifting the stop must need the token, JSON and a
+//! loopback origin like every other operator action.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
-use super::extract::ApiQuery;
+use super::extract::{ApiQuery, JsonBody};
 use super::AppState;
 
 /// The receiving paths, which authenticate by the vendors' proofs instead of the bearer token.
@@ -34,6 +39,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(receive_nhanh))
         .routes(routes!(receive_shopify))
         .routes(routes!(list_deliveries))
+        .routes(routes!(shopify_app))
+        .routes(routes!(shopify_reinstalled))
 }
 
 /// The secrets the receiving routes check; a route whose secret is unset answers 503.
@@ -314,4 +321,72 @@ pub async fn list_deliveries(
         .await
         .map_err(|e| ApiError::Internal(format!("webhook deliveries: {e}")))?;
     Ok(Reply::ok(rows.into_iter().map(DeliveryView::from).collect()))
+}
+
+/// Whether pushes to Shopify are stopped because Shopify said the app was uninstalled.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopifyAppView {
+    /// True while pushes are stopped (every push job fails at once, saying why).
+    pub pushes_stopped: bool,
+    /// When Shopify's `app/uninstalled` arrived (RFC 3339), while stopped.
+    pub uninstalled_at: Option<String>,
+    /// What Shopify said (the shop, when it named one), while stopped.
+    pub detail: Option<String>,
+}
+
+async fn app_view(state: &AppState) -> Result<ShopifyAppView, ApiError> {
+    let flag = store::flag(&state.engine.store().db(), hooks::APP_UNINSTALLED_FLAG)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the webhook flags: {e}")))?;
+    Ok(ShopifyAppView {
+        pushes_stopped: flag.is_some(),
+        uninstalled_at: flag.as_ref().map(|f| time(f.raised_at)),
+        detail: flag.map(|f| f.detail),
+    })
+}
+
+/// Whether pushes to Shopify are stopped since Shopify said the app was uninstalled.
+#[utoipa::path(get, path = "/api/shopify/app", tag = "webhooks",
+    responses(
+        (status = 200, description = "Whether pushes are stopped, since when and why", body = Envelope<ShopifyAppView>),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn shopify_app(State(state): State<AppState>) -> ApiResult<ShopifyAppView> {
+    Ok(Reply::ok(app_view(&state).await?))
+}
+
+/// The body of `POST /api/shopify/app/reinstalled`: empty, or `{}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReinstalledBody {}
+
+/// Lets pushes to Shopify resume once the app is installed again (what `dongbo webhooks
+/// reinstalled` does): clears the stop `app/uninstalled` raised, and this process's notice; the
+/// other processes see it within a second.
+#[utoipa::path(post, path = "/api/shopify/app/reinstalled", tag = "webhooks",
+    request_body(content = ReinstalledBody, description = "Empty, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Pushes may resume", body = Envelope<ShopifyAppView>),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
+        (status = 409, description = "Pushes were not stopped: nothing to lift", body = ErrorEnvelope),
+        (status = 415, description = "Not sent as `application/json`", body = ErrorEnvelope),
+        (status = 422, description = "A body with fields", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn shopify_reinstalled(
+    State(state): State<AppState>,
+    JsonBody(_body): JsonBody<ReinstalledBody>,
+) -> ApiResult<ShopifyAppView> {
+    let was = hooks::reinstalled(&state.engine.store().db(), &state.notices)
+        .await
+        .map_err(|e| ApiError::Internal(format!("clearing the webhook flag: {e}")))?;
+    if !was {
+        return Err(ApiError::Conflict(
+            "pushes to Shopify are not stopped: no app/uninstalled webhook is outstanding".into(),
+        ));
+    }
+    tracing::warn!("pushes to Shopify resume: the app was marked reinstalled through the API");
+    Ok(Reply::ok(app_view(&state).await?))
 }

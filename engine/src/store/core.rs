@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use super::driver::Driver;
 use super::{
-    cancel_events, claimed_event, decode_checkpoint, in_claim_order, input_of, queue_state, refuse_resume,
+    cancel_events, claimed_event, decode_checkpoint, ends_wait, in_claim_order, input_of, queue_state, refuse_resume,
     requested_event, resumed_event, same_input, Append, ClaimRequest, ClaimedJob, Committed, Db, EntityTouch, Existing,
     JobFilter, Lease, NewJob, Notice, QueuedJob, Requested, Result, Store, StoreError,
 };
@@ -96,7 +96,8 @@ impl<D: Driver> Core<D> {
         let input = self.driver.event_at(&mut tx, job_id, 1).await?.as_ref().map_or(Value::Null, input_of);
         let checkpoint = decode_checkpoint(job_id, self.driver.last_step(&mut tx, job_id).await?)?;
         let from = checkpoint.as_ref().map(|(s, _)| *s);
-        let claimed = claimed_event(request.worker, seq, attempt, from, due.lost_lease, request.now);
+        let after_wait = ends_wait(due.last_seq, checkpoint.as_ref(), due.lost_lease);
+        let claimed = claimed_event(request.worker, seq, attempt, from, (due.lost_lease, after_wait), request.now);
         let row = self.append_events(&mut tx, job_id, None, &[claimed], &[]).await?;
         self.driver.commit(tx, Some((job_id, seq))).await?;
         Ok(Some(ClaimedJob {

@@ -181,6 +181,12 @@ pub enum QueueChange {
         /// When.
         run_at: DateTime<Utc>,
     },
+    /// Give the lease up after a step that waits (`Step::wait`): the job is claimable again at
+    /// `run_at`, its step failure counter reset (the step committed) and its key kept.
+    WaitUntil {
+        /// When.
+        run_at: DateTime<Utc>,
+    },
     /// The job is over.
     Finish,
 }
@@ -363,6 +369,7 @@ impl QueueChange {
         match *self {
             QueueChange::Continue { lease_until } => ("continue", Some(lease_until)),
             QueueChange::RetryAt { run_at } => ("retry", Some(run_at)),
+            QueueChange::WaitUntil { run_at } => ("wait", Some(run_at)),
             QueueChange::Finish => ("finish", None),
         }
     }
@@ -479,13 +486,19 @@ pub(crate) fn decode_checkpoint(job: JobId, last_step: Option<Event>) -> Result<
     }
 }
 
+/// Whether a claim at `last_seq` ends a wait: the job's last event is its checkpoint, and that
+/// checkpoint waits (nothing but a claim follows a waiting step).
+pub(crate) fn ends_wait(last_seq: i64, checkpoint: Option<&(i64, StepCompleted)>, after_lost_lease: bool) -> bool {
+    !after_lost_lease && checkpoint.is_some_and(|(seq, step)| *seq == last_seq && step.wait_until.is_some())
+}
+
 /// The `JobClaimed` event of a claim.
 pub(crate) fn claimed_event(
     worker: &WorkerId,
     seq: i64,
     attempt: u32,
     checkpoint: Option<i64>,
-    after_lost_lease: bool,
+    (after_lost_lease, after_wait): (bool, bool),
     now: DateTime<Utc>,
 ) -> NewEvent {
     NewEvent {
@@ -496,6 +509,7 @@ pub(crate) fn claimed_event(
             attempt,
             resumed_from: checkpoint,
             after_lost_lease,
+            after_wait,
         }),
         recorded_at: now,
         actor: worker.to_string(),

@@ -260,11 +260,11 @@ async fn notify_on(conn: &mut PgConnection, job_id: JobId, seq: i64) -> Result<(
 /// $5 worker, $6 attempt, $7 expected previous seq.
 const QUEUE_UPDATE: &str = "UPDATE job_queue SET
         last_seq = $1,
-        state = CASE $2::text WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' ELSE 'done' END,
-        run_at = CASE $2::text WHEN 'retry' THEN $3::timestamptz ELSE run_at END,
+        state = CASE $2::text WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' WHEN 'wait' THEN 'ready' ELSE 'done' END,
+        run_at = CASE WHEN $2::text IN ('retry', 'wait') THEN $3::timestamptz ELSE run_at END,
         lease_owner = CASE $2::text WHEN 'continue' THEN lease_owner ELSE NULL END,
         lease_expires_at = CASE $2::text WHEN 'continue' THEN $3::timestamptz ELSE NULL END,
-        step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
+        step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
         key_held = CASE $2::text WHEN 'finish' THEN NULL ELSE key_held END
     WHERE job_id = $4 AND state = 'leased' AND lease_owner = $5 AND attempt = $6 AND last_seq = $7";
 

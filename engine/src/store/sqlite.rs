@@ -549,11 +549,11 @@ impl Driver for SqliteDriver {
         let held: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE job_queue SET
                  last_seq = ?1,
-                 state = CASE ?2 WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' ELSE 'done' END,
-                 run_at = CASE ?2 WHEN 'retry' THEN ?3 ELSE run_at END,
+                 state = CASE ?2 WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' WHEN 'wait' THEN 'ready' ELSE 'done' END,
+                 run_at = CASE WHEN ?2 IN ('retry', 'wait') THEN ?3 ELSE run_at END,
                  lease_owner = CASE ?2 WHEN 'continue' THEN lease_owner ELSE NULL END,
                  lease_expires_at = CASE ?2 WHEN 'continue' THEN ?3 ELSE NULL END,
-                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
+                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
                  key_held = CASE ?2 WHEN 'finish' THEN NULL ELSE key_held END
              WHERE job_id = ?4 AND state = 'leased' AND lease_owner = ?5 AND attempt = ?6 AND last_seq = ?7
              RETURNING cancel_requested_by",

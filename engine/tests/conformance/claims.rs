@@ -102,6 +102,7 @@ fn step_event(seq: i64) -> NewEvent {
             note: None,
             touched: vec![],
             touched_count: None,
+            wait_until: None,
         }),
         recorded_at: chrono::Utc::now(),
         actor: "a".into(),

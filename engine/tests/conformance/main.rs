@@ -14,6 +14,7 @@ mod projection;
 mod queueing;
 mod resume;
 mod versions;
+mod waits;
 
 /// Generates one `#[tokio::test]` per backend for each listed case `module::function(h: Harness)`.
 macro_rules! conformance {
@@ -81,6 +82,10 @@ conformance!(
     queueing::a_free_worker_claims_webhook_then_manual_then_scheduled_work,
     queueing::waiting_scheduled_work_ages_past_fresh_webhook_work,
     queueing::no_two_jobs_of_one_key_run_at_once_however_many_workers_race,
+    waits::a_waiting_job_is_not_claimed_before_its_time_and_is_claimed_after,
+    waits::waits_never_count_against_the_retry_limit,
+    waits::a_kill_during_the_wait_loses_nothing,
+    waits::a_waiting_job_keeps_its_key_and_a_cancel_ends_it_at_once,
 );
 
 /// The guards of the engine-core refactor (issue 17, item 0).

@@ -72,6 +72,7 @@ async fn job_with_v1_checkpoint(h: &Harness, upgrades: bool) -> (dongbo_engine::
             note: None,
             touched: vec![],
             touched_count: None,
+            wait_until: None,
         }),
         recorded_at: now,
         actor: "old-binary".into(),

@@ -296,7 +296,14 @@ mod tests {
     use super::*;
 
     fn claim(attempt: u32, resumed_from: Option<i64>, after_lost_lease: bool) -> EventPayload {
-        EventPayload::JobClaimed(JobClaimed { v: 1, worker: "w".into(), attempt, resumed_from, after_lost_lease })
+        EventPayload::JobClaimed(JobClaimed {
+            v: 1,
+            worker: "w".into(),
+            attempt,
+            resumed_from,
+            after_lost_lease,
+            after_wait: false,
+        })
     }
 
     fn step() -> EventPayload {
@@ -309,6 +316,7 @@ mod tests {
             note: None,
             touched: Vec::new(),
             touched_count: None,
+            wait_until: None,
         })
     }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::catalog::store::reconcile::{spend_drift, stock_drift};
 use crate::catalog::store::schedules::LinkChildren;
 use crate::jobs;
-use crate::schedules::children::{children_view, failures, unfinished, ChildJobs, ChildRef, Parked};
+use crate::schedules::children::{children_view, failures, unfinished, ChildJobs, ChildRef};
 use crate::Upstreams;
 
 /// The job type.
@@ -58,8 +58,6 @@ pub struct ReconcileState {
     pub spend: Vec<i64>,
     /// The fixing jobs, once requested.
     pub children: Option<Vec<ChildRef>>,
-    /// Whether this claim checkpointed its wait.
-    pub parked: Parked,
 }
 
 /// The RECONCILE workflow.
@@ -138,15 +136,11 @@ impl Workflow for Reconcile {
         let rows = self.children.rows(&children).await?;
         let recheck = Duration::from_secs(input.recheck_secs.unwrap_or(5));
         if let Some(waiting) = unfinished(&children, &rows, recheck) {
-            if state.parked.yield_now(ctx) {
-                return Err(waiting.into_step_error());
-            }
-            state.parked = Parked::mark(ctx);
             let progress = Progress {
                 metadata: Some(json!({ "children": children_view(&children, &rows) })),
                 ..Progress::default()
             };
-            return Ok(Step::next("waiting", state).with_progress(progress));
+            return Ok(waiting.into_step(state, progress));
         }
         if let Some(reason) = failures(&children, &rows) {
             return Err(StepError::permanent(format!("fixing the drift: {reason}")));

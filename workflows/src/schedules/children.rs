@@ -5,18 +5,18 @@
 //! (`catalog::store::schedules::LinkChildren`) in the step that checkpoints their ids.
 //!
 //! Waiting must not hold a worker: with one worker, a parent that held it would keep its own
-//! children from running. The engine has no "wait and re-check" step result yet, so a parent
-//! that finds its children unfinished first checkpoints that (a `waiting` step, which also
-//! resets the engine's count of consecutive failures) and then gives its lease up with a
-//! transient error whose `retry_after` is the re-check period; the engine makes it claimable
-//! again then, and any worker picks it up. See [`Waiting::into_step_error`], the one place to
-//! change when the engine gains a proper wait.
+//! children from running. A parent that finds its children unfinished therefore ends its step
+//! with the engine's wait ([`Waiting::into_step`], i.e. `Step::wait`): the step checkpoints the
+//! children's view, the worker gives the parent up, and any worker claims it again after the
+//! re-check period. The wait is neither a failure nor an attempt: no error is shown, no retry is
+//! counted, and the parent's row says until when it waits (`metadata.waitingUntil`).
 
 use std::sync::Weak;
 use std::time::Duration;
 
 use dongbo_engine::{
-    BackgroundJob, Engine, EngineError, JobId, JobRequest, JobStatus, Registry, StepContext, StepError, Store,
+    BackgroundJob, Engine, EngineError, JobId, JobRequest, JobStatus, Progress, Registry, Step, StepContext, StepError,
+    Store,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -53,18 +53,21 @@ pub struct Waiting {
 }
 
 impl Waiting {
-    /// The step result that gives the worker up until the re-check (see the module doc).
-    pub fn into_step_error(self) -> StepError {
+    /// What the wait says in the audit trail: which children are unfinished.
+    pub fn note(&self) -> String {
         let list: Vec<String> = self.unfinished.iter().map(|(t, id, s)| format!("{t} {id} {s}")).collect();
-        StepError::Transient {
-            message: format!(
-                "waiting for {} child job(s) ({}); not a failure, checking again in {} s",
-                list.len(),
-                list.join(", "),
-                self.recheck.as_secs()
-            ),
-            retry_after: Some(self.recheck),
-        }
+        format!(
+            "waiting for {} child job(s) ({}); checking again in {} s",
+            list.len(),
+            list.join(", "),
+            self.recheck.as_secs()
+        )
+    }
+
+    /// The step that checkpoints `state` (with `progress`) and waits until the re-check.
+    pub fn into_step<S>(self, state: S, progress: Progress) -> Step<S> {
+        let note = self.note();
+        Step::wait("waiting", state, self.recheck).with_progress(progress).with_note(note)
     }
 }
 
@@ -180,26 +183,4 @@ pub fn failures(children: &[ChildRef], rows: &[BackgroundJob]) -> Option<String>
         })
         .collect();
     (!bad.is_empty()).then(|| bad.join("; "))
-}
-
-/// Where a waiting parent is: whether this claim already checkpointed its wait. A parent yields
-/// only after a `waiting` checkpoint in the same claim, so its consecutive-failure count never
-/// passes one however long it waits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Parked {
-    /// The claim number of the `waiting` checkpoint.
-    pub at_claim: Option<u32>,
-}
-
-impl Parked {
-    /// Whether this claim checkpointed its wait already (so it should yield now).
-    pub fn yield_now(&self, ctx: &StepContext) -> bool {
-        self.at_claim == Some(ctx.attempt)
-    }
-
-    /// Marks this claim's `waiting` checkpoint.
-    pub fn mark(ctx: &StepContext) -> Parked {
-        Parked { at_claim: Some(ctx.attempt) }
-    }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::children::{children_view, failures, unfinished, ChildJobs, ChildRef, Parked};
+use super::children::{children_view, failures, unfinished, ChildJobs, ChildRef};
 use crate::catalog::store::schedules::LinkChildren;
 
 /// The job type.
@@ -71,8 +71,6 @@ pub struct PipelineState {
     pub children: Vec<ChildRef>,
     /// Whether the current stage's children were requested.
     pub requested: bool,
-    /// Whether this claim checkpointed its wait.
-    pub parked: Parked,
 }
 
 /// The PIPELINE workflow.
@@ -181,13 +179,9 @@ impl Workflow for Pipeline {
         let current_rows = self.children.rows(&current).await?;
         let view = children_view(&state.children, &rows);
         if let Some(waiting) = unfinished(&current, &current_rows, recheck(input)) {
-            if state.parked.yield_now(ctx) {
-                return Err(waiting.into_step_error());
-            }
-            state.parked = Parked::mark(ctx);
             let progress =
                 Progress { metadata: Some(json!({ "stage": stage.name, "children": view })), ..Progress::default() };
-            return Ok(Step::next("waiting", state).with_progress(progress));
+            return Ok(waiting.into_step(state, progress));
         }
         if let Some(reason) = failures(&current, &current_rows) {
             return Err(StepError::permanent(format!("stage {}: {reason}", stage.name)));
@@ -197,7 +191,6 @@ impl Workflow for Pipeline {
         let name = format!("stage {}", stage.name);
         state.stage += 1;
         state.requested = false;
-        state.parked = Parked::default();
         let progress = Progress {
             processed: done,
             successful: done,

@@ -40,6 +40,7 @@ fn step_event(seq: i64, actor: &str, note: &str) -> NewEvent {
             note: Some(note.into()),
             touched: vec![],
             touched_count: None,
+            wait_until: None,
         }),
         recorded_at: chrono::Utc::now(),
         actor: actor.into(),

@@ -1,0 +1,190 @@
+//! Steps that wait (`Step::wait`): the checkpoint commits, the worker is given up, and the job is
+//! claimed again once the wait is over — neither an attempt nor a failure, and nothing lost to a
+//! kill in between.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dongbo_engine::event::EventPayload;
+use dongbo_engine::{
+    Clock, Engine, JobId, JobRequest, JobStatus, Progress, Registry, RunOutcome, Step, StepContext, StepError, Workflow,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::harness::{worker_config, Harness};
+
+const WAITER: &str = "WAITER";
+
+/// `WAITER`: counts one item per step and waits `secs` after each of its first `waits` steps.
+struct Waiter;
+
+#[derive(Serialize, Deserialize)]
+struct WaiterInput {
+    waits: u32,
+    secs: u64,
+    #[serde(default)]
+    tag: u32,
+}
+
+#[async_trait]
+impl Workflow for Waiter {
+    type Input = WaiterInput;
+    type State = u32;
+
+    fn job_type(&self) -> &'static str {
+        WAITER
+    }
+
+    fn concurrency_key(&self, _input: &WaiterInput) -> Option<String> {
+        Some(WAITER.into())
+    }
+
+    fn initial_state(&self, _input: &WaiterInput) -> u32 {
+        0
+    }
+
+    async fn step(&self, _ctx: &StepContext, input: &WaiterInput, waited: u32) -> Result<Step<u32>, StepError> {
+        let progress =
+            Progress { total: Some(i64::from(input.waits)), processed: 1, successful: 1, ..Progress::default() };
+        if waited >= input.waits {
+            return Ok(Step::complete("done", json!({ "waited": waited })));
+        }
+        Ok(Step::wait("waiting", waited + 1, Duration::from_secs(input.secs)).with_progress(progress))
+    }
+}
+
+fn engine(h: &Harness) -> Engine {
+    let mut r: Registry = h.registry();
+    r.register(Waiter);
+    h.engine_with(r)
+}
+
+async fn request(engine: &Engine, waits: u32, secs: u64, tag: u32) -> JobId {
+    let input = json!({ "waits": waits, "secs": secs, "tag": tag });
+    engine.request(JobRequest::new(WAITER, input)).await.expect("request").job.id
+}
+
+/// The claims of a job: (claim number, resumed from, after a lost lease, after a wait).
+async fn claims(h: &Harness, job: JobId) -> Vec<(u32, Option<i64>, bool, bool)> {
+    h.events(job)
+        .await
+        .iter()
+        .filter_map(|e| match e.decode().unwrap() {
+            EventPayload::JobClaimed(c) => Some((c.attempt, c.resumed_from, c.after_lost_lease, c.after_wait)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub async fn a_waiting_job_is_not_claimed_before_its_time_and_is_claimed_after(h: Harness) {
+    let engine = engine(&h);
+    let job = request(&engine, 2, 10, 0).await;
+    let worker = h.worker(&engine, "w");
+    let start = h.clock.now();
+
+    assert_eq!(worker.run_once().await.unwrap(), Some((job, RunOutcome::Waiting)));
+    let row = h.job(job).await;
+    assert_eq!((row.status, row.attempts, row.processed, row.error.as_deref()), (JobStatus::Running, 1, 1, None));
+    assert_eq!(row.waiting_until(), Some(start + chrono::Duration::seconds(10)), "{}", row.metadata);
+    let queued = engine.queue().await.unwrap();
+    assert_eq!(
+        queued.iter().map(|q| (q.job.id, q.due_at)).collect::<Vec<_>>(),
+        vec![(job, start + chrono::Duration::seconds(10))]
+    );
+
+    // Not a millisecond early…
+    h.clock.advance(Duration::from_secs(10) - Duration::from_millis(1));
+    assert_eq!(worker.run_once().await.unwrap(), None, "claimed before its wait was over");
+    // …and at its time, from the waiting step's checkpoint.
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(worker.run_once().await.unwrap(), Some((job, RunOutcome::Waiting)));
+    h.clock.advance(Duration::from_secs(10));
+    assert_eq!(worker.run_once().await.unwrap(), Some((job, RunOutcome::Completed)));
+
+    let row = h.job(job).await;
+    assert_eq!((row.status, row.processed, row.error.as_deref()), (JobStatus::Completed, 2, None));
+    assert_eq!(row.attempts, 1, "a claim that ends a wait is not an attempt");
+    assert_eq!(row.waiting_until(), None);
+    let types = h.event_types(job).await;
+    assert!(!types.iter().any(|t| t == "StepFailed"), "a wait recorded a failure: {types:?}");
+    let waits: Vec<i64> = h
+        .events(job)
+        .await
+        .iter()
+        .filter(|e| matches!(e.decode().unwrap(), EventPayload::StepCompleted(s) if s.wait_until.is_some()))
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        claims(&h, job).await,
+        vec![(1, None, false, false), (2, Some(waits[0]), false, true), (3, Some(waits[1]), false, true)]
+    );
+}
+
+pub async fn waits_never_count_against_the_retry_limit(h: Harness) {
+    let engine = engine(&h);
+    let job = request(&engine, 6, 1, 0).await;
+    let mut config = worker_config("w");
+    config.retry.max_attempts = 1;
+    let worker = engine.worker(config);
+    for wait in 1..=6 {
+        assert_eq!(worker.run_once().await.unwrap(), Some((job, RunOutcome::Waiting)), "wait {wait}");
+        h.clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(worker.run_once().await.unwrap(), Some((job, RunOutcome::Completed)));
+    let row = h.job(job).await;
+    assert_eq!((row.status, row.attempts, row.processed), (JobStatus::Completed, 1, 6));
+}
+
+pub async fn a_kill_during_the_wait_loses_nothing(h: Harness) {
+    let engine = engine(&h);
+    let job = request(&engine, 1, 30, 0).await;
+    let worker = engine.worker(worker_config("doomed"));
+    let running = tokio::spawn(async move { worker.run().await });
+    let store = h.store.clone();
+    dongbo_tests::wait_for("the job to wait", Duration::from_secs(20), || {
+        let store = store.clone();
+        async move { store.job(job).await.unwrap().and_then(|r| r.waiting_until()) }
+    })
+    .await;
+    // The process dies while the job waits: its worker task is gone, and nothing else is told.
+    running.abort();
+    let _ = running.await;
+    drop(engine);
+
+    // Another process (its own pool) finds the job waiting, and runs it once the wait is over.
+    let mut registry = h.registry();
+    registry.register(Waiter);
+    let other = Engine::with_clock(h.second_store().await, registry, std::sync::Arc::new(h.clock.clone()));
+    let rival = other.worker(worker_config("rival"));
+    assert_eq!(rival.run_once().await.unwrap(), None, "claimed before its wait was over");
+    h.clock.advance(Duration::from_secs(30));
+    assert_eq!(rival.run_once().await.unwrap(), Some((job, RunOutcome::Completed)));
+    let row = h.job(job).await;
+    assert_eq!((row.status, row.processed, row.attempts), (JobStatus::Completed, 1, 1));
+    let claims = claims(&h, job).await;
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    assert!(!claims[1].2 && claims[1].3, "the second claim ends a wait, not a lost lease: {claims:?}");
+}
+
+pub async fn a_waiting_job_keeps_its_key_and_a_cancel_ends_it_at_once(h: Harness) {
+    let engine = engine(&h);
+    let first = request(&engine, 3, 60, 1).await;
+    let worker = h.worker(&engine, "w");
+    assert_eq!(worker.run_once().await.unwrap(), Some((first, RunOutcome::Waiting)));
+    // Another job of the same key waits behind the waiting one, even once due.
+    let second = request(&engine, 0, 1, 2).await;
+    assert_eq!(worker.run_once().await.unwrap(), None, "a job of a held key ran beside the waiting one");
+
+    let row = engine.cancel(first, "operator").await.unwrap();
+    assert_eq!(row.status, JobStatus::Cancelled, "nobody holds a waiting job: its cancel is immediate");
+    assert_eq!(row.waiting_until(), None);
+    assert_eq!(worker.run_once().await.unwrap(), Some((second, RunOutcome::Completed)));
+    h.clock.advance(Duration::from_secs(120));
+    assert_eq!(worker.run_once().await.unwrap(), None, "the cancelled job was claimed again");
+
+    let before = h.store.list_jobs(&dongbo_engine::JobFilter { limit: 100, ..Default::default() }).await.unwrap();
+    h.store.rebuild_projection().await.unwrap();
+    let after = h.store.list_jobs(&dongbo_engine::JobFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(before, after, "the projection of waits differs from a replay of the log");
+}
