@@ -8,9 +8,10 @@
 -- commit). `engine/src/store/sqlite.rs` (`STEP_COMMIT`) binds the columns.
 --
 -- `events` is a JSON array of `[seq, event_type, payload, recorded_at, actor]`, the payload its
--- JSON text as a string (stored byte for byte as given); `mode` is `continue`, `retry` or
--- `finish` and `at` the lease end or retry time (ms), as in the queue update of the transaction
--- path.
+-- JSON text as a string (stored byte for byte as given); `mode` is `continue`, `retry`, `wait`
+-- or `finish` and `at` the lease end, retry or wake-up time (ms), exactly as in the queue update
+-- of the transaction path (`commit_append` in `engine/src/store/sqlite.rs`): a mode added there
+-- must be added here.
 CREATE VIEW step_commits AS SELECT
     NULL AS job_id, NULL AS worker, NULL AS attempt, NULL AS after_seq, NULL AS last_seq, NULL AS mode,
     NULL AS at, NULL AS events,
@@ -25,11 +26,12 @@ BEGIN
             AND attempt = NEW.attempt AND last_seq = NEW.after_seq);
     UPDATE job_queue SET
         last_seq = NEW.last_seq,
-        state = CASE NEW.mode WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' ELSE 'done' END,
-        run_at = CASE NEW.mode WHEN 'retry' THEN NEW.at ELSE run_at END,
+        state = CASE NEW.mode WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' WHEN 'wait' THEN 'ready'
+            ELSE 'done' END,
+        run_at = CASE WHEN NEW.mode IN ('retry', 'wait') THEN NEW.at ELSE run_at END,
         lease_owner = CASE NEW.mode WHEN 'continue' THEN lease_owner ELSE NULL END,
         lease_expires_at = CASE NEW.mode WHEN 'continue' THEN NEW.at ELSE NULL END,
-        step_failures = CASE NEW.mode WHEN 'continue' THEN 0 WHEN 'retry' THEN step_failures + 1
+        step_failures = CASE NEW.mode WHEN 'continue' THEN 0 WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1
             ELSE step_failures END,
         key_held = CASE NEW.mode WHEN 'finish' THEN NULL ELSE key_held END
     WHERE job_id = NEW.job_id;
