@@ -1,5 +1,6 @@
-//! `dongbo demo` as a newcomer runs it, at small sizes: it must exit 0 and its summary must show
-//! every job type COMPLETED with counts equal to the simulator's ground truth.
+//! `dongbo demo` as a newcomer runs it, at small sizes: it must exit 0, its summary must show
+//! every job type COMPLETED with counts equal to the simulator's ground truth, and its continuous
+//! phase must show Shopify following a stock change made in Nhanh.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -83,4 +84,11 @@ fn the_demo_exits_zero_with_every_job_type_completed_and_counts_equal_to_the_gro
     assert!(stdout.contains("inventory keys applied twice: 0"), "{stdout}");
     let check = stdout.lines().find(|l| l.starts_with("check:")).expect("the check line");
     assert!(check.contains("9/9 jobs COMPLETED"), "{check}");
+    // The continuous phase: a stock change in Nhanh reached Shopify through a webhook delivery
+    // and a targeted PRODUCT_SYNC, within the demo's limit.
+    let continuous = stdout.lines().find(|l| l.starts_with("continuous: Shopify followed")).unwrap_or_else(|| {
+        panic!("no continuous line:\n{stdout}");
+    });
+    assert!(continuous.contains("→ PRODUCT_SYNC"), "{continuous}");
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("delivery: #")), "{stdout}");
 }

@@ -32,3 +32,11 @@ fn registry(upstreams: &Upstreams) -> Registry {
     dongbo_workflows::register_all(&mut r, upstreams);
     r
 }
+
+/// [`registry`] plus the job types that request child jobs on `store` (RECONCILE, PIPELINE),
+/// registered as `dongbo serve` and `dongbo worker` register them.
+fn registry_on(store: &dongbo_engine::SharedStore, upstreams: &Upstreams) -> Registry {
+    let mut r = registry(upstreams);
+    dongbo_workflows::schedules::register(&mut r, store, upstreams);
+    r
+}

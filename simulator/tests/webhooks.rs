@@ -448,3 +448,55 @@ async fn the_control_routes_refuse_bad_input_with_a_message() {
     assert_eq!(reply["targets"]["nhanhUrl"], "http://127.0.0.1:9/n");
     assert_eq!(h.sim.webhooks().targets().shopify_uris("INVENTORY_LEVELS_UPDATE"), vec!["http://127.0.0.1:9/s"]);
 }
+
+/// Sets `quantities` (`(item gid, location gid, quantity)`) through the Admin API, as an app does.
+async fn set_by_api(h: &Harness, quantities: &[(&str, &str, i64)], key: &str) -> Value {
+    let q = "mutation($input: InventorySetQuantitiesInput!, $key: String!) {
+      inventorySetQuantities(input: $input) @idempotent(key: $key) { userErrors { code message } }
+    }";
+    let quantities: Vec<Value> = quantities
+        .iter()
+        .map(|(item, location, quantity)| {
+            json!({"inventoryItemId": item, "locationId": location, "quantity": quantity, "changeFromQuantity": null})
+        })
+        .collect();
+    let input = json!({"name": "available", "reason": "correction", "quantities": quantities});
+    let url = format!("{}/admin/api/2026-10/graphql.json", h.sim.shopify_shop_url());
+    let token = h.sim.credentials().shopify_access_token.clone();
+    let body = json!({"query": q, "variables": {"input": input, "key": key}});
+    let response = h.http.post(url).header("X-Shopify-Access-Token", token).json(&body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_api_write_is_echoed_as_inventory_levels_update_for_each_level_it_moved() {
+    let (r, url) = Receiver::start(vec![]).await;
+    let h = start(config(None, Some(&url))).await;
+    let truth = h.sim.truth();
+    let state = h.sim.state();
+    let item = state.variant(&truth.product_pairs[0].1).unwrap().inventory_item_id;
+    let (moved, kept) = (truth.locations[0].id.clone(), truth.locations[1].id.clone());
+    let now_moved = state.inventory(&item, &moved).unwrap();
+    let now_kept = state.inventory(&item, &kept).unwrap();
+
+    // One level moves, one is set to what it holds: one delivery, for the level that moved.
+    let reply = set_by_api(&h, &[(&item, &moved, now_moved + 3), (&item, &kept, now_kept)], "echo-1").await;
+    assert_eq!(reply["data"]["inventorySetQuantities"]["userErrors"], json!([]), "{reply}");
+    let seen = r.until("the echo", |s| !s.is_empty()).await;
+    let body = seen[0].json();
+    assert_eq!(seen[0].header("X-Shopify-Topic"), "inventory_levels/update");
+    conforms(&body, &fixture("sim_shopify_inventory_levels_update.json"), "inventory_levels/update");
+    assert_eq!(format!("gid://shopify/InventoryItem/{}", body["inventory_item_id"]), item);
+    assert_eq!(format!("gid://shopify/Location/{}", body["location_id"]), moved);
+    assert_eq!(body["available"], json!(now_moved + 3), "the number the app wrote");
+
+    // The same key again changes nothing and sends nothing; a hand change sends one more.
+    set_by_api(&h, &[(&item, &moved, now_moved + 9)], "echo-1").await;
+    assert_eq!(h.sim.webhooks().set_shopify_level(&item, &kept, now_kept + 1), Some(now_kept));
+    let seen = r.until("the hand change", |s| s.len() >= 2).await;
+    assert_eq!(format!("gid://shopify/Location/{}", seen[1].json()["location_id"]), kept);
+    assert_eq!(seen[1].json()["available"], json!(now_kept + 1));
+    let log = journal(&h, 2).await;
+    assert_eq!(log.len(), 2, "no delivery for a replayed key or an unmoved level: {log:?}");
+}

@@ -10,6 +10,11 @@
 //!    meanwhile (an injected userError); once that fault is gone, RETRY_FAILED_SYNC re-drives them.
 //! 4. Print a summary per job next to the simulator's ground truth, check Shopify's final state
 //!    against Nhanh's, and say where the dashboard is (it stays up with `--serve`).
+//! 5. Keep the stores in step ([`continuous`]): the simulator's webhooks go to the demo's
+//!    server, stock changes in Nhanh, and Shopify follows within seconds through a targeted job.
+//!    The demo fails when it does not follow within 30 s.
+
+mod continuous;
 
 use std::time::{Duration, Instant};
 
@@ -103,7 +108,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         set_location_mapping(&store.db(), *depot, location).await.context("mapping depots to locations")?;
     }
     let engine = Engine::new(store.clone(), registry(&upstreams));
-    let state = AppState::new(engine.clone(), None).with_notices(upstreams.notices.clone());
+    let secrets = sim.webhooks().config().clone();
+    let state = AppState::new(engine.clone(), None).with_notices(upstreams.notices.clone()).with_webhook_secrets(
+        crate::http::webhooks::WebhookSecrets {
+            nhanh_token: Some(secrets.nhanh_verify_token),
+            shopify_secret: Some(secrets.shopify_secret),
+        },
+    );
     crate::registry::watch_upstreams(&state.metrics, &upstreams);
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
@@ -169,6 +180,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\n{resume_note}");
     let verdict = verify(&sim, &ran);
     println!("{verdict}");
+    let followed = continuous::run(&sim, &engine, &upstreams.notices, &dashboard).await;
+    match &followed {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!("continuous: FAILED: {e:#}"),
+    }
 
     if args.serve {
         let workers = Workers::start(&engine, 2, lease);
@@ -182,7 +198,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if ran.iter().any(|r| r.row.status != JobStatus::Completed) {
         bail!("not every job completed");
     }
-    Ok(())
+    followed.map(|_| ())
 }
 
 /// A request by `demo` for `job` with `input` (the workflow's own input type).

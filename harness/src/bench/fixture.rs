@@ -17,7 +17,7 @@ use dongbo_workflows::pull::{self, NhanhCustomersInput, ShopifyPullInput};
 use dongbo_workflows::Upstreams;
 
 use super::ScratchDb;
-use crate::registry;
+use crate::registry_on;
 
 /// Clients pointed at the simulator.
 pub fn upstreams(sim: &Simulator) -> anyhow::Result<Upstreams> {
@@ -60,7 +60,7 @@ pub struct SyncFixture {
     pub sim: Simulator,
     /// Clients pointed at it.
     pub upstreams: Upstreams,
-    /// The engine, with every job type this binary knows.
+    /// The engine, with every job type `dongbo serve` runs (RECONCILE and PIPELINE included).
     pub engine: Engine,
     /// Its store.
     pub store: SharedStore,
@@ -81,7 +81,7 @@ impl SyncFixture {
         let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.context("starting the simulator")?;
         let upstreams = upstreams(&sim)?;
         let store = dongbo_workflows::open(db.url()).await.context("opening the scratch database")?;
-        let engine = Engine::new(store.clone(), registry(&upstreams));
+        let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
         let catalog = store.db();
 
         sim.faults().set_throttle(Scope::Shopify, false);

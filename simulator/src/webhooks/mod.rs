@@ -20,6 +20,11 @@
 //!   *original* payload and headers. Shopify "might" send a webhook more than once
 //!   ([`WebhookConfig::shopify_duplicate_rate`]): a duplicate carries the same event id.
 //!
+//! Shopify's stock webhooks come from every change to a level, not only a merchant's: an
+//! `inventorySetQuantities` through the API sends `INVENTORY_LEVELS_UPDATE` for each level it
+//! moved (a set to the number already there moves nothing), so an app that pushes stock hears
+//! its own writes back and must not take them for hand changes.
+//!
 //! Retry waits run on the simulator's clock (tokio time, so a test may `pause()` and `advance`),
 //! divided by [`WebhookConfig::time_scale`] so that a real-time test sees a 5-minute wait in
 //! milliseconds.
@@ -421,13 +426,49 @@ pub(crate) fn touch_shopify_inventory(sim: &Sim, n: usize) -> Vec<String> {
             changed.push((variant.inventory_item_id, crate::data::location_id(l), variant.levels[l]));
         }
     }
-    for (item, location, available) in &changed {
+    levels_changed(sim, &changed, &updated_at);
+    changed.into_iter().map(|(item, _, _)| crate::gid::gid("InventoryItem", item)).collect()
+}
+
+/// One `INVENTORY_LEVELS_UPDATE` per level `(inventory item, location, available)`.
+fn levels_changed(sim: &Sim, levels: &[(u64, u64, i64)], updated_at: &str) {
+    for (item, location, available) in levels {
         sim.webhooks.emit_shopify(
             shopify::INVENTORY_LEVELS_UPDATE,
-            shopify::inventory_level(*item, *location, *available, &updated_at),
+            shopify::inventory_level(*item, *location, *available, updated_at),
         );
     }
-    changed.into_iter().map(|(item, _, _)| crate::gid::gid("InventoryItem", item)).collect()
+}
+
+/// The echo of an API write (`inventorySetQuantities`): Shopify sends `inventory_levels/update`
+/// for every level that moved, whoever moved it — the app that wrote it included, so a receiver
+/// must tell its own writes from a merchant's. Called once the write is applied and its locks
+/// are released.
+pub(crate) fn levels_written(sim: &Sim, levels: &[(u64, u64, i64)]) {
+    if levels.is_empty() || sim.webhooks.targets().shopify_uris(shopify::INVENTORY_LEVELS_UPDATE).is_empty() {
+        return;
+    }
+    levels_changed(sim, levels, &crate::clock::iso(sim.clock.unix_secs()));
+}
+
+/// Sets one Shopify level by hand, as a merchant would in the admin, and sends
+/// `INVENTORY_LEVELS_UPDATE` if it moved; `None` when the item or location is unknown.
+pub(crate) fn set_shopify_level(sim: &Sim, item_gid: &str, location_gid: &str, available: i64) -> Option<i64> {
+    let now = sim.clock.unix_secs();
+    let (before, level) = {
+        let mut world = sim.write();
+        let v = world.inventory_item_index(item_gid)?;
+        let l = crate::data::location_index(location_gid)?;
+        let variant = &mut world.variants[v];
+        let before = variant.levels[l];
+        variant.levels[l] = available;
+        variant.updated_at = now;
+        (before, (variant.inventory_item_id, crate::data::location_id(l), available))
+    };
+    if before != available {
+        levels_changed(sim, &[level], &crate::clock::iso(now));
+    }
+    Some(before)
 }
 
 /// Bumps the retail price of `n` deterministically chosen Nhanh products (their information,
@@ -515,6 +556,13 @@ impl Webhooks {
     /// inventory item gids.
     pub fn touch_shopify_levels(&self, n: usize) -> Vec<String> {
         touch_shopify_inventory(&self.sim, n)
+    }
+
+    /// Sets the Shopify level of `inventory_item_gid` at `location_gid` to `available` by hand
+    /// (as a merchant in the admin) and sends `INVENTORY_LEVELS_UPDATE` if it moved; returns the
+    /// level before, or `None` for an unknown item or location.
+    pub fn set_shopify_level(&self, inventory_item_gid: &str, location_gid: &str, available: i64) -> Option<i64> {
+        set_shopify_level(&self.sim, inventory_item_gid, location_gid, available)
     }
 
     /// Every change the drip made, in order.

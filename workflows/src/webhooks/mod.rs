@@ -22,7 +22,7 @@
 //! A push never carries a delivery's number: `PRODUCT_SYNC` reads Nhanh's stock fresh and
 //! `CUSTOMER_SYNC` reads the pulled mirror, so a late delivery cannot put an old value back.
 //! On top of that, per item the dispatcher keeps the newest source time it acted on
-//! (`webhook_item_versions`) and drops a delivery that is not newer ([`plan`]).
+//! (`webhook_item_versions`) and drops a delivery that is older ([`plan`]).
 //!
 //! # Layout
 //!

@@ -2,7 +2,8 @@
 //! than what was already acted on for the same item dropped.
 //!
 //! Per item the store keeps the newest source time acted on. A claimed batch is read against
-//! it: a touch whose time is not newer than the item's is stale and dropped; among the batch's
+//! it: a touch whose time is older than the item's is stale and dropped (the same time is not:
+//! source times count whole seconds, and a replay is already caught by its event id); among the batch's
 //! touches of one item only the newest counts. So whatever order two deliveries of an item
 //! arrive in, the older never wins: arriving first it is superseded in the same batch or acted
 //! on and then outdated; arriving last it is dropped.
@@ -195,7 +196,10 @@ pub fn plan(batch: &[Claimed], versions: &HashMap<String, i64>, pushes_stopped: 
         for t in &d.touches {
             if d.stage == Stage::Fresh {
                 if let (Some(key), Some(at)) = (t.touch.item_key(), t.at) {
-                    let outdated = versions.get(&key).is_some_and(|&v| at <= v);
+                    // Only an older time is stale: source times have a resolution of a second
+                    // (Shopify's `updated_at`), so a hand change in the same second as dongbo's
+                    // own echo is a new fact, not a replay (replays are caught by the event id).
+                    let outdated = versions.get(&key).is_some_and(|&v| at < v);
                     let superseded = newest.get(&key).is_some_and(|&(_, by)| by != d.id);
                     if outdated || superseded {
                         stale += 1;
@@ -294,7 +298,9 @@ mod tests {
         );
         // Across batches: the older arriving after the newer was acted on is dropped.
         check(vec![fresh(3, vec![stock(7, 100)])], &[("stock:shopify:7:1", 200)], false, &[(3, "Stale")]);
-        check(vec![fresh(3, vec![stock(7, 200)])], &[("stock:shopify:7:1", 200)], false, &[(3, "Stale")]);
+        check(vec![fresh(3, vec![stock(7, 199)])], &[("stock:shopify:7:1", 200)], false, &[(3, "Stale")]);
+        // The same second is not older: a hand change right after an echo still acts.
+        check(vec![fresh(3, vec![stock(7, 200)])], &[("stock:shopify:7:1", 200)], false, &[(3, "ProductSync")]);
         check(vec![fresh(3, vec![stock(7, 201)])], &[("stock:shopify:7:1", 200)], false, &[(3, "ProductSync")]);
         let p = plan(&[fresh(1, vec![stock(7, 200)]), fresh(2, vec![stock(7, 100)])], &HashMap::new(), false);
         assert_eq!(p.versions.get("stock:shopify:7:1"), Some(&(200, 1)));

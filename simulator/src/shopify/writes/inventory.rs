@@ -185,9 +185,15 @@ pub(crate) fn set_quantities(
     }
     let now = sim.clock.unix_secs();
     let mut changes = Vec::new();
+    // The levels that moved: Shopify sends `inventory_levels/update` for API writes too (an
+    // app's own included), once the write is applied; a set to the same number moves nothing.
+    let mut moved = Vec::new();
     for &(v, l, quantity, before) in &targets {
         world.variants[v].levels[l] = quantity;
         world.variants[v].updated_at = now;
+        if quantity != before {
+            moved.push((world.variants[v].inventory_item_id, crate::data::location_id(l), quantity));
+        }
         changes.push(InventoryChange {
             name: input.name.clone(),
             delta: quantity - before,
@@ -212,5 +218,8 @@ pub(crate) fn set_quantities(
     if let Some(key) = key {
         seen.insert(key, payload.clone());
     }
+    drop(world);
+    drop(seen);
+    crate::webhooks::levels_written(sim, &moved);
     payload
 }
