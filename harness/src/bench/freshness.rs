@@ -335,7 +335,8 @@ async fn reconcile(fx: &SyncFixture) -> anyhow::Result<()> {
     let pipeline = finish(&fx.engine, fired.job_id, worker_config("reconcile")).await?;
     let filter = JobFilter { job_type: Some(RECONCILE.into()), limit: 1, ..JobFilter::default() };
     let reconciled = fx.store.list_jobs(&filter).await?.into_iter().next().context("the pipeline ran no RECONCILE")?;
-    let m = &reconciled.metadata;
+    // RECONCILE's last step puts its counts in `summary` (the drift alone is also at the top).
+    let m = &reconciled.metadata["summary"];
     note(
         SECTION,
         &format!(
