@@ -27,10 +27,12 @@ export CARGO_TERM_COLOR=never
 
 # One shared target directory, so crates a patch does not touch are built once. Seeded from the
 # repository's own build when there is one (a copy: the builds must not share files).
+seeded=
 if [[ ! -d $CARGO_TARGET_DIR && -d $repo/target/debug ]]; then
+    seeded=1
     echo "seeding $CARGO_TARGET_DIR from $repo/target/debug" >&2
     mkdir -p "$CARGO_TARGET_DIR"
-    cp -r "$repo/target/debug" "$CARGO_TARGET_DIR/debug"
+    cp -a "$repo/target/debug" "$CARGO_TARGET_DIR/debug"
 fi
 logs=$CARGO_TARGET_DIR/guards-red-logs
 mkdir -p "$logs"
@@ -38,10 +40,32 @@ mkdir -p "$logs"
 # One temporary detached worktree of HEAD, reset to HEAD before each patch. Git rewrites only
 # the files a patch touched, so cargo rebuilds only the crates that changed (a fresh checkout per
 # patch would give every file a new time and rebuild the whole workspace each time).
+head=$(git -C "$repo" rev-parse HEAD)
 tree=$(mktemp -d "${TMPDIR:-/tmp}/dongbo-guards-red.XXXXXX")
 cleanup() { git -C "$repo" worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"; }
 trap cleanup EXIT
-git -C "$repo" worktree add --detach -q "$tree" HEAD
+git -C "$repo" worktree add --detach -q "$tree" "$head"
+
+# Cargo decides what to rebuild by file times, and a checkout gives every file a new one. A file
+# whose content the target directory's last build saw keeps the time it has in the repository:
+# every tracked file when the directory was just seeded from the repository's build (unless it is
+# modified there), and otherwise those unchanged since the commit the last full run was of. Files
+# a patch touches always keep their new time (their crates may have been built patched).
+stamp=$CARGO_TARGET_DIR/guards-red-head
+{
+    git -C "$repo" diff --name-only HEAD
+    sed -n 's|^diff --git a/\(.*\) b/.*|\1|p' "$here"/[0-9]*.patch
+    if [[ -f $stamp ]]; then
+        git -C "$repo" diff --name-only "$(cat "$stamp")" "$head" 2>/dev/null || git -C "$repo" ls-files
+    elif [[ -z $seeded ]]; then
+        git -C "$repo" ls-files
+    fi
+} | sort -u >"$tree.changed"
+git -C "$repo" ls-files | sort | comm -23 - "$tree.changed" | while IFS= read -r f; do
+    if [[ -f $repo/$f ]]; then touch -r "$repo/$f" "$tree/$f"; fi
+done
+rm -f "$tree.changed"
+git -C "$tree" update-index -q --refresh || true
 
 reset_tree() {
     git -C "$tree" reset -q --hard HEAD
@@ -49,8 +73,9 @@ reset_tree() {
 }
 
 # Builds the guard's test target (and, for the end-to-end tests, the dongbo binary they run).
+# Always with --workspace: one feature set for every build, so dependencies are built once.
 build() { # pkg target log
-    (cd "$tree" && cargo test -p "$1" --test "$2" --no-run) >>"$3" 2>&1 || return 1
+    (cd "$tree" && cargo test --workspace --test "$2" --no-run) >>"$3" 2>&1 || return 1
     if [[ $1 == dongbo-tests ]]; then
         (cd "$tree" && cargo build -p dongbo-api --bin dongbo) >>"$3" 2>&1 || return 1
     fi
@@ -60,7 +85,8 @@ build() { # pkg target log
 run_tests() { # log pkg target case...
     local log=$1 pkg=$2 target=$3
     shift 3
-    (cd "$tree" && cargo test -p "$pkg" --test "$target" -- --exact "$@") >>"$log" 2>&1 || true
+    (cd "$tree" && timeout "${GUARDS_RED_TIMEOUT:-1800}" cargo test --workspace --test "$target" -- --exact "$@") \
+        >>"$log" 2>&1 || true
     local case outcome
     for case in "$@"; do
         outcome=$(sed -n "s/^test $case \.\.\. \(ok\|FAILED\)\$/\1/p" "$log" | tail -1)
@@ -154,6 +180,8 @@ echo
 echo "| break | guard test | result | failed with |"
 echo "|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+# What the target directory was last built from (outside the patched files), for the next run.
+echo "$head" >"$stamp"
 echo
 if ((failures > 0)); then
     echo "$failures row(s) not as they must be (logs in $logs)"
