@@ -96,7 +96,7 @@ run_tests() { # log pkg target case...
 
 # The assertion message with which `case` failed in a log, shortened for the table.
 why() { # log case
-    grep -A1 -m1 "^thread '$2' panicked at" "$1" | tail -1 | cut -c1-100 | tr '|' '/' || true
+    grep -A1 -m1 "^thread '$2'.* panicked at" "$1" | tail -1 | cut -c1-100 | tr '|' '/' || true
 }
 
 rows=()
