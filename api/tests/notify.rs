@@ -14,10 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dongbo_engine::{
-    Engine, JobRequest, JobStatus, Registry, Step, StepContext, StepError, SystemClock, WorkerConfig, WorkerId,
-    Workflow,
+    Engine, JobRequest, JobStatus, Registry, SharedStore, Step, StepContext, StepError, SystemClock, WorkerConfig,
+    WorkerId, Workflow,
 };
 use dongbo_tests::{fresh_db, wait_for, Backend};
 use dongbo_workflows::catalog::store::console::outbox_entries;
@@ -78,6 +78,17 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Byte
     StatusCode::OK
 }
 
+/// Waits until an event of `event_type` is in the past by the notifier's reckoning: a scan reads
+/// events recorded before its `now` (milliseconds on SQLite), so a scan in the very millisecond of
+/// the event finds it only on the next pass.
+async fn readable(store: &SharedStore, event_type: &str) {
+    wait_for("the event to be in the past", Duration::from_secs(5), || async {
+        let seen = store.events_by_type(Some(event_type), DateTime::UNIX_EPOCH, Utc::now(), 0, 1).await.unwrap();
+        (!seen.is_empty()).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn failures_recoveries_and_token_expiry_are_notified_signed_retried_and_once_on_both_stores() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -106,6 +117,7 @@ async fn failures_recoveries_and_token_expiry_are_notified_signed_retried_and_on
         let worker = engine.worker(WorkerConfig::new(WorkerId::new("notify-test")));
         worker.run_once().await.unwrap();
         assert_eq!(store.job(id).await.unwrap().unwrap().status, JobStatus::Failed);
+        readable(&store, "JobFailed").await;
 
         // The first attempt gets 500 and is retried after its backoff; the second is delivered.
         assert_eq!(first.pass().await.unwrap(), 0, "{backend:?}: the receiver refused the first attempt");
@@ -130,6 +142,7 @@ async fn failures_recoveries_and_token_expiry_are_notified_signed_retried_and_on
         engine.resume(id, "test", Some("token renewed")).await.unwrap();
         worker.run_once().await.unwrap();
         assert_eq!(store.job(id).await.unwrap().unwrap().status, JobStatus::Completed);
+        readable(&store, "JobCompleted").await;
         let restarted = notifier(&notices);
         assert_eq!(restarted.scan().await.unwrap(), 1, "{backend:?}: only the recovery is new");
         assert_eq!(first.scan().await.unwrap(), 0, "{backend:?}: queued once across processes");
