@@ -44,6 +44,7 @@ head=$(git -C "$repo" rev-parse HEAD)
 tree=$(mktemp -d "${TMPDIR:-/tmp}/dongbo-guards-red.XXXXXX")
 cleanup() { git -C "$repo" worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 git -C "$repo" worktree add --detach -q "$tree" "$head"
 
 # Cargo decides what to rebuild by file times, and a checkout gives every file a new one. A file
