@@ -6,76 +6,25 @@
 //! A worker process is killed while a step's calls are out and before that step commits; a second
 //! one finishes the job. Then:
 //! - nothing written by a step that had committed before the kill is sent again;
-//! - what is sent again is only the interrupted step's writes, each at most once more;
+//! - what is sent again is at most one step's items (its calls in flight), each at most once
+//!   more (issue 17 asks for at most one upstream call's items: see the bound below);
 //! - an inventory write sent again carries the key it was first sent with: a redo under a new key
 //!   is a double (Shopify would apply it twice);
 //! - every mapped item reached Shopify, with Nhanh's numbers.
+
+mod sync_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dongbo_engine::{Db, Engine, JobId, JobRequest, JobStatus, Registry, SharedStore};
-use dongbo_simulator::{JournalEntry, Scope, SimConfig, Simulator};
-use dongbo_tests::{fresh_db, spawn_worker, wait_for, Backend};
-use dongbo_workflows::catalog::store::pulls::{
-    apply_outside_step, set_location_mapping, NhanhCustomerRow, ShopifyProductRow, ShopifyVariantRow,
-    UpsertNhanhCustomers, UpsertShopifyProducts,
-};
-use dongbo_workflows::catalog::store::sync::{set_manual_customer_mapping, set_manual_product_mapping};
-use dongbo_workflows::connectors::nhanh::CustomerFilters;
-use dongbo_workflows::{jobs, Upstreams};
+use dongbo_engine::{JobId, JobRequest};
+use dongbo_simulator::JournalEntry;
+use dongbo_tests::{spawn_worker, wait_for, Backend};
+use dongbo_workflows::jobs;
+use dongbo_workflows::sync::SyncSettings;
 use serde_json::json;
-
-/// Mirrors what the syncs read (Nhanh totals, Shopify inventory items), maps every true pair
-/// by hand and maps the depots onto locations.
-async fn prepare_catalog(db: &Db, sim: &Simulator, up: &Upstreams) {
-    let nhanh = up.nhanh().unwrap();
-    let mut next = None;
-    loop {
-        let page = nhanh.list_customers(&CustomerFilters::default(), next).await.unwrap();
-        let rows = page.items.iter().map(NhanhCustomerRow::from).collect();
-        apply_outside_step(db, &UpsertNhanhCustomers { job: JobId::new(), rows, seen_by_full_pull: None })
-            .await
-            .unwrap();
-        match page.next {
-            Some(n) => next = Some(n),
-            None => break,
-        }
-    }
-    let shopify = up.shopify().unwrap();
-    let mut after: Option<String> = None;
-    loop {
-        let page = shopify.products_page(100, after.as_deref(), None).await.unwrap();
-        let products = page.items.iter().map(ShopifyProductRow::from).collect();
-        let mut variants = Vec::new();
-        for p in &page.items {
-            variants.extend(p.variants.iter().map(|v| ShopifyVariantRow::new(&p.id, v)));
-            let mut more = p.more_variants.clone();
-            while let Some(cursor) = more {
-                let vp = shopify.product_variants_page(&p.id, 100, Some(&cursor)).await.unwrap();
-                variants.extend(vp.items.iter().map(|v| ShopifyVariantRow::new(&p.id, v)));
-                more = vp.next;
-            }
-        }
-        let upsert = UpsertShopifyProducts { job: JobId::new(), products, variants, seen_by_full_pull: None };
-        apply_outside_step(db, &upsert).await.unwrap();
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    let truth = sim.truth();
-    for (depot, location) in &truth.depot_to_location {
-        set_location_mapping(db, *depot, location).await.unwrap();
-    }
-    for (nhanh, gid) in &truth.product_pairs {
-        set_manual_product_mapping(db, *nhanh as i64, gid, 0).await.unwrap();
-    }
-    for (nhanh, gid) in &truth.customer_pairs {
-        set_manual_customer_mapping(db, *nhanh as i64, gid, 0).await.unwrap();
-    }
-}
+use sync_support::SyncFixture;
 
 /// One write Shopify received: (kind, target, location or metafield).
 type Write = (String, String, String);
@@ -102,15 +51,10 @@ struct Kill {
 
 /// Runs `job_type` in a worker process and kills it once a step has committed and writes of the
 /// next one have reached Shopify; a second process finishes the job.
-async fn run_killed_mid_step(
-    engine: &Engine,
-    store: &SharedStore,
-    url: &str,
-    sim: &Simulator,
-    job_type: &str,
-) -> (JobId, Kill) {
-    let job = engine.request(JobRequest::new(job_type, json!({}))).await.unwrap().job.id;
-    let mut first = spawn_worker(url, &sim.env());
+async fn run_killed_mid_step(f: &SyncFixture, job_type: &str) -> (JobId, Kill) {
+    let (store, sim) = (&f.store, &f.sim);
+    let job = f.engine.request(JobRequest::new(job_type, json!({}))).await.unwrap().job.id;
+    let mut first = spawn_worker(&f.db.url, &sim.env());
     // (processed, journal length when that count was first seen): the length is read before the
     // count, so a commit in between only makes the boundary earlier, never later.
     let seen = Arc::new(Mutex::new(None::<(i64, usize)>));
@@ -140,16 +84,7 @@ async fn run_killed_mid_step(
     // bounds below hold.
     let in_flight = at_kill.processed == processed;
 
-    let mut second = spawn_worker(url, &sim.env());
-    let row = wait_for("the second worker to finish the job", Duration::from_secs(300), || async {
-        let row = store.job(job).await.unwrap().unwrap();
-        row.status.is_finished().then_some(row)
-    })
-    .await;
-    second.kill().unwrap();
-    second.wait().unwrap();
-    assert_eq!(row.status, JobStatus::Completed, "{job_type}: {:?}", row.error);
-    assert_eq!(row.attempts, 2, "{job_type} resumed once");
+    f.finish_in_a_second_worker(job, job_type).await;
     (job, Kill { committed_len: if in_flight { committed_len } else { 0 }, in_flight })
 }
 
@@ -162,20 +97,26 @@ fn arrivals(journal: &[JournalEntry], kind: &str) -> BTreeMap<Write, Vec<(usize,
     out
 }
 
+/// How many calls the writes at these journal indexes came in: an inventory call's writes share
+/// its idempotency key; one call's metafields are journalled together (one reply), so they are
+/// told apart by the simulator's time of receipt.
+fn calls_of(journal: &[JournalEntry], indexes: impl Iterator<Item = usize>) -> usize {
+    let calls: BTreeSet<(Option<String>, i64)> = indexes
+        .map(|i| &journal[i])
+        .map(|e| if e.idempotency_key.is_some() { (e.idempotency_key.clone(), 0) } else { (None, e.at) })
+        .collect();
+    calls.len()
+}
+
 /// The per-write accounting of one sync: returns how many writes were sent again.
-fn assert_at_most_the_interrupted_step_redone(
-    journal: &[JournalEntry],
-    kind: &str,
-    kill: &Kill,
-    step_writes: usize,
-) -> usize {
+fn assert_at_most_one_step_redone(journal: &[JournalEntry], kind: &str, kill: &Kill, step_items: usize) -> usize {
     let per_write = arrivals(journal, kind);
     assert!(!per_write.is_empty(), "no {kind} in the journal");
-    let mut redone = BTreeSet::new();
+    let mut redone = BTreeMap::new();
     for (write, seen) in &per_write {
         assert!(seen.len() <= 2, "{write:?} was sent {} times: {seen:?}", seen.len());
         if seen.len() == 2 {
-            redone.insert(write.clone());
+            redone.insert(write.clone(), seen[0].0);
             assert!(
                 seen[0].0 >= kill.committed_len,
                 "{write:?} was written by a step that had committed, and sent again: {seen:?}"
@@ -188,9 +129,10 @@ fn assert_at_most_the_interrupted_step_redone(
         }
     }
     assert!(
-        redone.len() <= step_writes,
-        "{} {kind} writes were sent again; one step sends at most {step_writes}",
-        redone.len()
+        redone.len() <= step_items,
+        "{} {kind} writes (first sent in {} calls) were sent again; at most one step's items ({step_items}) may be",
+        redone.len(),
+        calls_of(journal, redone.values().copied()),
     );
     if kill.in_flight {
         assert!(!redone.is_empty(), "the kill interrupted a step with writes out, yet nothing of {kind} was redone");
@@ -198,45 +140,27 @@ fn assert_at_most_the_interrupted_step_redone(
     redone.len()
 }
 
-async fn a_killed_sync_redoes_at_most_its_interrupted_step_under_the_same_keys(backend: Backend) {
-    let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_workflows::open(&db.url).await.unwrap();
-    let config = SimConfig { products: 3_000, customers: 3_000, ..SimConfig::default() };
-    let sim = Simulator::start(config, "127.0.0.1:0", "127.0.0.1:0").await.unwrap();
-    let env = sim.env();
-    let up = Upstreams::from_vars(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
-    prepare_catalog(&store.db(), &sim, &up).await;
-    let mut registry = Registry::new();
-    dongbo_workflows::sync::register(&mut registry, &up);
-    let engine = Engine::new(store.clone(), registry);
-    let settings = dongbo_workflows::sync::SyncSettings::default();
-    // Slow replies so that a step's calls are out long enough for the kill to land among them.
-    sim.faults().update(Scope::Both, |f| f.latency_ms = 250);
+async fn a_killed_sync_redoes_at_most_one_step_under_the_same_keys(backend: Backend) {
+    let Some(f) = SyncFixture::start(backend).await else { return };
+    let settings = SyncSettings::default();
 
-    let (_, kill) = run_killed_mid_step(&engine, &store, &db.url, &sim, jobs::PRODUCT_SYNC).await;
-    let journal = sim.journal();
-    // One step: `calls_per_step` calls of at most `max_quantities_per_call` quantities.
-    assert_at_most_the_interrupted_step_redone(
-        &journal,
-        "inventorySetQuantities",
-        &kill,
-        settings.calls_per_step * settings.max_quantities_per_call,
-    );
+    let (_, kill) = run_killed_mid_step(&f, jobs::PRODUCT_SYNC).await;
+    let journal = f.sim.journal();
+    // One step keeps `calls_per_step` calls in flight, and a kill redoes every one that had
+    // arrived: on this code 10 calls (2,490 writes) in a run of 2026-12-06, where issue 17 asks for
+    // at most one call's (`max_quantities_per_call`); that needs a change in the sync workflows.
+    let step = settings.calls_per_step;
+    assert_at_most_one_step_redone(&journal, "inventorySetQuantities", &kill, step * settings.max_quantities_per_call);
     let products_len = journal.len();
 
-    let (_, kill) = run_killed_mid_step(&engine, &store, &db.url, &sim, jobs::CUSTOMER_SYNC).await;
-    sim.faults().clear();
-    let journal = sim.journal();
+    let (_, kill) = run_killed_mid_step(&f, jobs::CUSTOMER_SYNC).await;
+    f.sim.faults().clear();
+    let journal = f.sim.journal();
     let kill = Kill { committed_len: kill.committed_len.max(products_len), in_flight: kill.in_flight };
-    assert_at_most_the_interrupted_step_redone(
-        &journal,
-        "metafieldsSet",
-        &kill,
-        settings.calls_per_step * settings.max_metafields_per_call,
-    );
+    assert_at_most_one_step_redone(&journal, "metafieldsSet", &kill, step * settings.max_metafields_per_call);
 
     // Nothing missing: every mapped item reached Shopify with Nhanh's numbers.
-    let state = sim.state();
+    let state = f.sim.state();
     let inventory = arrivals(&journal, "inventorySetQuantities");
     let expected = state.expected_inventory();
     assert!(!expected.is_empty());
@@ -248,15 +172,15 @@ async fn a_killed_sync_redoes_at_most_its_interrupted_step_under_the_same_keys(b
     for (gid, total) in state.expected_total_spent() {
         assert_eq!(state.customer_metafield(&gid, "custom", "total_spent"), Some(total.to_string()), "{gid}");
     }
-    sim.shutdown().await;
+    f.sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_killed_mid_step_redoes_only_that_step_under_the_same_keys_on_sqlite() {
-    a_killed_sync_redoes_at_most_its_interrupted_step_under_the_same_keys(Backend::Sqlite).await;
+async fn a_sync_killed_mid_step_redoes_at_most_one_step_under_the_same_keys_on_sqlite() {
+    a_killed_sync_redoes_at_most_one_step_under_the_same_keys(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_killed_mid_step_redoes_only_that_step_under_the_same_keys_on_postgres() {
-    a_killed_sync_redoes_at_most_its_interrupted_step_under_the_same_keys(Backend::Postgres).await;
+async fn a_sync_killed_mid_step_redoes_at_most_one_step_under_the_same_keys_on_postgres() {
+    a_killed_sync_redoes_at_most_one_step_under_the_same_keys(Backend::Postgres).await;
 }
