@@ -8,12 +8,43 @@ use std::time::Duration;
 use dongbo_engine::event::{EventPayload, NewEvent, Progress, StepCompleted};
 use dongbo_engine::example::EXAMPLE_COUNT;
 use dongbo_engine::store::{Append, ClaimedJob, Committed, Lease, QueueChange};
-use dongbo_engine::{Clock, EntityRef, Event, JobId, SharedStore, StoreError, WorkerId};
+use dongbo_engine::{Clock, EffectError, EntityRef, Event, JobId, SharedStore, StepEffects, StoreError, StoreTx, WorkerId};
 use serde_json::json;
 
 use super::proxy::LossyProxy;
-use crate::gated::{ledger_rows, Mark};
+use crate::gated::ledger_rows;
 use crate::harness::Harness;
+
+/// The step's local write, idempotent as the catalog's writes are (an upsert): a second append of
+/// the same step would write nothing new and not fail, so only the fence can refuse it — the
+/// ledger's key must not be what makes these tests pass.
+struct Upsert {
+    job: JobId,
+    item: i64,
+}
+
+#[async_trait::async_trait]
+impl StepEffects for Upsert {
+    async fn apply(&self, tx: StoreTx<'_>) -> Result<(), EffectError> {
+        match tx {
+            StoreTx::Sqlite(c) => {
+                sqlx::query("INSERT INTO example_ledger (job_id, item) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                    .bind(self.job.to_string())
+                    .bind(self.item)
+                    .execute(c)
+                    .await?;
+            }
+            StoreTx::Postgres(c) => {
+                sqlx::query("INSERT INTO example_ledger (job_id, item) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(self.job.as_uuid())
+                    .bind(self.item)
+                    .execute(c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
 
 const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
@@ -57,7 +88,7 @@ async fn append(
     note: &str,
     item: i64,
 ) -> Result<Committed, StoreError> {
-    let mark = Mark { job: lease.job_id, item, fail: false };
+    let mark = Upsert { job: lease.job_id, item };
     let until = claimed_at(claimed) + LEASE;
     let append = match path {
         Path::Bare => Append {
