@@ -79,7 +79,7 @@ async fn a_pipeline_run_from_the_terminal_runs_its_children_on_the_one_worker_it
     let jobs = store.list_jobs(&dongbo_engine::JobFilter { limit: 10, ..Default::default() }).await.unwrap();
     let mut children: Vec<(String, dongbo_engine::JobStatus, i64)> =
         jobs.iter().filter(|j| j.job_type != "PIPELINE").map(|j| (j.job_type.clone(), j.status, j.processed)).collect();
-    children.sort();
+    children.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         children,
         vec![
