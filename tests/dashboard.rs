@@ -376,8 +376,19 @@ async fn webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_
     page.eval("document.querySelector('#webhooks-card').scrollIntoView()").await;
     page.screenshot(&shot).await;
     println!("screenshot of the Webhooks panel: {}", shot.display());
-    page.eval(&format!("document.querySelector('#deliveries a[data-job=\"{job}\"]').click()")).await;
-    let hash = &format!("#/jobs/{job}");
+    // The panel refreshes itself: by now the row may link the targeted job that followed the
+    // pull. Follow whichever job the delivery's row links, and check that it is a real job.
+    let click_js = &format!(
+        "(() => {{ const a = document.querySelector('#deliveries tr[data-delivery=\"{delivery}\"] a[data-job]');
+           if (!a) return null; a.click(); return a.dataset.job; }})()"
+    );
+    let followed: String = wait_for("the delivery's job link", Duration::from_secs(10), || async move {
+        page.eval(click_js).await.as_str().map(str::to_owned)
+    })
+    .await;
+    let known = reqwest::get(format!("{base}/api/jobs/{followed}")).await.unwrap();
+    assert!(known.status().is_success(), "the delivery links job {followed}, which the API does not know");
+    let hash = &format!("#/jobs/{followed}");
     wait_for("the delivery's job page", Duration::from_secs(10), || async move {
         page.eval("location.hash").await.as_str().filter(|h| *h == hash.as_str()).map(|_| ())
     })

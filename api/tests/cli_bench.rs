@@ -30,7 +30,7 @@ fn bench_json_prints_rows_with_the_six_fields_and_real_figures() {
     let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["baseline", "measured", "met", "name", "ratio", "target"]);
-    assert_eq!(row["name"], "engine empty steps/s (sqlite)");
+    assert_eq!(row["name"], "engine empty steps/s (sqlite, WAL, synchronous NORMAL)");
     for field in ["measured", "baseline", "ratio"] {
         let v = row[field].as_f64().unwrap_or_default();
         assert!(v > 0.0 && v.is_finite(), "{field} = {v}");
@@ -51,7 +51,10 @@ fn bench_prints_a_table_with_a_header_and_one_line_per_row() {
     let header: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(header, ["name", "measured", "baseline", "ratio", "target", "met"]);
     assert!(lines[2].chars().all(|c| c == '-' || c == ' '), "{stdout}");
-    let row = lines.iter().find(|l| l.starts_with("engine empty steps/s (sqlite)")).expect("the engine row");
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("engine empty steps/s (sqlite, WAL, synchronous NORMAL)"))
+        .expect("the engine row");
     assert!(row.ends_with("yes") || row.ends_with("NO"), "{row}");
     assert!(row.contains("≥ 0.50"), "{row}");
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use dongbo_engine::event::{EventPayload, NewEvent, Progress, StepCompleted};
 use dongbo_engine::example::EXAMPLE_COUNT;
 use dongbo_engine::store::{Append, ClaimedJob, Committed, Lease, QueueChange};
-use dongbo_engine::{Clock, EffectError, EntityRef, Event, JobId, SharedStore, StepEffects, StoreError, StoreTx, WorkerId};
+use dongbo_engine::{
+    Clock, EffectError, EntityRef, Event, JobId, SharedStore, StepEffects, StoreError, StoreTx, WorkerId,
+};
 use serde_json::json;
 
 use super::proxy::LossyProxy;
