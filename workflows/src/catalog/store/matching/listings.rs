@@ -208,7 +208,7 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
         }
         let empty = if d.postgres() { "TRUNCATE" } else { "DELETE FROM" };
         sqlx::query(&format!("{empty} {table}")).execute(&mut *conn).await?;
-        let job = d.job(floor_job());
+        let job = || d.job(floor_job());
         let audit = floor == JoinFloor::KeyedWithAudit;
         let t = std::time::Instant::now();
         let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
@@ -218,14 +218,14 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
                 "INSERT INTO event_entities (position, job_id, entity_key, action)
                  SELECT 0, $1, '{entity}:' || CAST(n AS TEXT), 'mapped:created' FROM {table}"
             ))
-            .bind(job.clone())
+            .bind(job())
             .execute(&mut *conn)
             .await?;
         }
         let took = t.elapsed();
         if audit {
             // Gone again, so that what is measured next does not find them in the index.
-            sqlx::query("DELETE FROM event_entities WHERE job_id = $1").bind(job).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM event_entities WHERE job_id = $1").bind(job()).execute(&mut *conn).await?;
         }
         Ok((rows, took))
     })
