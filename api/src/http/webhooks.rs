@@ -369,6 +369,7 @@ pub struct ReinstalledBody {}
     request_body(content = ReinstalledBody, description = "Empty, or `{}`", content_type = "application/json"),
     responses(
         (status = 200, description = "Pushes may resume", body = Envelope<ShopifyAppView>),
+        (status = 400, description = "A body that is not JSON", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorEnvelope),
         (status = 409, description = "Pushes were not stopped: nothing to lift", body = ErrorEnvelope),
         (status = 415, description = "Not sent as `application/json`", body = ErrorEnvelope),
