@@ -705,6 +705,10 @@
     },
   });
 
+  // ---- Webhook deliveries and the uninstalled stop (api/assets/webhooks.js) -----------------------
+
+  window.dongboWebhooks({ $, el, api });
+
   // ---- The Nhanh token: where it stands ------------------------------------------------------------
 
   /** Shows where the Nhanh token stands (never the token: the server does not send it). */

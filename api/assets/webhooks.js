@@ -2,43 +2,16 @@
 // sent (/api/webhook-deliveries), newest first, with their source, topic, arrival, state and the
 // job each caused (a link to its page), and shows whether pushes to Shopify are stopped because
 // Shopify said the app was uninstalled (/api/shopify/app), with the button that lets them resume
-// once it is installed again (POST /api/shopify/app/reinstalled). Self-contained like
-// schedules.js: it reads the API token the page saves and re-reads every 15 s while the jobs page
-// is shown.
+// once it is installed again (POST /api/shopify/app/reinstalled). It re-reads every 15 s while the
+// jobs page is shown.
 'use strict';
 
-(() => {
-  const TOKEN_KEY = 'dongbo.apiToken';
+// Built by app.js, which hands over its own helpers (`$`, `el`, and `api`, which carries the
+// token and unwraps the envelope), as for the console and the locations panel.
+window.dongboWebhooks = ({ $, el, api }) => {
   const REFRESH_MS = 15000;
   const PAGE = 50;
   let timer = 0;
-
-  const $ = (selector) => document.querySelector(selector);
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'text') node.textContent = v;
-      else if (k === 'class') node.className = v;
-      else node.setAttribute(k, v === true ? '' : v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
-
-  async function api(path, method = 'GET') {
-    const headers = { Accept: 'application/json' };
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (method !== 'GET') headers['Content-Type'] = 'application/json';
-    const response = await fetch(path, { method, headers, body: method === 'GET' ? undefined : '{}' });
-    let json = null;
-    try { json = await response.json(); } catch (_) { /* reported below */ }
-    if (!response.ok || !json || json.success !== true) {
-      throw new Error((json && json.error) || `${response.status} ${response.statusText}`);
-    }
-    return json.data;
-  }
 
   const when = (iso) => (iso ? new Date(iso).toLocaleString([], { hour12: false }) : '—');
   const jobLink = (id, label) => el('a', { href: `#/jobs/${id}`, text: label || `…${String(id).slice(-8)}`, 'data-job': id });
@@ -85,7 +58,7 @@
   async function reinstalled(button) {
     button.disabled = true;
     try {
-      showApp(await api('/api/shopify/app/reinstalled', 'POST'));
+      showApp(await api('/api/shopify/app/reinstalled', { method: 'POST' }));
       $('#webhooks-state').textContent = 'pushes to Shopify may resume';
     } catch (e) {
       $('#webhooks-state').textContent = `could not resume pushes: ${e.message}`;
@@ -114,9 +87,7 @@
   }
 
   window.addEventListener('hashchange', () => load());
-  document.addEventListener('DOMContentLoaded', () => {
-    $('#webhooks-reload').addEventListener('click', () => load());
-    $('#shopify-reinstalled').addEventListener('click', (e) => reinstalled(e.currentTarget));
-    load();
-  });
-})();
+  $('#webhooks-reload').addEventListener('click', () => load());
+  $('#shopify-reinstalled').addEventListener('click', (e) => reinstalled(e.currentTarget));
+  load();
+};
