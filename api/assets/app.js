@@ -709,6 +709,10 @@
 
   window.dongboWebhooks({ $, el, api });
 
+  // ---- Schedules (api/assets/schedules.js) -------------------------------------------------------
+
+  window.dongboSchedules({ $, el, api });
+
   // ---- The Nhanh token: where it stands ------------------------------------------------------------
 
   /** Shows where the Nhanh token stands (never the token: the server does not send it). */

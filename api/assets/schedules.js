@@ -1,41 +1,14 @@
 // dongbo dashboard: the Schedules panel on the jobs page. It lists the durable schedules
 // (/api/schedules) with their cron expression, zone, job and next firing, and offers Pause,
 // Resume and Run now. A pipeline's children are listed under it on the job's own page through
-// /api/jobs/{id}/children. Self-contained (no module system, no build step): it reads the API
-// token the page saves and re-reads the schedules every 15 s while the jobs page is shown.
+// /api/jobs/{id}/children. It re-reads the schedules every 15 s while the jobs page is shown.
 'use strict';
 
-(() => {
-  const TOKEN_KEY = 'dongbo.apiToken';
+// Built by app.js, which hands over its own helpers (`$`, `el`, and `api`, which carries the
+// token and unwraps the envelope), as for the console and the locations panel.
+window.dongboSchedules = ({ $, el, api }) => {
   const REFRESH_MS = 15000;
   let timer = 0;
-
-  const $ = (selector) => document.querySelector(selector);
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'text') node.textContent = v;
-      else if (k === 'class') node.className = v;
-      else node.setAttribute(k, v === true ? '' : v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
-
-  async function api(path, method = 'GET') {
-    const headers = { Accept: 'application/json' };
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (method !== 'GET') headers['Content-Type'] = 'application/json';
-    const response = await fetch(path, { method, headers, body: method === 'GET' ? undefined : '{}' });
-    let json = null;
-    try { json = await response.json(); } catch (_) { /* reported below */ }
-    if (!response.ok || !json || json.success !== true) {
-      throw new Error((json && json.error) || `${response.status} ${response.statusText}`);
-    }
-    return json.data;
-  }
 
   const when = (iso) => (iso ? new Date(iso).toLocaleString([], { hour12: false }) : '—');
 
@@ -66,7 +39,7 @@
   async function act_(button, path) {
     button.disabled = true;
     try {
-      const data = await api(path, 'POST');
+      const data = await api(path, { method: 'POST', body: {} });
       if (data && data.jobId) location.hash = `#/jobs/${data.jobId}`;
       await load();
     } catch (e) {
@@ -115,9 +88,7 @@
   }
 
   window.addEventListener('hashchange', () => { load(); showChildren(); });
-  document.addEventListener('DOMContentLoaded', () => {
-    $('#schedules-reload').addEventListener('click', () => load());
-    load();
-    showChildren();
-  });
-})();
+  $('#schedules-reload').addEventListener('click', () => load());
+  load();
+  showChildren();
+};
