@@ -8,6 +8,8 @@ mod jobs;
 mod mappings;
 mod nhanh;
 mod notify;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod progress;
 mod run;
 mod schedules;
@@ -94,7 +96,8 @@ where
         }
         return ExitCode::SUCCESS;
     }
-    init_tracing();
+    // Kept to the end: dropped after the runtime, it sends the spans still queued.
+    let _telemetry = init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -129,10 +132,29 @@ where
     }
 }
 
-fn init_tracing() {
+/// What keeps the spans' export going until the process ends (nothing without the `otel`
+/// feature).
+struct Telemetry {
+    #[cfg(feature = "otel")]
+    _export: Option<otel::Export>,
+}
+
+fn init_tracing() -> Telemetry {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DONGBO_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    #[cfg(feature = "otel")]
+    {
+        let (export, pipeline) = otel::layer().unzip();
+        let _ = tracing_subscriber::registry().with(filter).with(logs).with(export).try_init();
+        Telemetry { _export: pipeline }
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = tracing_subscriber::registry().with(filter).with(logs).try_init();
+        Telemetry {}
+    }
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
