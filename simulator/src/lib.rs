@@ -225,6 +225,14 @@ impl Simulator {
         self.sim.nhanh_hidden.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// Deactivates these Shopify locations (gids): `locations` lists them with `isActive: false`
+    /// from now on, as a shop whose other locations were deactivated in its admin. Unknown gids
+    /// are ignored.
+    pub fn deactivate_shopify_locations(&self, location_gids: &[String]) {
+        let indexes = location_gids.iter().filter_map(|g| crate::data::location_index(g));
+        self.sim.shopify_inactive.lock().unwrap_or_else(|e| e.into_inner()).extend(indexes);
+    }
+
     /// Every Nhanh token known expires at `unix_secs` (simulator clock).
     pub fn nhanh_token_expires_at(&self, unix_secs: i64) {
         self.sim.nhanh_tokens.lock().unwrap_or_else(|e| e.into_inner()).expire_at(unix_secs);

@@ -30,6 +30,8 @@ pub(crate) struct Sim {
     pub nhanh_tokens: Mutex<crate::nhanh::app::TokenBook>,
     /// Nhanh product ids left out of stock replies (a fault for tests).
     pub nhanh_hidden: Mutex<std::collections::HashSet<u64>>,
+    /// Shopify locations (indexes) deactivated by a test: listed with `isActive: false`.
+    pub shopify_inactive: Mutex<std::collections::HashSet<usize>>,
     pub bucket: Mutex<(Plan, LeakyBucket)>,
     /// `@idempotent` keys already applied, with the payload they produced.
     pub idempotency: Mutex<HashMap<String, InventorySetQuantitiesPayload>>,
@@ -41,6 +43,11 @@ pub(crate) struct Sim {
 }
 
 impl Sim {
+    /// Whether the Shopify location at `index` is active (every one is unless a test said not).
+    pub(crate) fn location_active(&self, index: usize) -> bool {
+        !self.shopify_inactive.lock().unwrap_or_else(|e| e.into_inner()).contains(&index)
+    }
+
     pub(crate) fn new(config: SimConfig) -> Sim {
         let world = World::generate(config.seed, config.products, config.customers);
         let clock = SimClock::start();
@@ -60,6 +67,7 @@ impl Sim {
                 clock.unix_ms(),
             )),
             nhanh_hidden: Mutex::default(),
+            shopify_inactive: Mutex::default(),
             bucket: Mutex::new((config.plan, LeakyBucket::new(max, rate, clock.now()))),
             idempotency: Mutex::default(),
             bulk: BulkOperations::default(),

@@ -343,3 +343,54 @@ async fn product_sync_pushes_only_numbers_it_read_on_sqlite() {
 async fn product_sync_pushes_only_numbers_it_read_on_postgres() {
     product_sync_pushes_only_numbers_it_read(Backend::Postgres).await;
 }
+
+/// Issue 19.4: with no depot mapped to a location and exactly one active Shopify location, every
+/// Nhanh depot (`business/depot`) feeds that location, the job says so in its metadata, and each
+/// pushed quantity is the product's `available` summed over every depot; nothing goes to the
+/// deactivated locations.
+async fn product_sync_defaults_every_depot_to_the_only_active_location(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let sim = simulator(300, 20).await;
+    let up = upstreams(&sim);
+    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };
+    let engine = Engine::new(store.clone(), registry(&up, settings));
+    let db = store.db();
+    mirror_shopify_products(&db, &up).await;
+    let mapped = map_products(&db, &sim, 40).await;
+    let truth = sim.truth();
+    let only = truth.locations[1].id.clone();
+    let others: Vec<String> = truth.locations.iter().map(|l| l.id.clone()).filter(|l| *l != only).collect();
+    assert!(!others.is_empty(), "the simulator has several locations to deactivate");
+    sim.deactivate_shopify_locations(&others);
+
+    let before = sim.journal().len();
+    let job = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!((job.processed, job.successful, job.failed), (40, 40, 0), "{}", job.metadata);
+    assert_eq!(job.metadata["defaultLocation"]["location"], json!(only), "{}", job.metadata);
+
+    let mut set: HashMap<String, i64> = HashMap::new();
+    for e in sim.journal()[before..].iter().filter(|e| e.kind == "inventorySetQuantities" && e.applied) {
+        assert_eq!(e.value["locationId"].as_str(), Some(only.as_str()), "a deactivated location was set");
+        assert!(set.insert(e.target.clone(), e.value["quantity"].as_i64().unwrap()).is_none(), "set twice");
+    }
+    assert_eq!(set.len(), 40, "one quantity per mapped product");
+    for (_, nhanh, gid) in &mapped {
+        let item = sim.state().variant(gid).unwrap().inventory_item_id;
+        let total: i64 = truth.depots.iter().map(|d| sim.state().nhanh_available(*nhanh, d.id).unwrap()).sum();
+        assert_eq!(set.get(&item), Some(&total), "product {nhanh}: every depot's available, summed");
+        assert_eq!(sim.state().inventory(&item, &only), Some(total));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_defaults_every_depot_to_the_only_active_location_on_sqlite() {
+    product_sync_defaults_every_depot_to_the_only_active_location(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_sync_defaults_every_depot_to_the_only_active_location_on_postgres() {
+    product_sync_defaults_every_depot_to_the_only_active_location(Backend::Postgres).await;
+}

@@ -72,8 +72,9 @@ pub(crate) struct Location {
     pub is_active: bool,
 }
 
-pub(crate) fn location(index: usize) -> Location {
-    Location { id: ID(gid("Location", location_id(index))), name: LOCATIONS[index].to_string(), is_active: true }
+/// The location at `index`, active or not as the simulator says.
+pub(crate) fn location(index: usize, is_active: bool) -> Location {
+    Location { id: ID(gid("Location", location_id(index))), name: LOCATIONS[index].to_string(), is_active }
 }
 
 connection!(LocationConnection, LocationEdge, Location);
@@ -164,17 +165,18 @@ pub(crate) struct InventoryItem {
 
 #[ComplexObject]
 impl InventoryItem {
-    async fn inventory_level(&self, location_id: ID) -> Option<InventoryLevel> {
-        let index = location_index(&location_id)?;
-        Some(InventoryLevel {
+    async fn inventory_level(&self, ctx: &Context<'_>, location_id: ID) -> Result<Option<InventoryLevel>> {
+        let sim = ctx.data::<Arc<Sim>>()?;
+        let Some(index) = location_index(&location_id) else { return Ok(None) };
+        Ok(Some(InventoryLevel {
             id: ID(format!(
                 "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
                 location_id.rsplit('/').next().unwrap_or(""),
                 self.id.rsplit('/').next().unwrap_or("")
             )),
-            location: location(index),
+            location: location(index, sim.location_active(index)),
             available: self.levels[index],
-        })
+        }))
     }
 }
 

@@ -165,12 +165,14 @@ impl QueryRoot {
         let args = PageArgs { first, after, last, before, reverse: false };
         let id = |i: usize| crate::data::location_id(i);
         let paged = paginate(ctx, &args, true, LOCATIONS.len(), id, |_| true)?;
-        let items = paged.rows.iter().map(|&i| (id(i), location(i))).collect();
+        let sim = ctx.data::<Arc<Sim>>()?;
+        let items = paged.rows.iter().map(|&i| (id(i), location(i, sim.location_active(i)))).collect();
         Ok(LocationConnection::new(&paged, items))
     }
 
-    async fn location(&self, id: ID) -> Option<Location> {
-        location_index(&id).map(location)
+    async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
+        let sim = ctx.data::<Arc<Sim>>()?;
+        Ok(location_index(&id).map(|i| location(i, sim.location_active(i))))
     }
 
     async fn shop(&self) -> Shop {
