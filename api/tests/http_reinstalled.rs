@@ -81,7 +81,12 @@ async fn pushes_can_be_let_resume_over_http_once_the_app_is_reinstalled(backend:
     assert_eq!(body["data"]["pushesStopped"], true, "{body}");
     assert!(body["data"]["detail"].as_str().unwrap().contains("dongbo-sim.myshopify.com"), "{body}");
     assert!(body["data"]["uninstalledAt"].is_string(), "{body}");
-    assert!(state.notices.get(APP_UNINSTALLED_NOTICE).is_some());
+    // The notice names the dashboard's button by its label, and the CLI command.
+    let notice = state.notices.get(APP_UNINSTALLED_NOTICE).expect("the uninstalled notice").message;
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/index.html")).unwrap();
+    let label = "The app is reinstalled: resume pushes";
+    assert!(page.contains(&format!(">{label}</button>")), "the Webhooks panel's button is labelled `{label}`");
+    assert!(notice.contains(label) && notice.contains("dongbo webhooks reinstalled"), "{notice}");
 
     // Misuse is refused, and leaves the stop in place.
     for (req, want) in [

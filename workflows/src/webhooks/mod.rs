@@ -210,7 +210,8 @@ pub async fn show_uninstalled(db: &Db, notices: &Notices, now: DateTime<Utc>) ->
                 APP_UNINSTALLED_NOTICE,
                 NoticeLevel::Error,
                 format!(
-                    "{} at {}: dongbo stopped pushing to Shopify. Reinstall the app, then run                      `dongbo webhooks reinstalled` to let pushes resume.",
+                    "{} at {}: dongbo stopped pushing to Shopify. Reinstall the app, then press \"The app is reinstalled: resume pushes\" in \
+                     the dashboard's Webhooks panel (or run `dongbo webhooks reinstalled`) to let pushes resume.",
                     flag.detail,
                     since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ),
@@ -237,7 +238,8 @@ pub async fn refuse_if_uninstalled(db: &Db) -> Result<(), dongbo_engine::StepErr
     match store::flag(db, APP_UNINSTALLED_FLAG).await {
         Ok(None) => Ok(()),
         Ok(Some(flag)) => Err(dongbo_engine::StepError::permanent(format!(
-            "{}: pushes to Shopify are stopped until the app is reinstalled and `dongbo webhooks reinstalled` is run",
+            "{}: pushes to Shopify are stopped until the app is reinstalled and resumed from the dashboard's \
+             Webhooks panel (or `dongbo webhooks reinstalled`)",
             flag.detail
         ))),
         Err(e) => Err(dongbo_engine::StepError::transient(format!("reading the webhook flags: database: {e}"))),
