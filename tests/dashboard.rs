@@ -323,6 +323,7 @@ async fn a_job_started_from_the_dashboard_shows_live_progress_then_completed_and
 
     locations_panel_maps_a_depot_and_shows_the_apis_refusal(page, &base, &artefacts).await;
     console_cancels_a_waiting_job_resumes_a_failed_one_and_maps_a_pair_by_hand(page, &base, &db.url, &artefacts).await;
+    schedules_panel_pauses_resumes_and_runs_a_schedule_now(page, &base).await;
     // Last: it stops pushes to Shopify for a while.
     webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_stop(page, &base, &artefacts).await;
 }
@@ -433,6 +434,79 @@ async fn webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_
         .eval("(() => { const b = document.querySelector('#shopify-reinstalled'); return b.hidden && document.querySelector('#shopify-app-state').dataset.pushesStopped === 'false'; })()")
         .await;
     assert_eq!(resumed, json!(true), "the panel still shows pushes stopped");
+}
+
+/// The Schedules panel on the jobs page: a schedule made through the API is listed with its cron
+/// expression and next firing; its Pause, Resume and Run now buttons change it as the API then
+/// reads it back, and Run now opens the page of the job it requested, which runs to the end.
+async fn schedules_panel_pauses_resumes_and_runs_a_schedule_now(page: &cdp::Page, base: &str) {
+    let client = reqwest::Client::new();
+    // Once a year, so it never fires by itself during the test.
+    let schedule = json!({ "id": "dashboard-count", "cron": "0 3 1 1 *", "jobType": "EXAMPLE_COUNT",
+                           "input": { "items": 3 } });
+    let made = client
+        .post(format!("{base}/api/schedules"))
+        .header("content-type", "application/json")
+        .body(schedule.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{made:?}");
+    let api_url = &format!("{base}/api/schedules/dashboard-count");
+    let paused_in_api = |want: bool| async move {
+        wait_for(&format!("the API to read paused = {want}"), Duration::from_secs(20), || async move {
+            let s: Value = reqwest::get(api_url.as_str()).await.ok()?.json().await.ok()?;
+            let schedule = &s["data"]["schedule"];
+            (schedule["paused"] == json!(want)).then_some(schedule.clone())
+        })
+        .await
+    };
+
+    page.eval("location.hash = '#/'").await;
+    // The row's state and its action buttons, after asking the panel to reload.
+    let row_js = "(() => { document.querySelector('#schedules-reload').click();
+        const tr = document.querySelector('#schedules tr[data-schedule=\"dashboard-count\"]');
+        if (window.sameDocument !== true || !tr) return null;
+        return { cron: tr.children[1].textContent, state: tr.children[4].textContent,
+                 next: tr.children[5].dataset.next,
+                 actions: [...tr.querySelectorAll('[data-schedule-action]')].map(b => b.dataset.scheduleAction) }; })()";
+    let shown = |state: &'static str| async move {
+        wait_for(&format!("the panel to show the schedule {state}"), Duration::from_secs(20), || async move {
+            Some(page.eval(row_js).await).filter(|v| v["state"] == json!(state))
+        })
+        .await
+    };
+    let click = |action: &'static str| async move {
+        page.eval(&format!(
+            "document.querySelector('#schedules tr[data-schedule=\"dashboard-count\"] [data-schedule-action=\"{action}\"]').click()"
+        ))
+        .await;
+    };
+
+    let row = shown("active").await;
+    assert_eq!(row["cron"], json!("0 3 1 1 *"), "{row}");
+    assert_eq!(row["actions"], json!(["pause", "run now"]), "{row}");
+    let next = paused_in_api(false).await["nextRunAt"].clone();
+    assert_eq!(row["next"], next, "the panel shows the API's next firing");
+
+    click("pause").await;
+    paused_in_api(true).await;
+    let row = shown("paused").await;
+    assert_eq!(row["actions"], json!(["resume", "run now"]), "{row}");
+    click("resume").await;
+    paused_in_api(false).await;
+    shown("active").await;
+
+    click("run now").await;
+    let job: String = wait_for("Run now to open its job's page", Duration::from_secs(20), || async move {
+        let hash = page.eval("location.hash").await;
+        hash.as_str()?.strip_prefix("#/jobs/").map(str::to_owned)
+    })
+    .await;
+    let ran = job_status(base, &job, "COMPLETED").await;
+    assert_eq!(ran["type"], json!("EXAMPLE_COUNT"), "{ran}");
+    let s: Value = reqwest::get(api_url.as_str()).await.unwrap().json().await.unwrap();
+    assert_eq!(s["data"]["schedule"]["lastFiring"]["jobId"], json!(job), "the schedule records the firing: {s}");
 }
 
 /// Waits until the job `id` is in `status` (read through the API).
