@@ -294,6 +294,13 @@ impl Simulator {
         ids
     }
 
+    /// Moves `quantity` of a Nhanh product's stock from depot `from` to depot `to` (a stock
+    /// transfer: the product's total is unchanged) without sending a webhook, as a transfer whose
+    /// `inventoryChange` deliveries were all lost. False for an unknown product or depot.
+    pub fn transfer_nhanh_stock(&self, product: u64, from: u64, to: u64, quantity: i64) -> bool {
+        touch::transfer(&self.sim, product, from, to, quantity)
+    }
+
     /// The webhooks this simulator sends: targets, faults, deliveries and the drip.
     pub fn webhooks(&self) -> Webhooks {
         Webhooks { sim: self.sim.clone() }

@@ -76,3 +76,22 @@ pub(crate) fn products(sim: &Sim, n: usize) -> Vec<u64> {
     }
     ids
 }
+
+/// Moves `quantity` of a Nhanh product's stock from one depot to another, as a stock transfer
+/// does: its total is unchanged (its parent's too), each depot's `available` moves, stamped now.
+/// Sends no webhook. False for an unknown product or depot.
+pub(crate) fn transfer(sim: &Sim, product: u64, from: u64, to: u64, quantity: i64) -> bool {
+    let depot = |id: u64| (0..DEPOTS.len()).find(|&d| crate::data::depot_id(d) == id);
+    let (Some(from), Some(to)) = (depot(from), depot(to)) else { return false };
+    let now = sim.clock.unix_secs();
+    let mut world = sim.write();
+    let Some(i) = world.nhanh_product_index(product) else { return false };
+    let parent = world.nhanh_products[i].parent_id.and_then(|id| world.nhanh_product_index(id));
+    for row in std::iter::once(i).chain(parent) {
+        let p = &mut world.nhanh_products[row];
+        p.stock[from] -= quantity;
+        p.stock[to] += quantity;
+        p.stock_updated_at = now;
+    }
+    true
+}

@@ -166,6 +166,47 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
             "{gid}"
         );
     }
+
+    // A stock transfer in Nhanh between two depots that feed different locations, whose
+    // webhooks were all lost: the product's total is unchanged, two of its levels are not.
+    let truth = sim.truth();
+    let (from, from_location) = truth.depot_to_location[0].clone();
+    let (to, to_location) = truth
+        .depot_to_location
+        .iter()
+        .find(|(_, l)| *l != from_location)
+        .cloned()
+        .expect("depots feeding two locations");
+    let (mapping, moved, variant) = products
+        .iter()
+        .find(|(_, n, _)| sim.state().nhanh_available(*n, from).unwrap_or(0) >= 3)
+        .cloned()
+        .expect("a mapped product with stock to move");
+    assert!(sim.transfer_nhanh_stock(moved, from, to, 3));
+    let journal_before = sim.journal().len();
+    let third = run_job(&engine, "PIPELINE", reconcile_pipeline()).await;
+    assert_eq!(third.status, JobStatus::Completed, "{:?}", third.error);
+    let (job, note) = reconcile_of(&engine, &third).await;
+    let summary = &job.metadata["summary"];
+    assert_eq!((&summary["stockDrift"], &summary["stockFixed"]), (&json!(1), &json!(1)), "{note}");
+    assert_eq!(summary["totalSpentDrift"], json!(0), "{note}");
+    assert!(note.contains(&format!("stock {mapping} ")) && note.contains(" at gid://shopify/Location/"), "{note}");
+    let item = sim.state().variant(&variant).unwrap().inventory_item_id;
+    let pushed: Vec<_> = sim.journal().into_iter().skip(journal_before).filter(|e| e.applied).collect();
+    assert!(pushed.iter().filter(|e| e.kind == "inventorySetQuantities").all(|e| e.target == item), "{pushed:?}");
+    for level in sim.state().expected_inventory().iter().filter(|l| l.nhanh_product_id == moved) {
+        let now = sim.state().inventory(&level.inventory_item_id, &level.location_id);
+        assert_eq!(now, Some(level.quantity), "{} at {}", level.inventory_item_id, level.location_id);
+    }
+    let levels = |l: &str| sim.state().inventory(&item, l).unwrap();
+    let before: i64 = truth
+        .depot_to_location
+        .iter()
+        .filter(|(_, l)| *l == from_location)
+        .map(|(d, _)| sim.state().nhanh_available(moved, *d).unwrap())
+        .sum();
+    assert_eq!(levels(&from_location), before, "the location the stock left");
+    assert!(levels(&to_location) >= 3, "the location the stock went to");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! RECONCILE: after fresh pulls (the nightly pipeline runs them first), compares both mirrors
-//! for every mapped item — stock per variant, customers' total spent — and pushes only the
+//! for every mapped item — stock per variant in total and per mapped location
+//! ([`crate::catalog::store::reconcile`]), customers' total spent — and pushes only the
 //! items that differ, through PRODUCT_SYNC and CUSTOMER_SYNC child jobs scoped to those mappings
 //! (`mappingIds`, `forceSync`), whose writes carry idempotency keys like any sync's.
 //!
@@ -190,10 +191,24 @@ impl Reconcile {
                 action: "drift".into(),
             });
             if lines.len() < NOTE_ITEMS {
-                lines.push(format!(
-                    "stock {} (Nhanh {} → {}): Nhanh {}, Shopify {}",
-                    d.mapping_id, d.nhanh_product_id, d.variant_id, d.nhanh, d.shopify
-                ));
+                lines.push(match &d.location {
+                    None => format!(
+                        "stock {} (Nhanh {} → {}): Nhanh {}, Shopify {}",
+                        d.mapping_id,
+                        d.nhanh_product_id,
+                        d.variant_id,
+                        d.nhanh,
+                        d.shopify.map_or("unknown".into(), |n| n.to_string())
+                    ),
+                    Some(location) => format!(
+                        "stock {} (Nhanh {} → {}) at {location}: Nhanh {}, last set {}",
+                        d.mapping_id,
+                        d.nhanh_product_id,
+                        d.variant_id,
+                        d.nhanh,
+                        d.shopify.map_or("never".into(), |n| n.to_string())
+                    ),
+                });
             }
         }
         for d in &spend {

@@ -22,6 +22,7 @@
 //! - a batch of rows is `UNNEST` of one array per column or one JSON array of rows (`rows`,
 //!   `batch`): one statement per batch on both;
 //! - a JSON value is `jsonb` or text (`json`);
+//! - an integer inside a JSON object is `->>` or `json_extract` (`json_int`);
 //! - byte order of text is `COLLATE "C"` or SQLite's default (`bytewise`);
 //! - a row lock that other takers skip is `FOR UPDATE SKIP LOCKED` or nothing, SQLite having one
 //!   writer (`skip_locked`);
@@ -131,6 +132,12 @@ impl Sqlite {
         text.to_owned()
     }
 
+    /// The integer at key `key` (an SQL text expression) of the JSON object `object`; NULL when
+    /// absent.
+    pub(crate) fn json_int(self, object: &str, key: &str) -> String {
+        format!("CAST(json_extract({object}, '$.\"' || {key} || '\"') AS INTEGER)")
+    }
+
     /// `expr` compared and ordered byte by byte (SQLite's default).
     pub(crate) fn bytewise(self, expr: &str) -> String {
         expr.to_owned()
@@ -198,6 +205,12 @@ impl Postgres {
     /// A JSON value from text: `jsonb`.
     pub(crate) fn json(self, text: &str) -> String {
         format!("CAST({text} AS jsonb)")
+    }
+
+    /// The integer at key `key` (an SQL text expression) of the JSON object `object`; NULL when
+    /// absent.
+    pub(crate) fn json_int(self, object: &str, key: &str) -> String {
+        format!("CAST(({object} ->> {key}) AS BIGINT)")
     }
 
     /// `expr` compared and ordered byte by byte, whatever the database's collation.

@@ -1,11 +1,18 @@
 //! SQL of RECONCILE: the mapped items whose two mirrors disagree after fresh pulls.
 //!
-//! Stock: the Nhanh depots that feed Shopify (those in `location_mappings`, or every depot when
-//! none is mapped and the shop has one location, as PRODUCT_SYNC reads them) summed per product,
-//! against the variant's `inventoryQuantity` as the Shopify pull saw it. A product missing one
-//! of the mapped depots' rows, a feeding depot whose value Nhanh did not send (stored as NULL),
-//! or a variant whose quantity was not read, is not compared: a number that was not read is
-//! never taken for zero.
+//! Stock, two ways:
+//! - totals: the Nhanh depots that feed Shopify (those in `location_mappings`, or every depot
+//!   when none is mapped and the shop has one location, as PRODUCT_SYNC reads them) summed per
+//!   product, against the variant's `inventoryQuantity` as the Shopify pull saw it;
+//! - per location: each mapped location's sum over its depots against the number dongbo last
+//!   set there (the mapping's `synced_value`), which a stock transfer between two depots feeding
+//!   different locations changes while the total stays the same. (A transfer between two
+//!   locations made in Shopify, whose `inventory_levels/update` deliveries were all lost, is not
+//!   seen: the Shopify mirror holds each variant's total, not its levels.)
+//!
+//! A product missing one of the mapped depots' rows, a feeding depot whose value Nhanh did not
+//! send (stored as NULL), or a variant whose quantity was not read, is not compared: a number
+//! that was not read is never taken for zero.
 //!
 //! Total spent: Nhanh's `totalAmount` against the customer's `custom.total_spent` metafield as
 //! the Shopify pull saw it (absent on Shopify counts as drift; absent on Nhanh is not compared).
@@ -26,10 +33,13 @@ pub struct StockDrift {
     pub nhanh_product_id: i64,
     /// The Shopify variant.
     pub variant_id: String,
-    /// What Nhanh's depots that feed Shopify hold.
+    /// Where: `None` for the product's total, else the Shopify location.
+    pub location: Option<String>,
+    /// What Nhanh's depots that feed Shopify (or that location) hold.
     pub nhanh: i64,
-    /// What Shopify shows.
-    pub shopify: i64,
+    /// What Shopify shows in total, or what dongbo last set at that location (`None`: never set
+    /// there).
+    pub shopify: Option<i64>,
 }
 
 /// A mapped customer whose total spent differs.
@@ -67,6 +77,30 @@ const STOCK_SQL: &str = "
       AND f.available <> v.inventory_quantity
     ORDER BY m.id";
 
+/// Per mapped location, the products whose depots' sum differs from what dongbo last set there;
+/// `{pushed}` is the dialect's read of `m.synced_value` at `pl.location_id`.
+fn location_sql(pushed: &str) -> String {
+    format!(
+        "WITH wanted AS (SELECT location_id, COUNT(*) AS n FROM location_mappings GROUP BY location_id),
+        per_location AS (
+            SELECT d.product_id, l.location_id, CAST(SUM(d.available) AS BIGINT) AS available, COUNT(*) AS n,
+                   COUNT(d.available) AS read_n
+            FROM nhanh_product_depots d JOIN location_mappings l ON l.depot_id = d.depot_id
+            GROUP BY d.product_id, l.location_id
+        )
+        SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_product_id AS BIGINT) AS nhanh_product_id,
+               m.shopify_variant_id, pl.location_id, pl.available, {pushed} AS pushed
+        FROM product_mappings m
+        JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
+        JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
+        JOIN per_location pl ON pl.product_id = m.nhanh_product_id
+        JOIN wanted w ON w.location_id = pl.location_id AND w.n = pl.n
+        WHERE m.synced_value IS NOT NULL AND pl.read_n = pl.n
+          AND ({pushed} IS NULL OR {pushed} <> pl.available)
+        ORDER BY m.id, pl.location_id"
+    )
+}
+
 const SPEND_SQL: &str = "
     SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_customer_id AS BIGINT) AS nhanh_customer_id,
            m.shopify_customer_id, CAST(n.total_amount AS BIGINT) AS nhanh, s.total_spent AS shopify
@@ -77,22 +111,47 @@ const SPEND_SQL: &str = "
       AND (s.total_spent IS NULL OR s.total_spent <> CAST(n.total_amount AS TEXT))
     ORDER BY m.id";
 
-/// Mapped products whose Shopify stock differs from Nhanh's, by mapping id.
+/// Mapped products whose Shopify stock differs from Nhanh's, in total or at a mapped location,
+/// by mapping id: each product once, its total's difference first when it has one.
 pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
-    on_db!(db, |pool, d| {
-        let rows = sqlx::query(STOCK_SQL).fetch_all(pool).await?;
-        rows.iter()
+    let (totals, locations) = on_db!(db, |pool, d| {
+        let totals = sqlx::query(STOCK_SQL).fetch_all(pool).await?;
+        let totals: Vec<StockDrift> = totals
+            .iter()
             .map(|r| {
                 Ok(StockDrift {
                     mapping_id: r.try_get("mapping_id")?,
                     nhanh_product_id: r.try_get("nhanh_product_id")?,
                     variant_id: r.try_get("shopify_variant_id")?,
+                    location: None,
                     nhanh: r.try_get("available")?,
                     shopify: r.try_get("shopify")?,
                 })
             })
-            .collect()
-    })
+            .collect::<R<_>>()?;
+        let sql = location_sql(&d.json_int("m.synced_value", "pl.location_id"));
+        let locations = sqlx::query(&sql).fetch_all(pool).await?;
+        let locations: Vec<StockDrift> = locations
+            .iter()
+            .map(|r| {
+                Ok(StockDrift {
+                    mapping_id: r.try_get("mapping_id")?,
+                    nhanh_product_id: r.try_get("nhanh_product_id")?,
+                    variant_id: r.try_get("shopify_variant_id")?,
+                    location: Some(r.try_get("location_id")?),
+                    nhanh: r.try_get("available")?,
+                    shopify: r.try_get("pushed")?,
+                })
+            })
+            .collect::<R<_>>()?;
+        Ok::<_, sqlx::Error>((totals, locations))
+    })?;
+    let mut all = totals;
+    all.extend(locations);
+    // Stable: for each mapping, the total's row (pushed first) wins over its locations' rows.
+    all.sort_by_key(|d| d.mapping_id);
+    all.dedup_by_key(|d| d.mapping_id);
+    Ok(all)
 }
 
 /// Mapped customers whose Shopify total spent differs from Nhanh's, by mapping id.
