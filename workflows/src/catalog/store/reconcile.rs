@@ -67,7 +67,8 @@ const STOCK_SQL: &str = "
         GROUP BY d.product_id
     )
     SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_product_id AS BIGINT) AS nhanh_product_id,
-           m.shopify_variant_id, f.available, CAST(v.inventory_quantity AS BIGINT) AS shopify
+           m.shopify_variant_id, CAST(NULL AS TEXT) AS location_id, f.available,
+           CAST(v.inventory_quantity AS BIGINT) AS shopify
     FROM product_mappings m
     JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
     JOIN feeding f ON f.product_id = m.nhanh_product_id
@@ -89,7 +90,7 @@ fn location_sql(pushed: &str) -> String {
             GROUP BY d.product_id, l.location_id
         )
         SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_product_id AS BIGINT) AS nhanh_product_id,
-               m.shopify_variant_id, pl.location_id, pl.available, {pushed} AS pushed
+               m.shopify_variant_id, pl.location_id, pl.available, {pushed} AS shopify
         FROM product_mappings m
         JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
         JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
@@ -114,40 +115,22 @@ const SPEND_SQL: &str = "
 /// Mapped products whose Shopify stock differs from Nhanh's, in total or at a mapped location,
 /// by mapping id: each product once, its total's difference first when it has one.
 pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
-    let (totals, locations) = on_db!(db, |pool, d| {
-        let totals = sqlx::query(STOCK_SQL).fetch_all(pool).await?;
-        let totals: Vec<StockDrift> = totals
-            .iter()
-            .map(|r| {
-                Ok(StockDrift {
+    let mut all = on_db!(db, |pool, d| {
+        let mut all = Vec::new();
+        for sql in [STOCK_SQL.to_owned(), location_sql(&d.json_int("m.synced_value", "pl.location_id"))] {
+            for r in sqlx::query(&sql).fetch_all(pool).await? {
+                all.push(StockDrift {
                     mapping_id: r.try_get("mapping_id")?,
                     nhanh_product_id: r.try_get("nhanh_product_id")?,
                     variant_id: r.try_get("shopify_variant_id")?,
-                    location: None,
+                    location: r.try_get("location_id")?,
                     nhanh: r.try_get("available")?,
                     shopify: r.try_get("shopify")?,
-                })
-            })
-            .collect::<R<_>>()?;
-        let sql = location_sql(&d.json_int("m.synced_value", "pl.location_id"));
-        let locations = sqlx::query(&sql).fetch_all(pool).await?;
-        let locations: Vec<StockDrift> = locations
-            .iter()
-            .map(|r| {
-                Ok(StockDrift {
-                    mapping_id: r.try_get("mapping_id")?,
-                    nhanh_product_id: r.try_get("nhanh_product_id")?,
-                    variant_id: r.try_get("shopify_variant_id")?,
-                    location: Some(r.try_get("location_id")?),
-                    nhanh: r.try_get("available")?,
-                    shopify: r.try_get("pushed")?,
-                })
-            })
-            .collect::<R<_>>()?;
-        Ok::<_, sqlx::Error>((totals, locations))
+                });
+            }
+        }
+        Ok::<_, sqlx::Error>(all)
     })?;
-    let mut all = totals;
-    all.extend(locations);
     // Stable: for each mapping, the total's row (pushed first) wins over its locations' rows.
     all.sort_by_key(|d| d.mapping_id);
     all.dedup_by_key(|d| d.mapping_id);
