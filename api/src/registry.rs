@@ -1,7 +1,7 @@
 //! The job types this binary runs.
 
 use dongbo_engine::example::ExampleCount;
-use dongbo_engine::{Registry, SharedStore};
+use dongbo_engine::{Engine, Registry, SharedStore};
 use dongbo_workflows::Upstreams;
 
 /// Every workflow this build knows: the sync job types (with the upstreams configured in the
@@ -19,6 +19,15 @@ pub fn registry_on(store: &SharedStore, upstreams: &Upstreams) -> Registry {
     let mut r = registry(upstreams);
     dongbo_workflows::schedules::register(&mut r, store, upstreams);
     r
+}
+
+/// The engine of a process that serves or runs scheduled work: [`registry_on`]'s job types, with
+/// each parent woken as soon as one of its children ends
+/// ([`dongbo_workflows::schedules::wake_parents`]).
+pub fn engine_on(store: &SharedStore, upstreams: &Upstreams) -> Engine {
+    let engine = Engine::new(store.clone(), registry_on(store, upstreams));
+    dongbo_workflows::schedules::wake_parents(&engine);
+    engine
 }
 
 /// The upstream clients from `NHANH_*` and `SHOPIFY_*`, pacing Nhanh in this process.

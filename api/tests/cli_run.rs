@@ -92,3 +92,27 @@ async fn a_pipeline_run_from_the_terminal_runs_its_children_on_the_one_worker_it
         ]
     );
 }
+
+/// A pipeline's stages look at their children only every `recheckSecs` (here an hour), but each
+/// child that ends wakes its parent at once (`schedules::wake_parents`, installed by `dongbo run`
+/// as by `serve` and `worker`): three stages finish in seconds. Without the wake the command
+/// would still be waiting when the test gives up on it (and kills it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_is_woken_by_its_children_not_by_its_hourly_look() {
+    let db = dongbo_tests::sqlite_db();
+    let input = r#"{"recheckSecs": 3600, "stages": [
+        {"name": "one", "jobs": [{"type": "EXAMPLE_COUNT", "input": {"items": 2}}]},
+        {"name": "two", "jobs": [{"type": "EXAMPLE_COUNT", "input": {"items": 3}}, {"type": "EXAMPLE_COUNT", "input": {"items": 4}}]},
+        {"name": "three", "jobs": [{"type": "EXAMPLE_COUNT", "input": {"items": 5}}]}
+    ]}"#;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dongbo"));
+    cmd.args(["run", "PIPELINE", "--input", input, "--db", &db.url]).kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the pipeline still waited after 120 s: its children did not wake it")
+        .expect("run dongbo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: Value = serde_json::from_slice(&out.stdout).expect("the job as JSON");
+    assert_eq!(row["status"], "COMPLETED", "{row}");
+    assert_eq!((row["total"].as_i64(), row["processed"].as_i64()), (Some(4), Some(4)), "{row}");
+}

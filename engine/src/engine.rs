@@ -11,7 +11,7 @@ use crate::ids::JobId;
 use crate::job::BackgroundJob;
 use crate::queue::{Priority, QueuePolicy};
 use crate::store::{NewJob, QueuedJob, Requested, SharedStore, StoreError};
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{FinishHooks, RunOutcome, Worker, WorkerConfig};
 use crate::workflow::Registry;
 
 /// Why a request was refused.
@@ -63,7 +63,12 @@ pub struct Engine {
     registry: Arc<Registry>,
     clock: SharedClock,
     queue: QueuePolicy,
+    finish_hooks: FinishHooks,
 }
+
+/// Called by a worker of this engine after a job it ran ended (completed, failed or
+/// cancelled), with the job and how it ended; see [`Engine::on_finish`].
+pub type FinishHook = Arc<dyn Fn(JobId, RunOutcome) -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static>;
 
 impl Engine {
     /// An engine on the wall clock.
@@ -73,7 +78,13 @@ impl Engine {
 
     /// An engine on a given clock.
     pub fn with_clock(store: SharedStore, registry: Registry, clock: SharedClock) -> Self {
-        Engine { store, registry: Arc::new(registry), clock, queue: QueuePolicy::default() }
+        Engine {
+            store,
+            registry: Arc::new(registry),
+            clock,
+            queue: QueuePolicy::default(),
+            finish_hooks: FinishHooks::default(),
+        }
     }
 
     /// The same engine with another queue policy (its workers claim by it, [`Engine::queue`]
@@ -92,6 +103,20 @@ impl Engine {
     /// job it waits behind.
     pub async fn queue(&self) -> Result<Vec<QueuedJob>, StoreError> {
         self.store.queue(self.clock.now(), self.queue).await
+    }
+
+    /// Adds `hook`, which this engine's workers (and its clones') call after each job they run
+    /// ends — completed, failed or cancelled at a step boundary — before claiming the next; a
+    /// parent waiting for its children uses it to be woken ([`Engine::wake`]). A job cancelled
+    /// while nobody ran it calls nothing.
+    pub fn on_finish(&self, hook: FinishHook) {
+        self.finish_hooks.add(hook);
+    }
+
+    /// Ends job `id`'s wait ([`crate::Step::wait`]) now; whether it was waiting (see
+    /// [`crate::store::Store::wake`]).
+    pub async fn wake(&self, id: JobId) -> Result<bool, StoreError> {
+        self.store.wake(id, self.clock.now()).await
     }
 
     /// The store.
@@ -183,6 +208,7 @@ impl Engine {
     /// A worker for all registered types.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
         Worker::new(self.store.clone(), self.registry.clone(), self.clock.clone(), self.queue, config)
+            .with_finish_hooks(self.finish_hooks.clone())
     }
 
     /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago. An

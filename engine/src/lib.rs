@@ -42,7 +42,7 @@ pub mod worker;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use engine::{Engine, EngineError, JobRequest};
+pub use engine::{Engine, EngineError, FinishHook, JobRequest};
 pub use event::{EntityRef, Event, EventPayload, Progress};
 pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};

@@ -99,6 +99,28 @@ pub struct Worker {
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: Arc<watch::Sender<bool>>,
+    finish_hooks: FinishHooks,
+}
+
+/// The engine's [`crate::engine::FinishHook`]s, shared by the engine's clones and its workers.
+#[derive(Clone, Default)]
+pub(crate) struct FinishHooks(Arc<std::sync::RwLock<Vec<crate::engine::FinishHook>>>);
+
+impl FinishHooks {
+    pub(crate) fn add(&self, hook: crate::engine::FinishHook) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).push(hook);
+    }
+
+    /// Calls each hook if the run ended the job.
+    async fn job_ended(&self, job: JobId, outcome: RunOutcome) {
+        if !matches!(outcome, RunOutcome::Completed | RunOutcome::Failed | RunOutcome::Cancelled) {
+            return;
+        }
+        let hooks = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for hook in hooks {
+            hook(job, outcome).await;
+        }
+    }
 }
 
 impl Worker {
@@ -110,7 +132,22 @@ impl Worker {
         config: WorkerConfig,
     ) -> Self {
         let (tx, rx) = watch::channel(false);
-        Worker { store, registry, clock, queue, config, shutdown: rx, shutdown_tx: Arc::new(tx) }
+        Worker {
+            store,
+            registry,
+            clock,
+            queue,
+            config,
+            shutdown: rx,
+            shutdown_tx: Arc::new(tx),
+            finish_hooks: FinishHooks::default(),
+        }
+    }
+
+    /// The same worker calling these hooks when a job it runs ends.
+    pub(crate) fn with_finish_hooks(mut self, hooks: FinishHooks) -> Self {
+        self.finish_hooks = hooks;
+        self
     }
 
     /// The worker's id.
@@ -197,6 +234,9 @@ impl Worker {
         }
         .instrument(span)
         .await;
+        if let Ok(o) = &outcome {
+            self.finish_hooks.job_ended(job_id, *o).await;
+        }
         outcome.map(|o| Some((job_id, o)))
     }
 

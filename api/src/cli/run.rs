@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use dongbo_engine::{Engine, JobRequest, JobStatus};
+use dongbo_engine::{JobRequest, JobStatus};
 
 use super::admin::redact;
 use super::progress::JobProgress;
 use super::serve::Workers;
 use super::DEFAULT_DB;
-use crate::registry::{registry_on, upstreams_for};
+use crate::registry::{engine_on, upstreams_for};
 
 /// `dongbo run`.
 #[derive(Debug, Args)]
@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         serde_json::from_str(&args.input).with_context(|| format!("--input is not JSON: {}", args.input))?;
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     // The registry that knows the store: PIPELINE and RECONCILE request child jobs on it.
-    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams_for(&store).await?));
+    let engine = engine_on(&store, &upstreams_for(&store).await?);
     let request = JobRequest {
         idempotency_key: args.idempotency_key,
         requested_by: "cli".into(),

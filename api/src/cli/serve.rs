@@ -16,7 +16,7 @@ use super::{stop_signal, DEFAULT_DB};
 use crate::http::nhanh_auth::NhanhAuth;
 use crate::http::webhooks::WebhookSecrets;
 use crate::http::{check_bind, serve_with_dashboard, AppState, ConnectionLimits};
-use crate::registry::{registry_on, upstreams_for, watch_upstreams};
+use crate::registry::{engine_on, upstreams_for, watch_upstreams};
 use dongbo_workflows::nhanh_token::watch::{spawn_checks, CHECK_PERIOD};
 use dongbo_workflows::webhooks::dispatch::{DispatchConfig, Dispatcher};
 use dongbo_workflows::Upstreams;
@@ -156,7 +156,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = args.limits()?;
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
-    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
+    let engine = engine_on(&store, &upstreams);
     let state = AppState::new(engine.clone(), args.api_token.clone())
         .with_notices(upstreams.notices.clone())
         .with_limits(limits)
@@ -232,7 +232,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
     let store = dongbo_workflows::open(&args.db).await.with_context(|| format!("opening {}", redact(&args.db)))?;
     let upstreams = upstreams_for(&store).await?;
-    let engine = Engine::new(store.clone(), registry_on(&store, &upstreams));
+    let engine = engine_on(&store, &upstreams);
     let token_checks = spawn_token_checks(&upstreams, &engine);
     let notifier = args.notify.start(&engine, &upstreams.notices)?;
     let workers = Workers::start(&engine, args.workers, Duration::from_millis(args.lease_ms));

@@ -180,6 +180,10 @@ impl<D: Driver> Store for Core<D> {
         self.driver.release(lease).await
     }
 
+    async fn wake(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        self.driver.wake(id, now).await
+    }
+
     async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob> {
         let mut tx = self.driver.begin().await?;
         let entry = self.driver.queue_entry(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;

@@ -136,6 +136,9 @@ pub trait Driver: Send + Sync + 'static {
     async fn heartbeat(&self, lease: &Lease, lease_until: DateTime<Utc>) -> Result<bool>;
     /// Gives a lease up (the job keeps its concurrency key).
     async fn release(&self, lease: &Lease) -> Result<()>;
+    /// Makes a waiting job (ready, later, no failed step since its wait) due at `now`; whether
+    /// it was waiting.
+    async fn wake(&self, job: JobId, now: DateTime<Utc>) -> Result<bool>;
 
     /// One projection row.
     async fn read_job(&self, job: JobId) -> Result<Option<BackgroundJob>>;

@@ -293,6 +293,11 @@ pub trait Store: Send + Sync + 'static {
     /// Gives a lease up so another worker can take the job at once (graceful shutdown).
     async fn release(&self, lease: &Lease) -> Result<()>;
 
+    /// Ends a wait early: a job that gave itself up with [`crate::Step::wait`] until a later time
+    /// is due at `now`. `false` when the job is not waiting: running, finished, not yet claimed
+    /// or backing off after a failed step (a retry's backoff is never shortened).
+    async fn wake(&self, id: JobId, now: DateTime<Utc>) -> Result<bool>;
+
     /// Asks for a job to stop. An unleased job is cancelled at once; a running one is flagged
     /// and its worker stops at the next step boundary. Returns the job as it stands.
     async fn cancel(&self, id: JobId, requested_by: &str, now: DateTime<Utc>) -> Result<BackgroundJob>;

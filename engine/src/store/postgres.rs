@@ -744,6 +744,19 @@ impl Driver for PgDriver {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn wake(&self, job: JobId, now: DateTime<Utc>) -> Result<bool> {
+        // A wait resets the step failures; a retry's backoff counts at least one.
+        let done = sqlx::query(
+            "UPDATE job_queue SET run_at = $1 WHERE job_id = $2 AND state = $3 AND step_failures = 0 AND run_at > $1",
+        )
+        .bind(now)
+        .bind(job.as_uuid())
+        .bind(queue_state::READY)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn release(&self, lease: &Lease) -> Result<()> {
         self.gate.forget(lease.job_id);
         self.drop_conn(lease.job_id);

@@ -608,6 +608,19 @@ impl Driver for SqliteDriver {
         Ok(())
     }
 
+    async fn wake(&self, job: JobId, now: DateTime<Utc>) -> Result<bool> {
+        // A wait resets the step failures; a retry's backoff counts at least one.
+        let done = sqlx::query(
+            "UPDATE job_queue SET run_at = ?1 WHERE job_id = ?2 AND state = ?3 AND step_failures = 0 AND run_at > ?1",
+        )
+        .bind(ms(now))
+        .bind(job.to_string())
+        .bind(queue_state::READY)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn read_job(&self, job: JobId) -> Result<Option<BackgroundJob>> {
         let mut conn = self.pool.acquire().await?;
         load_job(&mut conn, job).await

@@ -15,7 +15,8 @@
 //!
 //! - [`spec`]: the cron expression and zone, validated; slots as pure functions of `now`.
 //! - [`scheduler`]: ticks, "run now", and the loop the processes run.
-//! - [`children`]: requesting child jobs from a step and waiting for them without holding a worker.
+//! - [`children`]: requesting child jobs from a step and waiting for them without holding a worker;
+//!   [`wake_parents`] ends a parent's wait as soon as one of its children ends.
 //! - [`pipeline`]: the PIPELINE job type.
 
 pub mod children;
@@ -25,7 +26,7 @@ pub mod spec;
 
 use std::sync::Arc;
 
-use dongbo_engine::{Registry, SharedStore};
+use dongbo_engine::{Engine, JobId, Registry, SharedStore};
 
 pub use children::ChildJobs;
 pub use pipeline::{Pipeline, PIPELINE};
@@ -39,4 +40,31 @@ pub fn register(registry: &mut Registry, store: &SharedStore, upstreams: &crate:
     registry.register(crate::reconcile::Reconcile::new(upstreams.clone(), sync_children));
     let children = ChildJobs::new(Arc::downgrade(store), registry.clone());
     registry.register(Pipeline::new(children));
+}
+
+/// Wakes a parent (PIPELINE, RECONCILE) as soon as one of its child jobs ends, rather than at
+/// its next look (`recheckSecs`): an [`Engine::on_finish`] hook that finds the ended job's parent
+/// (`job_children`, by its primary key) and ends the parent's wait ([`Engine::wake`]). The parent
+/// then looks at its children at once; its periodic look stays, for children that end where no
+/// hook runs (a cancel of a job nobody runs, another binary). Failures are logged, never raised.
+pub fn wake_parents(engine: &Engine) {
+    let (store, clock) = (engine.store().clone(), engine.clock().clone());
+    engine.on_finish(Arc::new(move |child: JobId, _| {
+        let (store, clock) = (store.clone(), clock.clone());
+        Box::pin(async move {
+            let parent = match crate::catalog::store::schedules::parent_of(&store.db(), &child.to_string()).await {
+                Ok(Some(link)) => link.parent_job_id,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(job = %child, error = %e, "looking up the parent of an ended job");
+                    return;
+                }
+            };
+            let Ok(parent) = parent.parse::<JobId>() else { return };
+            match store.wake(parent, clock.now()).await {
+                Ok(woken) => tracing::debug!(job = %child, parent = %parent, woken, "child ended"),
+                Err(e) => tracing::warn!(job = %child, parent = %parent, error = %e, "waking the parent"),
+            }
+        })
+    }));
 }
