@@ -430,10 +430,14 @@ async fn webhooks_panel_lists_a_delivery_with_its_job_and_lifts_the_uninstalled_
         (app["data"]["pushesStopped"] == json!(false)).then_some(())
     })
     .await;
-    let resumed = page
-        .eval("(() => { const b = document.querySelector('#shopify-reinstalled'); return b.hidden && document.querySelector('#shopify-app-state').dataset.pushesStopped === 'false'; })()")
-        .await;
-    assert_eq!(resumed, json!(true), "the panel still shows pushes stopped");
+    // The panel redraws when the POST's answer reaches the page, a moment after the server
+    // changed the state the API reads.
+    let resumed_js = "(() => { const b = document.querySelector('#shopify-reinstalled');
+        return b.hidden && document.querySelector('#shopify-app-state').dataset.pushesStopped === 'false'; })()";
+    wait_for("the panel to show pushes resumed", Duration::from_secs(20), || async move {
+        (page.eval(resumed_js).await == json!(true)).then_some(())
+    })
+    .await;
 }
 
 /// The Schedules panel on the jobs page: a schedule made through the API is listed with its cron
