@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::data::names::DEPOTS;
 use crate::data::products::mapped_sum;
-use crate::data::{depot_id, location_id, location_index};
+use crate::data::{depot_index, location_id, location_index};
 use crate::gid::gid;
 use crate::sim::Sim;
 
@@ -98,7 +97,7 @@ impl SimState {
     pub fn nhanh_available(&self, nhanh_product_id: u64, depot: u64) -> Option<i64> {
         let world = self.sim.read();
         let p = world.nhanh_product_index(nhanh_product_id)?;
-        let d = (0..DEPOTS.len()).find(|&d| depot_id(d) == depot)?;
+        let d = depot_index(depot)?;
         Some(world.nhanh_products[p].stock[d])
     }
 

@@ -81,8 +81,8 @@ pub(crate) fn products(sim: &Sim, n: usize) -> Vec<u64> {
 /// does: its total is unchanged (its parent's too), each depot's `available` moves, stamped now.
 /// Sends no webhook. False for an unknown product or depot.
 pub(crate) fn transfer(sim: &Sim, product: u64, from: u64, to: u64, quantity: i64) -> bool {
-    let depot = |id: u64| (0..DEPOTS.len()).find(|&d| crate::data::depot_id(d) == id);
-    let (Some(from), Some(to)) = (depot(from), depot(to)) else { return false };
+    use crate::data::depot_index;
+    let (Some(from), Some(to)) = (depot_index(from), depot_index(to)) else { return false };
     let now = sim.clock.unix_secs();
     let mut world = sim.write();
     let Some(i) = world.nhanh_product_index(product) else { return false };

@@ -239,6 +239,28 @@ async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_postg
     a_product_step_re_run_after_the_stock_moved_sets_the_new_stock(Backend::Postgres).await;
 }
 
+/// 300 Nhanh products with the Shopify side mirrored, no mapping yet, and a PRODUCT_SYNC of
+/// small calls (30 quantities, two calls a step) on `backend`.
+struct StockWorld {
+    _db: dongbo_tests::TestDb,
+    sim: Simulator,
+    up: dongbo_workflows::Upstreams,
+    engine: Engine,
+    db: dongbo_engine::Db,
+}
+
+async fn small_stock_world(backend: Backend) -> Option<StockWorld> {
+    let test_db = fresh_db(backend).await?;
+    let store = dongbo_workflows::open(&test_db.url).await.unwrap();
+    let sim = simulator(300, 20).await;
+    let up = upstreams(&sim);
+    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };
+    let engine = Engine::new(store.clone(), registry(&up, settings));
+    let db = store.db();
+    mirror_shopify_products(&db, &up).await;
+    Some(StockWorld { _db: test_db, sim, up, engine, db })
+}
+
 /// Issue 15's "shown by": replies in the documented shape (stock nested under `inventory`,
 /// `available` ≠ `remain`), one mapped depot outside the token's coverage and one product
 /// missing from every stock reply. Every applied quantity is the sum of `available` over the
@@ -247,14 +269,9 @@ async fn a_product_step_re_run_after_the_stock_moved_sets_the_new_stock_on_postg
 /// the token covers every depot again, sets them all.
 async fn product_sync_pushes_only_numbers_it_read(backend: Backend) {
     use dongbo_workflows::connectors::nhanh::InventoryFilters;
-    let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_workflows::open(&db.url).await.unwrap();
-    let sim = simulator(300, 20).await;
-    let up = upstreams(&sim);
-    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };
-    let engine = Engine::new(store.clone(), registry(&up, settings));
-    let db = store.db();
-    mirror_shopify_products(&db, &up).await;
+    let Some(w) = small_stock_world(backend).await else { return };
+    // `_db` keeps the database until the test ends.
+    let StockWorld { _db, sim, up, engine, db } = w;
 
     // With no location mapping and several active Shopify locations, the job fails fast.
     let unmapped = run_job(&engine, jobs::PRODUCT_SYNC, json!({})).await;
@@ -349,14 +366,8 @@ async fn product_sync_pushes_only_numbers_it_read_on_postgres() {
 /// pushed quantity is the product's `available` summed over every depot; nothing goes to the
 /// deactivated locations.
 async fn product_sync_defaults_every_depot_to_the_only_active_location(backend: Backend) {
-    let Some(db) = fresh_db(backend).await else { return };
-    let store = dongbo_workflows::open(&db.url).await.unwrap();
-    let sim = simulator(300, 20).await;
-    let up = upstreams(&sim);
-    let settings = SyncSettings { max_quantities_per_call: 30, calls_per_step: 2, ..SyncSettings::default() };
-    let engine = Engine::new(store.clone(), registry(&up, settings));
-    let db = store.db();
-    mirror_shopify_products(&db, &up).await;
+    let Some(w) = small_stock_world(backend).await else { return };
+    let StockWorld { _db, sim, engine, db, .. } = w;
     let mapped = map_products(&db, &sim, 40).await;
     let truth = sim.truth();
     let only = truth.locations[1].id.clone();

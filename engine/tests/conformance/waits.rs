@@ -189,56 +189,11 @@ pub async fn a_waiting_job_keeps_its_key_and_a_cancel_ends_it_at_once(h: Harness
     assert_eq!(before, after, "the projection of waits differs from a replay of the log");
 }
 
-/// `QUICK`: one step, then done.
-struct Quick;
-
-#[async_trait]
-impl Workflow for Quick {
-    type Input = serde_json::Value;
-    type State = ();
-
-    fn job_type(&self) -> &'static str {
-        "QUICK"
-    }
-
-    fn initial_state(&self, _input: &serde_json::Value) {}
-
-    async fn step(&self, _ctx: &StepContext, _input: &serde_json::Value, _: ()) -> Result<Step<()>, StepError> {
-        Ok(Step::complete("done", json!({})))
-    }
-}
-
-/// `FLAKY`: its first step fails (a retry is scheduled with a backoff), its second completes.
-struct Flaky;
-
-#[async_trait]
-impl Workflow for Flaky {
-    type Input = serde_json::Value;
-    type State = ();
-
-    fn job_type(&self) -> &'static str {
-        "FLAKY"
-    }
-
-    fn initial_state(&self, _input: &serde_json::Value) {}
-
-    async fn step(&self, ctx: &StepContext, _input: &serde_json::Value, _: ()) -> Result<Step<()>, StepError> {
-        match ctx.attempt {
-            1 => Err(StepError::transient("upstream hiccup")),
-            _ => Ok(Step::complete("done", json!({}))),
-        }
-    }
-}
-
 /// A finish hook is called once for each job a worker ran to its end, with how it ended, before
 /// the worker claims again; `wake` ends a wait at once (the clock never moves here), and never
 /// shortens the backoff of a failed step, nor touches a finished job.
 pub async fn a_finish_hook_sees_each_ended_job_and_wake_ends_a_wait_early(h: Harness) {
-    let mut r: Registry = h.registry();
-    r.register(Waiter);
-    r.register(Quick);
-    r.register(Flaky);
-    let engine = h.engine_with(r);
+    let engine = engine(&h);
     let waiting = request(&engine, 1, 3600, 0).await;
     let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (seen, waker) = (ended.clone(), engine.clone());
@@ -254,14 +209,14 @@ pub async fn a_finish_hook_sees_each_ended_job_and_wake_ends_a_wait_early(h: Har
     assert_eq!(worker.run_once().await.unwrap(), None, "claimed before its wait was over");
     assert!(ended.lock().unwrap().is_empty(), "a wait is not an end");
 
-    let quick = engine.request(JobRequest::new("QUICK", json!({}))).await.unwrap().job.id;
+    let quick = h.request_example(&engine, json!({ "items": 1 })).await;
     assert_eq!(worker.run_once().await.unwrap(), Some((quick, RunOutcome::Completed)));
     // The hook woke the waiting job: due now, an hour early.
     assert_eq!(worker.run_once().await.unwrap(), Some((waiting, RunOutcome::Completed)));
     assert_eq!(*ended.lock().unwrap(), vec![(quick, RunOutcome::Completed), (waiting, RunOutcome::Completed)]);
     assert!(!engine.wake(waiting).await.unwrap(), "a finished job is not waiting");
 
-    let flaky = engine.request(JobRequest::new("FLAKY", json!({}))).await.unwrap().job.id;
+    let flaky = h.request_example(&engine, json!({ "items": 1, "transientFailures": 1 })).await;
     assert_eq!(worker.run_once().await.unwrap(), Some((flaky, RunOutcome::RetryScheduled)));
     assert!(!engine.wake(flaky).await.unwrap(), "a retry's backoff was shortened");
     assert_eq!(worker.run_once().await.unwrap(), None, "claimed during its backoff");

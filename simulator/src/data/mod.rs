@@ -21,6 +21,11 @@ pub(crate) fn depot_id(index: usize) -> u64 {
     53_481 + index as u64 * 17
 }
 
+/// Index of a Nhanh depot id.
+pub(crate) fn depot_index(depot: u64) -> Option<usize> {
+    (0..names::DEPOTS.len()).find(|&i| depot_id(i) == depot)
+}
+
 /// Shopify location ids, in [`names::LOCATIONS`] order.
 pub(crate) fn location_id(index: usize) -> u64 {
     74_120_000_011 + index as u64 * 1_009

@@ -72,9 +72,13 @@ pub(crate) struct Location {
     pub is_active: bool,
 }
 
-/// The location at `index`, active or not as the simulator says.
-pub(crate) fn location(index: usize, is_active: bool) -> Location {
-    Location { id: ID(gid("Location", location_id(index))), name: LOCATIONS[index].to_string(), is_active }
+/// The location at `index`, active unless a test deactivated it.
+pub(crate) fn location(sim: &Sim, index: usize) -> Location {
+    Location {
+        id: ID(gid("Location", location_id(index))),
+        name: LOCATIONS[index].to_string(),
+        is_active: sim.location_active(index),
+    }
 }
 
 connection!(LocationConnection, LocationEdge, Location);
@@ -174,7 +178,7 @@ impl InventoryItem {
                 location_id.rsplit('/').next().unwrap_or(""),
                 self.id.rsplit('/').next().unwrap_or("")
             )),
-            location: location(index, sim.location_active(index)),
+            location: location(sim, index),
             available: self.levels[index],
         }))
     }

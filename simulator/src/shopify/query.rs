@@ -166,13 +166,13 @@ impl QueryRoot {
         let id = |i: usize| crate::data::location_id(i);
         let paged = paginate(ctx, &args, true, LOCATIONS.len(), id, |_| true)?;
         let sim = ctx.data::<Arc<Sim>>()?;
-        let items = paged.rows.iter().map(|&i| (id(i), location(i, sim.location_active(i)))).collect();
+        let items = paged.rows.iter().map(|&i| (id(i), location(sim, i))).collect();
         Ok(LocationConnection::new(&paged, items))
     }
 
     async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
         let sim = ctx.data::<Arc<Sim>>()?;
-        Ok(location_index(&id).map(|i| location(i, sim.location_active(i))))
+        Ok(location_index(&id).map(|i| location(sim, i)))
     }
 
     async fn shop(&self) -> Shop {

@@ -191,24 +191,20 @@ impl Reconcile {
                 action: "drift".into(),
             });
             if lines.len() < NOTE_ITEMS {
-                lines.push(match &d.location {
-                    None => format!(
-                        "stock {} (Nhanh {} → {}): Nhanh {}, Shopify {}",
-                        d.mapping_id,
-                        d.nhanh_product_id,
-                        d.variant_id,
-                        d.nhanh,
-                        d.shopify.map_or("unknown".into(), |n| n.to_string())
+                // A total against Shopify's, or a location against what dongbo last set there.
+                let (at, theirs) = match &d.location {
+                    None => {
+                        (String::new(), format!("Shopify {}", d.shopify.map_or("unknown".into(), |n| n.to_string())))
+                    }
+                    Some(l) => (
+                        format!(" at {l}"),
+                        format!("last set {}", d.shopify.map_or("never".into(), |n| n.to_string())),
                     ),
-                    Some(location) => format!(
-                        "stock {} (Nhanh {} → {}) at {location}: Nhanh {}, last set {}",
-                        d.mapping_id,
-                        d.nhanh_product_id,
-                        d.variant_id,
-                        d.nhanh,
-                        d.shopify.map_or("never".into(), |n| n.to_string())
-                    ),
-                });
+                };
+                lines.push(format!(
+                    "stock {} (Nhanh {} → {}){at}: Nhanh {}, {theirs}",
+                    d.mapping_id, d.nhanh_product_id, d.variant_id, d.nhanh
+                ));
             }
         }
         for d in &spend {

@@ -199,7 +199,7 @@ pub(crate) fn set_quantities(
             delta: quantity - before,
             quantity_after_change: Some(quantity),
             item: variant_view(&world, v).inventory_item,
-            location: location(l, sim.location_active(l)),
+            location: location(sim, l),
         });
     }
     sim.journal.extend(input.quantities.iter().map(|q| {
