@@ -225,9 +225,10 @@ impl Simulator {
         self.sim.nhanh_hidden.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// Deactivates these Shopify locations (gids): `locations` lists them with `isActive: false`
-    /// from now on, as a shop whose other locations were deactivated in its admin. Unknown gids
-    /// are ignored.
+    /// Deactivates these Shopify locations (gids), as a shop whose other locations were
+    /// deactivated in its admin: from now on `locations` leaves them out unless asked with
+    /// `includeInactive: true` (then, like `location(id:)`, it shows them `isActive: false`).
+    /// Unknown gids are ignored.
     pub fn deactivate_shopify_locations(&self, location_gids: &[String]) {
         let indexes = location_gids.iter().filter_map(|g| crate::data::location_index(g));
         self.sim.shopify_inactive.lock().unwrap_or_else(|e| e.into_inner()).extend(indexes);

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dongbo_simulator::{Plan, Scope, SimConfig, Simulator};
-use dongbo_workflows::connectors::shopify::bulk::{assemble_products, parse_customer_line, parse_product_line};
+use dongbo_workflows::connectors::shopify::bulk::{
+    assemble_products, parse_customer_line, parse_level_line, parse_product_line, ShopifyLevel,
+};
 use dongbo_workflows::connectors::shopify::{
     version, ApiVersion, BulkKind, InventoryQuantity, MetafieldInput, ShopifyCustomer, ShopifyPolicy, ShopifyProduct,
     VERSION_SERVED, VERSION_SUPPORT,
@@ -103,7 +105,7 @@ async fn a_full_walk_of_customers_and_products_returns_every_record_exactly_once
 async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
     let sim = start(SimConfig { customers: 700, products: 200, ..SimConfig::default() }).await;
     let client = ShopifyClient::new(config(&sim)).unwrap();
-    for kind in [BulkKind::Customers, BulkKind::Products] {
+    for kind in [BulkKind::Customers, BulkKind::Products, BulkKind::Levels] {
         let id = client.bulk_run_query(kind).await.unwrap();
         let op = loop {
             let op = client.bulk_operation(&id).await.unwrap().expect("an operation");
@@ -131,6 +133,17 @@ async fn a_bulk_export_returns_every_customer_and_variant_exactly_once() {
                 let products = assemble_products(parsed).unwrap();
                 let variants = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.as_str()));
                 assert_each_once(variants, sim.state().shopify_variant_count());
+            }
+            BulkKind::Levels => {
+                // Each variant's item once per location, with the quantity Shopify holds there.
+                let levels: Vec<ShopifyLevel> = lines.iter().filter_map(|l| parse_level_line(l).unwrap()).collect();
+                let keys: Vec<String> =
+                    levels.iter().map(|l| format!("{} {}", l.inventory_item_id, l.location_id)).collect();
+                let locations = sim.truth().locations.len();
+                assert_each_once(keys.iter().map(String::as_str), sim.state().shopify_variant_count() * locations);
+                for l in &levels {
+                    assert_eq!(l.available, sim.state().inventory(&l.inventory_item_id, &l.location_id), "{l:?}");
+                }
             }
         }
     }

@@ -2,7 +2,10 @@
 //! agree and a reconcile finds nothing; then Shopify's values are changed behind dongbo's back
 //! (stock of three variants, total spent of two customers, through Shopify's own Admin API as an
 //! operator would) and a nightly-style pipeline (fresh pulls → RECONCILE) finds exactly those
-//! five items, pushes only them, and leaves Shopify equal to Nhanh again.
+//! five items, pushes only them, and leaves Shopify equal to Nhanh again. Then two transfers
+//! whose webhooks were lost, each leaving the product's total unchanged: one between Nhanh
+//! depots that feed different locations, one between Shopify locations made by hand in Shopify;
+//! each reconcile finds and fixes exactly that product.
 
 mod sync_support;
 
@@ -207,6 +210,48 @@ async fn reconcile_fixes_exactly_the_drift(backend: Backend) {
         .sum();
     assert_eq!(levels(&from_location), before, "the location the stock left");
     assert!(levels(&to_location) >= 3, "the location the stock went to");
+
+    // Stock moved between two Shopify locations by hand in Shopify, whose `inventory_levels/update`
+    // deliveries were all lost (no webhook target here): the variant's total is unchanged, so only
+    // the reconcile's own read of Shopify's levels sees it.
+    let (mapping, _, variant) = products
+        .iter()
+        .find(|(_, _, v)| {
+            let item = sim.state().variant(v).unwrap().inventory_item_id;
+            sim.state().inventory(&item, &from_location).unwrap() >= 2
+        })
+        .cloned()
+        .expect("a mapped variant with stock to move in Shopify");
+    let item = sim.state().variant(&variant).unwrap().inventory_item_id;
+    let hand_moved = vec![
+        InventoryQuantity {
+            inventory_item_id: item.clone(),
+            location_id: from_location.clone(),
+            quantity: levels(&from_location) - 2,
+        },
+        InventoryQuantity {
+            inventory_item_id: item.clone(),
+            location_id: to_location.clone(),
+            quantity: levels(&to_location) + 2,
+        },
+    ];
+    let errors = shopify.inventory_set_quantities(&hand_moved, "operator-hand-transfer-1").await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let journal_before = sim.journal().len();
+    let fourth = run_job(&engine, "PIPELINE", reconcile_pipeline()).await;
+    assert_eq!(fourth.status, JobStatus::Completed, "{:?}", fourth.error);
+    let (job, note) = reconcile_of(&engine, &fourth).await;
+    let summary = &job.metadata["summary"];
+    assert_eq!((&summary["stockDrift"], &summary["stockFixed"]), (&json!(1), &json!(1)), "{note}");
+    assert!(note.contains(&format!("stock {mapping} ")) && note.contains(&format!("at {from_location}: ")), "{note}");
+    let every_level = sim.state().shopify_variant_count() * truth.locations.len();
+    assert_eq!(job.metadata["shopifyLevelsRead"], json!(every_level), "{}", job.metadata);
+    let pushed: Vec<_> = sim.journal().into_iter().skip(journal_before).filter(|e| e.applied).collect();
+    assert!(pushed.iter().filter(|e| e.kind == "inventorySetQuantities").all(|e| e.target == item), "{pushed:?}");
+    for level in sim.state().expected_inventory().iter().filter(|l| l.inventory_item_id == item) {
+        let now = sim.state().inventory(&level.inventory_item_id, &level.location_id);
+        assert_eq!(now, Some(level.quantity), "{} at {}", level.inventory_item_id, level.location_id);
+    }
 }
 
 #[tokio::test]

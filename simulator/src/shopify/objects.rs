@@ -66,10 +66,13 @@ pub(crate) struct MoneyV2 {
 }
 
 #[derive(Clone, SimpleObject)]
+#[graphql(complex)]
 pub(crate) struct Location {
     pub id: ID,
     pub name: String,
     pub is_active: bool,
+    #[graphql(skip)]
+    pub index: usize,
 }
 
 /// The location at `index`, active unless a test deactivated it.
@@ -78,6 +81,37 @@ pub(crate) fn location(sim: &Sim, index: usize) -> Location {
         id: ID(gid("Location", location_id(index))),
         name: LOCATIONS[index].to_string(),
         is_active: sim.location_active(index),
+        index,
+    }
+}
+
+#[ComplexObject]
+impl Location {
+    /// Every inventory item's level here, by inventory item id (each item of the shop is stocked
+    /// at every location).
+    async fn inventory_levels(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        reverse: Option<bool>,
+    ) -> Result<InventoryLevelConnection> {
+        let sim = ctx.data::<Arc<Sim>>()?;
+        let world = sim.read();
+        let vs = &world.variants;
+        let args = PageArgs { first, after, last, before, reverse: reverse.unwrap_or(false) };
+        let paged = paginate(ctx, &args, false, vs.len(), |i| vs[i].inventory_item_id, |_| true)?;
+        let items = paged
+            .rows
+            .iter()
+            .map(|&i| {
+                let item = variant_view(&world, i).inventory_item;
+                (vs[i].inventory_item_id, item.level(self.clone()))
+            })
+            .collect();
+        Ok(InventoryLevelConnection::new(&paged, items))
     }
 }
 
@@ -136,10 +170,13 @@ pub(crate) struct InventoryQuantity {
 #[graphql(complex)]
 pub(crate) struct InventoryLevel {
     pub id: ID,
+    pub item: InventoryItem,
     pub location: Location,
     #[graphql(skip)]
     pub available: i64,
 }
+
+connection!(InventoryLevelConnection, InventoryLevelEdge, InventoryLevel);
 
 #[async_graphql::ComplexObject]
 impl InventoryLevel {
@@ -167,20 +204,28 @@ pub(crate) struct InventoryItem {
     pub levels: Vec<i64>,
 }
 
+impl InventoryItem {
+    /// This item's level at `location`, its id as Shopify spells it.
+    fn level(&self, location: Location) -> InventoryLevel {
+        InventoryLevel {
+            id: ID(format!(
+                "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
+                location.id.rsplit('/').next().unwrap_or(""),
+                self.id.rsplit('/').next().unwrap_or("")
+            )),
+            available: self.levels[location.index],
+            item: self.clone(),
+            location,
+        }
+    }
+}
+
 #[ComplexObject]
 impl InventoryItem {
     async fn inventory_level(&self, ctx: &Context<'_>, location_id: ID) -> Result<Option<InventoryLevel>> {
         let sim = ctx.data::<Arc<Sim>>()?;
         let Some(index) = location_index(&location_id) else { return Ok(None) };
-        Ok(Some(InventoryLevel {
-            id: ID(format!(
-                "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
-                location_id.rsplit('/').next().unwrap_or(""),
-                self.id.rsplit('/').next().unwrap_or("")
-            )),
-            location: location(sim, index),
-            available: self.levels[index],
-        }))
+        Ok(Some(self.level(location(sim, index))))
     }
 }
 

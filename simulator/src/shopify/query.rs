@@ -161,11 +161,15 @@ impl QueryRoot {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        include_inactive: Option<bool>,
     ) -> Result<LocationConnection> {
         let args = PageArgs { first, after, last, before, reverse: false };
         let id = |i: usize| crate::data::location_id(i);
-        let paged = paginate(ctx, &args, true, LOCATIONS.len(), id, |_| true)?;
         let sim = ctx.data::<Arc<Sim>>()?;
+        // As the Admin schema's `includeInactive: Boolean = false`: deactivated locations are
+        // left out unless asked for.
+        let listed = |i: usize| include_inactive.unwrap_or(false) || sim.location_active(i);
+        let paged = paginate(ctx, &args, true, LOCATIONS.len(), id, listed)?;
         let items = paged.rows.iter().map(|&i| (id(i), location(sim, i))).collect();
         Ok(LocationConnection::new(&paged, items))
     }

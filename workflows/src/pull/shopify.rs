@@ -7,7 +7,7 @@
 //! the transfer), then `page` steps, or `bulk-start`, `poll` steps and `ingest` steps, then
 //! `finish` (mark what a full pull did not see as removed, store the watermark, summarise).
 
-mod bulk;
+pub(crate) mod bulk;
 
 use std::sync::{Arc, Mutex};
 

@@ -4,6 +4,12 @@
 //! items that differ, through PRODUCT_SYNC and CUSTOMER_SYNC child jobs scoped to those mappings
 //! (`mappingIds`, `forceSync`), whose writes carry idempotency keys like any sync's.
 //!
+//! Shopify's stock per location is not in the pulled mirror (a product pull reads each variant's
+//! total), so when depots are mapped onto locations a reconcile first reads every active
+//! location's inventory levels itself, by a bulk export ([`levels`]: `levels-start`,
+//! `levels-poll`, `levels-ingest` steps, resumable at a line like a pull's export), and compares
+//! each mapped location's level with the Nhanh depots that feed it.
+//!
 //! What it found is in its metadata (`stockDrift`, `totalSpentDrift`) and in its `compare`
 //! step's event: every drifted mapping is filed in the audit index with the action `drift`
 //! (`GET /api/audit?entity=product_mapping:<id>`), the first ones listed with both values in the
@@ -16,9 +22,15 @@ use dongbo_engine::{EntityRef, Progress, Step, StepContext, StepError, Workflow}
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::catalog::store::reconcile::{spend_drift, stock_drift};
+mod levels;
+
+pub use levels::LevelsRead;
+
+use crate::catalog::store::reconcile::{spend_drift, stock_drift, DriftSide};
 use crate::catalog::store::schedules::LinkChildren;
 use crate::jobs;
+use crate::pull::shopify::bulk::OpenExport;
+use crate::pull::PullSettings;
 use crate::schedules::children::{children_view, failures, unfinished, ChildJobs, ChildRef};
 use crate::Upstreams;
 
@@ -51,6 +63,9 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileState {
+    /// Where the read of Shopify's levels is (absent in checkpoints written before it existed).
+    #[serde(default)]
+    pub levels: LevelsRead,
     /// Whether the mirrors were compared.
     pub compared: bool,
     /// Drifted product mappings.
@@ -65,12 +80,16 @@ pub struct ReconcileState {
 pub struct Reconcile {
     upstreams: Upstreams,
     children: ChildJobs,
+    /// The export's chunk size and poll wait (as a pull's).
+    settings: PullSettings,
+    /// The levels export being ingested, open between steps.
+    export: std::sync::Mutex<Option<OpenExport>>,
 }
 
 impl Reconcile {
     /// A reconcile that fixes drift through `children` (PRODUCT_SYNC and CUSTOMER_SYNC).
     pub fn new(upstreams: Upstreams, children: ChildJobs) -> Self {
-        Reconcile { upstreams, children }
+        Reconcile { upstreams, children, settings: PullSettings::default(), export: Default::default() }
     }
 }
 
@@ -108,6 +127,9 @@ impl Workflow for Reconcile {
         mut state: ReconcileState,
     ) -> Result<Step<ReconcileState>, StepError> {
         if !state.compared {
+            if !state.levels.is_done() {
+                return self.read_levels(ctx, input, state).await;
+            }
             return self.compare(ctx, input, state).await;
         }
         let Some(children) = state.children.clone() else {
@@ -180,7 +202,7 @@ impl Reconcile {
         }
         let db = &ctx.db;
         let read = |e: sqlx::Error| StepError::transient(format!("reading the mirrors: {e}"));
-        let stock = if input.products { stock_drift(db).await.map_err(read)? } else { Vec::new() };
+        let stock = if input.products { stock_drift(db, ctx.job_id).await.map_err(read)? } else { Vec::new() };
         let spend = if input.customers { spend_drift(db).await.map_err(read)? } else { Vec::new() };
         let mut touched = Vec::with_capacity(stock.len() + spend.len());
         let mut lines = Vec::new();
@@ -191,15 +213,12 @@ impl Reconcile {
                 action: "drift".into(),
             });
             if lines.len() < NOTE_ITEMS {
-                // A total against Shopify's, or a location against what dongbo last set there.
-                let (at, theirs) = match &d.location {
-                    None => {
-                        (String::new(), format!("Shopify {}", d.shopify.map_or("unknown".into(), |n| n.to_string())))
-                    }
-                    Some(l) => (
-                        format!(" at {l}"),
-                        format!("last set {}", d.shopify.map_or("never".into(), |n| n.to_string())),
-                    ),
+                // Against Shopify's total or level, or what dongbo last set at a location.
+                let number = |never: &str| d.shopify.map_or(never.to_owned(), |n| n.to_string());
+                let at = d.side.location().map(|l| format!(" at {l}")).unwrap_or_default();
+                let theirs = match &d.side {
+                    DriftSide::Total | DriftSide::Level(_) => format!("Shopify {}", number("unknown")),
+                    DriftSide::LastSet(_) => format!("last set {}", number("never")),
                 };
                 lines.push(format!(
                     "stock {} (Nhanh {} → {}){at}: Nhanh {}, {theirs}",
@@ -238,7 +257,9 @@ impl Reconcile {
         state.spend = spend.iter().map(|d| d.mapping_id).collect();
         let progress = Progress {
             total: Some((stock.len() + spend.len()) as i64),
-            metadata: Some(json!({ "stockDrift": stock.len(), "totalSpentDrift": spend.len() })),
+            metadata: Some(json!({
+                "stockDrift": stock.len(), "totalSpentDrift": spend.len(), "shopifyLevelsRead": state.levels.read(),
+            })),
             ..Progress::default()
         };
         Ok(Step::next("compare", state).with_progress(progress).with_touched(touched).with_note(note))

@@ -44,6 +44,7 @@ pub use reads::{
     list_shopify_customers, list_shopify_products, list_shopify_variant_keys, list_shopify_variants, watermark,
     CatalogCounts,
 };
+pub(crate) use rows::dedup_by_id;
 pub use rows::{
     nhanh_customer_keys, product_match_keys, shopify_customer_keys, DepotRow, LocationRow, NhanhCustomerRow,
     NhanhProductRow, ShopifyCustomerRow, ShopifyProductRow, ShopifyVariantRow,

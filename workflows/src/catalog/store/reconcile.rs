@@ -4,11 +4,13 @@
 //! - totals: the Nhanh depots that feed Shopify (those in `location_mappings`, or every depot
 //!   when none is mapped and the shop has one location, as PRODUCT_SYNC reads them) summed per
 //!   product, against the variant's `inventoryQuantity` as the Shopify pull saw it;
-//! - per location: each mapped location's sum over its depots against the number dongbo last
-//!   set there (the mapping's `synced_value`), which a stock transfer between two depots feeding
-//!   different locations changes while the total stays the same. (A transfer between two
-//!   locations made in Shopify, whose `inventory_levels/update` deliveries were all lost, is not
-//!   seen: the Shopify mirror holds each variant's total, not its levels.)
+//! - per location, against Shopify: each mapped location's sum over its depots against the
+//!   level Shopify holds there, as this reconcile read it (`shopify_inventory_levels`, filled by
+//!   its levels export): a stock transfer between two Nhanh depots feeding different locations,
+//!   or between two Shopify locations made by hand in Shopify, changes two levels and leaves the
+//!   total as it was, so only this comparison sees it;
+//! - per location, against dongbo's own record: the same sum against the number dongbo last set
+//!   there (the mapping's `synced_value`), for a level the export did not carry.
 //!
 //! A product missing one of the mapped depots' rows, a feeding depot whose value Nhanh did not
 //! send (stored as NULL), or a variant whose quantity was not read, is not compared: a number
@@ -17,10 +19,13 @@
 //! Total spent: Nhanh's `totalAmount` against the customer's `custom.total_spent` metafield as
 //! the Shopify pull saw it (absent on Shopify counts as drift; absent on Nhanh is not compared).
 
-use dongbo_engine::Db;
+use async_trait::async_trait;
+use dongbo_engine::{Db, EffectError, JobId, StepEffects, StoreTx};
 use sqlx::Row;
 
-use super::dialect::on_db;
+use super::dialect::{on_db, on_tx};
+use super::pulls::dedup_by_id;
+use crate::connectors::shopify::bulk::ShopifyLevel;
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -33,13 +38,34 @@ pub struct StockDrift {
     pub nhanh_product_id: i64,
     /// The Shopify variant.
     pub variant_id: String,
-    /// Where: `None` for the product's total, else the Shopify location.
-    pub location: Option<String>,
+    /// Which two numbers differ.
+    pub side: DriftSide,
     /// What Nhanh's depots that feed Shopify (or that location) hold.
     pub nhanh: i64,
-    /// What Shopify shows in total, or what dongbo last set at that location (`None`: never set
-    /// there).
+    /// What Shopify shows in total or at the location, or what dongbo last set at the location
+    /// (`None`: never set there).
     pub shopify: Option<i64>,
+}
+
+/// Where a product's stock drifted, and against what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriftSide {
+    /// The variant's total in Shopify.
+    Total,
+    /// The level Shopify holds at this location (read by the reconcile's levels export).
+    Level(String),
+    /// What dongbo last set at this location.
+    LastSet(String),
+}
+
+impl DriftSide {
+    /// The Shopify location, for a per-location drift.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            DriftSide::Total => None,
+            DriftSide::Level(l) | DriftSide::LastSet(l) => Some(l),
+        }
+    }
 }
 
 /// A mapped customer whose total spent differs.
@@ -78,9 +104,9 @@ const STOCK_SQL: &str = "
       AND f.available <> v.inventory_quantity
     ORDER BY m.id";
 
-/// Per mapped location, the products whose depots' sum differs from what dongbo last set there;
-/// `{pushed}` is the dialect's read of `m.synced_value` at `pl.location_id`.
-fn location_sql(pushed: &str) -> String {
+/// Per mapped location, the products whose depots' sum differs from `{theirs}`, with `{join}`
+/// joined to the mapping `m`, variant `v` and location sums `pl`.
+fn location_sql(theirs: &str, join: &str, differs: &str) -> String {
     format!(
         "WITH wanted AS (SELECT location_id, COUNT(*) AS n FROM location_mappings GROUP BY location_id),
         per_location AS (
@@ -90,16 +116,33 @@ fn location_sql(pushed: &str) -> String {
             GROUP BY d.product_id, l.location_id
         )
         SELECT CAST(m.id AS BIGINT) AS mapping_id, CAST(m.nhanh_product_id AS BIGINT) AS nhanh_product_id,
-               m.shopify_variant_id, pl.location_id, pl.available, {pushed} AS shopify
+               m.shopify_variant_id, pl.location_id, pl.available, {theirs} AS shopify
         FROM product_mappings m
         JOIN nhanh_products p ON p.id = m.nhanh_product_id AND p.removed_at IS NULL
         JOIN shopify_variants v ON v.id = m.shopify_variant_id AND v.removed_at IS NULL
         JOIN per_location pl ON pl.product_id = m.nhanh_product_id
         JOIN wanted w ON w.location_id = pl.location_id AND w.n = pl.n
-        WHERE m.synced_value IS NOT NULL AND pl.read_n = pl.n
-          AND ({pushed} IS NULL OR {pushed} <> pl.available)
+        {join}
+        WHERE pl.read_n = pl.n AND {differs}
         ORDER BY m.id, pl.location_id"
     )
+}
+
+/// Against the levels this reconcile (`$1`) read: a level it did not read, or read without its
+/// `available`, is not compared.
+fn level_sql() -> String {
+    location_sql(
+        "CAST(sl.available AS BIGINT)",
+        "JOIN shopify_inventory_levels sl ON sl.inventory_item_id = v.inventory_item_id
+              AND sl.location_id = pl.location_id AND sl.read_by = $1",
+        "sl.available IS NOT NULL AND sl.available <> pl.available",
+    )
+}
+
+/// Against what dongbo last set; `pushed` is the dialect's read of `m.synced_value` at
+/// `pl.location_id`.
+fn last_set_sql(pushed: &str) -> String {
+    location_sql(pushed, "", &format!("m.synced_value IS NOT NULL AND ({pushed} IS NULL OR {pushed} <> pl.available)"))
 }
 
 const SPEND_SQL: &str = "
@@ -113,17 +156,27 @@ const SPEND_SQL: &str = "
     ORDER BY m.id";
 
 /// Mapped products whose Shopify stock differs from Nhanh's, in total or at a mapped location,
-/// by mapping id: each product once, its total's difference first when it has one.
-pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
+/// by mapping id: each product once, its total's difference first when it has one, then a
+/// location's level as `job` read it, then what dongbo last set there.
+pub async fn stock_drift(db: &Db, job: JobId) -> R<Vec<StockDrift>> {
     let mut all = on_db!(db, |pool, d| {
         let mut all = Vec::new();
-        for sql in [STOCK_SQL.to_owned(), location_sql(&d.json_int("m.synced_value", "pl.location_id"))] {
-            for r in sqlx::query(&sql).fetch_all(pool).await? {
+        let pushed = d.json_int("m.synced_value", "pl.location_id");
+        for (sql, side) in [(STOCK_SQL.to_owned(), 0), (level_sql(), 1), (last_set_sql(&pushed), 2)] {
+            let query = sqlx::query(&sql);
+            let query = if side == 1 { query.bind(d.job(job)) } else { query };
+            for r in query.fetch_all(pool).await? {
+                let location: Option<String> = r.try_get("location_id")?;
+                let side = match (side, location) {
+                    (1, Some(l)) => DriftSide::Level(l),
+                    (2, Some(l)) => DriftSide::LastSet(l),
+                    _ => DriftSide::Total,
+                };
                 all.push(StockDrift {
                     mapping_id: r.try_get("mapping_id")?,
                     nhanh_product_id: r.try_get("nhanh_product_id")?,
                     variant_id: r.try_get("shopify_variant_id")?,
-                    location: r.try_get("location_id")?,
+                    side,
                     nhanh: r.try_get("available")?,
                     shopify: r.try_get("shopify")?,
                 });
@@ -131,10 +184,55 @@ pub async fn stock_drift(db: &Db) -> R<Vec<StockDrift>> {
         }
         Ok::<_, sqlx::Error>(all)
     })?;
-    // Stable: for each mapping, the total's row (pushed first) wins over its locations' rows.
+    // Stable: for each mapping, the first comparison that found it wins.
     all.sort_by_key(|d| d.mapping_id);
     all.dedup_by_key(|d| d.mapping_id);
     Ok(all)
+}
+
+/// Whether any Nhanh depot is mapped onto a Shopify location (else every depot feeds the shop's
+/// one location, and the totals say everything).
+pub async fn locations_mapped(db: &Db) -> R<bool> {
+    const SQL: &str = "SELECT EXISTS (SELECT 1 FROM location_mappings)";
+    on_db!(db, |pool, d| sqlx::query_scalar(SQL).fetch_one(pool).await)
+}
+
+/// Records the levels a reconcile's export read (`read_by` = `job`), replacing earlier reads of
+/// the same item and location.
+#[derive(Debug, Clone)]
+pub struct UpsertShopifyLevels {
+    /// The reconcile.
+    pub job: JobId,
+    /// The levels of one chunk of the export.
+    pub rows: Vec<ShopifyLevel>,
+}
+
+#[async_trait]
+impl StepEffects for UpsertShopifyLevels {
+    async fn apply(&self, mut tx: StoreTx<'_>) -> Result<(), EffectError> {
+        // One row per key: a later line for the same item and location wins.
+        let rows = dedup_by_id(&self.rows, |r| (r.inventory_item_id.clone(), r.location_id.clone()));
+        if rows.is_empty() {
+            return Ok(());
+        }
+        on_tx!(&mut tx, |conn, d| {
+            let upsert = format!(
+                "INSERT INTO shopify_inventory_levels (inventory_item_id, location_id, available, read_by)
+                 SELECT t.inventory_item_id, t.location_id, t.available, $1 FROM {} WHERE true
+                 ON CONFLICT (inventory_item_id, location_id) DO UPDATE
+                 SET available = excluded.available, read_by = excluded.read_by",
+                d.rows(2, &[("inventory_item_id", "text"), ("location_id", "text"), ("available", "bigint")])
+            );
+            d.batch(sqlx::query(&upsert).bind(d.job(self.job)), rows.len())
+                .col(rows.iter().map(|r| r.inventory_item_id.clone()))
+                .col(rows.iter().map(|r| r.location_id.clone()))
+                .col(rows.iter().map(|r| r.available))
+                .done()
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
 }
 
 /// Mapped customers whose Shopify total spent differs from Nhanh's, by mapping id.

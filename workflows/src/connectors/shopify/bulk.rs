@@ -33,6 +33,8 @@ pub enum BulkKind {
     Products,
     /// Every customer.
     Customers,
+    /// Every location's inventory levels (`available`).
+    Levels,
 }
 
 impl BulkKind {
@@ -41,12 +43,14 @@ impl BulkKind {
         match self {
             BulkKind::Products => doc::bulk_products_query(),
             BulkKind::Customers => doc::BULK_CUSTOMERS_QUERY.to_owned(),
+            BulkKind::Levels => doc::BULK_LEVELS_QUERY.to_owned(),
         }
     }
 
     /// The variables of [`doc::BULK_RUN_QUERY`] for this kind: products ask for grouped output
     /// (each variant line after its product's, which their assembly relies on); customers have
-    /// no child lines and keep Shopify's faster ungrouped default.
+    /// no child lines, and each level line names its item and location itself, so both keep
+    /// Shopify's faster ungrouped default.
     pub fn run_variables(self) -> serde_json::Value {
         json!({"query": self.query(), "groupObjects": matches!(self, BulkKind::Products)})
     }
@@ -116,6 +120,50 @@ pub fn parse_product_line(line: &str) -> Result<BulkProductLine> {
             Ok(BulkProductLine::Product(node.into()))
         }
     }
+}
+
+/// One inventory level of a levels export ([`BulkKind::Levels`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopifyLevel {
+    /// `gid://shopify/InventoryItem/…`.
+    pub inventory_item_id: String,
+    /// `gid://shopify/Location/…`.
+    pub location_id: String,
+    /// The `available` quantity; `None` when the line did not carry it (never read as zero).
+    pub available: Option<i64>,
+}
+
+/// Reads one line of a levels export: `None` for a location's own line, the level for a level's
+/// line (its location is its `__parentId`). A level line without its item or parent is an error.
+pub fn parse_level_line(line: &str) -> Result<Option<ShopifyLevel>> {
+    #[derive(Deserialize)]
+    struct Item {
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Quantity {
+        name: String,
+        quantity: Option<i64>,
+    }
+    #[derive(Deserialize)]
+    struct Line {
+        id: String,
+        #[serde(rename = "__parentId")]
+        parent_id: Option<String>,
+        item: Option<Item>,
+        #[serde(default)]
+        quantities: Option<Vec<Quantity>>,
+    }
+    let line: Line =
+        serde_json::from_str(line).map_err(|e| ConnectorError::malformed(format!("bulk levels line: {e}")))?;
+    if line.id.starts_with("gid://shopify/Location/") && line.parent_id.is_none() {
+        return Ok(None);
+    }
+    let missing = |what: &str| ConnectorError::malformed(format!("bulk levels line {}: no {what}", line.id));
+    let location_id = line.parent_id.clone().ok_or_else(|| missing("__parentId"))?;
+    let inventory_item_id = line.item.as_ref().map(|i| i.id.clone()).ok_or_else(|| missing("item"))?;
+    let available = line.quantities.iter().flatten().find(|q| q.name == "available").and_then(|q| q.quantity);
+    Ok(Some(ShopifyLevel { inventory_item_id, location_id, available }))
 }
 
 /// Reads one line of a customers export.
@@ -469,5 +517,32 @@ mod tests {
         assert_eq!(rest(&mut f).len(), 9);
         let err = f.seek_line(11).unwrap_err();
         assert!(err.to_string().contains("the file has 10 lines, the checkpoint is at line 11"), "{err}");
+    }
+
+    #[test]
+    fn a_level_line_names_its_item_its_location_and_maybe_its_quantity() {
+        // Shapes from the Admin schema: `Location.inventoryLevels`, `InventoryLevel.item`,
+        // `InventoryLevel.quantities(names:)`; a nested connection's node names its parent.
+        let location = r#"{"id":"gid://shopify/Location/7"}"#;
+        assert_eq!(parse_level_line(location).unwrap(), None);
+        let level = r#"{"id":"gid://shopify/InventoryLevel/7?inventory_item_id=111","item":{"id":"gid://shopify/InventoryItem/111"},"quantities":[{"name":"available","quantity":4}],"__parentId":"gid://shopify/Location/7"}"#;
+        let want = ShopifyLevel {
+            inventory_item_id: "gid://shopify/InventoryItem/111".into(),
+            location_id: "gid://shopify/Location/7".into(),
+            available: Some(4),
+        };
+        assert_eq!(parse_level_line(level).unwrap(), Some(want.clone()));
+        // No `available` among the quantities: not read, so not zero.
+        let unread = level.replace(r#"[{"name":"available","quantity":4}]"#, "[]");
+        assert_eq!(parse_level_line(&unread).unwrap(), Some(ShopifyLevel { available: None, ..want }));
+        for (bad, why) in [
+            (r#"{"id":"gid://shopify/InventoryLevel/1","item":{"id":"i"}}"#, "no __parentId"),
+            (r#"{"id":"gid://shopify/InventoryLevel/1","__parentId":"gid://shopify/Location/7"}"#, "no item"),
+            (r#"{"item":{"id":"i"}}"#, "missing field `id`"),
+            ("not json", "bulk levels line"),
+        ] {
+            let err = parse_level_line(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

@@ -147,6 +147,12 @@ pub fn bulk_products_query() -> String {
     )
 }
 
+/// The bulk export of every inventory level's `available` quantity, location by location: each
+/// level a child line of its location (`__parentId`), naming its inventory item
+/// (`InventoryLevel.item`, `InventoryLevel.quantities(names:)` in the Admin schema). `locations`
+/// lists active locations only (`includeInactive` defaults to false), as pushes go to active ones.
+pub const BULK_LEVELS_QUERY: &str = "{ locations { edges { node { id inventoryLevels { edges { node { id item { id } quantities(names: [\"available\"]) { name quantity } } } } } } } }";
+
 /// The bulk export of every customer, with the same fields as [`CUSTOMERS_PAGE`].
 pub const BULK_CUSTOMERS_QUERY: &str = "{ customers { edges { node { id firstName lastName displayName defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber } defaultAddress { phone } amountSpent { amount currencyCode } numberOfOrders updatedAt totalSpent: metafield(namespace: \"custom\", key: \"total_spent\") { value } } } } }";
 

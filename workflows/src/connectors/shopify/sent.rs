@@ -109,8 +109,10 @@ pub fn sent_documents(version: &str) -> Vec<SentDocument> {
         sent("LocationsPage", doc::LOCATIONS_PAGE, doc::locations_page_variables(doc::MAX_FIRST, None)),
         sent("BulkRun", doc::BULK_RUN_QUERY, BulkKind::Products.run_variables()),
         sent("BulkRun", doc::BULK_RUN_QUERY, BulkKind::Customers.run_variables()),
+        sent("BulkRun", doc::BULK_RUN_QUERY, BulkKind::Levels.run_variables()),
         sent("bulk products query", BulkKind::Products.query(), json!({})),
         sent("bulk customers query", BulkKind::Customers.query(), json!({})),
+        sent("bulk levels query", BulkKind::Levels.query(), json!({})),
         sent("BulkOperation", super::bulk::BULK_OPERATION, json!({"id": "gid://shopify/BulkOperation/4410000001"})),
         sent(
             "InventorySet",

@@ -30,19 +30,19 @@ use super::{Batch, Kind, Phase, ShopifyPullState};
 use crate::catalog::store::pulls::{ShopifyCustomerRow, ShopifyProductRow, ShopifyVariantRow};
 use crate::connectors::shopify::bulk::{parse_customer_line, parse_product_line, JsonlFile};
 use crate::connectors::shopify::{BulkKind, BulkOperation, BulkProductLine};
-use crate::connectors::ShopifyClient;
+use crate::connectors::{ConnectorError, ShopifyClient};
 use crate::pull::plan::step_error;
 use crate::pull::PullSettings;
 
 /// A downloaded export, open between the steps that ingest it.
-pub(super) struct OpenExport {
+pub(crate) struct OpenExport {
     operation: String,
     file: JsonlFile,
 }
 
 impl OpenExport {
     /// The operation and the next line, for [`PullShopifyCustomers::open_export`](super::PullShopifyCustomers::open_export).
-    pub(super) fn position(&self) -> (String, usize) {
+    pub(crate) fn position(&self) -> (String, usize) {
         (self.operation.clone(), self.file.line())
     }
 }
@@ -72,28 +72,46 @@ pub(super) async fn poll(
     operation: String,
     mut state: ShopifyPullState,
 ) -> Result<Step<ShopifyPullState>, StepError> {
-    let deadline = tokio::time::Instant::now() + settings.bulk_poll_wait;
+    let op = match poll_export(client, settings.bulk_poll_wait, &operation).await? {
+        Polled::Running(note) => return Ok(Step::next("poll", state).with_note(note)),
+        Polled::Completed(op) => op,
+    };
+    let objects = op.object_count.unwrap_or(0);
+    state.phase = match op.url {
+        Some(_) => Phase::BulkIngest { operation, offset: 0 },
+        None => Phase::Finish,
+    };
+    let progress = Progress { metadata: Some(json!({ "bulkObjects": objects })), ..Progress::default() };
+    Ok(Step::next("poll", state)
+        .with_progress(progress)
+        .with_note(format!("bulk export completed with {objects} objects")))
+}
+
+/// What a poll of an export found.
+pub(crate) enum Polled {
+    /// Still running after the wait: a note for the step.
+    Running(String),
+    /// Completed (its `url` is `None` when the export is empty).
+    Completed(BulkOperation),
+}
+
+/// Polls export `operation` for at most `wait`. An export that ended otherwise than COMPLETED,
+/// or that Shopify no longer knows, fails the step for good.
+pub(crate) async fn poll_export(client: &ShopifyClient, wait: Duration, operation: &str) -> Result<Polled, StepError> {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let op = known(client, &operation).await?;
+        let op = known(client, operation).await?;
         if op.is_finished() {
             if op.status != "COMPLETED" {
                 let code = op.error_code.as_deref().unwrap_or("no error code");
                 return Err(StepError::permanent(format!("bulk export {operation} ended {} ({code})", op.status)));
             }
-            let objects = op.object_count.unwrap_or(0);
-            state.phase = match op.url {
-                Some(_) => Phase::BulkIngest { operation, offset: 0 },
-                None => Phase::Finish,
-            };
-            let progress = Progress { metadata: Some(json!({ "bulkObjects": objects })), ..Progress::default() };
-            return Ok(Step::next("poll", state)
-                .with_progress(progress)
-                .with_note(format!("bulk export completed with {objects} objects")));
+            return Ok(Polled::Completed(op));
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
             let note = format!("bulk export {}: {} objects so far", op.status, op.object_count.unwrap_or(0));
-            return Ok(Step::next("poll", state).with_note(note));
+            return Ok(Polled::Running(note));
         }
         tokio::time::sleep((deadline - now).min(Duration::from_millis(200))).await;
     }
@@ -118,28 +136,55 @@ pub(super) async fn ingest(
     operation: &str,
     offset: usize,
 ) -> Result<(Batch, Option<usize>), StepError> {
+    ingest_lines(client, settings.bulk_chunk_lines, open, operation, offset, |line, batch: &mut Batch| {
+        match kind {
+            Kind::Customers => batch.customers.push(ShopifyCustomerRow::from(&parse_customer_line(line)?)),
+            Kind::Products => match parse_product_line(line)? {
+                BulkProductLine::Product(p) => batch.products.push(ShopifyProductRow::from(&p)),
+                BulkProductLine::Variant { product_id, variant } => {
+                    batch.variants.push(ShopifyVariantRow::new(&product_id, &variant))
+                }
+            },
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Reads up to `lines` lines of export `operation` from line `offset` through `parse`, into a
+/// `B`; returns it and the next offset (`None` at the end of the file). The file stays open in
+/// `open` between steps while lines are left; a step that finds none for its operation (a
+/// resumed job) downloads the export again. A line `parse` refuses fails the step for good.
+pub(crate) async fn ingest_lines<B: Default>(
+    client: &ShopifyClient,
+    lines: usize,
+    open: &Mutex<Option<OpenExport>>,
+    operation: &str,
+    offset: usize,
+    mut parse: impl FnMut(&str, &mut B) -> Result<(), ConnectorError>,
+) -> Result<(B, Option<usize>), StepError> {
     // Taken out of the slot for the step: it goes back only if there is more to read.
     let held = open.lock().unwrap_or_else(|p| p.into_inner()).take().filter(|e| e.operation == operation);
     let mut export = match held {
         Some(export) => export,
         None => OpenExport { operation: operation.to_owned(), file: download(client, operation).await? },
     };
-    let read = read_chunk(&mut export.file, settings.bulk_chunk_lines, kind, offset);
-    let (batch, more) = read.map_err(|e| e.into_step_error())?;
+    let read = read_chunk(&mut export.file, lines, offset, &mut parse);
+    let (out, more) = read.map_err(|e| e.into_step_error())?;
     if !more {
-        return Ok((batch, None));
+        return Ok((out, None));
     }
     let next = export.file.line();
     *open.lock().unwrap_or_else(|p| p.into_inner()) = Some(export);
-    Ok((batch, Some(next)))
+    Ok((out, Some(next)))
 }
 
 /// Why a chunk could not be read.
 enum ChunkError {
     /// The file (transient: the step downloads it again).
-    File(crate::connectors::ConnectorError),
+    File(ConnectorError),
     /// A line (permanent: the export itself is wrong).
-    Line(usize, crate::connectors::ConnectorError),
+    Line(usize, ConnectorError),
 }
 
 impl ChunkError {
@@ -151,29 +196,23 @@ impl ChunkError {
     }
 }
 
-/// Reads up to `lines` lines from line `offset` into rows; says whether any line is left.
-fn read_chunk(file: &mut JsonlFile, lines: usize, kind: Kind, offset: usize) -> Result<(Batch, bool), ChunkError> {
+/// Reads up to `lines` lines from line `offset` through `parse`; says whether any line is left.
+fn read_chunk<B: Default>(
+    file: &mut JsonlFile,
+    lines: usize,
+    offset: usize,
+    parse: &mut impl FnMut(&str, &mut B) -> Result<(), ConnectorError>,
+) -> Result<(B, bool), ChunkError> {
     file.seek_line(offset).map_err(ChunkError::File)?;
     file.mark();
-    let mut batch = Batch::default();
+    let mut out = B::default();
     for _ in 0..lines.max(1) {
         let at = file.line() + 1;
         let Some(line) = file.next_line().map_err(ChunkError::File)? else { break };
-        match kind {
-            Kind::Customers => {
-                let c = parse_customer_line(line).map_err(|e| ChunkError::Line(at, e))?;
-                batch.customers.push(ShopifyCustomerRow::from(&c));
-            }
-            Kind::Products => match parse_product_line(line).map_err(|e| ChunkError::Line(at, e))? {
-                BulkProductLine::Product(p) => batch.products.push(ShopifyProductRow::from(&p)),
-                BulkProductLine::Variant { product_id, variant } => {
-                    batch.variants.push(ShopifyVariantRow::new(&product_id, &variant))
-                }
-            },
-        }
+        parse(line, &mut out).map_err(|e| ChunkError::Line(at, e))?;
     }
     let more = !file.at_end().map_err(ChunkError::File)?;
-    Ok((batch, more))
+    Ok((out, more))
 }
 
 /// Downloads the export of `operation` (its URL asked of Shopify, never stored).

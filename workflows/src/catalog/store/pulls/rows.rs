@@ -240,7 +240,7 @@ fn round(x: f64) -> i64 {
 
 /// Keeps the last row of each id, in first-seen order: a page that repeats a record writes it once
 /// (PostgreSQL refuses to update one row twice in a single `INSERT … ON CONFLICT`).
-pub(super) fn dedup_by_id<T, K: std::hash::Hash + Eq>(rows: &[T], id: impl Fn(&T) -> K) -> Vec<&T> {
+pub(crate) fn dedup_by_id<T, K: std::hash::Hash + Eq>(rows: &[T], id: impl Fn(&T) -> K) -> Vec<&T> {
     let mut at: std::collections::HashMap<K, usize> = std::collections::HashMap::with_capacity(rows.len());
     let mut out: Vec<&T> = Vec::with_capacity(rows.len());
     for r in rows {
