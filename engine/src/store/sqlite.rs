@@ -7,13 +7,14 @@
 //! same file sees new work by polling (the worker's poll interval).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::broadcast;
 
 use super::core::Core;
@@ -32,7 +33,18 @@ pub type SqliteStore = Core<SqliteDriver>;
 #[derive(Clone)]
 pub struct SqliteDriver {
     pool: SqlitePool,
+    /// The connection of the one-statement step commits ([`STEP_COMMIT`]), held apart from the
+    /// pool: a pooled connection is pinged on its way back to the pool, a second trip to its
+    /// thread as long as the commit itself. `None` for an in-memory database, which exists once
+    /// per connection and so has only the pool's one.
+    committer: Option<Arc<Committer>>,
     feed: broadcast::Sender<Notice>,
+}
+
+/// The step commits' own connection, opened on first use and again after a failure.
+struct Committer {
+    options: SqliteConnectOptions,
+    conn: tokio::sync::Mutex<Option<SqliteConnection>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -60,10 +72,11 @@ impl Core<SqliteDriver> {
             .test_before_acquire(false)
             .max_connections(if memory { 1 } else { 8 })
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
+        let committer = (!memory).then(|| Arc::new(Committer { options: opts, conn: Default::default() }));
         let (feed, _) = broadcast::channel(4096);
-        Ok(Core { driver: SqliteDriver { pool, feed } })
+        Ok(Core { driver: SqliteDriver { pool, committer, feed } })
     }
 
     /// The pool.
@@ -218,6 +231,12 @@ const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, af
 /// The message of the trigger's refusal when the fence does not hold.
 const FENCED: &str = "dongbo: fenced";
 
+/// Whether a step commit was refused because the fence did not hold or a sequence number is
+/// taken (someone else appended).
+fn is_fenced(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains(FENCED) || d.is_unique_violation())
+}
+
 impl SqliteDriver {
     /// A lease holder's commit without local writes or audit entries: one trip to the
     /// connection's thread ([`STEP_COMMIT`]). The cancel request is read right after the commit,
@@ -246,7 +265,7 @@ impl SqliteDriver {
                 ])
             })
             .collect();
-        let result = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
+        let query = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
             .bind(lease.job_id.to_string())
             .bind(lease.worker.as_str())
             .bind(i64::from(lease.attempt))
@@ -268,18 +287,30 @@ impl SqliteDriver {
             .bind(ms(j.updated_at))
             .bind(j.completed_at.map(ms))
             .bind(j.attempts)
-            .bind(j.priority.as_str())
-            .fetch_optional(&self.pool)
-            .await;
+            .bind(j.priority.as_str());
+        let result = match &self.committer {
+            Some(committer) => {
+                let mut held = committer.conn.lock().await;
+                let conn = match held.as_mut() {
+                    Some(conn) => conn,
+                    None => held.insert(committer.options.connect().await?),
+                };
+                let result = query.fetch_optional(&mut *conn).await;
+                if matches!(&result, Err(e) if !is_fenced(e)) {
+                    // Whatever broke, the next commit starts on a new connection.
+                    *held = None;
+                }
+                result
+            }
+            None => query.fetch_optional(&self.pool).await,
+        };
         match result {
             Ok(cancel) => {
                 self.announce(lease.job_id, last.seq);
                 Ok(cancel.flatten())
             }
             // The fence did not hold, or a sequence number is taken: someone else appended.
-            Err(sqlx::Error::Database(d)) if d.message().contains(FENCED) || d.is_unique_violation() => {
-                Err(StoreError::Fenced(lease.job_id))
-            }
+            Err(e) if is_fenced(&e) => Err(StoreError::Fenced(lease.job_id)),
             Err(e) => Err(e.into()),
         }
     }

@@ -4,8 +4,9 @@
 //!   per Shopify location over the depots mapped to it (`location_mappings`), read *fresh* from
 //!   Nhanh by the call that pushes it (`product/inventory`, or `product/list` filtered by ids on
 //!   every other call: Nhanh limits each URL apart, so two URLs keep reads ahead of Shopify's
-//!   ≈ 10 calls/s; a product missing from Nhanh's answer counts as 0), set with `inventorySetQuantities` in calls of whole products (≤ 250
-//!   quantities), each call under `@idempotent(key: ctx.idempotency_key("batch-<n>-<digest>"))`,
+//!   ≈ 10 calls/s; a product missing from Nhanh's answer, or a depot value it did not send, is
+//!   not pushed but skipped with the reason), set with `inventorySetQuantities` in calls of whole
+//!   products (≤ 250 quantities), each call under `@idempotent(key: ctx.idempotency_key("batch-<n>-<digest>"))`,
 //!   the digest that of the call's quantities (a re-run with the same stock is applied once, a
 //!   re-run after the stock moved sets the new stock).
 //! - `CUSTOMER_SYNC` ([`CustomerSync`]): Nhanh's `totalAmount` (as mirrored by
