@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::clock::{SharedClock, SystemClock};
 use crate::event::{Event, EventPayload};
 use crate::ids::JobId;
-use crate::job::BackgroundJob;
+use crate::job::{BackgroundJob, JobStatus};
 use crate::queue::{Priority, QueuePolicy};
 use crate::store::{NewJob, QueuedJob, Requested, SharedStore, StoreError};
 use crate::worker::{FinishHooks, RunOutcome, Worker, WorkerConfig};
@@ -106,9 +106,9 @@ impl Engine {
     }
 
     /// Adds `hook`, which this engine's workers (and its clones') call after each job they run
-    /// ends — completed, failed or cancelled at a step boundary — before claiming the next; a
-    /// parent waiting for its children uses it to be woken ([`Engine::wake`]). A job cancelled
-    /// while nobody ran it calls nothing.
+    /// ends — completed, failed or cancelled at a step boundary — before claiming the next, and
+    /// [`Engine::cancel`] after it cancels a job nobody was running; a parent waiting for its
+    /// children uses it to be woken ([`Engine::wake`]).
     pub fn on_finish(&self, hook: FinishHook) {
         self.finish_hooks.add(hook);
     }
@@ -200,9 +200,16 @@ impl Engine {
         Ok(self.store.request(job).await?)
     }
 
-    /// Asks a job to stop; see [`crate::store::Store::cancel`].
+    /// Asks a job to stop; see [`crate::store::Store::cancel`]. A job nobody was running ends
+    /// here, and this engine's finish hooks ([`Engine::on_finish`]) see it end, as a worker's
+    /// would have; a running job ends at its worker's next step boundary, which calls them then.
     pub async fn cancel(&self, id: JobId, requested_by: &str) -> Result<BackgroundJob, StoreError> {
-        self.store.cancel(id, requested_by, self.clock.now()).await
+        let before = self.store.job(id).await?.map(|j| j.status);
+        let job = self.store.cancel(id, requested_by, self.clock.now()).await?;
+        if job.status == JobStatus::Cancelled && before.is_some_and(|s| !s.is_finished()) {
+            self.finish_hooks.job_ended(id, RunOutcome::Cancelled).await;
+        }
+        Ok(job)
     }
 
     /// A worker for all registered types.

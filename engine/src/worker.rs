@@ -112,7 +112,7 @@ impl FinishHooks {
     }
 
     /// Calls each hook if the run ended the job.
-    async fn job_ended(&self, job: JobId, outcome: RunOutcome) {
+    pub(crate) async fn job_ended(&self, job: JobId, outcome: RunOutcome) {
         if !matches!(outcome, RunOutcome::Completed | RunOutcome::Failed | RunOutcome::Cancelled) {
             return;
         }

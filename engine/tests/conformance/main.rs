@@ -87,6 +87,7 @@ conformance!(
     waits::a_kill_during_the_wait_loses_nothing,
     waits::a_waiting_job_keeps_its_key_and_a_cancel_ends_it_at_once,
     waits::a_finish_hook_sees_each_ended_job_and_wake_ends_a_wait_early,
+    waits::a_job_cancelled_while_nobody_runs_it_calls_the_finish_hooks_once,
 );
 
 /// The guards of the engine-core refactor (issue 17, item 0).

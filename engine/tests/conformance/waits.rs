@@ -222,3 +222,30 @@ pub async fn a_finish_hook_sees_each_ended_job_and_wake_ends_a_wait_early(h: Har
     assert_eq!(worker.run_once().await.unwrap(), None, "claimed during its backoff");
     assert_eq!(ended.lock().unwrap().len(), 2, "a scheduled retry is not an end");
 }
+
+/// A job cancelled while nobody runs it (waiting out a `Step::wait`, or never claimed) ends in
+/// `Engine::cancel`, and the finish hooks see it end once: a parent waiting for it is woken as
+/// when a worker ends a child.
+pub async fn a_job_cancelled_while_nobody_runs_it_calls_the_finish_hooks_once(h: Harness) {
+    let engine = engine(&h);
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ended.clone();
+    engine.on_finish(std::sync::Arc::new(move |job, outcome| {
+        let seen = seen.clone();
+        Box::pin(async move { seen.lock().unwrap().push((job, outcome)) })
+    }));
+    let worker = h.worker(&engine, "w");
+    let waiting = request(&engine, 1, 3600, 0).await;
+    assert_eq!(worker.run_once().await.unwrap(), Some((waiting, RunOutcome::Waiting)));
+    let never_claimed = h.request_example(&engine, json!({ "items": 1 })).await;
+
+    for id in [waiting, never_claimed] {
+        assert_eq!(engine.cancel(id, "operator").await.unwrap().status, JobStatus::Cancelled);
+    }
+    let expected = vec![(waiting, RunOutcome::Cancelled), (never_claimed, RunOutcome::Cancelled)];
+    assert_eq!(*ended.lock().unwrap(), expected);
+    // Cancelling a finished job again ends nothing.
+    assert_eq!(engine.cancel(waiting, "operator").await.unwrap().status, JobStatus::Cancelled);
+    assert_eq!(*ended.lock().unwrap(), expected, "a job ended twice");
+    assert_eq!(worker.run_once().await.unwrap(), None);
+}
