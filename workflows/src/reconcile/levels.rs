@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Reconcile, ReconcileInput, ReconcileState};
-use crate::catalog::store::reconcile::{locations_mapped, UpsertShopifyLevels};
+use crate::catalog::store::pulls::location_mappings;
+use crate::catalog::store::reconcile::UpsertShopifyLevels;
 use crate::connectors::shopify::bulk::{parse_level_line, ShopifyLevel};
 use crate::connectors::shopify::BulkKind;
 use crate::pull::plan::{db_error, step_error};
@@ -74,9 +75,9 @@ impl Reconcile {
             LevelsRead::Start => {
                 // A new reconcile: whatever an earlier one (failed, cancelled) left open goes.
                 *self.export.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                let mapped =
-                    locations_mapped(&ctx.db).await.map_err(|e| db_error("reading the location mapping", e))?;
-                if !input.products || !mapped {
+                let mapping =
+                    location_mappings(&ctx.db).await.map_err(|e| db_error("reading the location mapping", e))?;
+                if !input.products || mapping.is_empty() {
                     state.levels = LevelsRead::Done { read: None };
                     let note = "Shopify's levels not read: stock is compared in total (no depot is mapped onto a \
                                 location, or products are not reconciled)";

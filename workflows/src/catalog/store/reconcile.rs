@@ -29,6 +29,9 @@ use crate::connectors::shopify::bulk::ShopifyLevel;
 
 type R<T> = Result<T, sqlx::Error>;
 
+/// What a comparison's row is, from its location.
+type Side = fn(String) -> DriftSide;
+
 /// A mapped product whose stock differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockDrift {
@@ -162,21 +165,22 @@ pub async fn stock_drift(db: &Db, job: JobId) -> R<Vec<StockDrift>> {
     let mut all = on_db!(db, |pool, d| {
         let mut all = Vec::new();
         let pushed = d.json_int("m.synced_value", "pl.location_id");
-        for (sql, side) in [(STOCK_SQL.to_owned(), 0), (level_sql(), 1), (last_set_sql(&pushed), 2)] {
-            let query = sqlx::query(&sql);
-            let query = if side == 1 { query.bind(d.job(job)) } else { query };
+        // Each comparison in the order its rows win, with what its rows' location means.
+        let compares: [(String, Side); 3] = [
+            (STOCK_SQL.to_owned(), |_| DriftSide::Total),
+            (level_sql(), DriftSide::Level),
+            (last_set_sql(&pushed), DriftSide::LastSet),
+        ];
+        for (sql, side) in compares {
+            // Only the level comparison has a parameter: the reconcile whose reads it takes.
+            let query = if sql.contains("$1") { sqlx::query(&sql).bind(d.job(job)) } else { sqlx::query(&sql) };
             for r in query.fetch_all(pool).await? {
                 let location: Option<String> = r.try_get("location_id")?;
-                let side = match (side, location) {
-                    (1, Some(l)) => DriftSide::Level(l),
-                    (2, Some(l)) => DriftSide::LastSet(l),
-                    _ => DriftSide::Total,
-                };
                 all.push(StockDrift {
                     mapping_id: r.try_get("mapping_id")?,
                     nhanh_product_id: r.try_get("nhanh_product_id")?,
                     variant_id: r.try_get("shopify_variant_id")?,
-                    side,
+                    side: side(location.unwrap_or_default()),
                     nhanh: r.try_get("available")?,
                     shopify: r.try_get("shopify")?,
                 });
@@ -188,13 +192,6 @@ pub async fn stock_drift(db: &Db, job: JobId) -> R<Vec<StockDrift>> {
     all.sort_by_key(|d| d.mapping_id);
     all.dedup_by_key(|d| d.mapping_id);
     Ok(all)
-}
-
-/// Whether any Nhanh depot is mapped onto a Shopify location (else every depot feeds the shop's
-/// one location, and the totals say everything).
-pub async fn locations_mapped(db: &Db) -> R<bool> {
-    const SQL: &str = "SELECT EXISTS (SELECT 1 FROM location_mappings)";
-    on_db!(db, |pool, d| sqlx::query_scalar(SQL).fetch_one(pool).await)
 }
 
 /// Records the levels a reconcile's export read (`read_by` = `job`), replacing earlier reads of

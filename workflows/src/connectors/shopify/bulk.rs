@@ -521,8 +521,11 @@ mod tests {
 
     #[test]
     fn a_level_line_names_its_item_its_location_and_maybe_its_quantity() {
-        // Shapes from the Admin schema: `Location.inventoryLevels`, `InventoryLevel.item`,
-        // `InventoryLevel.quantities(names:)`; a nested connection's node names its parent.
+        // Shapes from the Admin schema (shopify-schema/data, and the pages
+        // shopify.dev/docs/api/admin-graphql/latest/objects/InventoryLevel and .../Location):
+        // `Location.inventoryLevels`, `InventoryLevel.item`, `InventoryLevel.quantities(names:)`;
+        // a nested connection's node names its parent with `__parentId`
+        // (shopify.dev/docs/api/usage/bulk-operations/queries).
         let location = r#"{"id":"gid://shopify/Location/7"}"#;
         assert_eq!(parse_level_line(location).unwrap(), None);
         let level = r#"{"id":"gid://shopify/InventoryLevel/7?inventory_item_id=111","item":{"id":"gid://shopify/InventoryItem/111"},"quantities":[{"name":"available","quantity":4}],"__parentId":"gid://shopify/Location/7"}"#;
