@@ -2,7 +2,8 @@
 //! forged and unreadable deliveries are refused with nothing recorded, a replay is recorded
 //! once, a Nhanh stock delivery becomes a PRODUCT_SYNC that pushes only its products and links
 //! back to the delivery, an out-of-order pair of Shopify deliveries does not regress a value, and
-//! `app/uninstalled` stops every push until the app is declared reinstalled.
+//! `app/uninstalled` stops every push until the app is declared reinstalled; a burst of
+//! concurrent deliveries (copies included) is recorded once each, many per transaction.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -209,6 +210,226 @@ async fn forged_unreadable_and_replayed_deliveries_on_sqlite() {
 #[tokio::test]
 async fn forged_unreadable_and_replayed_deliveries_on_postgres() {
     forged_unreadable_and_replayed(Backend::Postgres).await;
+}
+
+/// Many deliveries at once — each Shopify event twice, concurrently, and distinct Nhanh bodies —
+/// go through the process's one recorder, many per transaction: every request is answered 200,
+/// each event is recorded exactly once with both copies naming the same delivery, and nothing is
+/// lost.
+async fn concurrent_deliveries(backend: Backend) {
+    let Some(e) = env(backend).await else { return };
+    const EVENTS: usize = 120;
+    const NHANH: usize = 60;
+    let mut requests = Vec::new();
+    for i in 0..EVENTS {
+        let payload =
+            format!(r#"{{"id": {}, "updated_at": "2026-12-01T10:00:00Z"}}"#, 706405506930370000u64 + i as u64);
+        for _ in 0..2 {
+            requests.push((
+                format!("shopify-{i}"),
+                signed("customers/update", &format!("burst-{i}"), None, payload.as_bytes()),
+            ));
+        }
+    }
+    for i in 0..NHANH {
+        requests.push((
+            format!("nhanh-{i}"),
+            nhanh(&inventory_change(&[e.mapped[0].1, 1_000_000 + i as u64]), Some(NHANH_TOKEN)),
+        ));
+    }
+    let sent = requests.len();
+    let mut answers = tokio::task::JoinSet::new();
+    for (name, req) in requests {
+        let router = e.router.clone();
+        answers.spawn(async move { (name, send(&router, req).await) });
+    }
+    let mut by_name: std::collections::HashMap<String, Vec<(i64, bool)>> = Default::default();
+    while let Some(answer) = answers.join_next().await {
+        let (name, (status, reply)) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "{name}: {reply}");
+        let id = reply["data"]["deliveryId"].as_i64().unwrap();
+        let duplicate = reply["data"]["duplicate"].as_bool().unwrap();
+        by_name.entry(name).or_default().push((id, duplicate));
+    }
+    assert_eq!(by_name.values().map(Vec::len).sum::<usize>(), sent, "every request answered");
+    let mut ids = HashSet::new();
+    for (name, copies) in &by_name {
+        let firsts = copies.iter().filter(|(_, dup)| !dup).count();
+        assert_eq!(firsts, 1, "{name}: exactly one copy recorded, the other named as a duplicate: {copies:?}");
+        assert!(copies.iter().all(|(id, _)| *id == copies[0].0), "{name}: both copies name one delivery: {copies:?}");
+        assert!(ids.insert(copies[0].0), "{name}: its own delivery id");
+    }
+    let recorded = deliveries(&e.router, "?limit=500").await;
+    assert_eq!(recorded.len(), EVENTS + NHANH, "one row per event and per Nhanh body");
+    let listed: HashSet<i64> = recorded.iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, ids, "the rows are the deliveries the answers named");
+}
+
+/// A delivery to act on from `source` with the key `key` (its content key too).
+fn received(source: &'static str, key: &str) -> dongbo_workflows::catalog::store::webhooks::NewDelivery {
+    dongbo_workflows::catalog::store::webhooks::NewDelivery {
+        source,
+        topic: "customers/update".into(),
+        dedup_key: key.into(),
+        content_key: key.into(),
+        received_at: 10,
+        triggered_at: None,
+        body: "{}".into(),
+        touches: "[]".into(),
+        state: "RECEIVED",
+        note: None,
+    }
+}
+
+/// One batch holding a new delivery, another, and a second copy of the first: the copy names
+/// the first's row; a batch after it finds the earlier rows.
+async fn batch_with_a_copy(backend: Backend) {
+    use dongbo_workflows::catalog::store::webhooks::record_all;
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let delivery = |key: &str| received("shopify", key);
+    let first = record_all(&store.db(), &[delivery("a"), delivery("b"), delivery("a")]).await.unwrap();
+    assert!(!first[0].duplicate && !first[1].duplicate && first[2].duplicate, "{first:?}");
+    assert_ne!(first[0].id, first[1].id);
+    assert_eq!(first[2].id, first[0].id);
+    let second = record_all(&store.db(), &[delivery("b"), delivery("c")]).await.unwrap();
+    assert!(second[0].duplicate && !second[1].duplicate, "{second:?}");
+    assert_eq!(second[0].id, first[1].id);
+    assert!(record_all(&store.db(), &[]).await.unwrap().is_empty());
+}
+
+/// The dispatcher's set-based finish: each of the four outcomes lands on its own rows (a Nhanh
+/// delivery's key freed once it is handed on), a row another token holds is left alone, a
+/// released row can be claimed again, and an item named twice keeps its newest time.
+async fn finish_outcomes(backend: Backend) {
+    use dongbo_workflows::catalog::store::webhooks::{claim, deliveries_page, finish, record_all, versions, Outcome};
+    let Some(db) = fresh_db(backend).await else { return };
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let db = store.db();
+    let delivery = received;
+    let ids: Vec<i64> = record_all(
+        &db,
+        &[
+            delivery("nhanh", "n1"),
+            delivery("shopify", "s1"),
+            delivery("shopify", "s2"),
+            delivery("nhanh", "n2"),
+            delivery("nhanh", "n3"),
+        ],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.id)
+    .collect();
+    let held = claim(&db, "tok", 100, 1_000, 100, 4).await.unwrap();
+    assert_eq!(held.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..4].to_vec(), "the oldest four");
+    let outcomes = [
+        (ids[0], Outcome::Dispatched { job_id: "job-a".into(), note: Some("2 mappings".into()) }),
+        (ids[1], Outcome::Waiting { job_id: "pull-b".into() }),
+        (ids[2], Outcome::Closed { state: "STALE", note: "older than applied".into() }),
+        (ids[3], Outcome::Released),
+        // Not held by this token: left alone.
+        (ids[4], Outcome::Dispatched { job_id: "job-x".into(), note: None }),
+    ];
+    let versions_in =
+        [("item-1".to_owned(), 5), ("item-2".to_owned(), 7), ("item-1".to_owned(), 9), ("item-1".to_owned(), 6)];
+    let written = finish(&db, "tok", 200, &outcomes, &versions_in).await.unwrap();
+    assert_eq!(written, 4, "the four rows the token held");
+    let rows: std::collections::HashMap<i64, _> =
+        deliveries_page(&db, None, None, 50).await.unwrap().into_iter().map(|r| (r.id, r)).collect();
+    let a = &rows[&ids[0]];
+    assert_eq!(
+        (a.state.as_str(), a.job_id.as_deref(), a.note.as_deref(), a.dispatched_at),
+        ("DISPATCHED", Some("job-a"), Some("2 mappings"), Some(200))
+    );
+    let b = &rows[&ids[1]];
+    assert_eq!((b.state.as_str(), b.pull_job_id.as_deref(), b.dispatched_at), ("WAITING", Some("pull-b"), None));
+    let c = &rows[&ids[2]];
+    assert_eq!(
+        (c.state.as_str(), c.note.as_deref(), c.dispatched_at),
+        ("STALE", Some("older than applied"), Some(200))
+    );
+    for id in [ids[3], ids[4]] {
+        assert_eq!((rows[&id].state.as_str(), rows[&id].job_id.as_deref()), ("RECEIVED", None), "{:?}", rows[&id]);
+    }
+    // The dispatched Nhanh delivery's key is free again (Nhanh may send the same body later);
+    // the held-back Shopify one keeps its event id.
+    let again = record_all(&db, &[delivery("nhanh", "n1"), delivery("shopify", "s1")]).await.unwrap();
+    assert!(!again[0].duplicate && again[1].duplicate, "{again:?}");
+    // Released and never-held rows are claimable; the WAITING one is too (its pull decides).
+    let next: Vec<i64> = claim(&db, "tok-2", 300, 1_300, 300, 10).await.unwrap().iter().map(|r| r.id).collect();
+    assert!(next.contains(&ids[3]) && next.contains(&ids[4]) && next.contains(&ids[1]), "{next:?}");
+    assert!(!next.contains(&ids[0]) && !next.contains(&ids[2]), "{next:?}");
+    let v = versions(&db, &["item-1".to_owned(), "item-2".to_owned(), "item-3".to_owned()]).await.unwrap();
+    assert_eq!((v.get("item-1"), v.get("item-2"), v.get("item-3")), (Some(&9), Some(&7), None));
+    // An older time never lowers a newer one.
+    finish(&db, "tok-2", 400, &[], &[("item-1".to_owned(), 3)]).await.unwrap();
+    assert_eq!(versions(&db, &["item-1".to_owned()]).await.unwrap()["item-1"], 9);
+}
+
+#[tokio::test]
+async fn finish_writes_each_outcome_on_sqlite() {
+    finish_outcomes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn finish_writes_each_outcome_on_postgres() {
+    finish_outcomes(Backend::Postgres).await;
+}
+
+/// On a SQLite file the recorder's connection does not give up when another writer holds the
+/// lock: it asks again until the lock is free, then sees what that writer committed (here the
+/// same Shopify event, so it names that row as the earlier copy).
+#[tokio::test]
+async fn the_recorder_waits_for_the_sqlite_writer_lock_and_sees_its_commit() {
+    use dongbo_workflows::catalog::store::webhooks::DeliveryWriter;
+    use std::sync::atomic::Ordering;
+    let Some(db) = fresh_db(Backend::Sqlite).await else { return };
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let dongbo_engine::Db::Sqlite(pool) = store.db() else { panic!("a SQLite store") };
+    // Another writer takes the lock and records the event first.
+    let mut holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let held_id: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries (source, topic, dedup_key, content_key, received_at, body, touches, state)
+         VALUES ('shopify', 'customers/update', 'ev-held', 'c', 1, '{}', '[]', 'RECEIVED') RETURNING id",
+    )
+    .fetch_one(&mut *holder)
+    .await
+    .unwrap();
+    let mut writer = DeliveryWriter::new(store.db());
+    let asks = writer.lock_asks();
+    let copy = received("shopify", "ev-held");
+    let recording = tokio::spawn(async move { writer.record_all(&[copy]).await });
+    wait_for("the recorder to find the lock taken", Duration::from_secs(30), || {
+        let asks = asks.clone();
+        async move { (asks.load(Ordering::Relaxed) > 0).then_some(()) }
+    })
+    .await;
+    assert!(!recording.is_finished(), "no answer while the lock is held");
+    holder.commit().await.unwrap();
+    let recorded = recording.await.unwrap().expect("recorded once the lock was free");
+    assert_eq!((recorded[0].id, recorded[0].duplicate), (held_id, true), "{recorded:?}");
+}
+
+#[tokio::test]
+async fn a_batch_records_a_copy_once_on_sqlite() {
+    batch_with_a_copy(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_batch_records_a_copy_once_on_postgres() {
+    batch_with_a_copy(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_are_each_recorded_once_on_sqlite() {
+    concurrent_deliveries(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_are_each_recorded_once_on_postgres() {
+    concurrent_deliveries(Backend::Postgres).await;
 }
 
 /// The inventory items of the journal's applied `inventorySetQuantities` writes of job `job`.

@@ -106,6 +106,8 @@ pub struct AppState {
     pub nhanh_auth: Arc<nhanh_auth::NhanhAuth>,
     /// The secrets the webhook receivers check.
     pub webhooks: Arc<webhooks::WebhookSecrets>,
+    /// Records the deliveries the receivers accept (started on first use).
+    recorder: Arc<std::sync::OnceLock<dongbo_workflows::webhooks::recorder::Recorder>>,
     /// Set when the server shuts down, so event streams end and connections can close.
     closing: Arc<watch::Sender<bool>>,
     /// The worker loops this process runs (none for an API-only server), for `/healthz`.
@@ -128,6 +130,7 @@ impl AppState {
             notices: Notices::new(),
             nhanh_auth: Arc::new(nhanh_auth::NhanhAuth::default()),
             webhooks: Arc::new(webhooks::WebhookSecrets::default()),
+            recorder: Default::default(),
             closing: Arc::new(closing),
             workers: dongbo_engine::WorkerHealth::new(0),
             limits: ConnectionLimits::default(),
@@ -146,6 +149,11 @@ impl AppState {
         self.limits = limits;
         self.streams = Arc::new(Semaphore::new(limits.max_streams));
         self
+    }
+
+    /// This process's recorder of webhook deliveries.
+    pub fn recorder(&self) -> &dongbo_workflows::webhooks::recorder::Recorder {
+        self.recorder.get_or_init(|| dongbo_workflows::webhooks::recorder::Recorder::start(self.engine.store().db()))
     }
 
     /// The limits on connections and event streams.

@@ -87,7 +87,9 @@ fn now_ms(state: &AppState) -> i64 {
 
 async fn record(state: &AppState, d: NewDelivery) -> ApiResult<DeliveryAccepted> {
     let acted_on = d.state == "RECEIVED";
-    let recorded = store::record(&state.engine.store().db(), &d)
+    let recorded = state
+        .recorder()
+        .record(d)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the delivery could not be recorded, send it again: {e}")))?;
     Ok(Reply::ok(DeliveryAccepted { delivery_id: recorded.id, duplicate: recorded.duplicate, acted_on }))

@@ -27,12 +27,14 @@
 //! # Layout
 //!
 //! - [`nhanh`], [`shopify`]: reading (and for Shopify, verifying) one delivery.
+//! - [`recorder`]: the process's one writer of arriving deliveries, many per transaction.
 //! - [`plan`]: the pure core — which job each claimed delivery needs, stale ones dropped.
 //! - [`dispatch`]: the loop that claims deliveries and requests the jobs.
 
 pub mod dispatch;
 pub mod nhanh;
 pub mod plan;
+pub mod recorder;
 pub mod shopify;
 
 use chrono::{DateTime, Utc};

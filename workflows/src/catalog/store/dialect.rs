@@ -153,6 +153,15 @@ impl Sqlite {
         ""
     }
 
+    /// A write transaction holding the writer's lock from its start (`BEGIN IMMEDIATE`), so
+    /// its first write never finds its snapshot stale.
+    pub(crate) async fn begin_write(
+        self,
+        pool: &sqlx::SqlitePool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// A write transaction holding the writer's lock from its start (`BEGIN IMMEDIATE`: the
     /// database's one writer, whatever `_key`).
     pub(crate) async fn begin_locked(
@@ -226,6 +235,14 @@ impl Postgres {
     /// The end of a `SELECT` whose rows concurrent takers skip.
     pub(crate) fn skip_locked(self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
+    }
+
+    /// A write transaction (rows lock as they are written).
+    pub(crate) async fn begin_write(
+        self,
+        pool: &sqlx::PgPool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        pool.begin().await
     }
 
     /// A write transaction holding the transaction-scoped advisory lock `key` from its start.

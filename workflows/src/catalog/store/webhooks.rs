@@ -6,11 +6,14 @@
 //! once ([`on_db!`]); where the backends differ, [`dialect`](super::dialect) spells it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use dongbo_engine::Db;
-use sqlx::Row;
+use dongbo_engine::{Db, StoreTx};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 
-use super::dialect::on_db;
+use super::dialect::{on_db, on_tx};
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -48,35 +51,154 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
-/// Records `d`, or finds the copy recorded before under the same key.
-pub async fn record(db: &Db, d: &NewDelivery) -> R<Recorded> {
+/// Records every delivery of `ds` in one write transaction (one commit, one wait for the
+/// writer's lock on SQLite, however many there are), or finds the copy recorded before under
+/// the same key — earlier in `ds` included. One [`Recorded`] per delivery, in order; on an
+/// error nothing is recorded.
+pub async fn record_all(db: &Db, ds: &[NewDelivery]) -> R<Vec<Recorded>> {
+    on_db!(db, |pool, dialect| {
+        let mut tx = dialect.begin_write(pool).await?;
+        let recorded = insert_all(&mut dialect.tx(&mut tx), ds).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    })
+}
+
+/// [`record_all`]'s writes, in the transaction `tx`.
+async fn insert_all(tx: &mut StoreTx<'_>, ds: &[NewDelivery]) -> R<Vec<Recorded>> {
     const INSERT: &str = "INSERT INTO webhook_deliveries
             (source, topic, dedup_key, content_key, received_at, triggered_at, body, touches, state, note)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
     const EARLIER: &str = "SELECT id FROM webhook_deliveries WHERE dedup_key = $1";
-    on_db!(db, |pool, _dialect| {
-        let id: Option<i64> = sqlx::query_scalar(INSERT)
-            .bind(d.source)
-            .bind(&d.topic)
-            .bind(&d.dedup_key)
-            .bind(&d.content_key)
-            .bind(d.received_at)
-            .bind(d.triggered_at)
-            .bind(&d.body)
-            .bind(&d.touches)
-            .bind(d.state)
-            .bind(&d.note)
-            .fetch_optional(pool)
-            .await?;
-        Ok(match id {
-            Some(id) => Recorded { id, duplicate: false },
-            None => {
-                let id: i64 = sqlx::query_scalar(EARLIER).bind(&d.dedup_key).fetch_one(pool).await?;
-                Recorded { id, duplicate: true }
-            }
-        })
+    on_tx!(tx, |conn, _dialect| {
+        let mut out = Vec::with_capacity(ds.len());
+        for d in ds {
+            let id: Option<i64> = sqlx::query_scalar(INSERT)
+                .bind(d.source)
+                .bind(&d.topic)
+                .bind(&d.dedup_key)
+                .bind(&d.content_key)
+                .bind(d.received_at)
+                .bind(d.triggered_at)
+                .bind(&d.body)
+                .bind(&d.touches)
+                .bind(d.state)
+                .bind(&d.note)
+                .fetch_optional(&mut *conn)
+                .await?;
+            out.push(match id {
+                Some(id) => Recorded { id, duplicate: false },
+                None => {
+                    let id: i64 = sqlx::query_scalar(EARLIER).bind(&d.dedup_key).fetch_one(&mut *conn).await?;
+                    Recorded { id, duplicate: true }
+                }
+            });
+        }
+        Ok(out)
     })
+}
+
+/// How long [`DeliveryWriter`] asks for SQLite's writer lock before it gives up (the pool's
+/// busy timeout).
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How often [`DeliveryWriter`] asks for SQLite's writer lock while another writer holds it.
+const LOCK_POLL: Duration = Duration::from_millis(1);
+
+/// The one writer of arriving deliveries in a process ([`record_all`] on a connection of its
+/// own). On a SQLite file it keeps its own connection, which asks for the writer's lock every
+/// millisecond while another writer holds it: SQLite's own wait sleeps 1, 2, 5, 10, 15, 20,
+/// 25 … ms between tries whatever the lock's real hold time, so a delivery that meets a few
+/// short step commits in a row waited 50–100 ms for locks held a few ms each. Elsewhere (an
+/// in-memory SQLite, PostgreSQL, whose rows lock one by one) it writes through the pool.
+pub struct DeliveryWriter {
+    db: Db,
+    own: OwnConnection,
+    lock_asks: Arc<AtomicU64>,
+}
+
+enum OwnConnection {
+    /// Not yet known whether the database is a file.
+    Unknown,
+    /// The pool's database is not a file (or not SQLite): the pool is used.
+    None,
+    /// A SQLite file, not connected (yet, or again after a failure).
+    Closed,
+    /// A SQLite file, connected, busy timeout off.
+    Open(SqliteConnection),
+}
+
+impl DeliveryWriter {
+    /// A writer over `db`; it connects on first use.
+    pub fn new(db: Db) -> DeliveryWriter {
+        DeliveryWriter { db, own: OwnConnection::Unknown, lock_asks: Default::default() }
+    }
+
+    /// How many times this writer has found SQLite's lock taken and asked again, so far.
+    pub fn lock_asks(&self) -> Arc<AtomicU64> {
+        self.lock_asks.clone()
+    }
+
+    /// [`record_all`].
+    pub async fn record_all(&mut self, ds: &[NewDelivery]) -> R<Vec<Recorded>> {
+        let Db::Sqlite(pool) = &self.db else { return record_all(&self.db, ds).await };
+        if matches!(self.own, OwnConnection::Unknown) {
+            // An in-memory database exists once per connection: a second one would be empty.
+            let file: String =
+                sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_one(pool).await?;
+            self.own = if file.is_empty() { OwnConnection::None } else { OwnConnection::Closed };
+        }
+        if matches!(self.own, OwnConnection::None) {
+            return record_all(&self.db, ds).await;
+        }
+        if matches!(self.own, OwnConnection::Closed) {
+            let mut conn = pool.connect_options().connect().await?;
+            sqlx::query("PRAGMA busy_timeout = 0").execute(&mut conn).await?;
+            self.own = OwnConnection::Open(conn);
+        }
+        let OwnConnection::Open(conn) = &mut self.own else { return record_all(&self.db, ds).await };
+        let result = Self::write(conn, ds, &self.lock_asks).await;
+        if result.is_err() {
+            // Whatever broke, the next batch starts on a new connection (dropping this one
+            // rolls back whatever it had begun).
+            self.own = OwnConnection::Closed;
+        }
+        result
+    }
+
+    async fn write(conn: &mut SqliteConnection, ds: &[NewDelivery], asks: &AtomicU64) -> R<Vec<Recorded>> {
+        until_not_busy(conn, "BEGIN IMMEDIATE", asks).await?;
+        let recorded = insert_all(&mut StoreTx::Sqlite(conn), ds).await?;
+        until_not_busy(conn, "COMMIT", asks).await?;
+        Ok(recorded)
+    }
+}
+
+/// Runs `sql` on `conn` (busy timeout off), again every [`LOCK_POLL`] while SQLite answers that
+/// another connection holds the lock it needs, for up to [`LOCK_WAIT`]; `asks` counts the
+/// tries after the first.
+async fn until_not_busy(conn: &mut SqliteConnection, sql: &str, asks: &AtomicU64) -> R<()> {
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sqlx::query(sql).execute(&mut *conn).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                asks.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(LOCK_POLL).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `e` is SQLite's `SQLITE_BUSY` (any of its extended codes).
+fn is_busy(e: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 /// When the oldest recorded delivery not yet dispatched arrived (unix ms), not counting those
@@ -158,46 +280,94 @@ pub enum Outcome {
 }
 
 /// Writes the outcomes of the deliveries `token` holds and the items' newest applied times, in
-/// one transaction. A delivery no longer held by `token` (its claim ran out and another took it)
-/// is left alone. Returns how many rows were written.
+/// one transaction of at most four statements, whatever the number of deliveries: the
+/// dispatcher finishes a burst of a few hundred at once, and on SQLite every other writer
+/// (arriving deliveries included) waits while it does. A delivery no longer held by `token`
+/// (its claim ran out and another took it) is left alone. Returns how many deliveries were
+/// written.
 pub async fn finish(db: &Db, token: &str, now: i64, outcomes: &[(i64, Outcome)], versions: &[(String, i64)]) -> R<u64> {
-    const DISPATCHED: &str =
-        "UPDATE webhook_deliveries SET state = 'DISPATCHED', job_id = $1, note = COALESCE($2, note),
-             dedup_key = CASE WHEN source = 'nhanh' THEN NULL ELSE dedup_key END,
-             dispatched_at = $3, claim_token = NULL, claim_until = NULL
-         WHERE id = $4 AND claim_token = $5";
-    const WAITING: &str = "UPDATE webhook_deliveries SET state = 'WAITING', pull_job_id = $1,
-             dedup_key = CASE WHEN source = 'nhanh' THEN NULL ELSE dedup_key END,
-             claim_token = NULL, claim_until = NULL
-         WHERE id = $2 AND claim_token = $3";
-    const CLOSED: &str = "UPDATE webhook_deliveries SET state = $1, note = $2, dispatched_at = $3,
-             dedup_key = CASE WHEN source = 'nhanh' THEN NULL ELSE dedup_key END,
-             claim_token = NULL, claim_until = NULL
-         WHERE id = $4 AND claim_token = $5";
-    const RELEASED: &str =
-        "UPDATE webhook_deliveries SET claim_token = NULL, claim_until = NULL WHERE id = $1 AND claim_token = $2";
-    const VERSION: &str = "INSERT INTO webhook_item_versions (item_key, applied_at) VALUES ($1, $2)
-         ON CONFLICT (item_key) DO UPDATE SET applied_at = CASE
-             WHEN excluded.applied_at > webhook_item_versions.applied_at THEN excluded.applied_at
-             ELSE webhook_item_versions.applied_at END";
+    // (id, state, job, note) of the deliveries handed on or closed; a note or job left out
+    // keeps the row's.
+    let mut settled: Vec<(i64, &str, Option<String>, Option<String>)> = Vec::new();
+    let mut waiting = Vec::new();
+    let mut released = Vec::new();
+    for (id, outcome) in outcomes {
+        match outcome {
+            Outcome::Dispatched { job_id, note } => {
+                settled.push((*id, "DISPATCHED", Some(job_id.clone()), note.clone()))
+            }
+            Outcome::Closed { state, note } => settled.push((*id, state, None, Some(note.clone()))),
+            Outcome::Waiting { job_id } => waiting.push((*id, job_id.clone())),
+            Outcome::Released => released.push(*id),
+        }
+    }
+    // One row per item (the newest time), as one upsert must not touch a row twice.
+    let mut newest: HashMap<&str, i64> = HashMap::new();
+    for (key, at) in versions {
+        let seen = newest.entry(key.as_str()).or_insert(*at);
+        *seen = (*seen).max(*at);
+    }
+    let mut newest: Vec<(&str, i64)> = newest.into_iter().collect();
+    newest.sort_unstable();
+    // Kept, for a Nhanh delivery, only until it is dispatched (see the migration).
+    const DEDUP_KEY: &str = "dedup_key = CASE WHEN webhook_deliveries.source = 'nhanh' THEN NULL
+             ELSE webhook_deliveries.dedup_key END";
     on_db!(db, |pool, d| {
-        let mut tx = pool.begin().await?;
+        let mut tx = d.begin_write(pool).await?;
         let mut written = 0;
-        for (id, outcome) in outcomes {
-            let q = match outcome {
-                Outcome::Dispatched { job_id, note } => {
-                    sqlx::query(DISPATCHED).bind(job_id).bind(note).bind(now).bind(id).bind(token)
-                }
-                Outcome::Waiting { job_id } => sqlx::query(WAITING).bind(job_id).bind(id).bind(token),
-                Outcome::Closed { state, note } => {
-                    sqlx::query(CLOSED).bind(*state).bind(note).bind(now).bind(id).bind(token)
-                }
-                Outcome::Released => sqlx::query(RELEASED).bind(id).bind(token),
-            };
+        if !settled.is_empty() {
+            let sql = format!(
+                "UPDATE webhook_deliveries SET state = t.state, job_id = COALESCE(t.job_id, webhook_deliveries.job_id),
+                     note = COALESCE(t.note, webhook_deliveries.note), {DEDUP_KEY},
+                     dispatched_at = $1, claim_token = NULL, claim_until = NULL
+                 FROM {} WHERE webhook_deliveries.id = t.id AND webhook_deliveries.claim_token = $2",
+                d.rows(3, &[("id", "bigint"), ("state", "text"), ("job_id", "text"), ("note", "text")])
+            );
+            let q = d
+                .batch(sqlx::query(&sql).bind(now).bind(token), settled.len())
+                .col(settled.iter().map(|r| r.0))
+                .col(settled.iter().map(|r| r.1))
+                .col(settled.iter().map(|r| r.2.clone()))
+                .col(settled.iter().map(|r| r.3.clone()))
+                .done();
             written += q.execute(&mut *tx).await?.rows_affected();
         }
-        for (key, at) in versions {
-            sqlx::query(VERSION).bind(key).bind(at).execute(&mut *tx).await?;
+        if !waiting.is_empty() {
+            let sql = format!(
+                "UPDATE webhook_deliveries SET state = 'WAITING', pull_job_id = t.job_id, {DEDUP_KEY},
+                     claim_token = NULL, claim_until = NULL
+                 FROM {} WHERE webhook_deliveries.id = t.id AND webhook_deliveries.claim_token = $1",
+                d.rows(2, &[("id", "bigint"), ("job_id", "text")])
+            );
+            let q = d
+                .batch(sqlx::query(&sql).bind(token), waiting.len())
+                .col(waiting.iter().map(|r| r.0))
+                .col(waiting.iter().map(|r| r.1.clone()))
+                .done();
+            written += q.execute(&mut *tx).await?.rows_affected();
+        }
+        if !released.is_empty() {
+            let sql = format!(
+                "UPDATE webhook_deliveries SET claim_token = NULL, claim_until = NULL
+                 WHERE claim_token = $1 AND id {}",
+                d.in_list(2, "bigint")
+            );
+            written += sqlx::query(&sql).bind(token).bind(d.list(&released)).execute(&mut *tx).await?.rows_affected();
+        }
+        if !newest.is_empty() {
+            let sql = format!(
+                "INSERT INTO webhook_item_versions (item_key, applied_at) SELECT item_key, applied_at FROM {} WHERE true
+                 ON CONFLICT (item_key) DO UPDATE SET applied_at = CASE
+                     WHEN excluded.applied_at > webhook_item_versions.applied_at THEN excluded.applied_at
+                     ELSE webhook_item_versions.applied_at END",
+                d.rows(1, &[("item_key", "text"), ("applied_at", "bigint")])
+            );
+            d.batch(sqlx::query(&sql), newest.len())
+                .col(newest.iter().map(|r| r.0.to_owned()))
+                .col(newest.iter().map(|r| r.1))
+                .done()
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(written)
