@@ -412,6 +412,35 @@ async fn the_recorder_waits_for_the_sqlite_writer_lock_and_sees_its_commit() {
     assert_eq!((recorded[0].id, recorded[0].duplicate), (held_id, true), "{recorded:?}");
 }
 
+/// A delivery the database refuses (PostgreSQL takes no NUL character in text) fails alone: the
+/// deliveries recorded with it in one batch are recorded all the same.
+#[tokio::test]
+async fn a_refused_delivery_does_not_take_its_batch_with_it_on_postgres() {
+    use dongbo_workflows::webhooks::recorder::Recorder;
+    let Some(db) = fresh_db(Backend::Postgres).await else { return };
+    let store = dongbo_workflows::open(&db.url).await.unwrap();
+    let recorder = Recorder::start(store.db());
+    let mut refused = received("shopify", "ev-bad");
+    refused.body = "{\"note\": \"a\u{0}b\"}".into();
+    // Handed over together, before the recorder's task runs, so they wait for it as one batch.
+    let (a, bad, b) = tokio::join!(
+        recorder.record(received("shopify", "ev-a")),
+        recorder.record(refused),
+        recorder.record(received("shopify", "ev-b"))
+    );
+    assert!(bad.is_err(), "{bad:?}");
+    let (a, b) = (a.expect("recorded"), b.expect("recorded"));
+    assert!(!a.duplicate && !b.duplicate && a.id != b.id);
+    let rows = dongbo_workflows::catalog::store::webhooks::deliveries_page(&store.db(), None, None, 10).await.unwrap();
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, {
+        let mut want = vec![a.id, b.id];
+        want.sort_unstable();
+        want
+    });
+}
+
 #[tokio::test]
 async fn a_batch_records_a_copy_once_on_sqlite() {
     batch_with_a_copy(Backend::Sqlite).await;

@@ -12,7 +12,7 @@
 use dongbo_engine::Db;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::store::webhooks::{DeliveryWriter, NewDelivery, Recorded};
+use crate::catalog::store::webhooks::{self as store, DeliveryWriter, NewDelivery, Recorded};
 
 /// Deliveries recorded in one transaction, at most.
 pub const MAX_BATCH: usize = 256;
@@ -58,9 +58,11 @@ async fn run(db: Db, mut waiting: mpsc::Receiver<(NewDelivery, oneshot::Sender<A
                     let _ = answer.send(Ok(r));
                 }
             }
-            // Nothing of the batch was recorded. Each is tried alone, so one delivery the store
-            // refuses does not take the others with it.
-            Err(e) if deliveries.len() > 1 => {
+            // Nothing of the batch was recorded. If the database refused a row, each is tried
+            // alone, so one delivery it refuses does not take the others with it; if it could
+            // not be reached or its lock never came free, trying each again would only make the
+            // senders wait longer for the same answer.
+            Err(e) if deliveries.len() > 1 && store::refused_a_row(&e) => {
                 tracing::warn!(error = %e, deliveries = deliveries.len(), "recording a batch of deliveries failed; recording them one by one");
                 for (d, answer) in deliveries.iter().zip(answers) {
                     let alone = writer.record_all(std::slice::from_ref(d)).await;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dongbo_engine::{Db, StoreTx};
+use sqlx::error::DatabaseError;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
 use super::dialect::{on_db, on_tx};
@@ -192,10 +193,19 @@ async fn until_not_busy(conn: &mut SqliteConnection, sql: &str, asks: &AtomicU64
     }
 }
 
+/// Whether `e` is the database refusing what was written (a constraint, a value), as opposed to
+/// the database being unreachable, busy or broken — a refusal may be one delivery's doing, so the
+/// others of its batch are worth recording alone.
+pub fn refused_a_row(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some() && !is_busy(e)
+}
+
 /// Whether `e` is SQLite's `SQLITE_BUSY` (any of its extended codes).
 fn is_busy(e: &sqlx::Error) -> bool {
     const SQLITE_BUSY: i64 = 5;
+    // PostgreSQL's codes are SQLSTATEs (22021 & 0xff is 5 too): only SQLite's count.
     e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::sqlite::SqliteError>())
         .and_then(|d| d.code())
         .and_then(|code| code.parse::<i64>().ok())
         .is_some_and(|code| code & 0xff == SQLITE_BUSY)
