@@ -21,7 +21,7 @@ schemathesis --version
 # The same build as the README's test command (which builds the `dongbo` binary for its
 # integration tests), so CI compiles the workspace once, not once per feature set.
 cargo test --workspace --no-run --quiet
-dongbo="$PWD/target/debug/dongbo"
+dongbo="${CARGO_TARGET_DIR:-$PWD/target}/debug/dongbo"
 
 scratch="$(mktemp -d)"
 pids=()
