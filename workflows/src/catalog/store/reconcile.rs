@@ -165,22 +165,23 @@ pub async fn stock_drift(db: &Db, job: JobId) -> R<Vec<StockDrift>> {
     let mut all = on_db!(db, |pool, d| {
         let mut all = Vec::new();
         let pushed = d.json_int("m.synced_value", "pl.location_id");
-        // Each comparison in the order its rows win, with what its rows' location means.
-        let compares: [(String, Side); 3] = [
-            (STOCK_SQL.to_owned(), |_| DriftSide::Total),
-            (level_sql(), DriftSide::Level),
-            (last_set_sql(&pushed), DriftSide::LastSet),
+        // Each comparison in the order its rows win, whether it takes the reconcile's id (only
+        // the level one: the levels this reconcile read), and what its rows' location means.
+        let compares: [(String, bool, Side); 3] = [
+            (STOCK_SQL.to_owned(), false, |_| DriftSide::Total),
+            (level_sql(), true, DriftSide::Level),
+            (last_set_sql(&pushed), false, DriftSide::LastSet),
         ];
-        for (sql, side) in compares {
-            // Only the level comparison has a parameter: the reconcile whose reads it takes.
-            let query = if sql.contains("$1") { sqlx::query(&sql).bind(d.job(job)) } else { sqlx::query(&sql) };
+        for (sql, takes_job, side) in compares {
+            let query = if takes_job { sqlx::query(&sql).bind(d.job(job)) } else { sqlx::query(&sql) };
             for r in query.fetch_all(pool).await? {
+                // A per-location row always names its location (it comes from the mappings).
                 let location: Option<String> = r.try_get("location_id")?;
                 all.push(StockDrift {
                     mapping_id: r.try_get("mapping_id")?,
                     nhanh_product_id: r.try_get("nhanh_product_id")?,
                     variant_id: r.try_get("shopify_variant_id")?,
-                    side: side(location.unwrap_or_default()),
+                    side: location.map_or(DriftSide::Total, side),
                     nhanh: r.try_get("available")?,
                     shopify: r.try_get("shopify")?,
                 });
