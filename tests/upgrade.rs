@@ -321,7 +321,7 @@ const POSTGRES_ONLY_TABLES: [&str; 2] = ["shared_limit_locks", "shared_limit_slo
 const SQLITE_ONLY_TABLES: [&str; 1] = ["prune_guard"];
 
 /// Indexes that are one index under two names, on purpose: (table, SQLite name, PostgreSQL name).
-const RENAMED_INDEXES: [(&str, &str, &str); 1] = [("events", "events_time", "events_time_brin")];
+const RENAMED_INDEXES: [(&str, &str, &str); 1] = [("events", "events_type_position", "events_time_brin")];
 
 #[tokio::test]
 async fn sqlite_and_postgres_have_the_same_tables_columns_and_indexes() {

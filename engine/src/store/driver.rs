@@ -81,6 +81,9 @@ pub trait Driver: Send + Sync + 'static {
     async fn key_holder(&self, tx: &mut Self::Tx, key: &str) -> Result<Option<JobId>>;
     /// Enqueues a new job, due at its request time.
     async fn insert_queue_row(&self, tx: &mut Self::Tx, job: &NewJob) -> Result<()>;
+    /// Whether any job is due for `request`, read outside a write transaction: a worker with
+    /// nothing to claim then takes no write lock (on SQLite, the one writer's lock) to find out.
+    async fn any_due(&self, request: &ClaimRequest<'_>) -> Result<bool>;
     /// The job a free worker should claim (and, on PostgreSQL, its row locked, skipping rows
     /// other claims hold): see [`crate::queue`].
     async fn select_due(&self, tx: &mut Self::Tx, request: &ClaimRequest<'_>) -> Result<Option<DueJob>>;

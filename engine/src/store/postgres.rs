@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -267,6 +267,22 @@ const QUEUE_UPDATE: &str = "UPDATE job_queue SET
         step_failures = CASE $2::text WHEN 'continue' THEN 0 WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
         key_held = CASE $2::text WHEN 'finish' THEN NULL ELSE key_held END
     WHERE job_id = $4 AND state = 'leased' AND lease_owner = $5 AND attempt = $6 AND last_seq = $7";
+
+/// The condition of a job due for a claim (`$1` the job types, `$2` ready, `$3` now, `$4`
+/// leased; `$5` is the claim order's aging period), bound by [`bind_due`].
+const DUE_WHERE: &str = "job_type = ANY($1)
+    AND ((state = $2 AND run_at <= $3) OR (state = $4 AND lease_expires_at < $3))
+    AND (concurrency_key IS NULL OR key_held IS NOT NULL
+         OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))";
+
+/// Binds [`DUE_WHERE`]'s parameters.
+fn bind_due<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    request: &ClaimRequest<'_>,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    let types: Vec<String> = request.job_types.iter().map(|t| (*t).to_owned()).collect();
+    q.bind(types).bind(queue_state::READY).bind(request.now).bind(queue_state::LEASED).bind(request.policy.aging_ms())
+}
 
 impl PgDriver {
     /// The common step commit — no local writes, no audit entries — as one statement, so it
@@ -534,25 +550,21 @@ impl Driver for PgDriver {
         Ok(())
     }
 
+    async fn any_due(&self, request: &ClaimRequest<'_>) -> Result<bool> {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM job_queue q WHERE {DUE_WHERE})");
+        let row = bind_due(sqlx::query(&sql), request).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<bool, _>(0)?)
+    }
+
     async fn select_due(&self, tx: &mut Self::Tx, request: &ClaimRequest<'_>) -> Result<Option<DueJob>> {
-        let types: Vec<String> = request.job_types.iter().map(|t| (*t).to_owned()).collect();
-        let row = sqlx::query(
+        let sql = format!(
             "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
-             WHERE job_type = ANY($1)
-               AND ((state = $2 AND run_at <= $3) OR (state = $4 AND lease_expires_at < $3))
-               AND (concurrency_key IS NULL OR key_held IS NOT NULL
-                    OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))
+             WHERE {DUE_WHERE}
              ORDER BY priority + (EXTRACT(EPOCH FROM ($3 - run_at)) * 1000)::bigint / $5 DESC, run_at, job_id
              LIMIT 1
-             FOR UPDATE SKIP LOCKED",
-        )
-        .bind(&types)
-        .bind(queue_state::READY)
-        .bind(request.now)
-        .bind(queue_state::LEASED)
-        .bind(request.policy.aging_ms())
-        .fetch_optional(&mut **tx)
-        .await?;
+             FOR UPDATE SKIP LOCKED"
+        );
+        let row = bind_due(sqlx::query(&sql), request).fetch_optional(&mut **tx).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(DueJob {
             job_id: JobId::from(row.try_get::<Uuid, _>("job_id")?),

@@ -272,3 +272,56 @@ pub async fn the_live_feed_announces_each_append(h: Harness) {
     }
     assert_eq!(seen, last);
 }
+
+/// Another connection holding the write lock: SQLite's one writer's lock, or on PostgreSQL an
+/// exclusive lock on the queue (which a claim's `FOR UPDATE` waits for, and a plain read does
+/// not). Released when dropped.
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    async fn take(url: &str) -> WriteLock {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.unwrap();
+            WriteLock::Sqlite(c)
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+            sqlx::query("LOCK TABLE job_queue IN EXCLUSIVE MODE").execute(&mut c).await.unwrap();
+            WriteLock::Postgres(c)
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+            WriteLock::Postgres(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+        }
+    }
+}
+
+pub async fn an_idle_workers_poll_takes_no_write_lock_and_a_due_job_is_still_claimed(h: Harness) {
+    let engine = h.engine();
+    let (a, lease) = (WorkerId::new("a"), lease_chrono(Duration::from_secs(30)));
+    // Nothing due (the one job leased to another worker): the poll answers while another
+    // connection holds the writer's lock, instead of queueing behind it (up to the 30 s busy
+    // timeout on SQLite).
+    let job = h.request_example(&engine, json!({"items": 1})).await;
+    let now = h.clock.now_ts();
+    let b = WorkerId::new("b");
+    h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().expect("b claims the job");
+    let lock = WriteLock::take(&h.db.url).await;
+    let poll = tokio::time::timeout(Duration::from_secs(10), h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease));
+    let polled = poll.await.expect("an idle poll must not wait for the writer's lock").unwrap();
+    assert!(polled.is_none(), "nothing is due: the job's lease is live");
+    lock.release().await;
+    // The look before the lock hides nothing: once b's lease has run out, a claims the job.
+    h.clock.advance(Duration::from_secs(31));
+    let now = h.clock.now_ts();
+    let claimed = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().expect("the due job");
+    assert_eq!((claimed.lease.job_id, claimed.lease.attempt), (job, 2));
+}

@@ -46,6 +46,7 @@ conformance!(
     claims::a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one_period,
     claims::a_running_worker_keeps_its_job_from_others_by_heartbeat,
     claims::graceful_shutdown_releases_the_lease_for_an_immediate_resume,
+    claims::an_idle_workers_poll_takes_no_write_lock_and_a_due_job_is_still_claimed,
     claims::a_thousand_jobs_on_four_workers_with_separate_pools_run_exactly_once,
     claims::the_live_feed_announces_each_append,
     keys::one_idempotency_key_makes_one_job,
