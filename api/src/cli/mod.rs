@@ -144,17 +144,16 @@ fn init_tracing() -> Telemetry {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DONGBO_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry().with(filter).with(logs);
     #[cfg(feature = "otel")]
-    {
+    let (subscriber, telemetry) = {
         let (export, pipeline) = otel::layer().unzip();
-        let _ = tracing_subscriber::registry().with(filter).with(logs).with(export).try_init();
-        Telemetry { _export: pipeline }
-    }
+        (subscriber.with(export), Telemetry { _export: pipeline })
+    };
     #[cfg(not(feature = "otel"))]
-    {
-        let _ = tracing_subscriber::registry().with(filter).with(logs).try_init();
-        Telemetry {}
-    }
+    let telemetry = Telemetry {};
+    let _ = subscriber.try_init();
+    telemetry
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
