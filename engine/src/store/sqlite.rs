@@ -67,9 +67,10 @@ impl Core<SqliteDriver> {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // A step commit writes four pages where a one-row insert writes one: checkpointing
-            // every 4,000 pages (16 MB of log) rather than SQLite's 1,000 keeps a checkpoint, and
-            // its flushes, to about one per thousand commits.
+            // A step commit writes five pages (its event, the event's key, the log's sequence,
+            // the queue row, the projection) where a one-row insert writes one: checkpointing
+            // every 4,000 pages (16 MB of log) rather than SQLite's 1,000 makes a checkpoint, and
+            // its flushes, about as rare per commit as a one-page commit's.
             .pragma("wal_autocheckpoint", "4000");
         // An in-memory database exists once per connection, so it gets exactly one. A file's
         // connection does not go stale while it idles, so a checkout does not ping it first (a
@@ -248,11 +249,13 @@ async fn insert_events(
     Ok(())
 }
 
-/// The common step commit — no local writes, no audit entries — as one statement (migration
-/// 0016's `step_commits` view, whose trigger fences, moves the queue row, appends the events and
-/// saves the projection row, all or nothing), followed in the same call by the read of a pending
-/// cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected previous seq, ?5 last
-/// seq, ?6 mode, ?7 time, ?8 the events (JSON), ?9… the projection row after them.
+/// The common step commit — no local writes, no audit entries — as one statement (the
+/// `step_commits` view of migrations 0016 and 0022, whose trigger fences, moves the queue row,
+/// appends the events and saves the projection row, all or nothing), followed in the same call by
+/// the read of a pending cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected
+/// previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first event (type, payload, time,
+/// actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if none), ?13… the projection
+/// row after them.
 const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at,
         event_type, payload, recorded_at, actor, more_events,
         type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,
