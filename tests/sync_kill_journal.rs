@@ -61,7 +61,7 @@ async fn run_killed_mid_step(f: &SyncFixture, job_type: &str) -> (JobId, Kill) {
     let (processed, committed_len) =
         wait_for("a step committed and the next one writing", Duration::from_secs(120), || {
             let (seen, store) = (seen.clone(), store.clone());
-            let len = sim.journal().len();
+            let len = sim.journal_len();
             async move {
                 let p = store.job(job).await.unwrap().unwrap().processed;
                 let mut seen = seen.lock().unwrap();

@@ -39,4 +39,8 @@ impl Journal {
     pub(crate) fn all(&self) -> Vec<JournalEntry> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }

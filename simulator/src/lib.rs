@@ -267,6 +267,12 @@ impl Simulator {
         self.sim.journal.all()
     }
 
+    /// How many entries the journal holds (without copying them, and so without holding up the
+    /// servers, which append to it, for as long as a copy takes).
+    pub fn journal_len(&self) -> usize {
+        self.sim.journal.len()
+    }
+
     /// Handle to change faults while running.
     pub fn faults(&self) -> Faults {
         self.sim.faults.clone()
