@@ -320,7 +320,10 @@ const POSTGRES_ONLY_TABLES: [&str; 2] = ["shared_limit_locks", "shared_limit_slo
 /// append-only trigger checks; PostgreSQL's trigger reads a transaction-local setting instead.
 const SQLITE_ONLY_TABLES: [&str; 1] = ["prune_guard"];
 
-/// Indexes that are one index under two names, on purpose: (table, SQLite name, PostgreSQL name).
+/// Indexes that serve one query under a different name and shape on each backend, on purpose:
+/// (table, SQLite name, PostgreSQL name). The events' audit query by type and time: a BRIN index on
+/// `recorded_at` on PostgreSQL (migration 0006), a partial index by type and position on the events
+/// that are not steps on SQLite (migration 0022).
 const RENAMED_INDEXES: [(&str, &str, &str); 1] = [("events", "events_type_position", "events_time_brin")];
 
 #[tokio::test]
@@ -336,7 +339,7 @@ async fn sqlite_and_postgres_have_the_same_tables_columns_and_indexes() {
         assert!(pg_cols.remove(t).is_some(), "{t} is listed as PostgreSQL-only but does not exist");
         pg_idx.remove(t);
     }
-    // Named apart on purpose: PostgreSQL indexes the event time with BRIN (migration 0006).
+    // Apart on purpose (see `RENAMED_INDEXES`).
     for (table, lite, pg) in RENAMED_INDEXES {
         if let Some(idx) = pg_idx.get_mut(table) {
             if idx.remove(pg) {

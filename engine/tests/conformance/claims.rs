@@ -275,7 +275,7 @@ pub async fn the_live_feed_announces_each_append(h: Harness) {
 
 /// Another connection holding the write lock: SQLite's one writer's lock, or on PostgreSQL an
 /// exclusive lock on the queue (which a claim's `FOR UPDATE` waits for, and a plain read does
-/// not). Released when dropped.
+/// not). Released by [`WriteLock::release`], or when the connection is dropped.
 enum WriteLock {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
