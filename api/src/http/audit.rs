@@ -24,8 +24,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `kind:id`, e.g. `nhanh_customer:1042` or `shopify_variant:gid://shopify/ProductVariant/7`.
+    #[param(required = true, pattern = r"^[^:\s][^:]*:.*\S$", max_length = 512)]
     pub entity: Option<String>,
     /// At most this many events, 1 to 1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -28,20 +28,49 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_conflicts)).routes(routes!(list_mappings)).routes(routes!(list_failures))
 }
 
-/// The filters and paging of the catalog listings.
+/// The filters and paging of `/api/mappings`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListingQuery {
-    /// `product` or `customer` (default: both, products first). Ignored by `/api/failures`.
+    /// `product` or `customer` (default: both, products first).
+    #[param(pattern = r"^(product|customer)$")]
     pub kind: Option<String>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `/api/mappings` only: only mappings in this state (`UNMAPPED`, `PENDING`, `SYNCED`, `FAILED`).
+    /// Only mappings in this state (`UNMAPPED`, `PENDING`, `SYNCED`, `FAILED`).
+    #[param(pattern = r"^(UNMAPPED|PENDING|SYNCED|FAILED)$")]
     pub state: Option<String>,
-    /// `/api/mappings` only: `manual` (hand-made) or `match` (made by a match job).
+    /// `manual` (hand-made) or `match` (made by a match job).
+    #[param(pattern = r"^(manual|match)$")]
     pub source: Option<String>,
+}
+
+/// The filter and paging of `/api/conflicts`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConflictsQuery {
+    /// `product` or `customer` (default: both, products first).
+    #[param(pattern = r"^(product|customer)$")]
+    pub kind: Option<String>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// The paging of `/api/failures` (both kinds, oldest first).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FailuresQuery {
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 /// Reads the `state` and `source` filters of a mapping listing or export.
@@ -225,7 +254,7 @@ where
 }
 
 /// The conflicts the matches recorded, by kind and key.
-#[utoipa::path(get, path = "/api/conflicts", tag = "catalog", params(ListingQuery),
+#[utoipa::path(get, path = "/api/conflicts", tag = "catalog", params(ConflictsQuery),
     responses(
         (status = 200, description = "A page of conflicts", body = Envelope<ListingPage<ConflictView>>),
         (status = 400, description = "Invalid filter or cursor", body = ErrorEnvelope),
@@ -234,7 +263,7 @@ where
     security(("bearer" = [])))]
 pub async fn list_conflicts(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListingQuery>,
+    ApiQuery(q): ApiQuery<ConflictsQuery>,
 ) -> ApiResult<ListingPage<ConflictView>> {
     let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
     let db = state.engine.store().db();
@@ -306,7 +335,7 @@ fn parse_failure_cursor(s: &str) -> Result<FailureCursor, ApiError> {
 }
 
 /// The items whose last sync failed, oldest first: what `retry-failed` would re-drive.
-#[utoipa::path(get, path = "/api/failures", tag = "catalog", params(ListingQuery),
+#[utoipa::path(get, path = "/api/failures", tag = "catalog", params(FailuresQuery),
     responses(
         (status = 200, description = "A page of failed items", body = Envelope<ListingPage<FailureView>>),
         (status = 400, description = "Invalid cursor", body = ErrorEnvelope),
@@ -315,7 +344,7 @@ fn parse_failure_cursor(s: &str) -> Result<FailureCursor, ApiError> {
     security(("bearer" = [])))]
 pub async fn list_failures(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListingQuery>,
+    ApiQuery(q): ApiQuery<FailuresQuery>,
 ) -> ApiResult<ListingPage<FailureView>> {
     let limit = page_size(q.limit, DEFAULT_LISTING_PAGE, MAX_LISTING_PAGE)?;
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty()).map(parse_failure_cursor).transpose()?;

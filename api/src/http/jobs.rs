@@ -64,6 +64,7 @@ pub struct ListQuery {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -90,7 +91,7 @@ pub async fn list_jobs(State(state): State<AppState>, ApiQuery(q): ApiQuery<List
 
 /// One job: the old tool's BackgroundJob.
 #[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "The job", body = Envelope<JobView>),
         (status = 400, description = "Malformed id", body = ErrorEnvelope),
@@ -107,14 +108,16 @@ pub async fn get_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) ->
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events after this sequence number (the `nextAfter` of the previous page; default 0).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// A job's audit trail: its events in order, a page at a time.
 #[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)"), EventsQuery),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)"), EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = Envelope<EventPage>),
         (status = 400, description = "Malformed id or paging", body = ErrorEnvelope),
@@ -141,7 +144,7 @@ pub async fn job_events(
 /// Asks a job to stop. A job no worker holds is cancelled at once; a running one is flagged
 /// (`metadata.cancelRequested`) and stops at its next step boundary. A finished job answers 409.
 #[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "The job as it stands after the request", body = Envelope<JobView>),
         (status = 400, description = "Malformed id", body = ErrorEnvelope),
@@ -175,7 +178,7 @@ const MAX_REASON_CHARS: usize = 500;
 /// `JobResumed` event says who resumed it, why, and how it had stopped; it is claimable at once.
 /// Any other status answers 409.
 #[utoipa::path(post, path = "/api/jobs/{id}/resume", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     request_body(content = Option<ResumeBody>, description = "Optional: why", content_type = "application/json"),
     responses(
         (status = 200, description = "The job, waiting to be claimed again", body = Envelope<JobView>),
@@ -203,7 +206,7 @@ pub async fn resume_job(
 /// metadata names the original (`rerunOf`). Like a trigger, it answers `202` with the new job, or
 /// the unfinished job that holds the same concurrency key (`existing: alreadyRunning`).
 #[utoipa::path(post, path = "/api/jobs/{id}/rerun", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 202, description = "The new job (or the running one of its kind)", body = Envelope<TriggerReply>),
         (status = 400, description = "Malformed id, or the stored input no longer validates", body = ErrorEnvelope),

@@ -30,8 +30,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocationMappingView {
     /// The Nhanh depot id.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
     pub depot_id: u64,
     /// The Shopify location (`gid://shopify/Location/…`).
+    #[schema(pattern = r"^gid://shopify/Location/[0-9]+$")]
     pub location_id: String,
 }
 

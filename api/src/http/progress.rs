@@ -50,8 +50,10 @@ pub struct ProgressQuery {
     /// `true` for a page of every job.
     pub all: Option<String>,
     /// With `all`: the page, from 1 (default 1).
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// With `all`: jobs per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

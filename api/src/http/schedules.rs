@@ -90,6 +90,7 @@ pub struct ScheduleDetail {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewScheduleBody {
     /// Its name: 1–64 ASCII letters, digits, `-` or `_`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
     /// The cron expression, e.g. `*/15 * * * *`.
     pub cron: String,
@@ -238,7 +239,7 @@ pub async fn create_schedule(
 
 /// One schedule with its latest firings.
 #[utoipa::path(get, path = "/api/schedules/{id}", tag = "schedules",
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The schedule", body = Envelope<ScheduleDetail>),
         (status = 400, description = "Not a schedule name", body = ErrorEnvelope),
@@ -262,7 +263,7 @@ pub async fn get_schedule(
 
 /// Changes a schedule's timing or job; slots already past do not fire for the new timing.
 #[utoipa::path(patch, path = "/api/schedules/{id}", tag = "schedules", request_body = SchedulePatchBody,
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The schedule as stored", body = Envelope<ScheduleView>),
         (status = 400, description = "Bad cron expression, zone, job type or input", body = ErrorEnvelope),
@@ -287,7 +288,7 @@ pub async fn change_schedule(
 
 /// Deletes a schedule and its firing records (the jobs it requested stay).
 #[utoipa::path(delete, path = "/api/schedules/{id}", tag = "schedules",
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The schedule that was deleted", body = Envelope<ScheduleView>),
         (status = 400, description = "Not a schedule name", body = ErrorEnvelope),
@@ -333,7 +334,7 @@ async fn set_paused(
 
 /// Pauses a schedule: no slot fires until it is resumed.
 #[utoipa::path(post, path = "/api/schedules/{id}/pause", tag = "schedules",
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The schedule", body = Envelope<ScheduleView>),
         (status = 400, description = "Not a schedule name", body = ErrorEnvelope),
@@ -350,7 +351,7 @@ pub async fn pause_schedule(
 
 /// Resumes a schedule from its next slot (the slots that passed while paused do not fire).
 #[utoipa::path(post, path = "/api/schedules/{id}/resume", tag = "schedules",
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The schedule", body = Envelope<ScheduleView>),
         (status = 400, description = "Not a schedule name", body = ErrorEnvelope),
@@ -367,7 +368,7 @@ pub async fn resume_schedule(
 
 /// Fires a schedule now, paused or not; its slots are unaffected.
 #[utoipa::path(post, path = "/api/schedules/{id}/run", tag = "schedules",
-    params(("id" = String, Path, description = "The schedule's name")),
+    params(("id" = String, Path, description = "The schedule's name", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 202, description = "The job requested (or the same pipeline still running)", body = Envelope<TriggerReply>),
         (status = 400, description = "Not a schedule name, or its job no longer accepts its input", body = ErrorEnvelope),
@@ -399,7 +400,7 @@ pub async fn run_schedule(
 /// A job's children (the jobs a PIPELINE or RECONCILE requested), and the parent that
 /// requested it, if any.
 #[utoipa::path(get, path = "/api/jobs/{id}/children", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "The job's parent and children", body = Envelope<JobFamily>),
         (status = 400, description = "Malformed job id", body = ErrorEnvelope),

@@ -35,7 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// A job's progress as it happens: `progress` events carrying the job row (the current row
 /// first, then one per committed change), then `end` once the job has finished.
 #[utoipa::path(get, path = "/api/jobs/{id}/stream", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "`text/event-stream` of `progress` events (data: the job row), then one `end` event",
             content_type = "text/event-stream", body = StreamEvent),

@@ -82,10 +82,13 @@ fn csv_response(filename: &str, body: impl Stream<Item = Result<String, String>>
 #[into_params(parameter_in = Query)]
 pub struct MappingsExportQuery {
     /// `product` or `customer` (default: both, products first).
+    #[param(pattern = r"^(product|customer)$")]
     pub kind: Option<String>,
     /// Only mappings in this state.
+    #[param(pattern = r"^(UNMAPPED|PENDING|SYNCED|FAILED)$")]
     pub state: Option<String>,
     /// `manual` or `match`.
+    #[param(pattern = r"^(manual|match)$")]
     pub source: Option<String>,
 }
 
@@ -222,7 +225,7 @@ pub async fn export_failures(State(state): State<AppState>) -> Result<Response, 
 /// Every record a job touched as CSV, in log order (from the audit index: every one, not only
 /// the first thousand of a step that its event lists).
 #[utoipa::path(get, path = "/api/jobs/{id}/items.csv", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Job id (UUID)")),
     responses(
         (status = 200, description = "CSV: position,kind,id,action", content_type = "text/csv", body = String),
         (status = 400, description = "Malformed id", body = ErrorEnvelope),

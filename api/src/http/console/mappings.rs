@@ -9,6 +9,7 @@ use dongbo_workflows::catalog::store::console::{self, ConsoleError, HandMapping,
 use dongbo_workflows::catalog::store::matching::MatchKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::Schema;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,11 +51,13 @@ impl From<ConsoleError> for ApiError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MapBody {
     /// `product` or `customer`.
+    #[schema(pattern = r"^(product|customer)$")]
     pub kind: String,
     /// The Nhanh record's id (a number, or its decimal text).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = nhanh_id_schema)]
     pub nhanh_id: Value,
     /// The Shopify record's gid: `gid://shopify/ProductVariant/…` or `gid://shopify/Customer/…`.
+    #[schema(pattern = r"^gid://shopify/(ProductVariant|Customer)/[0-9]+$")]
     pub shopify_id: String,
     /// Take the Shopify record from the mapping that holds it (that mapping is deleted) instead
     /// of answering 409. Default false.
@@ -69,13 +72,15 @@ pub struct MapBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResolveBody {
     /// `product` or `customer`.
+    #[schema(pattern = r"^(product|customer)$")]
     pub kind: String,
     /// The conflict's key, as `/api/conflicts` lists it.
     pub key: String,
-    /// One of the conflict's Nhanh records.
-    #[schema(value_type = Object)]
+    /// One of the conflict's Nhanh records (a number, or its decimal text).
+    #[schema(schema_with = nhanh_id_schema)]
     pub nhanh_id: Value,
     /// One of the conflict's Shopify records.
+    #[schema(pattern = r"^gid://shopify/(ProductVariant|Customer)/[0-9]+$")]
     pub shopify_id: String,
     /// As for `POST /api/mappings`.
     #[serde(default)]
@@ -140,6 +145,23 @@ pub struct StatsView {
     pub products: KindStatsView,
     /// Nhanh customers ↔ Shopify customers.
     pub customers: KindStatsView,
+}
+
+/// What [`nhanh_id`] reads, as the OpenAPI document states it: a positive integer, or its
+/// decimal text (the old front end sends ids back as the strings it was given).
+fn nhanh_id_schema() -> Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[1-9][0-9]{0,17}$")))
+        .description(Some("A Nhanh record's id: a positive integer, or its decimal text"))
+        .build()
+        .into()
 }
 
 /// Reads a Nhanh id given as a number or as decimal text.
@@ -254,7 +276,7 @@ pub async fn create_mapping(
 
 /// One mapping.
 #[utoipa::path(get, path = "/api/mappings/{kind}/{id}", tag = "catalog",
-    params(("kind" = String, Path, description = "product or customer"), ("id" = i64, Path, description = "Mapping id")),
+    params(("kind" = String, Path, description = "product or customer", pattern = r"^(product|customer)$"), ("id" = i64, Path, description = "Mapping id", minimum = 1)),
     responses(
         (status = 200, description = "The mapping", body = Envelope<MappingView>),
         (status = 400, description = "Malformed kind or id", body = ErrorEnvelope),
@@ -276,7 +298,7 @@ pub async fn get_mapping(
 /// Deletes a mapping (hand-made or matched) with its sync failures: its records are free for the
 /// next match to pair. Answers the mapping as it was.
 #[utoipa::path(delete, path = "/api/mappings/{kind}/{id}", tag = "catalog",
-    params(("kind" = String, Path, description = "product or customer"), ("id" = i64, Path, description = "Mapping id")),
+    params(("kind" = String, Path, description = "product or customer", pattern = r"^(product|customer)$"), ("id" = i64, Path, description = "Mapping id", minimum = 1)),
     responses(
         (status = 200, description = "The mapping deleted", body = Envelope<MappingView>),
         (status = 400, description = "Malformed kind or id", body = ErrorEnvelope),
@@ -298,7 +320,7 @@ pub async fn delete_mapping(
 /// Unmaps by hand: the Nhanh record keeps no Shopify partner (`manual`, `UNMAPPED`) and no match
 /// pairs it again until it is mapped by hand or the mapping is deleted.
 #[utoipa::path(post, path = "/api/mappings/{kind}/{id}/unmap", tag = "catalog",
-    params(("kind" = String, Path, description = "product or customer"), ("id" = i64, Path, description = "Mapping id")),
+    params(("kind" = String, Path, description = "product or customer", pattern = r"^(product|customer)$"), ("id" = i64, Path, description = "Mapping id", minimum = 1)),
     request_body(content = Option<ByBody>, description = "Optional: who", content_type = "application/json"),
     responses(
         (status = 200, description = "The mapping, unmapped", body = Envelope<MappingView>),

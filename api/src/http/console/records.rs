@@ -26,9 +26,11 @@ const MAX_SEARCH_CHARS: usize = 200;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RecordsQuery {
-    /// `nhanh` or `shopify`.
+    /// `nhanh` or `shopify` (required).
+    #[param(required = true, pattern = r"^(nhanh|shopify)$")]
     pub side: Option<String>,
-    /// `product` or `customer`.
+    /// `product` or `customer` (required).
+    #[param(required = true, pattern = r"^(product|customer)$")]
     pub kind: Option<String>,
     /// Text found (case-insensitively) in the name, SKU, barcode, phone or email; a phone number
     /// in any format also finds the customers holding it.
@@ -36,10 +38,12 @@ pub struct RecordsQuery {
     /// `true`: only records with a partner; `false`: only those without.
     pub mapped: Option<bool>,
     /// Only records whose mapping is in this state (`UNMAPPED`, `PENDING`, `SYNCED`, `FAILED`).
+    #[param(pattern = r"^(UNMAPPED|PENDING|SYNCED|FAILED)$")]
     pub state: Option<String>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
