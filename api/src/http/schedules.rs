@@ -98,9 +98,9 @@ pub struct NewScheduleBody {
     pub time_zone: Option<String>,
     /// The job type each firing requests, e.g. `PIPELINE`.
     pub job_type: String,
-    /// That job's input (default `{}`).
+    /// That job's input (default `{}`): a JSON object, as every job's input is.
     #[schema(value_type = Option<Object>)]
-    pub input: Option<Value>,
+    pub input: Option<serde_json::Map<String, Value>>,
     /// Start paused (default false).
     #[serde(default)]
     pub paused: bool,
@@ -116,9 +116,9 @@ pub struct SchedulePatchBody {
     pub time_zone: Option<String>,
     /// A new job type.
     pub job_type: Option<String>,
-    /// A new input.
+    /// A new input (a JSON object).
     #[schema(value_type = Option<Object>)]
-    pub input: Option<Value>,
+    pub input: Option<serde_json::Map<String, Value>>,
 }
 
 /// A parent job's children, and its own parent.
@@ -229,7 +229,7 @@ pub async fn create_schedule(
         cron: body.cron,
         time_zone: body.time_zone,
         job_type: body.job_type,
-        input: body.input.unwrap_or_else(|| serde_json::json!({})),
+        input: Value::Object(body.input.unwrap_or_default()),
         paused: body.paused,
     };
     let row = s.create(new, now).await.map_err(api_error)?;
@@ -280,8 +280,12 @@ pub async fn change_schedule(
     let id = schedule_id(raw)?;
     let s = scheduler(&state);
     let now = now(&state);
-    let patch =
-        SchedulePatch { cron: body.cron, time_zone: body.time_zone, job_type: body.job_type, input: body.input };
+    let patch = SchedulePatch {
+        cron: body.cron,
+        time_zone: body.time_zone,
+        job_type: body.job_type,
+        input: body.input.map(Value::Object),
+    };
     let row = s.change(&id, patch, now).await.map_err(api_error)?;
     Ok(Reply::ok(view(&s, row, now).await?))
 }

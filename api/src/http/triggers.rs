@@ -54,7 +54,7 @@ pub struct NoOptions {}
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShopifyProductPullOptions {
     /// `active`, `draft` or `archived`; every product when absent.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(active|draft|archived)$")]
     pub status: Option<ProductStatus>,
 }
 
@@ -64,7 +64,7 @@ pub struct ShopifyProductPullOptions {
 pub struct NhanhCustomerPullOptions {
     /// 1 (retail), 2 (wholesale) or 3 (agent).
     #[serde(rename = "type")]
-    #[schema(value_type = Option<u8>)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 3)]
     pub customer_type: Option<NhanhCustomerType>,
     /// Last bought on or after this day (`YYYY-MM-DD`).
     #[schema(value_type = Option<String>, format = Date)]
@@ -93,6 +93,7 @@ pub struct MatchOptions {
     /// Preview the mappings without writing them (default `false`).
     pub dry_run: Option<bool>,
     /// Keys per batch (the old client sends 1000 to `auto-match-batch`).
+    #[schema(minimum = 1, maximum = 100_000)]
     pub batch_size: Option<u32>,
 }
 
@@ -133,6 +134,7 @@ pub struct SyncOptions {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryOptions {
     /// At most this many failed items (default 100, as in the old tool).
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub limit: Option<u32>,
 }
 

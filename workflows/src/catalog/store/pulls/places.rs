@@ -72,11 +72,12 @@ impl StepEffects for UpsertDepots {
     }
 }
 
-/// Checks one mapping entry: the depot id must fit the store's 64-bit signed column, and the
-/// location must be a Shopify location gid. Returns the gid trimmed.
+/// Checks one mapping entry: the depot id must be positive (as the API document states) and
+/// fit the store's 64-bit signed column, and the location must be a Shopify location gid. Returns
+/// the gid trimmed.
 pub fn validate_location_mapping(depot_id: u64, location_gid: &str) -> Result<String, String> {
-    if i64::try_from(depot_id).is_err() {
-        return Err(format!("depot {depot_id} is not a Nhanh depot id (at most {})", i64::MAX));
+    if depot_id == 0 || i64::try_from(depot_id).is_err() {
+        return Err(format!("depot {depot_id} is not a Nhanh depot id (a positive integer, at most {})", i64::MAX));
     }
     let gid = location_gid.trim();
     let number = gid.strip_prefix("gid://shopify/Location/").unwrap_or("");
@@ -141,6 +142,7 @@ mod tests {
         check(1, "gid://shopify/Location/", Err("depot 1: \"gid://shopify/Location/\" is not a Shopify location id"));
         check(2, "42", Err("is not a Shopify location id"));
         check(3, "gid://shopify/Product/42", Err("is not a Shopify location id"));
+        check(0, "gid://shopify/Location/42", Err("depot 0 is not a Nhanh depot id (a positive integer"));
         check(u64::MAX, "gid://shopify/Location/42", Err("is not a Nhanh depot id"));
     }
 }
