@@ -231,6 +231,26 @@ pub struct JobResumed {
     pub from_checkpoint: Option<i64>,
 }
 
+/// An event's payload as it is stored ([`EventPayload::as_stored`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredPayload<'a>(&'a EventPayload);
+
+impl Serialize for StoredPayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            EventPayload::JobRequested(p) => p.serialize(s),
+            EventPayload::JobClaimed(p) => p.serialize(s),
+            EventPayload::StepCompleted(p) => p.serialize(s),
+            EventPayload::StepFailed(p) => p.serialize(s),
+            EventPayload::CancelRequested(p) => p.serialize(s),
+            EventPayload::JobCompleted(p) => p.serialize(s),
+            EventPayload::JobFailed(p) => p.serialize(s),
+            EventPayload::JobCancelled(p) => p.serialize(s),
+            EventPayload::JobResumed(p) => p.serialize(s),
+        }
+    }
+}
+
 /// Every kind of event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventPayload {
@@ -294,6 +314,20 @@ impl EventPayload {
             EventPayload::JobCancelled(_) => "JobCancelled",
             EventPayload::JobResumed(_) => "JobResumed",
         }
+    }
+
+    /// The stored JSON, serialised straight from the payload (no [`Value`] built on the way): what
+    /// a store binds. Its keys come in the struct's order rather than [`EventPayload::to_json`]'s
+    /// sorted order; readers parse the payload, so the order is not part of what is stored.
+    pub fn as_stored(&self) -> StoredPayload<'_> {
+        StoredPayload(self)
+    }
+
+    /// The stored JSON as text (a store that keeps payloads as text), serialised as
+    /// [`EventPayload::as_stored`] is.
+    pub fn to_text(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys.
+        serde_json::to_string(&self.as_stored()).unwrap_or_else(|_| "null".to_owned())
     }
 
     /// The stored JSON.

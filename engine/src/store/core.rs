@@ -164,14 +164,14 @@ impl<D: Driver> Store for Core<D> {
         self.driver.heartbeat(lease, lease_until).await
     }
 
-    async fn append(&self, lease: &Lease, append: Append<'_>) -> Result<Committed> {
+    async fn append(&self, lease: &Lease, mut append: Append<'_>) -> Result<Committed> {
         if append.events.is_empty() {
             return Err(StoreError::Fenced(lease.job_id));
         }
         // A lease holder's row cannot change under it: any event appended since its last one
         // would also fail the fence below, so a row read now is the row the events follow.
-        let mut row = match &append.row {
-            Some(row) => row.clone(),
+        let mut row = match append.row.take() {
+            Some(row) => row,
             None => self.driver.read_job(lease.job_id).await?.ok_or(StoreError::NotFound(lease.job_id))?,
         };
         for e in &append.events {

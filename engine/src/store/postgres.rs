@@ -9,7 +9,7 @@
 //! feed, which wakes idle workers and streams progress to the API.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -220,7 +220,7 @@ async fn insert_events(
         .bind(job_id.as_uuid())
         .bind(e.seq)
         .bind(e.payload.event_type())
-        .bind(e.payload.to_json())
+        .bind(sqlx::types::Json(e.payload.as_stored()))
         .bind(e.recorded_at)
         .bind(&e.actor)
         .fetch_optional(&mut *conn)
@@ -281,6 +281,67 @@ fn queue_update(change: QueueChange) -> String {
     )
 }
 
+/// The text of the one-statement step commit for `change`, one event or several, with the
+/// notice or without: sixteen texts, built once per process (PostgreSQL prepares each once per
+/// connection, and sqlx finds its prepared statement by the text).
+fn one_statement_text(change: QueueChange, one: bool, notify: bool) -> &'static str {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        let changes = [
+            QueueChange::Continue { lease_until: DateTime::<Utc>::MIN_UTC },
+            QueueChange::RetryAt { run_at: DateTime::<Utc>::MIN_UTC },
+            QueueChange::WaitUntil { run_at: DateTime::<Utc>::MIN_UTC },
+            QueueChange::Finish,
+        ];
+        let mut texts = Vec::with_capacity(16);
+        for change in changes {
+            for one in [false, true] {
+                for notify in [false, true] {
+                    texts.push(build_one_statement_text(change, one, notify));
+                }
+            }
+        }
+        texts
+    });
+    let kind = match change {
+        QueueChange::Continue { .. } => 0,
+        QueueChange::RetryAt { .. } => 1,
+        QueueChange::WaitUntil { .. } => 2,
+        QueueChange::Finish => 3,
+    };
+    &texts[kind * 4 + usize::from(one) * 2 + usize::from(notify)]
+}
+
+/// Builds [`one_statement_text`]'s text: the fenced queue update, the events (one from plain
+/// parameters, several as arrays), the projection row and, when `notify`, the notice.
+fn build_one_statement_text(change: QueueChange, one: bool, notify: bool) -> String {
+    let source = if one {
+        "SELECT $3, $7, $8, $9, $10, $11 FROM q"
+    } else {
+        "SELECT $3, e.seq, e.event_type, e.payload, e.recorded_at, e.actor
+           FROM unnest($7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[], $11::text[])
+                AS e(seq, event_type, payload, recorded_at, actor)
+          WHERE EXISTS (SELECT 1 FROM q)"
+    };
+    let (nt, notified) = match notify {
+        true => (", nt AS (SELECT pg_notify($23, $24) FROM q)", ", (SELECT count(*) FROM nt) AS notified"),
+        false => ("", ""),
+    };
+    // Data-modifying parts run whether or not the final select reads them; the notice is a
+    // plain select, so the final select reads it.
+    format!(
+        "WITH q AS ({}),
+         ev AS (INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) {source}),
+         pj AS (
+            UPDATE background_jobs SET status = $12, total = $13, processed = $14, successful = $15,
+                failed = $16, metadata = $17, error = $18, started_at = $19, updated_at = $20,
+                completed_at = $21, attempts = $22
+            WHERE id = $3 AND EXISTS (SELECT 1 FROM q)){nt}
+         SELECT q.cancel_requested_by AS cancel{notified} FROM q",
+        queue_update(change)
+    )
+}
+
 /// Binds [`queue_update`]'s parameters for `change` by `lease`, from `first_seq` to `last_seq`.
 fn bind_queue_update<'q, O>(
     q: sqlx::query::QueryAs<'q, Postgres, O, PgArguments>,
@@ -331,35 +392,12 @@ impl PgDriver {
             return Err(StoreError::Fenced(lease.job_id));
         };
         let one = events.len() == 1;
-        let source = if one {
-            "SELECT $3, $7, $8, $9, $10, $11 FROM q"
-        } else {
-            "SELECT $3, e.seq, e.event_type, e.payload, e.recorded_at, e.actor
-               FROM unnest($7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[], $11::text[])
-                    AS e(seq, event_type, payload, recorded_at, actor)
-              WHERE EXISTS (SELECT 1 FROM q)"
-        };
-        let (nt, notified) = match notify {
-            true => (", nt AS (SELECT pg_notify($23, $24) FROM q)", ", (SELECT count(*) FROM nt) AS notified"),
-            false => ("", ""),
-        };
-        // Data-modifying parts run whether or not the final select reads them; the notice is a
-        // plain select, so the final select reads it.
-        let sql = format!(
-            "WITH q AS ({}),
-             ev AS (INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) {source}),
-             pj AS (
-                UPDATE background_jobs SET status = $12, total = $13, processed = $14, successful = $15,
-                    failed = $16, metadata = $17, error = $18, started_at = $19, updated_at = $20,
-                    completed_at = $21, attempts = $22
-                WHERE id = $3 AND EXISTS (SELECT 1 FROM q)){nt}
-             SELECT q.cancel_requested_by AS cancel{notified} FROM q",
-            queue_update(queue)
-        );
-        let q = bind_queue_update(sqlx::query_as::<_, (Option<String>,)>(&sql), lease, queue, first.seq, last.seq);
+        let sql = one_statement_text(queue, one, notify);
+        let q = bind_queue_update(sqlx::query_as::<_, (Option<String>,)>(sql), lease, queue, first.seq, last.seq);
         let q = if one {
             let e = first;
-            q.bind(e.seq).bind(e.payload.event_type()).bind(e.payload.to_json()).bind(e.recorded_at).bind(&e.actor)
+            let payload = sqlx::types::Json(e.payload.as_stored());
+            q.bind(e.seq).bind(e.payload.event_type()).bind(payload).bind(e.recorded_at).bind(&e.actor)
         } else {
             let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
             let types: Vec<&str> = events.iter().map(|e| e.payload.event_type()).collect();

@@ -219,7 +219,7 @@ async fn insert_events(
         .bind(job_id.to_string())
         .bind(e.seq)
         .bind(e.payload.event_type())
-        .bind(e.payload.to_json().to_string())
+        .bind(e.payload.to_text())
         .bind(ms(e.recorded_at))
         .bind(&e.actor)
         .execute(&mut *conn)
@@ -292,13 +292,7 @@ impl SqliteDriver {
         let more: Vec<Value> = append.events[1..]
             .iter()
             .map(|e| {
-                serde_json::json!([
-                    e.seq,
-                    e.payload.event_type(),
-                    e.payload.to_json().to_string(),
-                    ms(e.recorded_at),
-                    e.actor
-                ])
+                serde_json::json!([e.seq, e.payload.event_type(), e.payload.to_text(), ms(e.recorded_at), e.actor])
             })
             .collect();
         let query = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
@@ -310,7 +304,7 @@ impl SqliteDriver {
             .bind(mode)
             .bind(at.map(ms))
             .bind(first.payload.event_type())
-            .bind(first.payload.to_json().to_string())
+            .bind(first.payload.to_text())
             .bind(ms(first.recorded_at))
             .bind(first.actor.as_str())
             .bind((!more.is_empty()).then(|| Value::Array(more).to_string()))
