@@ -697,7 +697,7 @@ fn body_schema<'a>(doc: &'a Value, op: &'a Value) -> Option<&'a Value> {
 }
 
 /// A value the named body property accepts (what the handler then does with it may still be a
-/// 404 or a 409: only a 400 says the body was refused).
+/// 404 or a 409: only a 400 or a 422 says the body was refused).
 fn accepted_body_value(name: &str, schema: &Value) -> Value {
     match name {
         "kind" => json!("customer"),
