@@ -98,13 +98,40 @@ pub struct MatchOptions {
 }
 
 /// A mapping id as the old front end sent it: a number or a string.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MappingRef {
     /// A numeric id.
     Number(i64),
     /// A textual id: the decimal string of a dongbo mapping id.
     Text(String),
+}
+
+/// `mappingIds` as the handler reads it ([`MappingId`]): absent, `null`, or a list of ids, each a
+/// positive integer or its decimal text. The stated pattern is the plain decimal text the old
+/// front end sends, up to 18 digits: a subset of what the handler takes (it also trims spaces and
+/// reads leading zeros and any `i64`), so what the document admits is never refused.
+fn mapping_ids_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type,
+    };
+    let id = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[1-9][0-9]{0,17}$")))
+        .description(Some(
+            "A dongbo mapping id: a positive integer, or its decimal text (as the old front end sent it)",
+        ));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(id)
+        .description(Some("Only these mappings (default: every mapping due for a sync)."))
+        .build()
+        .into()
 }
 
 impl MappingRef {
@@ -123,6 +150,7 @@ impl MappingRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncOptions {
     /// Only these mappings (default: every mapping due for a sync).
+    #[schema(schema_with = mapping_ids_schema)]
     pub mapping_ids: Option<Vec<MappingRef>>,
     /// Push even when the value looks unchanged (default `true`: the old tool's manual syncs
     /// pushed regardless).
