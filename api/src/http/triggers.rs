@@ -108,27 +108,15 @@ pub enum MappingRef {
 }
 
 /// `mappingIds` as the handler reads it ([`MappingId`]): absent, `null`, or a list of ids, each a
-/// positive integer or its decimal text. The stated pattern is the plain decimal text the old
-/// front end sends, up to 18 digits: a subset of what the handler takes (it also trims spaces and
-/// reads leading zeros and any `i64`), so what the document admits is never refused.
+/// positive integer or its decimal text.
 fn mapping_ids_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{
-        ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type,
-    };
-    let id = OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(1)),
-        )
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[1-9][0-9]{0,17}$")))
-        .description(Some(
-            "A dongbo mapping id: a positive integer, or its decimal text (as the old front end sent it)",
-        ));
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    let id = super::views::positive_id_schema(
+        "A dongbo mapping id: a positive integer, or its decimal text (as the old front end sent it)",
+    );
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(id)
+        .items(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::OneOf(id)))
         .description(Some("Only these mappings (default: every mapping due for a sync)."))
         .build()
         .into()

@@ -293,3 +293,21 @@ impl From<&Notice> for NoticeView {
         }
     }
 }
+
+/// An id a body may carry as a positive integer or as its decimal text (the old front end sends
+/// ids back as the strings it was given), as the OpenAPI document states it. The stated text is
+/// plain decimal, up to 18 digits: a subset of what the handlers read, so what the document
+/// admits is never refused.
+pub(crate) fn positive_id_schema(description: &str) -> utoipa::openapi::schema::OneOf {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[1-9][0-9]{0,17}$")))
+        .description(Some(description))
+        .build()
+}

@@ -150,18 +150,7 @@ pub struct StatsView {
 /// What [`nhanh_id`] reads, as the OpenAPI document states it: a positive integer, or its
 /// decimal text (the old front end sends ids back as the strings it was given).
 fn nhanh_id_schema() -> Schema {
-    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(1)),
-        )
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[1-9][0-9]{0,17}$")))
-        .description(Some("A Nhanh record's id: a positive integer, or its decimal text"))
-        .build()
-        .into()
+    crate::http::views::positive_id_schema("A Nhanh record's id: a positive integer, or its decimal text").into()
 }
 
 /// Reads a Nhanh id given as a number or as decimal text.
