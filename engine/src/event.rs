@@ -330,21 +330,10 @@ impl EventPayload {
         serde_json::to_string(&self.as_stored()).unwrap_or_else(|_| "null".to_owned())
     }
 
-    /// The stored JSON.
+    /// The stored JSON as a [`Value`] (its keys sorted).
     pub fn to_json(&self) -> Value {
-        let r = match self {
-            EventPayload::JobRequested(p) => serde_json::to_value(p),
-            EventPayload::JobClaimed(p) => serde_json::to_value(p),
-            EventPayload::StepCompleted(p) => serde_json::to_value(p),
-            EventPayload::StepFailed(p) => serde_json::to_value(p),
-            EventPayload::CancelRequested(p) => serde_json::to_value(p),
-            EventPayload::JobCompleted(p) => serde_json::to_value(p),
-            EventPayload::JobFailed(p) => serde_json::to_value(p),
-            EventPayload::JobCancelled(p) => serde_json::to_value(p),
-            EventPayload::JobResumed(p) => serde_json::to_value(p),
-        };
         // Serialising these plain structs into a Value cannot fail: no maps with non-string keys.
-        r.unwrap_or(Value::Null)
+        serde_json::to_value(self.as_stored()).unwrap_or(Value::Null)
     }
 
     /// Reads a stored payload, refusing versions from the future and unknown types.

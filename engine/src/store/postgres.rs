@@ -255,91 +255,79 @@ async fn notify_on(conn: &mut PgConnection, job_id: JobId, seq: i64) -> Result<(
     Ok(())
 }
 
-/// Fencing and the queue change in one statement: the row must still be ours, at the sequence
-/// number before the first new event. Parameters: $1 last seq, $2 the change's time (the lease's
-/// new expiry, or when the job runs again; unused by a finish), $3 job, $4 worker, $5 attempt, $6
-/// expected previous seq. One text per kind of change, each setting only what that change sets:
-/// PostgreSQL prepares each once, and a step's statement evaluates no `CASE` on the mode (the
-/// executor sets up every expression of a statement on each run: one text for all changes, with
-/// its events as arrays, committed at 0.36 of a bare insert's rate on the test cluster where these
-/// texts commit at 0.46, measured with `pgbench`).
-fn queue_update(change: QueueChange) -> String {
-    let set = match change {
-        QueueChange::Continue { .. } => "lease_expires_at = $2, step_failures = 0",
-        QueueChange::RetryAt { .. } => {
-            "state = 'ready', run_at = $2, lease_owner = NULL, lease_expires_at = NULL, step_failures = step_failures + 1"
-        }
-        QueueChange::WaitUntil { .. } => {
-            "state = 'ready', run_at = $2, lease_owner = NULL, lease_expires_at = NULL, step_failures = 0"
-        }
-        QueueChange::Finish => "state = 'done', lease_owner = NULL, lease_expires_at = NULL, key_held = NULL",
-    };
-    format!(
-        "UPDATE job_queue SET last_seq = $1, {set}
-          WHERE job_id = $3 AND state = 'leased' AND lease_owner = $4 AND attempt = $5 AND last_seq = $6
-          RETURNING cancel_requested_by"
-    )
-}
-
-/// The text of the one-statement step commit for `change`, one event or several, with the
-/// notice or without: sixteen texts, built once per process (PostgreSQL prepares each once per
-/// connection, and sqlx finds its prepared statement by the text).
-fn one_statement_text(change: QueueChange, one: bool, notify: bool) -> &'static str {
-    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        let changes = [
-            QueueChange::Continue { lease_until: DateTime::<Utc>::MIN_UTC },
-            QueueChange::RetryAt { run_at: DateTime::<Utc>::MIN_UTC },
-            QueueChange::WaitUntil { run_at: DateTime::<Utc>::MIN_UTC },
-            QueueChange::Finish,
-        ];
-        let mut texts = Vec::with_capacity(16);
-        for change in changes {
-            for one in [false, true] {
-                for notify in [false, true] {
-                    texts.push(build_one_statement_text(change, one, notify));
-                }
-            }
-        }
-        texts
-    });
-    let kind = match change {
+/// Which of the four kinds of queue change `change` is (an index into the cached texts).
+fn change_kind(change: QueueChange) -> usize {
+    match change {
         QueueChange::Continue { .. } => 0,
         QueueChange::RetryAt { .. } => 1,
         QueueChange::WaitUntil { .. } => 2,
         QueueChange::Finish => 3,
-    };
-    &texts[kind * 4 + usize::from(one) * 2 + usize::from(notify)]
+    }
 }
 
-/// Builds [`one_statement_text`]'s text: the fenced queue update, the events (one from plain
-/// parameters, several as arrays), the projection row and, when `notify`, the notice.
-fn build_one_statement_text(change: QueueChange, one: bool, notify: bool) -> String {
-    let source = if one {
-        "SELECT $3, $7, $8, $9, $10, $11 FROM q"
-    } else {
-        "SELECT $3, e.seq, e.event_type, e.payload, e.recorded_at, e.actor
-           FROM unnest($7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[], $11::text[])
-                AS e(seq, event_type, payload, recorded_at, actor)
-          WHERE EXISTS (SELECT 1 FROM q)"
-    };
-    let (nt, notified) = match notify {
-        true => (", nt AS (SELECT pg_notify($23, $24) FROM q)", ", (SELECT count(*) FROM nt) AS notified"),
-        false => ("", ""),
-    };
-    // Data-modifying parts run whether or not the final select reads them; the notice is a
-    // plain select, so the final select reads it.
-    format!(
-        "WITH q AS ({}),
-         ev AS (INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) {source}),
-         pj AS (
-            UPDATE background_jobs SET status = $12, total = $13, processed = $14, successful = $15,
-                failed = $16, metadata = $17, error = $18, started_at = $19, updated_at = $20,
-                completed_at = $21, attempts = $22
-            WHERE id = $3 AND EXISTS (SELECT 1 FROM q)){nt}
-         SELECT q.cancel_requested_by AS cancel{notified} FROM q",
-        queue_update(change)
-    )
+/// Fencing and the queue change in one statement: the row must still be ours, at the sequence
+/// number before the first new event. Parameters: $1 last seq, $2 the change's time (the lease's
+/// new expiry, or when the job runs again; unused by a finish), $3 job, $4 worker, $5 attempt, $6
+/// expected previous seq. One text per kind of change, each setting only what that change sets,
+/// built once per process: PostgreSQL prepares each once, and a step's statement evaluates no
+/// `CASE` on the mode (the executor sets up every expression of a statement on each run: one text
+/// for all changes, with its events as arrays, committed at 0.36 of a bare insert's rate on the
+/// test cluster where these texts commit at 0.46, measured with `pgbench`).
+fn queue_update(change: QueueChange) -> &'static str {
+    static TEXTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    TEXTS[change_kind(change)].get_or_init(|| {
+        let set = match change {
+            QueueChange::Continue { .. } => "lease_expires_at = $2, step_failures = 0",
+            QueueChange::RetryAt { .. } => {
+                "state = 'ready', run_at = $2, lease_owner = NULL, lease_expires_at = NULL, step_failures = step_failures + 1"
+            }
+            QueueChange::WaitUntil { .. } => {
+                "state = 'ready', run_at = $2, lease_owner = NULL, lease_expires_at = NULL, step_failures = 0"
+            }
+            QueueChange::Finish => "state = 'done', lease_owner = NULL, lease_expires_at = NULL, key_held = NULL",
+        };
+        format!(
+            "UPDATE job_queue SET last_seq = $1, {set}
+              WHERE job_id = $3 AND state = 'leased' AND lease_owner = $4 AND attempt = $5 AND last_seq = $6
+              RETURNING cancel_requested_by"
+        )
+    })
+}
+
+/// The one-statement step commit for `change`, one event or several, with the notice or
+/// without (sixteen texts, each built once per process; sqlx finds its prepared statement by the
+/// text): the fenced queue update, the events (one from plain parameters, several as arrays), the
+/// projection row and, when `notify`, the notice.
+fn one_statement_text(change: QueueChange, one: bool, notify: bool) -> &'static str {
+    static TEXTS: [OnceLock<String>; 16] = [const { OnceLock::new() }; 16];
+    let slot = change_kind(change) * 4 + usize::from(one) * 2 + usize::from(notify);
+    TEXTS[slot].get_or_init(|| {
+        let source = if one {
+            "SELECT $3, $7, $8, $9, $10, $11 FROM q"
+        } else {
+            "SELECT $3, e.seq, e.event_type, e.payload, e.recorded_at, e.actor
+               FROM unnest($7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[], $11::text[])
+                    AS e(seq, event_type, payload, recorded_at, actor)
+              WHERE EXISTS (SELECT 1 FROM q)"
+        };
+        let (nt, notified) = match notify {
+            true => (", nt AS (SELECT pg_notify($23, $24) FROM q)", ", (SELECT count(*) FROM nt) AS notified"),
+            false => ("", ""),
+        };
+        // Data-modifying parts run whether or not the final select reads them; the notice is a
+        // plain select, so the final select reads it.
+        format!(
+            "WITH q AS ({}),
+             ev AS (INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor) {source}),
+             pj AS (
+                UPDATE background_jobs SET status = $12, total = $13, processed = $14, successful = $15,
+                    failed = $16, metadata = $17, error = $18, started_at = $19, updated_at = $20,
+                    completed_at = $21, attempts = $22
+                WHERE id = $3 AND EXISTS (SELECT 1 FROM q)){nt}
+             SELECT q.cancel_requested_by AS cancel{notified} FROM q",
+            queue_update(change)
+        )
+    })
 }
 
 /// Binds [`queue_update`]'s parameters for `change` by `lease`, from `first_seq` to `last_seq`.
@@ -464,9 +452,8 @@ impl PgDriver {
             return Err(StoreError::Fenced(lease.job_id));
         };
         let mut tx = conn.begin().await?;
-        let update = queue_update(append.queue);
         let held: Option<(Option<String>,)> =
-            bind_queue_update(sqlx::query_as(&update), lease, append.queue, first_seq, last_seq)
+            bind_queue_update(sqlx::query_as(queue_update(append.queue)), lease, append.queue, first_seq, last_seq)
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some((cancel_requested,)) = held else {
