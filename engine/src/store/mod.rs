@@ -6,6 +6,7 @@
 //! ([`sqlite::SqliteDriver`], [`postgres::PgDriver`]) and migrations ([`migrations`]), and both pass the same conformance suite
 //! (`engine/tests/conformance`). No other module of the engine writes SQL.
 
+mod checkpointer;
 pub mod core;
 pub mod driver;
 pub mod migrations;

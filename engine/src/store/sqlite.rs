@@ -19,6 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::broadcast;
 
+use super::checkpointer::Checkpointer;
 use super::core::Core;
 use super::driver::{Driver, DueJob, QueueEntry, WaitingRow};
 use super::{
@@ -40,6 +41,8 @@ pub struct SqliteDriver {
     /// thread as long as the commit itself. `None` for an in-memory database, which exists once
     /// per connection and so has only the pool's one.
     committer: Option<Arc<Committer>>,
+    /// The background checkpoints of a file's log; `None` for an in-memory database.
+    _checkpointer: Option<Arc<Checkpointer>>,
     feed: broadcast::Sender<Notice>,
 }
 
@@ -68,9 +71,10 @@ impl Core<SqliteDriver> {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             // A step commit writes five pages (its event, the event's key, the log's sequence,
-            // the queue row, the projection) where a one-row insert writes one: checkpointing
-            // every 4,000 pages (16 MB of log) rather than SQLite's 1,000 makes a checkpoint, and
-            // its flushes, about as rare per commit as a one-page commit's.
+            // the queue row, the projection) where a one-row insert writes one: the commit that
+            // takes the log past 4,000 pages (16 MB) rather than SQLite's 1,000 checkpoints it,
+            // about as rarely per commit as a one-page commit does. The checkpointer (below) has
+            // by then copied and flushed most of it.
             .pragma("wal_autocheckpoint", "4000");
         // An in-memory database exists once per connection, so it gets exactly one. A file's
         // connection does not go stale while it idles, so a checkout does not ping it first (a
@@ -81,9 +85,10 @@ impl Core<SqliteDriver> {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts.clone())
             .await?;
+        let checkpointer = (!memory).then(|| Arc::new(Checkpointer::start(opts.clone())));
         let committer = (!memory).then(|| Arc::new(Committer { options: opts, conn: Default::default() }));
         let (feed, _) = broadcast::channel(4096);
-        Ok(Core { driver: SqliteDriver { pool, committer, feed } })
+        Ok(Core { driver: SqliteDriver { pool, committer, _checkpointer: checkpointer, feed } })
     }
 
     /// The pool.
