@@ -790,10 +790,15 @@ impl Driver for SqliteDriver {
 
     async fn prune_batch(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
         let mut tx = self.begin().await?;
+        // The stream holding the newest event stays (until a later job's events follow it): a
+        // new event's position is the largest in the table plus one (migration 0023), so the
+        // largest must never go down, or positions already handed out (to the notifier's
+        // cursor, to a reader paging `/api/events`) would be handed out again.
         let jobs: Vec<String> = sqlx::query_scalar(
             "SELECT j.id FROM background_jobs j
              WHERE j.completed_at IS NOT NULL AND j.completed_at < ?
                AND EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id)
+               AND j.id <> (SELECT job_id FROM events ORDER BY position DESC LIMIT 1)
              LIMIT ?",
         )
         .bind(ms(cutoff))

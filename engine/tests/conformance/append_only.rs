@@ -62,3 +62,38 @@ pub async fn the_database_refuses_to_change_or_delete_an_event_and_only_the_prun
     assert!(err.contains("events are append-only"), "{err}");
     assert_eq!(h.events(recent).await, kept);
 }
+
+/// The largest position among `jobs`' events.
+async fn newest_position(h: &Harness, jobs: &[JobId]) -> i64 {
+    let mut newest = 0;
+    for job in jobs {
+        newest = h.events(*job).await.iter().map(|e| e.position).max().unwrap_or(0).max(newest);
+    }
+    newest
+}
+
+pub async fn a_position_is_never_handed_out_twice_even_after_the_prune_removes_old_streams(h: Harness) {
+    let engine = h.engine();
+    let worker = h.worker(&engine, "w");
+    let first = h.request_example(&engine, json!({"items": 10, "batch": 5})).await;
+    while worker.run_once().await.unwrap().is_some() {}
+    let last = h.request_example(&engine, json!({"items": 10, "batch": 5})).await;
+    while worker.run_once().await.unwrap().is_some() {}
+    let handed_out = newest_position(&h, &[first, last]).await;
+    assert!(handed_out > 0);
+
+    // Both jobs are old and finished: the prune may take every stream it is allowed to.
+    h.clock.advance(Duration::from_secs(10 * 86_400));
+    let pruned = engine.prune(Duration::from_secs(7 * 86_400), 10).await.unwrap();
+    assert!(pruned > 0, "the first job's events are pruned");
+    assert!(h.events(first).await.is_empty());
+
+    // A reader that has seen every position up to `handed_out` (the notifier's cursor, a client
+    // paging the log) must find the next job's events after it.
+    let next = h.request_example(&engine, json!({"items": 10, "batch": 5})).await;
+    while worker.run_once().await.unwrap().is_some() {}
+    let events = h.events(next).await;
+    assert!(!events.is_empty());
+    let reused: Vec<i64> = events.iter().map(|e| e.position).filter(|p| *p <= handed_out).collect();
+    assert!(reused.is_empty(), "positions handed out before the prune were handed out again: {reused:?}");
+}

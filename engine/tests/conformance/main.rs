@@ -76,6 +76,7 @@ conformance!(
     panics::a_dead_run_stops_its_heartbeat_and_its_lease_runs_out,
     panics::the_supervisor_restarts_a_worker_loop_that_died,
     append_only::the_database_refuses_to_change_or_delete_an_event_and_only_the_prune_deletes,
+    append_only::a_position_is_never_handed_out_twice_even_after_the_prune_removes_old_streams,
     resume::a_failed_job_resumes_from_its_checkpoint_and_ends_with_exact_counts,
     resume::a_cancelled_job_resumes_and_a_running_one_cannot,
     resume::a_rerun_is_a_new_job_with_the_same_input_that_points_back,
