@@ -219,7 +219,9 @@ impl Engine {
     }
 
     /// Deletes, batch by batch, the events of jobs that finished more than `older_than` ago. An
-    /// age that reaches before the earliest time a timestamp can hold is refused as invalid.
+    /// age that reaches before the earliest time a timestamp can hold is refused as invalid. On
+    /// SQLite the job holding the newest event keeps its events until another job's follow (a
+    /// position is never handed out twice).
     pub async fn prune(&self, older_than: Duration, batch: i64) -> Result<u64, EngineError> {
         let cutoff = chrono::Duration::from_std(older_than)
             .ok()
