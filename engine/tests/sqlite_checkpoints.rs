@@ -37,7 +37,7 @@ async fn committed_steps_reach_the_database_file_without_waiting_for_the_log_to_
     let mut registry = Registry::new();
     registry.register(ExampleCount);
     let engine = Engine::new(store, registry);
-    // 100 steps: a few hundred log pages, a tenth of what makes a commit checkpoint.
+    // 100 steps: well under the 4,000 log pages that make a commit checkpoint by itself.
     let job = engine.request(JobRequest::new(EXAMPLE_COUNT, json!({"items": 100, "batch": 1}))).await.unwrap().job.id;
     let worker = engine.worker(WorkerConfig::new(WorkerId::new("w1")));
     while worker.run_once().await.unwrap().is_some() {}

@@ -3,9 +3,9 @@
 //! A commit in WAL mode appends pages to the log; a checkpoint copies them into the database file
 //! and, with `synchronous = NORMAL`, flushes the log before and the file after. SQLite runs one
 //! inside whichever commit takes the log past `wal_autocheckpoint` pages, and that commit waits
-//! for the flushes of everything written since the last one: a step commit writes five 4 KB pages,
-//! so every few hundred steps one of them stalled for 5–17 ms, about 40 % of the steps' time in
-//! `dongbo bench engine`. The checkpointer runs passive checkpoints on a connection of its own,
+//! for the flushes of everything written since the last one: a step commit writes four or five
+//! 4 KB pages, so every few hundred steps one of them stalled for 5–17 ms, about 40 % of the
+//! steps' time in `dongbo bench engine` (before migration 0023, at five pages a step). The checkpointer runs passive checkpoints on a connection of its own,
 //! every few milliseconds while the log grows, so the flushing happens beside the commits; the
 //! commit that crosses the threshold still checkpoints (that is what lets SQLite start the log
 //! over), but finds almost everything already copied and flushed. A passive checkpoint waits for
