@@ -255,7 +255,7 @@ async fn insert_events(
 }
 
 /// The common step commit — no local writes, no audit entries — as one statement (the
-/// `step_commits` view of migrations 0016 and 0022, whose trigger fences, moves the queue row,
+/// `step_commits` view of migrations 0016, 0022 and 0023, whose trigger fences, moves the queue row,
 /// appends the events and saves the projection row, all or nothing), followed in the same call by
 /// the read of a pending cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected
 /// previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first event (type, payload, time,

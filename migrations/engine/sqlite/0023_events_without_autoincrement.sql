@@ -8,7 +8,12 @@
 --
 -- SQLite cannot change a table's key, so the table is rebuilt: a copy with every event, position
 -- for position, then the indexes and triggers of 0010 and 0022. The `step_commits` view and its
--- trigger (0022's, unchanged) name `events`, so they are dropped first and made again after.
+-- trigger name `events`, so they are dropped first and made again after: the view as in 0022, the
+-- trigger as in 0022 but for two lookups fewer per commit. The fence is the queue update's own
+-- condition (the update names the lease, the claim and the previous sequence number, and the
+-- commit aborts when it changed no row), where 0022 looked the row up first and then updated it;
+-- and the projection row is inserted only when the update before it changed none (`changes()`
+-- counts the trigger's own last statement), where 0022 looked it up again.
 DROP VIEW step_commits;
 
 CREATE TABLE events_rebuilt (
@@ -48,11 +53,10 @@ CREATE VIEW step_commits AS SELECT
 
 CREATE TRIGGER step_commits_append INSTEAD OF INSERT ON step_commits
 BEGIN
-    SELECT RAISE(ABORT, 'dongbo: fenced') WHERE NOT EXISTS (
-        SELECT 1 FROM job_queue WHERE job_id = NEW.job_id AND state = 'leased' AND lease_owner = NEW.worker
-            AND attempt = NEW.attempt AND last_seq = NEW.after_seq);
     UPDATE job_queue SET last_seq = NEW.last_seq, lease_expires_at = NEW.at, step_failures = 0
-    WHERE job_id = NEW.job_id AND NEW.mode = 'continue';
+    WHERE job_id = NEW.job_id AND NEW.mode = 'continue' AND state = 'leased' AND lease_owner = NEW.worker
+        AND attempt = NEW.attempt AND last_seq = NEW.after_seq;
+    SELECT RAISE(ABORT, 'dongbo: fenced') WHERE NEW.mode = 'continue' AND changes() = 0;
     UPDATE job_queue SET
         last_seq = NEW.last_seq,
         state = CASE NEW.mode WHEN 'retry' THEN 'ready' WHEN 'wait' THEN 'ready' ELSE 'done' END,
@@ -62,7 +66,9 @@ BEGIN
         step_failures = CASE NEW.mode WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1
             ELSE step_failures END,
         key_held = CASE NEW.mode WHEN 'finish' THEN NULL ELSE key_held END
-    WHERE job_id = NEW.job_id AND NEW.mode <> 'continue';
+    WHERE job_id = NEW.job_id AND NEW.mode <> 'continue' AND state = 'leased' AND lease_owner = NEW.worker
+        AND attempt = NEW.attempt AND last_seq = NEW.after_seq;
+    SELECT RAISE(ABORT, 'dongbo: fenced') WHERE NEW.mode <> 'continue' AND changes() = 0;
     INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor)
         VALUES (NEW.job_id, NEW.after_seq + 1, NEW.event_type, NEW.payload, NEW.recorded_at, NEW.actor);
     INSERT INTO events (job_id, seq, event_type, payload, recorded_at, actor)
@@ -78,8 +84,7 @@ BEGIN
         SELECT NEW.job_id, NEW.type, NEW.status, NEW.total, NEW.processed, NEW.successful, NEW.failed,
             NEW.metadata, NEW.error, NEW.created_at, NEW.started_at, NEW.updated_at, NEW.completed_at,
             NEW.attempts, NEW.priority
-        WHERE NOT EXISTS (SELECT 1 FROM background_jobs WHERE id = NEW.job_id AND type = NEW.type
-            AND status = NEW.status AND priority = NEW.priority)
+        WHERE changes() = 0
         ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, total = excluded.total,
             priority = excluded.priority, processed = excluded.processed, successful = excluded.successful,
             failed = excluded.failed, metadata = excluded.metadata, error = excluded.error,

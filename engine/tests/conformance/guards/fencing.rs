@@ -1,5 +1,6 @@
 //! One test per fencing guard, each on both append paths (PostgreSQL commits a step without local
-//! writes or audit entries in one statement, and one with them in a transaction): a stale sequence
+//! writes or audit entries in one statement, and one with them in a transaction) and the stale
+//! ones under every kind of queue change (each has its own text or trigger branch): a stale sequence
 //! number under a valid lease, a valid sequence number under a stale lease, a committed append
 //! repeated, and (PostgreSQL) a commit whose reply was lost and which is then retried.
 
@@ -80,7 +81,25 @@ fn step_event(seq: i64, actor: &str, note: &str) -> NewEvent {
     }
 }
 
-/// Appends one `StepCompleted` at `seq` under `lease` on `path`.
+/// The queue change of a step that keeps its lease (extended from the claim).
+fn keep_lease(claimed: &ClaimedJob) -> QueueChange {
+    QueueChange::Continue { lease_until: claimed_at(claimed) + LEASE }
+}
+
+/// Every kind of queue change a step's commit makes, each committed by its own text or trigger
+/// branch (the fence must hold on each).
+fn queue_changes(claimed: &ClaimedJob) -> [QueueChange; 4] {
+    let at = claimed_at(claimed) + LEASE;
+    [
+        keep_lease(claimed),
+        QueueChange::RetryAt { run_at: at },
+        QueueChange::WaitUntil { run_at: at },
+        QueueChange::Finish,
+    ]
+}
+
+/// Appends one `StepCompleted` at `seq` under `lease` on `path` with the queue change `queue`.
+#[allow(clippy::too_many_arguments)]
 async fn append(
     store: &SharedStore,
     lease: &Lease,
@@ -89,22 +108,22 @@ async fn append(
     seq: i64,
     note: &str,
     item: i64,
+    queue: QueueChange,
 ) -> Result<Committed, StoreError> {
     let mark = Upsert { job: lease.job_id, item };
-    let until = claimed_at(claimed) + LEASE;
     let append = match path {
         Path::Bare => Append {
             events: vec![step_event(seq, lease.worker.as_str(), note)],
             effects: None,
             touched: Vec::new(),
-            queue: QueueChange::Continue { lease_until: until },
+            queue,
             row: Some(claimed.row.clone()),
         },
         Path::WithWrites => Append {
             events: vec![step_event(seq, lease.worker.as_str(), note)],
             effects: Some(&mark),
             touched: vec![EntityRef { kind: "guard_item".into(), id: item.to_string(), action: "fenced".into() }],
-            queue: QueueChange::Continue { lease_until: until },
+            queue,
             row: None,
         },
     };
@@ -164,12 +183,16 @@ pub async fn a_stale_sequence_under_a_valid_lease_is_fenced_and_leaves_nothing(h
         let taken = claimed.next_seq - 1;
         let gap = claimed.next_seq + 1;
         for (seq, what) in [(taken, "a taken sequence number"), (gap, "a sequence number after a gap")] {
-            let r = append(&h.store, &claimed.lease, &claimed, path, seq, "stale", 7).await;
-            assert_fenced(r, &format!("{path:?}: {what} under a valid lease"));
-            assert_eq!(trace(&h, job).await, before, "{path:?}: {what} left something behind");
+            for queue in queue_changes(&claimed) {
+                let r = append(&h.store, &claimed.lease, &claimed, path, seq, "stale", 7, queue).await;
+                assert_fenced(r, &format!("{path:?}, {queue:?}: {what} under a valid lease"));
+                assert_eq!(trace(&h, job).await, before, "{path:?}, {queue:?}: {what} left something behind");
+            }
         }
         // The guard refused the sequence, not the lease: the right number still commits.
-        append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "valid", 8).await.expect("valid append");
+        append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "valid", 8, keep_lease(&claimed))
+            .await
+            .expect("valid append");
         let after = trace(&h, job).await;
         assert_eq!(after.events.len(), before.events.len() + 1);
         let writes = i64::from(path == Path::WithWrites);
@@ -194,11 +217,15 @@ pub async fn a_valid_sequence_under_a_stale_lease_is_fenced_and_leaves_nothing(h
             (Lease { job_id: job, worker: WorkerId::new("b"), attempt: a.lease.attempt }, "B's name with A's claim"),
         ];
         for (lease, what) in stale {
-            let r = append(&h.store, &lease, &b, path, b.next_seq, "stale lease", 7).await;
-            assert_fenced(r, &format!("{path:?}: the valid sequence number under {what}"));
-            assert_eq!(trace(&h, job).await, before, "{path:?}: {what} left something behind");
+            for queue in queue_changes(&b) {
+                let r = append(&h.store, &lease, &b, path, b.next_seq, "stale lease", 7, queue).await;
+                assert_fenced(r, &format!("{path:?}, {queue:?}: the valid sequence number under {what}"));
+                assert_eq!(trace(&h, job).await, before, "{path:?}, {queue:?}: {what} left something behind");
+            }
         }
-        append(&h.store, &b.lease, &b, path, b.next_seq, "holder", 8).await.expect("the holder's append");
+        append(&h.store, &b.lease, &b, path, b.next_seq, "holder", 8, keep_lease(&b))
+            .await
+            .expect("the holder's append");
         assert_eq!(h.events(job).await.len(), before.events.len() + 1);
         finish(&h, &b.lease).await;
     }
@@ -219,10 +246,13 @@ pub async fn a_committed_append_repeated_is_fenced_and_appends_nothing_twice(h: 
     for path in PATHS {
         let job = h.request_example(&engine, json!({"items": 10})).await;
         let claimed = claim(&h, &h.store, "a").await;
-        append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "once", 7).await.expect("first append");
+        append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "once", 7, keep_lease(&claimed))
+            .await
+            .expect("first append");
         let after_first = trace(&h, job).await;
         // The caller did not hear back and sends the same append again.
-        let again = append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "once", 7).await;
+        let again =
+            append(&h.store, &claimed.lease, &claimed, path, claimed.next_seq, "once", 7, keep_lease(&claimed)).await;
         assert_fenced(again, &format!("{path:?}: the repeated append"));
         let after = trace(&h, job).await;
         assert_eq!(after, after_first, "{path:?}: the repeat changed something");
@@ -254,10 +284,12 @@ pub async fn a_commit_whose_reply_was_lost_is_not_appended_twice(h: Harness, wit
     let claimed = claim(&h, &store, "a").await;
     // The one-statement commit ends with `SELECT 1`; the transaction with `COMMIT`.
     proxy.arm(&command_complete(if with_writes { "COMMIT" } else { "SELECT 1" }));
-    let first = append(&store, &claimed.lease, &claimed, path, claimed.next_seq, "lost reply", 7).await;
+    let first =
+        append(&store, &claimed.lease, &claimed, path, claimed.next_seq, "lost reply", 7, keep_lease(&claimed)).await;
     assert_eq!(proxy.cuts(), 1, "{path:?}: the reply was not cut (first try: {:?})", first.as_ref().map(|_| ()));
     // The caller retries the same append, as a worker that lost a reply would.
-    let again = append(&store, &claimed.lease, &claimed, path, claimed.next_seq, "lost reply", 7).await;
+    let again =
+        append(&store, &claimed.lease, &claimed, path, claimed.next_seq, "lost reply", 7, keep_lease(&claimed)).await;
     assert_fenced(again, &format!("{path:?}: the retry after a lost reply"));
 
     let events = h.events(job).await;
