@@ -3,13 +3,13 @@
 //! A commit in WAL mode appends pages to the log; a checkpoint copies them into the database file
 //! and, with `synchronous = NORMAL`, flushes the log before and the file after. SQLite runs one
 //! inside whichever commit takes the log past `wal_autocheckpoint` pages, and that commit waits
-//! for the flushes of everything written since the last one: a step commit writes four or five
-//! 4 KB pages, so every few hundred steps one of them stalled for 5–17 ms, about 40 % of the
-//! steps' time in `dongbo bench engine` (before migration 0023, at five pages a step). The checkpointer runs passive checkpoints on a connection of its own,
-//! every few milliseconds while the log grows, so the flushing happens beside the commits; the
-//! commit that crosses the threshold still checkpoints (that is what lets SQLite start the log
-//! over), but finds almost everything already copied and flushed. A passive checkpoint waits for
-//! no lock and blocks no reader or writer.
+//! for the flushes of everything written since the last one: at five 4 KB pages a step (before
+//! migration 0023; four since), one step commit in a few hundred stalled for 5–17 ms, about a
+//! third of the steps' time in `dongbo bench engine`. The checkpointer runs passive checkpoints on
+//! a connection of its own, every few milliseconds while the log grows, so the flushing happens
+//! beside the commits; the commit that crosses the threshold still checkpoints (that is what lets
+//! SQLite start the log over), but finds almost everything already copied and flushed. A passive
+//! checkpoint waits for no lock and blocks no reader or writer.
 
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ async fn run(options: SqliteConnectOptions, mut stopped: oneshot::Receiver<()>) 
             }
             Err(e) => {
                 if !failing {
-                    tracing::warn!(error = %e, "background checkpoint failed; the commits checkpoint by themselves meanwhile");
+                    tracing::warn!(error = %e, "background checkpoint failed; commits checkpoint by themselves meanwhile");
                 }
                 failing = true;
                 conn = None;
