@@ -1,5 +1,6 @@
 //! The harness the test suites share: a fresh database per test on either backend, the path of
-//! the `dongbo` binary, and waiting for a condition with a deadline (never a bare sleep).
+//! the `dongbo` binary, waiting for a condition with a deadline (never a bare sleep), and one test
+//! per backend for each case of a file (`on_both_stores!`).
 //!
 //! PostgreSQL tests read the server from `DONGBO_TEST_PG_URL` (`.ci/run` starts one and sets it).
 //! Without it they are skipped with a loud message — except under `CI=true`, where a missing
@@ -137,4 +138,24 @@ pub fn spawn_worker(db_url: &str, env: &[(String, String)]) -> std::process::Chi
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start dongbo worker")
+}
+
+/// One `#[tokio::test]` per backend for each `case(backend)` of the calling test file, in modules
+/// `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Postgres).await
+            })*
+        }
+    };
 }

@@ -221,24 +221,7 @@ async fn a_database_holding_a_migration_this_binary_does_not_know_is_refused(bac
     assert!(dongbo_engine::open(&t.url).await.is_ok());
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Postgres).await
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+dongbo_tests::on_both_stores!(
     a_database_made_before_the_split_migrates_without_running_anything_again,
     the_engine_alone_creates_none_of_the_catalogs_tables,
     a_database_holding_a_migration_this_binary_does_not_know_is_refused,

@@ -156,24 +156,7 @@ async fn the_nhanh_client_falls_back_to_the_stored_token(backend: Backend) {
     assert_eq!((notice.level, notice.message), (NoticeLevel::Error, note));
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Postgres).await
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+dongbo_tests::on_both_stores!(
     a_stored_token_is_sealed_and_opens_only_with_its_key,
     a_new_token_replaces_the_old_and_forgets_its_check,
     an_oauth_state_works_once_and_only_while_fresh,

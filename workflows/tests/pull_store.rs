@@ -161,24 +161,7 @@ async fn a_full_pull_marks_what_it_did_not_see_and_a_later_sighting_revives_it(b
     assert_eq!(list_nhanh_customer_keys(&db).await.unwrap().len(), 3);
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Postgres).await
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+dongbo_tests::on_both_stores!(
     upserts_write_rows_and_replace_their_keys,
     a_full_pull_marks_what_it_did_not_see_and_a_later_sighting_revives_it,
 );

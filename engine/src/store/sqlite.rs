@@ -260,7 +260,9 @@ async fn insert_events(
 /// the read of a pending cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected
 /// previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first event (type, payload, time,
 /// actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if none), ?13… the projection
-/// row after them.
+/// row after them. The cancel request is read by a statement of its own, not by a `RETURNING`:
+/// sqlx stops a statement at the row it was asked for, and a write stopped before its end
+/// commits when sqlx resets it, which drops the commit's error; the insert runs to its end first.
 const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at,
         event_type, payload, recorded_at, actor, more_events,
         type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,

@@ -9,7 +9,7 @@
 use dongbo_engine::Db;
 use sqlx::Row;
 
-use super::dialect::on_db;
+use super::dialect::{on_db, returned};
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -146,7 +146,8 @@ pub async fn issue_oauth_state(db: &Db, state: &str, now: i64, stale_before: i64
 /// yet. Either way it cannot be used again.
 pub async fn take_oauth_state(db: &Db, state: &str, not_before: i64) -> R<bool> {
     const SQL: &str = "DELETE FROM nhanh_oauth_states WHERE state = $1 RETURNING created_at";
-    let issued: Option<i64> = on_db!(db, |pool, d| sqlx::query_scalar(SQL).bind(state).fetch_optional(pool).await?);
+    let issued: Option<i64> =
+        on_db!(db, |pool, d| returned(sqlx::query_scalar(SQL).bind(state).fetch_all(pool).await?));
     Ok(issued.is_some_and(|at| at >= not_before))
 }
 

@@ -13,7 +13,9 @@
 //! - upserts: `INSERT … ON CONFLICT (…) DO UPDATE SET … = excluded.…` or `DO NOTHING`; an
 //!   `INSERT … SELECT` upsert ends its `SELECT` with `WHERE true`, which SQLite needs to tell the
 //!   upsert's `ON` from a join's;
-//! - `RETURNING`, row values, `IS DISTINCT FROM`, `CAST(x AS TEXT|BIGINT)`.
+//! - `RETURNING`, row values, `IS DISTINCT FROM`, `CAST(x AS TEXT|BIGINT)` — but a write with
+//!   `RETURNING` outside a transaction is fetched whole and its row taken by [`returned`], never
+//!   with `fetch_optional` or `fetch_one` (see there why).
 //!
 //! What differs, each a method:
 //! - a job id is PostgreSQL's `uuid` and SQLite's hyphenated text (`job`);
@@ -42,6 +44,18 @@ pub(crate) struct Sqlite;
 /// PostgreSQL's spelling.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Postgres;
+
+/// The row a write's `RETURNING` gave, if any, from the whole of its rows: fetch such a write
+/// with `fetch_all` when it runs outside a transaction, and take its row here.
+///
+/// Outside a transaction a write commits when its statement ends. sqlx's `fetch_optional` and
+/// `fetch_one` stop SQLite's statement at its first row, before that end: the commit then
+/// happens when sqlx resets the statement, which discards its error, so a write whose commit
+/// failed (a full disk, a deferred constraint) would read as done, its row in hand. Run to its end,
+/// the statement reports the failure.
+pub(crate) fn returned<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
 
 /// Runs `$body` once per backend with `$pool` the [`Db`](dongbo_engine::Db)'s pool and `$d` its
 /// dialect.

@@ -12,7 +12,7 @@ use dongbo_engine::{Db, EffectError, StepEffects, StoreTx};
 use serde_json::Value;
 use sqlx::Row;
 
-use super::dialect::{on_db, on_tx};
+use super::dialect::{on_db, on_tx, returned};
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -189,9 +189,9 @@ pub async fn update_schedule(db: &Db, id: &str, change: &ScheduleChange, now_ms:
             .bind(&change.job_type)
             .bind(&input)
             .bind(now_ms)
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .await?;
-        row.as_ref().map(schedule_row).transpose()
+        returned(row).as_ref().map(schedule_row).transpose()
     })
 }
 
@@ -204,8 +204,8 @@ pub async fn set_paused(db: &Db, id: &str, paused: bool, now_ms: i64) -> R<Optio
          WHERE id = $1 RETURNING {SCHEDULE_COLUMNS}"
     );
     on_db!(db, |pool, d| {
-        let row = sqlx::query(&sql).bind(id).bind(paused).bind(now_ms).fetch_optional(pool).await?;
-        row.as_ref().map(schedule_row).transpose()
+        let rows = sqlx::query(&sql).bind(id).bind(paused).bind(now_ms).fetch_all(pool).await?;
+        returned(rows).as_ref().map(schedule_row).transpose()
     })
 }
 

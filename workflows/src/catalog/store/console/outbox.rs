@@ -9,7 +9,7 @@ use dongbo_engine::Db;
 
 use super::mappings::run;
 use super::R;
-use crate::catalog::store::dialect::on_db;
+use crate::catalog::store::dialect::{on_db, returned};
 
 /// Adds a notification unless one with the same `dedup_key` exists. Returns whether it was added.
 pub async fn enqueue(db: &Db, dedup_key: &str, event: &str, body: &str, now_ms: i64) -> R<bool> {
@@ -44,7 +44,7 @@ pub async fn claim_due(db: &Db, now_ms: i64, hold_ms: i64) -> R<Option<Due>> {
              RETURNING id, body, attempts",
             d.skip_locked()
         ));
-        sqlx::query_as(&sql).bind(now_ms).bind(hold_ms).fetch_optional(pool).await?
+        returned(sqlx::query_as(&sql).bind(now_ms).bind(hold_ms).fetch_all(pool).await?)
     });
     Ok(row.map(|(id, body, attempts)| Due { id, body, attempts }))
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use dongbo_engine::{Db, EffectError, StepEffects, StoreTx};
 
 use super::rows::{dedup_by_id, DepotRow, LocationRow};
-use crate::catalog::store::dialect::{on_db, on_tx};
+use crate::catalog::store::dialect::{on_db, on_tx, returned};
 
 /// Upserts Shopify locations by gid (the name is replaced).
 #[derive(Debug, Clone)]
@@ -110,10 +110,11 @@ pub async fn set_location_mapping(db: &Db, depot_id: u64, location_gid: &str) ->
 /// was mapped onto, or `None` when it was not mapped.
 pub async fn remove_location_mapping(db: &Db, depot_id: u64) -> Result<Option<String>, sqlx::Error> {
     on_db!(db, |pool, d| {
-        sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = $1 RETURNING location_id")
+        let rows = sqlx::query_scalar("DELETE FROM location_mappings WHERE depot_id = $1 RETURNING location_id")
             .bind(depot_id as i64)
-            .fetch_optional(pool)
-            .await
+            .fetch_all(pool)
+            .await?;
+        Ok(returned(rows))
     })
 }
 
