@@ -256,20 +256,21 @@ async fn insert_events(
 
 /// The common step commit — no local writes, no audit entries — as one statement (the
 /// `step_commits` view of migrations 0016, 0022 and 0023, whose trigger fences, moves the queue row,
-/// appends the events and saves the projection row, all or nothing), followed in the same call by
-/// the read of a pending cancel request. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected
-/// previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first event (type, payload, time,
-/// actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if none), ?13… the projection
-/// row after them. The cancel request is read by a statement of its own, not by a `RETURNING`:
-/// sqlx stops a statement at the row it was asked for, and a write stopped before its end
-/// commits when sqlx resets it, which drops the commit's error; the insert runs to its end first.
+/// appends the events and saves the projection row, all or nothing), whose `RETURNING` reads a
+/// pending cancel request after the trigger ran, inside the commit. Parameters: ?1 job, ?2
+/// worker, ?3 attempt, ?4 expected previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first
+/// event (type, payload, time, actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if
+/// none), ?13… the projection row after them. Fetched whole (`fetch_all`), never with
+/// `fetch_optional`: sqlx would stop the statement at its row, before its end, and the commit
+/// would then happen when sqlx resets it, which drops the commit's error
+/// (`tests/sqlite_commit_failure.rs`).
 const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at,
         event_type, payload, recorded_at, actor, more_events,
         type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,
         completed_at, attempts, priority)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-        ?23, ?24, ?25, ?26);
-    SELECT cancel_requested_by FROM job_queue WHERE job_id = ?1";
+        ?23, ?24, ?25, ?26)
+    RETURNING (SELECT cancel_requested_by FROM job_queue WHERE job_id = ?1)";
 
 /// The message of the trigger's refusal when the fence does not hold.
 const FENCED: &str = "dongbo: fenced";
@@ -281,10 +282,10 @@ fn is_fenced(e: &sqlx::Error) -> bool {
 }
 
 impl SqliteDriver {
-    /// A lease holder's commit without local writes or audit entries: one trip to the
-    /// connection's thread ([`STEP_COMMIT`]). The cancel request is read right after the commit,
-    /// on the same connection: only a lease holder's job can carry one, and this lease holder
-    /// acts on it at its next step boundary either way.
+    /// A lease holder's commit without local writes or audit entries: one statement, one trip to
+    /// the connection's thread ([`STEP_COMMIT`]). The cancel request it returns is read inside
+    /// the commit: only a lease holder's job can carry one, and this lease holder acts on it at
+    /// its next step boundary either way.
     async fn commit_in_one_statement(
         &self,
         lease: &Lease,
@@ -336,14 +337,14 @@ impl SqliteDriver {
                     Some(conn) => conn,
                     None => held.insert(committer.options.connect().await?),
                 };
-                let result = query.fetch_optional(&mut *conn).await;
+                let result = query.fetch_all(&mut *conn).await.map(|rows| rows.into_iter().next());
                 if matches!(&result, Err(e) if !is_fenced(e)) {
                     // Whatever broke, the next commit starts on a new connection.
                     *held = None;
                 }
                 result
             }
-            None => query.fetch_optional(&self.pool).await,
+            None => query.fetch_all(&self.pool).await.map(|rows| rows.into_iter().next()),
         };
         match result {
             Ok(cancel) => {
