@@ -263,7 +263,7 @@ async fn insert_events(
 /// none), ?13… the projection row after them. Fetched whole (`fetch_all`), never with
 /// `fetch_optional`: sqlx would stop the statement at its row, before its end, and the commit
 /// would then happen when sqlx resets it, which drops the commit's error
-/// (`tests/sqlite_commit_failure.rs`).
+/// (`engine/tests/sqlite_commit_failure.rs`).
 const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at,
         event_type, payload, recorded_at, actor, more_events,
         type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,

@@ -22,6 +22,8 @@ use sqlx::{PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
 pub use crate::connectors::limiter::shared::SlotSet;
+
+use super::dialect::returned;
 use crate::connectors::limiter::shared::{Completion, SlotError, SlotStore};
 use crate::connectors::limiter::slots::{remaining, Observation};
 
@@ -101,7 +103,7 @@ pub async fn ensure_slots(pool: &PgPool, set: SlotSet<'_>) -> R<()> {
 /// Takes the free slot that has been free longest, marking it in flight by `holder` for `hold`;
 /// `None` when the URL is locked out or no slot is free.
 pub async fn take_slot(pool: &PgPool, set: SlotSet<'_>, holder: Uuid, hold: Duration) -> R<Option<i32>> {
-    let row = sqlx::query(
+    let rows = sqlx::query(
         "UPDATE shared_limit_slots
          SET busy_until = clock_timestamp() + $4::float8 * interval '1 microsecond', in_flight = true, holder = $5
          WHERE limit_key = $1 AND path = $2 AND slot = (
@@ -120,9 +122,9 @@ pub async fn take_slot(pool: &PgPool, set: SlotSet<'_>, holder: Uuid, hold: Dura
     .bind(limit(&set))
     .bind(micros(hold))
     .bind(holder)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    row.map(|r| r.try_get::<i32, _>("slot")).transpose()
+    returned(rows).map(|r| r.try_get::<i32, _>("slot")).transpose()
 }
 
 /// Records that `holder`'s request on `slot` completed: the slot frees `hold` from now. Returns

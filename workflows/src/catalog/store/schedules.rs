@@ -182,7 +182,7 @@ pub async fn update_schedule(db: &Db, id: &str, change: &ScheduleChange, now_ms:
     );
     let input = change.input.to_string();
     on_db!(db, |pool, d| {
-        let row = sqlx::query(&sql)
+        let rows = sqlx::query(&sql)
             .bind(id)
             .bind(&change.cron)
             .bind(&change.time_zone)
@@ -191,7 +191,7 @@ pub async fn update_schedule(db: &Db, id: &str, change: &ScheduleChange, now_ms:
             .bind(now_ms)
             .fetch_all(pool)
             .await?;
-        returned(row).as_ref().map(schedule_row).transpose()
+        returned(rows).as_ref().map(schedule_row).transpose()
     })
 }
 
