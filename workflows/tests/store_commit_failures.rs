@@ -1,5 +1,5 @@
 //! A catalog write outside a transaction whose commit fails is an error, never a success: on both
-//! stores, for each write that returns a row (`RETURNING`) and is not inside a transaction.
+//! stores, for each such write that returns a row (`RETURNING`).
 //!
 //! The commit is made to fail by a deferred check on the written table (a foreign key on SQLite,
 //! a constraint trigger on PostgreSQL), which runs when the write commits, not when it runs. On
