@@ -141,21 +141,27 @@ pub fn spawn_worker(db_url: &str, env: &[(String, String)]) -> std::process::Chi
 }
 
 /// One `#[tokio::test]` per backend for each `case(backend)` of the calling test file, in modules
-/// `sqlite` and `postgres`.
+/// `sqlite` and `postgres`; after `multi_thread:`, on a runtime of two worker threads.
 #[macro_export]
 macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
+    (multi_thread: $($case:ident),* $(,)?) => {
+        $crate::on_both_stores!(@each tokio::test(flavor = "multi_thread", worker_threads = 2); $($case),*);
+    };
+    (@each $test:meta; $($case:ident),*) => {
         mod sqlite {
-            $(#[tokio::test]
+            $(#[$test]
             async fn $case() {
                 super::$case($crate::Backend::Sqlite).await
             })*
         }
         mod postgres {
-            $(#[tokio::test]
+            $(#[$test]
             async fn $case() {
                 super::$case($crate::Backend::Postgres).await
             })*
         }
+    };
+    ($($case:ident),* $(,)?) => {
+        $crate::on_both_stores!(@each tokio::test; $($case),*);
     };
 }

@@ -107,4 +107,4 @@ fn group<K: std::hash::Hash + Eq>(pairs: Vec<(K, String)>) -> HashMap<K, Vec<Str
     out
 }
 
-on_both_stores!(a_full_pull_of_50000_customers_and_10000_products_leaves_the_catalog_equal_to_the_simulator);
+dongbo_tests::on_both_stores!(multi_thread: a_full_pull_of_50000_customers_and_10000_products_leaves_the_catalog_equal_to_the_simulator);

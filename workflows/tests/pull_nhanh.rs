@@ -148,7 +148,7 @@ async fn a_full_pull_marks_customers_that_disappeared_as_removed(backend: Backen
     assert_eq!(counts.nhanh_customers_removed, 1);
 }
 
-on_both_stores!(
+dongbo_tests::on_both_stores!(multi_thread:
     an_incremental_pull_reads_only_what_changed_and_misses_nothing,
     a_pull_through_5xx_timeouts_and_throttling_still_completes_exactly,
     a_malformed_page_fails_the_job_with_a_clear_reason,

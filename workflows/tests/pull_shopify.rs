@@ -214,7 +214,7 @@ async fn a_bulk_pull_resumes_at_its_line_in_another_process_and_holds_nothing_on
     rig.assert_no_token_in_events(id, &sim).await;
 }
 
-on_both_stores!(
+dongbo_tests::on_both_stores!(multi_thread:
     a_bulk_pull_resumes_at_its_line_in_another_process_and_holds_nothing_once_done,
     bulk_and_paged_pulls_leave_the_same_exact_catalog,
     an_incremental_shopify_pull_pages_from_the_watermark,

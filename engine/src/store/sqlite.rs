@@ -337,16 +337,17 @@ impl SqliteDriver {
                     Some(conn) => conn,
                     None => held.insert(committer.options.connect().await?),
                 };
-                let result = query.fetch_all(&mut *conn).await.map(|rows| rows.into_iter().next());
+                let result = query.fetch_all(&mut *conn).await;
                 if matches!(&result, Err(e) if !is_fenced(e)) {
                     // Whatever broke, the next commit starts on a new connection.
                     *held = None;
                 }
                 result
             }
-            None => query.fetch_all(&self.pool).await.map(|rows| rows.into_iter().next()),
+            None => query.fetch_all(&self.pool).await,
         };
-        match result {
+        // The statement's one row: the cancel request, if any.
+        match result.map(|rows| rows.into_iter().next()) {
             Ok(cancel) => {
                 self.announce(lease.job_id, last.seq);
                 Ok(cancel.flatten())

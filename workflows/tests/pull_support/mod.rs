@@ -119,22 +119,3 @@ impl Rig {
         }
     }
 }
-
-/// Generates one `#[tokio::test]` per backend for each `case(backend)`.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(dongbo_tests::Backend::Postgres).await
-            })*
-        }
-    };
-}
