@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use dongbo_engine::{BackgroundJob, JobId, JobStatus, SharedStore};
+use rustix::process::{kill_process, Pid, Signal};
 
 /// `dongbo worker --db DB --workers 1 --lease-ms LEASE` with `env` added to its environment
 /// (the upstreams' `NHANH_*`/`SHOPIFY_*`), no input and its output discarded; the caller
@@ -45,9 +46,21 @@ impl WorkerProcess {
         self.pid
     }
 
-    /// Polls job `job` every 20 ms until `due` says so of its row, then kills the process with
+    /// Sends `signal` to the process; a process already gone is not an error here (the caller
+    /// learns of its exit from `try_wait`).
+    fn signal(&self, signal: Signal) {
+        if let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, signal);
+        }
+    }
+
+    /// Polls job `job` every 10 ms until `due` says so of its row, then kills the process with
     /// SIGKILL and waits for it to be gone. Returns the job's row at the kill. An error if the job
     /// finishes first or the process exits on its own.
+    ///
+    /// Each row is read while the process is stopped (SIGSTOP, then SIGCONT unless it is killed):
+    /// it commits nothing between the read that decides and the kill, so the kill lands at
+    /// exactly the state `due` saw — never after a fast job's last commit.
     pub async fn kill_when(
         mut self,
         store: &SharedStore,
@@ -55,6 +68,11 @@ impl WorkerProcess {
         mut due: impl FnMut(&BackgroundJob) -> bool,
     ) -> anyhow::Result<BackgroundJob> {
         loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the worker process exited early with {status}");
+            }
+            // Left stopped on an error: `self` is dropped with it, which kills the process.
+            self.signal(Signal::STOP);
             let row = store.job(job).await?.context("the job vanished")?;
             if due(&row) {
                 break;
@@ -62,10 +80,8 @@ impl WorkerProcess {
             if row.status.is_finished() {
                 bail!("{} finished before the kill ({})", row.job_type, row.status);
             }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the worker process exited early with {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.signal(Signal::CONT);
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.child.start_kill().context("killing the worker process")?;
         self.child.wait().await?;
