@@ -172,7 +172,10 @@ pub struct ClaimedJob {
 /// What happens to the job's queue entry when an append commits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum QueueChange {
-    /// Keep the lease (extended to the given time); the step failure counter resets.
+    /// Keep the lease; the step failure counter resets. The lease runs at least until the middle
+    /// of the first event's time and `lease_until`: PostgreSQL extends it to `lease_until` on
+    /// every step, SQLite only when less than half of it is left, so that most steps do not
+    /// write the queue row (migration 0024); the heartbeat renews it in between.
     Continue {
         /// New lease expiry.
         lease_until: DateTime<Utc>,

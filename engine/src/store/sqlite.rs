@@ -23,7 +23,8 @@ use super::checkpointer::Checkpointer;
 use super::core::Core;
 use super::driver::{Driver, DueJob, QueueEntry, WaitingRow};
 use super::{
-    queue_state, Append, ClaimRequest, Db, EntityTouch, JobFilter, Lease, NewJob, Notice, Result, StoreError, StoreTx,
+    queue_state, Append, ClaimRequest, Db, EntityTouch, JobFilter, Lease, NewJob, Notice, QueueChange, Result,
+    StoreError, StoreTx,
 };
 use crate::event::{EntityRef, Event, EventPayload, NewEvent};
 use crate::ids::{JobId, WorkerId};
@@ -107,6 +108,13 @@ fn due_where(request: &ClaimRequest<'_>) -> String {
            AND (concurrency_key IS NULL OR key_held IS NOT NULL
                 OR NOT EXISTS (SELECT 1 FROM job_queue h WHERE h.key_held = q.concurrency_key))"
     )
+}
+
+/// A job's last sequence number, for its queue row `row`: the largest in `events`. A step that
+/// keeps its lease does not write its queue row (migration 0024), so the row's `last_seq` is
+/// only as of its last write; it stands in when the job's events were pruned.
+fn current_seq(row: &str) -> String {
+    format!("COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.job_id = {row}.job_id), {row}.last_seq)")
 }
 
 /// Binds [`due_where`]'s parameters.
@@ -232,32 +240,40 @@ async fn insert_events(
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Fenced(job_id));
         }
-        let position = inserted.last_insert_rowid();
         if let EventPayload::StepCompleted(_) = &e.payload {
-            if !touched.is_empty() {
-                // One statement for all of them, as one JSON array of [key, action]: a step may
-                // touch thousands of records.
-                let rows: Vec<(String, &str)> = touched.iter().map(|t| (t.key(), t.action.as_str())).collect();
-                let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                sqlx::query(
-                    "INSERT INTO event_entities (position, job_id, entity_key, action)
-                     SELECT ?1, ?2, e.value ->> 0, e.value ->> 1 FROM json_each(?3) e ORDER BY e.key",
-                )
-                .bind(position)
-                .bind(job_id.to_string())
-                .bind(rows)
-                .execute(&mut *conn)
-                .await?;
-            }
+            file_touched(conn, job_id, inserted.last_insert_rowid(), touched).await?;
         }
     }
     Ok(())
 }
 
-/// The common step commit — no local writes, no audit entries — as one statement (the
-/// `step_commits` view of migrations 0016, 0022 and 0023, whose trigger fences, moves the queue row,
-/// appends the events and saves the projection row, all or nothing), whose `RETURNING` reads a
-/// pending cancel request after the trigger ran, inside the commit. Parameters: ?1 job, ?2
+/// Files the records a step touched in the audit index, under its `StepCompleted` at
+/// `position`: one statement for all of them, as one JSON array of [key, action] (a step may
+/// touch thousands of records).
+async fn file_touched(conn: &mut SqliteConnection, job_id: JobId, position: i64, touched: &[EntityRef]) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, &str)> = touched.iter().map(|t| (t.key(), t.action.as_str())).collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO event_entities (position, job_id, entity_key, action)
+         SELECT ?1, ?2, e.value ->> 0, e.value ->> 1 FROM json_each(?3) e ORDER BY e.key",
+    )
+    .bind(position)
+    .bind(job_id.to_string())
+    .bind(rows)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A step commit as one statement (the `step_commits` view of migrations 0016, 0022 and 0023,
+/// whose trigger, made again by 0024, fences, moves the queue row when the step gives the lease up
+/// or must renew it, appends the events and saves the projection row, all or nothing), whose
+/// `RETURNING` reads a pending cancel request after the trigger ran, inside the commit. The
+/// whole commit when the step has no local writes and no audit entries; else the first statement
+/// of its transaction. Parameters: ?1 job, ?2
 /// worker, ?3 attempt, ?4 expected previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first
 /// event (type, payload, time, actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if
 /// none), ?13… the projection row after them. Fetched whole (`fetch_all`), never with
@@ -281,6 +297,61 @@ fn is_fenced(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains(FENCED) || d.is_unique_violation())
 }
 
+/// [`STEP_COMMIT`] bound for `lease`'s append of `first` and the events after it, `more`, and
+/// the projection row `j` after them.
+fn step_commit<'q>(
+    lease: &'q Lease,
+    queue: QueueChange,
+    (first, more): (&'q NewEvent, &'q [NewEvent]),
+    j: &'q BackgroundJob,
+) -> sqlx::query::QueryScalar<'q, Sqlite, Option<String>, SqliteArguments<'q>> {
+    let (mode, at) = queue.mode();
+    let last = more.last().unwrap_or(first);
+    // The first event in columns of its own, the others (a finish, a failure) as JSON.
+    let more: Vec<Value> = more
+        .iter()
+        .map(|e| serde_json::json!([e.seq, e.payload.event_type(), e.payload.to_text(), ms(e.recorded_at), e.actor]))
+        .collect();
+    sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
+        .bind(lease.job_id.to_string())
+        .bind(lease.worker.as_str())
+        .bind(i64::from(lease.attempt))
+        .bind(first.seq - 1)
+        .bind(last.seq)
+        .bind(mode)
+        .bind(at.map(ms))
+        .bind(first.payload.event_type())
+        .bind(first.payload.to_text())
+        .bind(ms(first.recorded_at))
+        .bind(first.actor.as_str())
+        .bind((!more.is_empty()).then(|| Value::Array(more).to_string()))
+        .bind(&j.job_type)
+        .bind(j.status.as_str())
+        .bind(j.total)
+        .bind(j.processed)
+        .bind(j.successful)
+        .bind(j.failed)
+        .bind(j.metadata.to_string())
+        .bind(&j.error)
+        .bind(ms(j.created_at))
+        .bind(j.started_at.map(ms))
+        .bind(ms(j.updated_at))
+        .bind(j.completed_at.map(ms))
+        .bind(j.attempts)
+        .bind(j.priority.as_str())
+}
+
+/// A step commit's result: the cancel request its `RETURNING` read, or `Fenced` when the fence
+/// did not hold or a sequence number is taken (someone else appended).
+fn step_committed(job: JobId, result: sqlx::Result<Vec<Option<String>>>) -> Result<Option<String>> {
+    match result {
+        // The statement's one row: the cancel request, if any.
+        Ok(rows) => Ok(rows.into_iter().next().flatten()),
+        Err(e) if is_fenced(&e) => Err(StoreError::Fenced(job)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl SqliteDriver {
     /// A lease holder's commit without local writes or audit entries: one statement, one trip to
     /// the connection's thread ([`STEP_COMMIT`]). The cancel request it returns is read inside
@@ -292,44 +363,10 @@ impl SqliteDriver {
         append: &Append<'_>,
         j: &BackgroundJob,
     ) -> Result<Option<String>> {
-        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+        let [first, more @ ..] = &append.events[..] else {
             return Err(StoreError::Fenced(lease.job_id));
         };
-        let (mode, at) = append.queue.mode();
-        // The first event in columns of its own, the others (a finish, a failure) as JSON.
-        let more: Vec<Value> = append.events[1..]
-            .iter()
-            .map(|e| {
-                serde_json::json!([e.seq, e.payload.event_type(), e.payload.to_text(), ms(e.recorded_at), e.actor])
-            })
-            .collect();
-        let query = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
-            .bind(lease.job_id.to_string())
-            .bind(lease.worker.as_str())
-            .bind(i64::from(lease.attempt))
-            .bind(first.seq - 1)
-            .bind(last.seq)
-            .bind(mode)
-            .bind(at.map(ms))
-            .bind(first.payload.event_type())
-            .bind(first.payload.to_text())
-            .bind(ms(first.recorded_at))
-            .bind(first.actor.as_str())
-            .bind((!more.is_empty()).then(|| Value::Array(more).to_string()))
-            .bind(&j.job_type)
-            .bind(j.status.as_str())
-            .bind(j.total)
-            .bind(j.processed)
-            .bind(j.successful)
-            .bind(j.failed)
-            .bind(j.metadata.to_string())
-            .bind(&j.error)
-            .bind(ms(j.created_at))
-            .bind(j.started_at.map(ms))
-            .bind(ms(j.updated_at))
-            .bind(j.completed_at.map(ms))
-            .bind(j.attempts)
-            .bind(j.priority.as_str());
+        let query = step_commit(lease, append.queue, (first, more), j);
         let result = match &self.committer {
             Some(committer) => {
                 let mut held = committer.conn.lock().await;
@@ -346,16 +383,9 @@ impl SqliteDriver {
             }
             None => query.fetch_all(&self.pool).await,
         };
-        // The statement's one row: the cancel request, if any.
-        match result.map(|rows| rows.into_iter().next()) {
-            Ok(cancel) => {
-                self.announce(lease.job_id, last.seq);
-                Ok(cancel.flatten())
-            }
-            // The fence did not hold, or a sequence number is taken: someone else appended.
-            Err(e) if is_fenced(&e) => Err(StoreError::Fenced(lease.job_id)),
-            Err(e) => Err(e.into()),
-        }
+        let cancel = step_committed(lease.job_id, result)?;
+        self.announce(lease.job_id, more.last().unwrap_or(first).seq);
+        Ok(cancel)
     }
 }
 
@@ -459,9 +489,10 @@ impl Driver for SqliteDriver {
 
     async fn select_due(&self, tx: &mut Self::Tx, request: &ClaimRequest<'_>) -> Result<Option<DueJob>> {
         let sql = format!(
-            "SELECT job_id, job_type, state, attempt, last_seq, step_failures, cancel_requested_by FROM job_queue q
-             WHERE {}
-             ORDER BY priority + (?1 - run_at) / ?2 DESC, run_at, job_id LIMIT 1",
+            "SELECT job_id, job_type, state, attempt, {} AS last_seq, step_failures, cancel_requested_by FROM (
+                 SELECT * FROM job_queue q WHERE {}
+                 ORDER BY priority + (?1 - run_at) / ?2 DESC, run_at, job_id LIMIT 1) d",
+            current_seq("d"),
             due_where(request)
         );
         let q = bind_due(sqlx::query(&sql), request);
@@ -503,11 +534,13 @@ impl Driver for SqliteDriver {
     }
 
     async fn queue_entry(&self, tx: &mut Self::Tx, job: JobId) -> Result<Option<QueueEntry>> {
-        let row =
-            sqlx::query("SELECT state, lease_expires_at, last_seq, concurrency_key FROM job_queue WHERE job_id = ?")
-                .bind(job.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
+        let row = sqlx::query(&format!(
+            "SELECT state, lease_expires_at, {} AS last_seq, concurrency_key FROM job_queue q WHERE job_id = ?",
+            current_seq("q")
+        ))
+        .bind(job.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(QueueEntry {
             state: row.try_get("state")?,
@@ -606,45 +639,30 @@ impl Driver for SqliteDriver {
     }
 
     async fn commit_append(&self, lease: &Lease, append: &Append<'_>, row: &BackgroundJob) -> Result<Option<String>> {
-        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+        let [first, more @ ..] = &append.events[..] else {
             return Err(StoreError::Fenced(lease.job_id));
         };
         if append.effects.is_none() && append.touched.is_empty() {
             return self.commit_in_one_statement(lease, append, row).await;
         }
+        // The same statement, then the audit entries and the local writes, in one transaction.
         let mut tx = self.begin().await?;
-        // Fencing and the queue change in one statement: the row must still be ours, at the
-        // sequence number before ours.
-        let (mode, at) = append.queue.mode();
-        let held: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE job_queue SET
-                 last_seq = ?1,
-                 state = CASE ?2 WHEN 'continue' THEN state WHEN 'retry' THEN 'ready' WHEN 'wait' THEN 'ready' ELSE 'done' END,
-                 run_at = CASE WHEN ?2 IN ('retry', 'wait') THEN ?3 ELSE run_at END,
-                 lease_owner = CASE ?2 WHEN 'continue' THEN lease_owner ELSE NULL END,
-                 lease_expires_at = CASE ?2 WHEN 'continue' THEN ?3 ELSE NULL END,
-                 step_failures = CASE ?2 WHEN 'continue' THEN 0 WHEN 'wait' THEN 0 WHEN 'retry' THEN step_failures + 1 ELSE step_failures END,
-                 key_held = CASE ?2 WHEN 'finish' THEN NULL ELSE key_held END
-             WHERE job_id = ?4 AND state = 'leased' AND lease_owner = ?5 AND attempt = ?6 AND last_seq = ?7
-             RETURNING cancel_requested_by",
-        )
-        .bind(last.seq)
-        .bind(mode)
-        .bind(at.map(ms))
-        .bind(lease.job_id.to_string())
-        .bind(lease.worker.as_str())
-        .bind(i64::from(lease.attempt))
-        .bind(first.seq - 1)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(cancel_requested) = held else {
-            return Err(StoreError::Fenced(lease.job_id));
-        };
-        insert_events(&mut tx, lease.job_id, &append.events, &append.touched).await?;
-        save_job(&mut tx, row).await?;
+        let result = step_commit(lease, append.queue, (first, more), row).fetch_all(&mut *tx).await;
+        let cancel_requested = step_committed(lease.job_id, result)?;
+        if !append.touched.is_empty() {
+            if let Some(step) = append.events.iter().find(|e| matches!(e.payload, EventPayload::StepCompleted(_))) {
+                let position: i64 = sqlx::query_scalar("SELECT position FROM events WHERE job_id = ? AND seq = ?")
+                    .bind(lease.job_id.to_string())
+                    .bind(step.seq)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                file_touched(&mut tx, lease.job_id, position, &append.touched).await?;
+            }
+        }
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Sqlite(&mut tx)).await?;
         }
+        let last = more.last().unwrap_or(first);
         self.commit(tx, Some((lease.job_id, last.seq))).await?;
         Ok(cancel_requested)
     }

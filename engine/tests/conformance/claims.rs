@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dongbo_engine::event::{EventPayload, NewEvent, Progress, StepCompleted};
 use dongbo_engine::example::{example_stats, EXAMPLE_COUNT};
-use dongbo_engine::store::{Append, QueueChange};
+use dongbo_engine::store::{Append, Committed, Lease, QueueChange};
 use dongbo_engine::{Engine, JobRequest, JobStatus, RunOutcome, StoreError, WorkerId};
 use serde_json::json;
 
@@ -139,6 +139,101 @@ pub async fn a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one
         }
         other => panic!("expected JobClaimed, got {other:?}"),
     }
+}
+
+/// A `StepCompleted` at `seq`, recorded at `at` by worker `a`.
+fn step_at(seq: i64, at: chrono::DateTime<chrono::Utc>) -> NewEvent {
+    NewEvent { recorded_at: at, ..step_event(seq) }
+}
+
+/// Appends a step at `seq` under `lease`, recorded now, with the queue change `queue`.
+async fn append_step(h: &Harness, lease: &Lease, seq: i64, queue: QueueChange) -> Result<Committed, StoreError> {
+    let events = vec![step_at(seq, h.clock.now_ts())];
+    h.store.append(lease, Append { events, effects: None, touched: Vec::new(), queue, row: None }).await
+}
+
+pub async fn a_step_that_keeps_its_lease_leaves_at_least_half_of_it(h: Harness) {
+    let engine = h.engine();
+    let job = h.request_example(&engine, json!({"items": 10})).await;
+    let lease = lease_chrono(Duration::from_secs(30));
+    let (a, b) = (WorkerId::new("a"), WorkerId::new("b"));
+    let now = h.clock.now_ts();
+    let claimed = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().unwrap();
+    let mut seq = claimed.next_seq;
+    let mut next_step = |h: &Harness, seconds: u64| {
+        h.clock.advance(Duration::from_secs(seconds));
+        seq += 1;
+        (seq - 1, QueueChange::Continue { lease_until: h.clock.now_ts() + lease })
+    };
+
+    // Twenty seconds on, a third of the lease is left: A's step renews it (to fifty seconds).
+    let (s1, keep) = next_step(&h, 20);
+    append_step(&h, &claimed.lease, s1, keep).await.expect("A's first step");
+    // At forty seconds the claim's lease would be over; the renewed one holds.
+    let (s2, keep) = next_step(&h, 20);
+    let now = h.clock.now_ts();
+    assert!(h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().is_none(), "the step renewed it");
+    // With ten seconds left this step renews it again (to seventy); five seconds later one with
+    // more than half of it left may leave it, but never so that it ends before the middle of the
+    // step's time and the end it asked for (sixty).
+    append_step(&h, &claimed.lease, s2, keep).await.expect("A's second step");
+    let (s3, keep) = next_step(&h, 5);
+    append_step(&h, &claimed.lease, s3, keep).await.expect("A's third step");
+    h.clock.advance(Duration::from_secs(24));
+    let now = h.clock.now_ts();
+    assert!(h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().is_none(), "69 s: still A's");
+    // A goes silent: once the lease it holds is over (seventy or seventy-five seconds), B takes
+    // over, after A's last step.
+    h.clock.advance(Duration::from_secs(7));
+    let now = h.clock.now_ts();
+    let taken = h.store.claim(&b, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().unwrap();
+    assert_eq!((taken.lease.attempt, taken.next_seq), (2, s3 + 2), "B's claim follows A's last step");
+    let late = append_step(&h, &claimed.lease, s3 + 1, QueueChange::Continue { lease_until: now + lease }).await;
+    assert!(matches!(late, Err(StoreError::Fenced(_))), "A's lease is gone: {late:?}");
+    assert_eq!(h.events(job).await.len() as i64, s3 + 1);
+}
+
+pub async fn a_step_that_commits_after_failures_resets_their_count(h: Harness) {
+    let engine = h.engine();
+    h.request_example(&engine, json!({"items": 10})).await;
+    let lease = lease_chrono(Duration::from_secs(30));
+    let a = WorkerId::new("a");
+    let now = h.clock.now_ts();
+    let claimed = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().unwrap();
+    assert_eq!(claimed.step_failures, 0);
+
+    // The step fails and is retried a second on; the retry's claim counts one failure.
+    let failed = NewEvent {
+        seq: claimed.next_seq,
+        payload: EventPayload::StepFailed(dongbo_engine::event::StepFailed {
+            v: 1,
+            step: "count".into(),
+            attempt: 1,
+            error: "upstream down".into(),
+            retryable: true,
+            next_retry_at: Some(now + chrono::Duration::seconds(1)),
+        }),
+        recorded_at: now,
+        actor: "a".into(),
+    };
+    let queue = QueueChange::RetryAt { run_at: now + chrono::Duration::seconds(1) };
+    h.store
+        .append(&claimed.lease, Append { events: vec![failed], effects: None, touched: Vec::new(), queue, row: None })
+        .await
+        .expect("the failure");
+    h.clock.advance(Duration::from_secs(1));
+    let now = h.clock.now_ts();
+    let retry = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().unwrap();
+    assert_eq!(retry.step_failures, 1);
+
+    // Its step commits and keeps the lease; then A dies. The next claim counts no failure.
+    append_step(&h, &retry.lease, retry.next_seq, QueueChange::Continue { lease_until: now + lease })
+        .await
+        .expect("the retried step");
+    h.clock.advance(Duration::from_secs(31));
+    let now = h.clock.now_ts();
+    let taken = h.store.claim(&a, &[EXAMPLE_COUNT], now, now + lease).await.unwrap().unwrap();
+    assert_eq!((taken.lease.attempt, taken.step_failures), (3, 0), "the committed step reset the count");
 }
 
 fn lease_chrono(d: Duration) -> chrono::Duration {

@@ -44,6 +44,8 @@ conformance!(
     claims::a_step_commits_its_writes_with_its_event_or_not_at_all,
     claims::a_worker_whose_lease_was_taken_over_cannot_commit_and_leaves_nothing_behind,
     claims::a_heartbeat_keeps_the_lease_and_a_silent_worker_loses_it_within_one_period,
+    claims::a_step_that_keeps_its_lease_leaves_at_least_half_of_it,
+    claims::a_step_that_commits_after_failures_resets_their_count,
     claims::a_running_worker_keeps_its_job_from_others_by_heartbeat,
     claims::graceful_shutdown_releases_the_lease_for_an_immediate_resume,
     claims::an_idle_workers_poll_takes_no_write_lock_and_a_due_job_is_still_claimed,
