@@ -4,7 +4,7 @@
 //! and, with `synchronous = NORMAL`, flushes the log before and the file after. SQLite runs one
 //! inside whichever commit takes the log past `wal_autocheckpoint` pages, and that commit waits
 //! for the flushes of everything written since the last one: at five 4 KB pages a step (before
-//! migration 0023; four since), one step commit in a few hundred stalled for 5–17 ms, about a
+//! migration 0023; three since 0024), one step commit in a few hundred stalled for 5–17 ms, about a
 //! third of the steps' time in `dongbo bench engine`. The checkpointer runs passive checkpoints on
 //! a connection of its own, every few milliseconds while the log grows, so the flushing happens
 //! beside the commits; the commit that crosses the threshold still checkpoints (that is what lets

@@ -71,11 +71,11 @@ impl Core<SqliteDriver> {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // A step commit writes four pages (its event, the event's key, the queue row, the
-            // projection) where a one-row insert writes one: the commit that takes the log past
-            // 4,000 pages (16 MB) rather than SQLite's 1,000 checkpoints it, about as rarely per
-            // commit as a one-page commit does. The checkpointer (below) has by then copied and
-            // flushed most of it.
+            // A step commit writes three pages (its event, the event's key, the projection; the
+            // queue row too before migration 0024) where a one-row insert writes one: the commit
+            // that takes the log past 4,000 pages (16 MB) rather than SQLite's 1,000 checkpoints
+            // it, at most about as often per commit as a one-page commit does. The checkpointer
+            // (below) has by then copied and flushed most of it.
             .pragma("wal_autocheckpoint", "4000");
         // An in-memory database exists once per connection, so it gets exactly one. A file's
         // connection does not go stale while it idles, so a checkout does not ping it first (a
