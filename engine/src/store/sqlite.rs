@@ -186,8 +186,33 @@ async fn load_job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Backg
     row.as_ref().map(job_from_row).transpose()
 }
 
+/// `$query` with the projection row `$j`'s columns after its id bound next, in the order of
+/// `background_jobs` (type, status, total, processed, successful, failed, metadata, error,
+/// created_at, started_at, updated_at, completed_at, attempts, priority). A macro: sqlx's query
+/// types share no trait for `bind`.
+macro_rules! bind_row {
+    ($query:expr, $j:expr) => {{
+        let j: &BackgroundJob = $j;
+        $query
+            .bind(&j.job_type)
+            .bind(j.status.as_str())
+            .bind(j.total)
+            .bind(j.processed)
+            .bind(j.successful)
+            .bind(j.failed)
+            .bind(j.metadata.to_string())
+            .bind(&j.error)
+            .bind(ms(j.created_at))
+            .bind(j.started_at.map(ms))
+            .bind(ms(j.updated_at))
+            .bind(j.completed_at.map(ms))
+            .bind(j.attempts)
+            .bind(j.priority.as_str())
+    }};
+}
+
 async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO background_jobs (id, type, status, total, processed, successful, failed, metadata, error,
              created_at, started_at, updated_at, completed_at, attempts, priority)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -198,23 +223,8 @@ async fn save_job(conn: &mut SqliteConnection, j: &BackgroundJob) -> Result<()> 
              started_at = excluded.started_at, updated_at = excluded.updated_at,
              completed_at = excluded.completed_at, attempts = excluded.attempts",
     )
-    .bind(j.id.to_string())
-    .bind(&j.job_type)
-    .bind(j.status.as_str())
-    .bind(j.total)
-    .bind(j.processed)
-    .bind(j.successful)
-    .bind(j.failed)
-    .bind(j.metadata.to_string())
-    .bind(&j.error)
-    .bind(ms(j.created_at))
-    .bind(j.started_at.map(ms))
-    .bind(ms(j.updated_at))
-    .bind(j.completed_at.map(ms))
-    .bind(j.attempts)
-    .bind(j.priority.as_str())
-    .execute(conn)
-    .await?;
+    .bind(j.id.to_string());
+    bind_row!(query, j).execute(conn).await?;
     Ok(())
 }
 
@@ -312,7 +322,7 @@ fn step_commit<'q>(
         .iter()
         .map(|e| serde_json::json!([e.seq, e.payload.event_type(), e.payload.to_text(), ms(e.recorded_at), e.actor]))
         .collect();
-    sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
+    let query = sqlx::query_scalar::<_, Option<String>>(STEP_COMMIT)
         .bind(lease.job_id.to_string())
         .bind(lease.worker.as_str())
         .bind(i64::from(lease.attempt))
@@ -324,21 +334,8 @@ fn step_commit<'q>(
         .bind(first.payload.to_text())
         .bind(ms(first.recorded_at))
         .bind(first.actor.as_str())
-        .bind((!more.is_empty()).then(|| Value::Array(more).to_string()))
-        .bind(&j.job_type)
-        .bind(j.status.as_str())
-        .bind(j.total)
-        .bind(j.processed)
-        .bind(j.successful)
-        .bind(j.failed)
-        .bind(j.metadata.to_string())
-        .bind(&j.error)
-        .bind(ms(j.created_at))
-        .bind(j.started_at.map(ms))
-        .bind(ms(j.updated_at))
-        .bind(j.completed_at.map(ms))
-        .bind(j.attempts)
-        .bind(j.priority.as_str())
+        .bind((!more.is_empty()).then(|| Value::Array(more).to_string()));
+    bind_row!(query, j)
 }
 
 /// A step commit's result: the cancel request its `RETURNING` read, or `Fenced` when the fence
