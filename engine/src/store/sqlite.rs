@@ -281,15 +281,14 @@ async fn file_touched(conn: &mut SqliteConnection, job_id: JobId, position: i64,
 /// A step commit as one statement (the `step_commits` view of migrations 0016, 0022 and 0023,
 /// whose trigger, made again by 0024, fences, moves the queue row when the step gives the lease up
 /// or must renew it, appends the events and saves the projection row, all or nothing), whose
-/// `RETURNING` reads a pending cancel request after the trigger ran, inside the commit. The
-/// whole commit when the step has no local writes and no audit entries; else the first statement
-/// of its transaction. Parameters: ?1 job, ?2
-/// worker, ?3 attempt, ?4 expected previous seq, ?5 last seq, ?6 mode, ?7 time, ?8–?11 the first
-/// event (type, payload, time, actor; its seq is ?4 + 1), ?12 the events after it (JSON, NULL if
-/// none), ?13… the projection row after them. Fetched whole (`fetch_all`), never with
-/// `fetch_optional`: sqlx would stop the statement at its row, before its end, and the commit
-/// would then happen when sqlx resets it, which drops the commit's error
-/// (`engine/tests/sqlite_commit_failure.rs`).
+/// `RETURNING` reads a pending cancel request after the trigger ran, inside the commit: the whole
+/// commit of a step without local writes or audit entries, else the first statement of its
+/// transaction. Parameters: ?1 job, ?2 worker, ?3 attempt, ?4 expected previous seq, ?5 last
+/// seq, ?6 mode, ?7 time, ?8–?11 the first event (type, payload, time, actor; its seq is ?4 + 1),
+/// ?12 the events after it (JSON, NULL if none), ?13… the projection row after them. Fetched
+/// whole (`fetch_all`), never with `fetch_optional`: sqlx would stop the statement at its row,
+/// before its end, and the commit would then happen when sqlx resets it, which drops the
+/// commit's error (`engine/tests/sqlite_commit_failure.rs`).
 const STEP_COMMIT: &str = "INSERT INTO step_commits (job_id, worker, attempt, after_seq, last_seq, mode, at,
         event_type, payload, recorded_at, actor, more_events,
         type, status, total, processed, successful, failed, metadata, error, created_at, started_at, updated_at,

@@ -12,8 +12,10 @@
 //!   run three times right before the job; the median counts. Target: the job within 1.5 × the
 //!   floor (issue 17). The bare join with every (Nhanh id, Shopify id, key) row fetched
 //!   (`bare_key_join`), the old baseline, is kept as an information row. For `sql`, rows
-//!   without a target say where the time goes: the job as a dry run, and the join written into
-//!   a copy of the mapping table and into the keyed table without audit rows.
+//!   without a target say where the time goes: the job as a dry run, the join written into
+//!   a copy of the mapping table and into the keyed table without audit rows, and the floor
+//!   with the matching rule applied in SQL (`JoinFloor::DecidedWithAudit`: what the cheapest
+//!   job that decides must do, without its engine).
 //!   Before either runs, the catalog is settled as it is some time after pulls that take
 //!   minutes: SQLite's write-ahead log checkpointed, PostgreSQL's tables analysed (autovacuum's
 //!   work; `settle`), and the store reopened, so no connection carries the fill's state.
@@ -95,6 +97,7 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: Strategy, n: u64) -
     if strategy == Strategy::Sql {
         let copy = written_join(&store.db(), JoinFloor::MappingCopy).await?;
         let keyed = written_join(&store.db(), JoinFloor::KeyedOnly).await?;
+        let decided = written_join(&store.db(), JoinFloor::DecidedWithAudit).await?;
         let t = Instant::now();
         let request = matching::CUSTOMERS.request(&MatchInput { strategy, dry_run: true, batch_size: None })?;
         run_to_end(&engine, request, WorkerConfig::new(WorkerId::new("bench-matching"))).await?;
@@ -103,13 +106,19 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: Strategy, n: u64) -
             "matching",
             &format!(
                 "on {}: the join written as mappings {copy:.3} s, keyed by the Nhanh id {keyed:.3} s, keyed with \
-                 its audit rows (the floor) {floor:.3} s (medians of 3), the sql dry run {dry:.2} s",
+                 its audit rows (the floor) {floor:.3} s, decided in SQL and written as the floor {decided:.3} s \
+                 (medians of 3), the sql dry run {dry:.2} s",
                 backend.name(),
             ),
         );
         rows.push(Row::info(name("sql dry run"), dry, floor));
         rows.push(Row::info(format!("join written as mappings {n}×{n} s ({})", backend.name()), copy, floor));
         rows.push(Row::info(format!("join written keyed by Nhanh id {n}×{n} s ({})", backend.name()), keyed, floor));
+        rows.push(Row::info(
+            format!("join decided in SQL, written as the floor {n}×{n} s ({})", backend.name()),
+            decided,
+            floor,
+        ));
     }
     let t = Instant::now();
     let request = matching::CUSTOMERS.request(&MatchInput { strategy, ..MatchInput::default() })?;

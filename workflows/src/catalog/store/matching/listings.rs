@@ -150,7 +150,44 @@ pub enum JoinFloor {
     /// and position, removed before the next run), as a match step files each mapping it
     /// writes.
     KeyedWithAudit,
+    /// [`JoinFloor::KeyedWithAudit`] with the matching rule applied in the database: only the
+    /// pairs of records that are each other's sole candidate are written ([`DECIDED`]). What the
+    /// cheapest job that decides, all in SQL and without its engine, must do; for the benchmark's
+    /// information (eligibility aside, as in the other floors: no record is mapped by hand).
+    DecidedWithAudit,
 }
+
+/// The matching rule in SQL, for [`JoinFloor::DecidedWithAudit`], into `{table}` (`n`, `s`, `k`):
+/// first the pairs of a key held by one record a side, each holding no other key (most of a
+/// catalog: a join and two probes of the key indexes per row); then, for the other records, their
+/// candidates over all their keys counted (window counts over the distinct linked pairs, no
+/// self-join for a planner to misjudge), a pair written when each is the other's only one.
+const DECIDED: [&str; 2] = [
+    "INSERT INTO {table} (n, s, k)
+     SELECT x.{nid}, y.{sid}, x.{key} FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
+      WHERE x.key_count = 1 AND y.key_count = 1
+        AND NOT EXISTS (SELECT 1 FROM {nk} x2 WHERE x2.{key} = x.{key} AND x2.{nid} <> x.{nid})
+        AND NOT EXISTS (SELECT 1 FROM {sk} y2 WHERE y2.{key} = y.{key} AND y2.{sid} <> y.{sid})
+     ON CONFLICT (n) DO NOTHING",
+    "INSERT INTO {table} (n, s, k)
+     WITH shared AS (
+       SELECT {key} AS k FROM {nk} GROUP BY {key} HAVING COUNT(*) > 1
+       UNION SELECT {key} FROM {sk} GROUP BY {key} HAVING COUNT(*) > 1),
+     rest AS (
+       SELECT x.{nid} AS n, y.{sid} AS s FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
+        WHERE x.key_count > 1 OR y.key_count > 1 OR x.{key} IN (SELECT k FROM shared)),
+     pairs AS (
+       SELECT x.{nid} AS n, y.{sid} AS s, x.{key} AS k FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
+        WHERE x.{nid} IN (SELECT n FROM rest)
+       UNION
+       SELECT x.{nid}, y.{sid}, x.{key} FROM {nk} x JOIN {sk} y ON y.{key} = x.{key}
+        WHERE y.{sid} IN (SELECT s FROM rest)),
+     linked AS (SELECT n, s, MIN(k) AS k FROM pairs GROUP BY n, s)
+     SELECT n, s, k FROM (
+       SELECT n, s, k, COUNT(*) OVER (PARTITION BY n) AS of_n, COUNT(*) OVER (PARTITION BY s) AS of_s FROM linked
+     ) c WHERE of_n = 1 AND of_s = 1
+     ON CONFLICT (n) DO NOTHING",
+];
 
 /// The floor of a job that must write what it decides: the same bare join, its rows written
 /// in one statement into `floor`'s table, emptied first, a key pair per Nhanh record (the
@@ -165,7 +202,7 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
             kind.sql("x.{nid}, y.{sid}, 'join', x.{key}, NULL, 'PENDING', 0"),
             kind.sql("{map_n}"),
         ),
-        JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit => {
+        JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit | JoinFloor::DecidedWithAudit => {
             (kind.sql("{map}_join_keyed"), "n, s, k".into(), kind.sql("x.{nid}, y.{sid}, x.{key}"), "n".into())
         }
     };
@@ -173,10 +210,13 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
         MatchKind::Customers => "nhanh_customer",
         MatchKind::Products => "nhanh_product",
     };
-    let insert = kind.sql(&format!(
-        "INSERT INTO {table} ({columns}) SELECT {values} FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
-         ON CONFLICT ({unique}) DO NOTHING"
-    ));
+    let inserts: Vec<String> = match floor {
+        JoinFloor::DecidedWithAudit => DECIDED.iter().map(|sql| kind.sql(&sql.replace("{table}", &table))).collect(),
+        _ => vec![kind.sql(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {values} FROM {{nk}} x JOIN {{sk}} y ON y.{{key}} = x.{{key}} WHERE true
+             ON CONFLICT ({unique}) DO NOTHING"
+        ))],
+    };
     let map = kind.sql("{map}");
     on_db!(db, |pool, d| {
         let mut conn = pool.acquire().await?;
@@ -198,7 +238,7 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
             .map(|statement| statement.replace(&map, &table))
             .collect(),
             // SQLite's `INTEGER PRIMARY KEY` is the rowid itself: no index beside the table.
-            (JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit, pg) => {
+            (JoinFloor::KeyedOnly | JoinFloor::KeyedWithAudit | JoinFloor::DecidedWithAudit, pg) => {
                 let id = if pg { "BIGINT" } else { "INTEGER" };
                 vec![format!("CREATE TABLE IF NOT EXISTS {table} (n {id} PRIMARY KEY, s TEXT, k TEXT)")]
             }
@@ -209,9 +249,12 @@ pub async fn key_join_written(db: &Db, kind: MatchKind, floor: JoinFloor) -> R<(
         let empty = if d.postgres() { "TRUNCATE" } else { "DELETE FROM" };
         sqlx::query(&format!("{empty} {table}")).execute(&mut *conn).await?;
         let job = || d.job(floor_job());
-        let audit = floor == JoinFloor::KeyedWithAudit;
+        let audit = matches!(floor, JoinFloor::KeyedWithAudit | JoinFloor::DecidedWithAudit);
         let t = std::time::Instant::now();
-        let rows = sqlx::query(&insert).execute(&mut *conn).await?.rows_affected();
+        let mut rows = 0;
+        for insert in &inserts {
+            rows += sqlx::query(insert).execute(&mut *conn).await?.rows_affected();
+        }
         if audit {
             // One audit row per mapping written, as the engine files a step's touched records.
             sqlx::query(&format!(
