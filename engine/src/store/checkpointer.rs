@@ -4,12 +4,12 @@
 //! and, with `synchronous = NORMAL`, flushes the log before and the file after. SQLite runs one
 //! inside whichever commit takes the log past `wal_autocheckpoint` pages, and that commit waits
 //! for the flushes of everything written since the last one: at five 4 KB pages a step (before
-//! migration 0023; three since 0024), one step commit in a few hundred stalled for 5–17 ms, about a
-//! third of the steps' time in `dongbo bench engine`. The checkpointer runs passive checkpoints on
-//! a connection of its own, every few milliseconds while the log grows, so the flushing happens
-//! beside the commits; the commit that crosses the threshold still checkpoints (that is what lets
-//! SQLite start the log over), but finds almost everything already copied and flushed. A passive
-//! checkpoint waits for no lock and blocks no reader or writer.
+//! migration 0023; four until 0024, three since), one step commit in a few hundred stalled for
+//! 5–17 ms, about a third of the steps' time in `dongbo bench engine`. The checkpointer runs
+//! passive checkpoints on a connection of its own, every few milliseconds while the log grows, so
+//! the flushing happens beside the commits; the commit that crosses the threshold still
+//! checkpoints (that is what lets SQLite start the log over), but finds almost everything already
+//! copied and flushed. A passive checkpoint waits for no lock and blocks no reader or writer.
 
 use std::time::Duration;
 
