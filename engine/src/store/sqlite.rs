@@ -306,6 +306,9 @@ fn is_fenced(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains(FENCED) || d.is_unique_violation())
 }
 
+/// [`STEP_COMMIT`] with its parameters bound.
+type StepCommit<'q> = sqlx::query::QueryScalar<'q, Sqlite, Option<String>, SqliteArguments<'q>>;
+
 /// [`STEP_COMMIT`] bound for `lease`'s append of `first` and the events after it, `more`, and
 /// the projection row `j` after them.
 fn step_commit<'q>(
@@ -313,7 +316,7 @@ fn step_commit<'q>(
     queue: QueueChange,
     (first, more): (&'q NewEvent, &'q [NewEvent]),
     j: &'q BackgroundJob,
-) -> sqlx::query::QueryScalar<'q, Sqlite, Option<String>, SqliteArguments<'q>> {
+) -> StepCommit<'q> {
     let (mode, at) = queue.mode();
     let last = more.last().unwrap_or(first);
     // The first event in columns of its own, the others (a finish, a failure) as JSON.
@@ -349,20 +352,16 @@ fn step_committed(job: JobId, result: sqlx::Result<Vec<Option<String>>>) -> Resu
 }
 
 impl SqliteDriver {
-    /// A lease holder's commit without local writes or audit entries: one statement, one trip to
-    /// the connection's thread ([`STEP_COMMIT`]). The cancel request it returns is read inside
-    /// the commit: only a lease holder's job can carry one, and this lease holder acts on it at
-    /// its next step boundary either way.
+    /// A lease holder's commit without local writes or audit entries: the bound [`STEP_COMMIT`]
+    /// alone, one trip to the connection's thread; `last_seq` is announced once it has committed.
+    /// The cancel request it returns is read inside the commit: only a lease holder's job can
+    /// carry one, and this lease holder acts on it at its next step boundary either way.
     async fn commit_in_one_statement(
         &self,
-        lease: &Lease,
-        append: &Append<'_>,
-        j: &BackgroundJob,
+        job: JobId,
+        query: StepCommit<'_>,
+        last_seq: i64,
     ) -> Result<Option<String>> {
-        let [first, more @ ..] = &append.events[..] else {
-            return Err(StoreError::Fenced(lease.job_id));
-        };
-        let query = step_commit(lease, append.queue, (first, more), j);
         let result = match &self.committer {
             Some(committer) => {
                 let mut held = committer.conn.lock().await;
@@ -379,8 +378,8 @@ impl SqliteDriver {
             }
             None => query.fetch_all(&self.pool).await,
         };
-        let cancel = step_committed(lease.job_id, result)?;
-        self.announce(lease.job_id, more.last().unwrap_or(first).seq);
+        let cancel = step_committed(job, result)?;
+        self.announce(job, last_seq);
         Ok(cancel)
     }
 }
@@ -638,13 +637,14 @@ impl Driver for SqliteDriver {
         let [first, more @ ..] = &append.events[..] else {
             return Err(StoreError::Fenced(lease.job_id));
         };
+        let last_seq = more.last().unwrap_or(first).seq;
+        let statement = step_commit(lease, append.queue, (first, more), row);
         if append.effects.is_none() && append.touched.is_empty() {
-            return self.commit_in_one_statement(lease, append, row).await;
+            return self.commit_in_one_statement(lease.job_id, statement, last_seq).await;
         }
         // The same statement, then the audit entries and the local writes, in one transaction.
         let mut tx = self.begin().await?;
-        let result = step_commit(lease, append.queue, (first, more), row).fetch_all(&mut *tx).await;
-        let cancel_requested = step_committed(lease.job_id, result)?;
+        let cancel_requested = step_committed(lease.job_id, statement.fetch_all(&mut *tx).await)?;
         if !append.touched.is_empty() {
             if let Some(step) = append.events.iter().find(|e| matches!(e.payload, EventPayload::StepCompleted(_))) {
                 let position: i64 = sqlx::query_scalar("SELECT position FROM events WHERE job_id = ? AND seq = ?")
@@ -658,8 +658,7 @@ impl Driver for SqliteDriver {
         if let Some(effects) = append.effects {
             effects.apply(StoreTx::Sqlite(&mut tx)).await?;
         }
-        let last = more.last().unwrap_or(first);
-        self.commit(tx, Some((lease.job_id, last.seq))).await?;
+        self.commit(tx, Some((lease.job_id, last_seq))).await?;
         Ok(cancel_requested)
     }
 
