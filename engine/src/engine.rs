@@ -11,7 +11,7 @@ use crate::ids::JobId;
 use crate::job::{BackgroundJob, JobStatus};
 use crate::queue::{Priority, QueuePolicy};
 use crate::store::{NewJob, QueuedJob, Requested, SharedStore, StoreError};
-use crate::worker::{FinishHooks, RunOutcome, Worker, WorkerConfig};
+use crate::worker::{FinishHook, FinishHooks, RunOutcome, Worker, WorkerConfig};
 use crate::workflow::Registry;
 
 /// Why a request was refused.
@@ -65,10 +65,6 @@ pub struct Engine {
     queue: QueuePolicy,
     finish_hooks: FinishHooks,
 }
-
-/// Called by a worker of this engine after a job it ran ended (completed, failed or
-/// cancelled), with the job and how it ended; see [`Engine::on_finish`].
-pub type FinishHook = Arc<dyn Fn(JobId, RunOutcome) -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static>;
 
 impl Engine {
     /// An engine on the wall clock.

@@ -225,7 +225,7 @@ pub struct JobResumed {
     #[serde(default)]
     pub reason: Option<String>,
     /// The status it had stopped in (`FAILED` or `CANCELLED`).
-    pub previous_status: crate::job::JobStatus,
+    pub previous_status: crate::status::JobStatus,
     /// The sequence number of the checkpoint it continues from (`None` = from the start).
     #[serde(default)]
     pub from_checkpoint: Option<i64>,

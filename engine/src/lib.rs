@@ -36,13 +36,14 @@ pub mod ids;
 pub mod job;
 pub mod queue;
 pub mod retry;
+mod status;
 pub mod store;
 pub mod supervisor;
 pub mod worker;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use engine::{Engine, EngineError, FinishHook, JobRequest};
+pub use engine::{Engine, EngineError, JobRequest};
 pub use event::{EntityRef, Event, EventPayload, Progress};
 pub use ids::{JobId, WorkerId};
 pub use job::{BackgroundJob, JobStatus};
@@ -52,5 +53,5 @@ pub use store::{
     connect, open, Db, Existing, JobFilter, QueuedJob, Requested, SharedStore, Store, StoreError, StoreTx,
 };
 pub use supervisor::{WorkerHealth, WorkerPool};
-pub use worker::{RunOutcome, ShutdownHandle, Worker, WorkerConfig};
+pub use worker::{FinishHook, RunOutcome, ShutdownHandle, Worker, WorkerConfig};
 pub use workflow::{EffectError, Next, Registry, Step, StepContext, StepEffects, StepError, Workflow};

@@ -102,12 +102,16 @@ pub struct Worker {
     finish_hooks: FinishHooks,
 }
 
-/// The engine's [`crate::engine::FinishHook`]s, shared by the engine's clones and its workers.
+/// Called by a worker of this engine after a job it ran ended (completed, failed or
+/// cancelled), with the job and how it ended; see [`Engine::on_finish`](crate::Engine::on_finish).
+pub type FinishHook = Arc<dyn Fn(JobId, RunOutcome) -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static>;
+
+/// The engine's [`FinishHook`]s, shared by the engine's clones and its workers.
 #[derive(Clone, Default)]
-pub(crate) struct FinishHooks(Arc<std::sync::RwLock<Vec<crate::engine::FinishHook>>>);
+pub(crate) struct FinishHooks(Arc<std::sync::RwLock<Vec<FinishHook>>>);
 
 impl FinishHooks {
-    pub(crate) fn add(&self, hook: crate::engine::FinishHook) {
+    pub(crate) fn add(&self, hook: FinishHook) {
         self.0.write().unwrap_or_else(|e| e.into_inner()).push(hook);
     }
 

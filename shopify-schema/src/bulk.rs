@@ -13,8 +13,7 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::Schema as Compiled;
 
 use crate::deprecation;
-use crate::document::diagnostics;
-use crate::error::{ErrorKind, Location, SchemaError};
+use crate::error::{diagnostics, ErrorKind, Location, SchemaError};
 
 /// Shopify's most connections in one bulk query.
 const MAX_CONNECTIONS: usize = 5;

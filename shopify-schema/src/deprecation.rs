@@ -12,8 +12,7 @@ use apollo_compiler::parser::SourceMap;
 use apollo_compiler::schema::InputObjectType;
 use apollo_compiler::Schema as Compiled;
 
-use crate::document::location;
-use crate::error::{ErrorKind, Location, SchemaError};
+use crate::error::{location, ErrorKind, Location, SchemaError};
 
 /// Why `directives` mark something deprecated, if they do.
 fn reason(directives: &DirectiveList) -> Option<String> {

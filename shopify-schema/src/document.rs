@@ -2,13 +2,13 @@
 
 use apollo_compiler::ast::{OperationType, Value as Literal};
 use apollo_compiler::executable::{ExecutableDocument, Operation, Selection};
-use apollo_compiler::parser::{Parser, SourceMap, SourceSpan};
+use apollo_compiler::parser::Parser;
 use apollo_compiler::response::JsonMap;
-use apollo_compiler::validation::{DiagnosticList, Valid};
+use apollo_compiler::validation::Valid;
 use apollo_compiler::Name;
 use serde::Deserialize;
 
-use crate::error::{ErrorKind, Location, SchemaError};
+use crate::error::{diagnostics, location, ErrorKind, Location, SchemaError};
 use crate::{bulk, deprecation, Schema};
 
 /// The mutation whose `query` argument is itself a document over the same schema.
@@ -145,22 +145,4 @@ impl<'s> Prepared<'s> {
             Err(errors)
         }
     }
-}
-
-/// Where a node is, as a line and column.
-pub(crate) fn location(span: Option<SourceSpan>, sources: &SourceMap) -> Option<Location> {
-    let lc = span?.line_column(sources)?;
-    Some(Location { line: lc.line, column: lc.column })
-}
-
-/// The compiler's diagnostics as errors of `kind`.
-pub(crate) fn diagnostics(kind: ErrorKind, list: &DiagnosticList) -> Vec<SchemaError> {
-    list.iter()
-        .map(|d| {
-            let json = d.to_json();
-            let mut e = SchemaError::new(kind, json.message);
-            e.locations = json.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
-            e
-        })
-        .collect()
 }

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use apollo_compiler::parser::{SourceMap, SourceSpan};
+use apollo_compiler::validation::DiagnosticList;
+
 /// A version this crate holds no schema for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no vendored Shopify Admin schema for API version {requested:?} (have: {})", crate::SUPPORTED_VERSIONS.join(", "))]
@@ -91,3 +94,21 @@ impl fmt::Display for SchemaError {
 }
 
 impl std::error::Error for SchemaError {}
+
+/// Where a node is, as a line and column.
+pub(crate) fn location(span: Option<SourceSpan>, sources: &SourceMap) -> Option<Location> {
+    let lc = span?.line_column(sources)?;
+    Some(Location { line: lc.line, column: lc.column })
+}
+
+/// The compiler's diagnostics as errors of `kind`.
+pub(crate) fn diagnostics(kind: ErrorKind, list: &DiagnosticList) -> Vec<SchemaError> {
+    list.iter()
+        .map(|d| {
+            let json = d.to_json();
+            let mut e = SchemaError::new(kind, json.message);
+            e.locations = json.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
+            e
+        })
+        .collect()
+}
