@@ -6,8 +6,9 @@
 //! A worker process is killed while a step's calls are out and before that step commits; a second
 //! one finishes the job. Then:
 //! - nothing written by a step that had committed before the kill is sent again;
-//! - what is sent again is at most one step's items (its calls in flight), each at most once
-//!   more (issue 17 asks for at most one upstream call's items: see the bound below);
+//! - what is sent again is at most one call's items, each at most once more: the step the kill
+//!   cut off had its calls out, and when it runs again it reads their items back from Shopify and
+//!   sends only what Shopify does not show yet (`ReadBack` in the sync workflows);
 //! - an inventory write sent again carries the key it was first sent with: a redo under a new key
 //!   is a double (Shopify would apply it twice);
 //! - every mapped item reached Shopify, with Nhanh's numbers.
@@ -43,9 +44,10 @@ fn write_of(e: &JournalEntry) -> Write {
 }
 
 /// Where the kill landed: the journal's length when the last step before the kill committed,
-/// and whether writes of the next step had arrived by the kill (then they must be redone).
+/// its length right after the kill, and whether writes of the next step had arrived by the kill.
 struct Kill {
     committed_len: usize,
+    killed_len: usize,
     in_flight: bool,
 }
 
@@ -78,6 +80,7 @@ async fn run_killed_mid_step(f: &SyncFixture, job_type: &str) -> (JobId, Kill) {
         .await;
     first.kill().expect("SIGKILL the first worker");
     first.wait().unwrap();
+    let killed_len = sim.journal_len();
     let at_kill = store.job(job).await.unwrap().unwrap();
     assert!(!at_kill.status.is_finished(), "{job_type} finished before the kill: the test proves nothing");
     // A commit between the last look and the kill moves the boundary: then only the weaker
@@ -85,7 +88,7 @@ async fn run_killed_mid_step(f: &SyncFixture, job_type: &str) -> (JobId, Kill) {
     let in_flight = at_kill.processed == processed;
 
     f.finish_in_a_second_worker(job, job_type).await;
-    (job, Kill { committed_len: if in_flight { committed_len } else { 0 }, in_flight })
+    (job, Kill { committed_len: if in_flight { committed_len } else { 0 }, killed_len, in_flight })
 }
 
 /// Per write of `kind` in `journal[from..to]`: the journal index of each arrival and their keys.
@@ -109,7 +112,7 @@ fn calls_of(journal: &[JournalEntry], indexes: impl Iterator<Item = usize>) -> u
 }
 
 /// The per-write accounting of one sync: returns how many writes were sent again.
-fn assert_at_most_one_step_redone(journal: &[JournalEntry], kind: &str, kill: &Kill, step_items: usize) -> usize {
+fn assert_at_most_one_call_redone(journal: &[JournalEntry], kind: &str, kill: &Kill, call_items: usize) -> usize {
     let per_write = arrivals(journal, kind);
     assert!(!per_write.is_empty(), "no {kind} in the journal");
     let mut redone = BTreeMap::new();
@@ -129,37 +132,41 @@ fn assert_at_most_one_step_redone(journal: &[JournalEntry], kind: &str, kill: &K
         }
     }
     assert!(
-        redone.len() <= step_items,
-        "{} {kind} writes (first sent in {} calls) were sent again; at most one step's items ({step_items}) may be",
+        redone.len() <= call_items,
+        "{} {kind} writes (first sent in {} calls) were sent again; at most one call's items ({call_items}) may be",
         redone.len(),
         calls_of(journal, redone.values().copied()),
     );
     if kill.in_flight {
-        assert!(!redone.is_empty(), "the kill interrupted a step with writes out, yet nothing of {kind} was redone");
+        // Else the test proves nothing: the kill must have cut off a step whose writes had
+        // begun to arrive, which the next worker's first step runs again.
+        let out = (kill.committed_len..kill.killed_len.min(journal.len()))
+            .filter(|&i| journal[i].kind == kind && arrived(&journal[i]))
+            .count();
+        assert!(out > 0, "the kill interrupted a step, yet none of its {kind} writes had arrived");
     }
     redone.len()
 }
 
-async fn a_killed_sync_redoes_at_most_one_step_under_the_same_keys(backend: Backend) {
+async fn a_killed_sync_redoes_at_most_one_call_under_the_same_keys(backend: Backend) {
     let Some(f) = SyncFixture::start(backend).await else { return };
     let settings = SyncSettings::default();
 
     let (_, kill) = run_killed_mid_step(&f, jobs::PRODUCT_SYNC).await;
     let journal = f.sim.journal();
-    // One step keeps `calls_per_step` calls in flight, and a kill redoes every one that had
-    // arrived: on this code 10 calls (2,490 writes) in a run of 2026-12-06, where issue 17 asks for
-    // at most one call's (`max_quantities_per_call`); that needs a change in the sync workflows.
-    let step = settings.calls_per_step;
-    assert_at_most_one_step_redone(&journal, "inventorySetQuantities", &kill, step * settings.max_quantities_per_call);
+    // One step keeps `calls_per_step` calls in flight; without reading back, a kill redid every
+    // one that had arrived (10 calls, 2,490 writes, in a run of 2026-12-06).
+    assert_at_most_one_call_redone(&journal, "inventorySetQuantities", &kill, settings.max_quantities_per_call);
     let products_len = journal.len();
 
     let (_, kill) = run_killed_mid_step(&f, jobs::CUSTOMER_SYNC).await;
     f.sim.faults().clear();
     let journal = f.sim.journal();
-    let kill = Kill { committed_len: kill.committed_len.max(products_len), in_flight: kill.in_flight };
-    assert_at_most_one_step_redone(&journal, "metafieldsSet", &kill, step * settings.max_metafields_per_call);
+    let kill = Kill { committed_len: kill.committed_len.max(products_len), ..kill };
+    assert_at_most_one_call_redone(&journal, "metafieldsSet", &kill, settings.max_metafields_per_call);
 
-    // Nothing missing: every mapped item reached Shopify with Nhanh's numbers.
+    // Nothing missing: every mapped item reached Shopify with Nhanh's numbers (a write the
+    // resumed step did not send again is the cut-off run's, in the journal before the kill).
     let state = f.sim.state();
     let inventory = arrivals(&journal, "inventorySetQuantities");
     let expected = state.expected_inventory();
@@ -176,11 +183,11 @@ async fn a_killed_sync_redoes_at_most_one_step_under_the_same_keys(backend: Back
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_killed_mid_step_redoes_at_most_one_step_under_the_same_keys_on_sqlite() {
-    a_killed_sync_redoes_at_most_one_step_under_the_same_keys(Backend::Sqlite).await;
+async fn a_sync_killed_mid_step_redoes_at_most_one_call_under_the_same_keys_on_sqlite() {
+    a_killed_sync_redoes_at_most_one_call_under_the_same_keys(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_killed_mid_step_redoes_at_most_one_step_under_the_same_keys_on_postgres() {
-    a_killed_sync_redoes_at_most_one_step_under_the_same_keys(Backend::Postgres).await;
+async fn a_sync_killed_mid_step_redoes_at_most_one_call_under_the_same_keys_on_postgres() {
+    a_killed_sync_redoes_at_most_one_call_under_the_same_keys(Backend::Postgres).await;
 }

@@ -10,7 +10,9 @@
 //!   past the checkpoint the resume started from (the event log; fencing makes it zero).
 //!
 //! The baseline is the old tool, which kept no record of what it had sent: it redoes the whole
-//! job — every step and every item. Target: at most one step (its items) redone.
+//! job — every step and every item. Targets: at most one step redone (DESIGN), and at most one
+//! call's items re-sent (issue 17: the step the kill cut off reads its items back from Shopify
+//! before it sends again, so what had landed is not re-sent).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -82,7 +84,7 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
             .count();
         let steps_redone = committed_lost + redone_after;
         let items = row.processed;
-        let per_step = SyncSettings::default().calls_per_step * SyncSettings::default().max_metafields_per_call;
+        let per_call = SyncSettings::default().max_metafields_per_call;
         note(
             "resume",
             &format!(
@@ -99,8 +101,8 @@ pub async fn run(opts: &BenchOpts) -> anyhow::Result<Vec<Row>> {
         let r = Row::new(name("steps"), steps_redone as f64, steps.len() as f64, "≤ 1 step", false);
         rows.push(Row { met: steps_redone <= 1, ..r });
         let r =
-            Row::new(name("items"), resent.len() as f64, items as f64, format!("≤ 1 step ({per_step} items)"), false);
-        rows.push(Row { met: resent.len() <= per_step, ..r });
+            Row::new(name("items"), resent.len() as f64, items as f64, format!("≤ 1 call ({per_call} items)"), false);
+        rows.push(Row { met: resent.len() <= per_call, ..r });
         f.sim.shutdown().await;
     }
     Ok(rows)

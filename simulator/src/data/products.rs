@@ -59,6 +59,8 @@ pub(crate) struct ShopVariant {
     pub price: u64,
     /// `available` per location, in [`LOCATIONS`] order.
     pub levels: [i64; LOCATION_COUNT],
+    /// When each level last changed (unix seconds): `InventoryLevel.updatedAt`.
+    pub level_updated_at: [i64; LOCATION_COUNT],
     pub updated_at: i64,
 }
 
@@ -240,6 +242,7 @@ pub(crate) fn generate(seed: u64, nhanh_count: usize) -> Catalog {
                     barcode: keep_barcode.then(|| barcode.clone()),
                     price: if d.chance(800) { retail } else { retail + 10_000 },
                     levels,
+                    level_updated_at: [shop_product.updated_at; LOCATION_COUNT],
                     updated_at: shop_product.updated_at,
                 });
                 shop_product.variants.push(index);

@@ -172,6 +172,7 @@ pub(crate) struct InventoryLevel {
     pub id: ID,
     pub item: InventoryItem,
     pub location: Location,
+    pub updated_at: DateTime,
     #[graphql(skip)]
     pub available: i64,
 }
@@ -202,6 +203,9 @@ pub(crate) struct InventoryItem {
     pub tracked: bool,
     #[graphql(skip)]
     pub levels: Vec<i64>,
+    /// When each level last changed (unix seconds).
+    #[graphql(skip)]
+    pub level_updated_at: Vec<i64>,
 }
 
 impl InventoryItem {
@@ -214,6 +218,7 @@ impl InventoryItem {
                 self.id.rsplit('/').next().unwrap_or("")
             )),
             available: self.levels[location.index],
+            updated_at: DateTime(iso(self.level_updated_at[location.index])),
             item: self.clone(),
             location,
         }
@@ -275,6 +280,7 @@ pub(crate) fn variant_view(world: &World, index: usize) -> ProductVariant {
             sku,
             tracked: true,
             levels: v.levels.to_vec(),
+            level_updated_at: v.level_updated_at.to_vec(),
         },
         updated_at: DateTime(iso(v.updated_at)),
         product_index: v.product,

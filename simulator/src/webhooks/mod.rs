@@ -410,7 +410,8 @@ pub(crate) fn touch_shopify_inventory(sim: &Sim, n: usize) -> Vec<String> {
     if n == 0 {
         return Vec::new();
     }
-    let updated_at = crate::clock::iso(sim.clock.unix_secs());
+    let now = sim.clock.unix_secs();
+    let updated_at = crate::clock::iso(now);
     let mut changed = Vec::new();
     {
         let mut world = sim.write();
@@ -423,6 +424,7 @@ pub(crate) fn touch_shopify_inventory(sim: &Sim, n: usize) -> Vec<String> {
             let l = d.below(crate::data::names::LOCATIONS.len() as u64) as usize;
             let variant = &mut world.variants[v];
             variant.levels[l] = (variant.levels[l] + d.range(1, 9)) % 60;
+            variant.level_updated_at[l] = now;
             changed.push((variant.inventory_item_id, crate::data::location_id(l), variant.levels[l]));
         }
     }
@@ -462,6 +464,7 @@ pub(crate) fn set_shopify_level(sim: &Sim, item_gid: &str, location_gid: &str, a
         let variant = &mut world.variants[v];
         let before = variant.levels[l];
         variant.levels[l] = available;
+        variant.level_updated_at[l] = now;
         variant.updated_at = now;
         (before, (variant.inventory_item_id, crate::data::location_id(l), available))
     };

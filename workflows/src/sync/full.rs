@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::plan::StockPlan;
-use super::push::{Pushed, Pusher, Scope};
-use super::{db_error, SyncInput, SyncSettings, MAX_MAPPING_IDS};
+use super::push::{Pushed, Pusher, ReadBack, Scope};
+use super::{db_error, SyncInput, SyncSettings, Written, MAX_MAPPING_IDS};
 use crate::catalog::store::sync::{self as store, Selection, SyncKind};
 use crate::jobs::JobType;
 use crate::upstreams::Upstreams;
@@ -37,6 +37,10 @@ pub struct SyncState {
     /// step (one `app/checkaccesstoken` per job) and kept for the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stock_plan: Option<StockPlan>,
+    /// Which claim's step wrote this checkpoint, and when it began: the first step of a later
+    /// claim reads its items back before sending ([`ReadBack`]).
+    #[serde(default)]
+    pub written: Written,
 }
 
 /// What a full sync pushes, at the type level: [`Stock`] (`PRODUCT_SYNC`) or [`TotalSpent`]
@@ -174,9 +178,10 @@ async fn run_step(
         let step = Step::complete("finish", summary(kind, &state));
         return Ok(step.with_progress(Progress { total, ..Progress::default() }));
     }
+    let read_back = ReadBack::for_step(ctx, &mut state.written);
     let (pushed, page_full) = match kind {
         SyncKind::Customer => {
-            let p = pusher.customers(ctx, scope, force).await?;
+            let p = pusher.customers(ctx, scope, force, read_back).await?;
             let full = p.seen.len() as i64 >= pusher.customer_page();
             (p, full)
         }
@@ -185,7 +190,7 @@ async fn run_step(
                 Some(plan) => plan,
                 None => pusher.location_plan(ctx).await?,
             };
-            let p = pusher.products(ctx, &plan, scope).await?;
+            let p = pusher.products(ctx, &plan, scope, read_back).await?;
             let full = p.seen.len() as i64 >= pusher.product_page(&plan);
             state.stock_plan = Some(plan);
             (p, full)
@@ -237,8 +242,11 @@ fn finish_page(
             m
         }),
     };
-    let note =
+    let mut note =
         format!("mappings up to {}: {synced} synced, {} unchanged, {failed} failed", state.after, pushed.skipped);
+    if pushed.already_set > 0 {
+        note.push_str(&format!(" ({} of them set by the cut-off run before, not sent again)", pushed.already_set));
+    }
     let at_ms = ctx.clock.now().timestamp_millis();
     let effects = pushed.outcomes(kind, ctx.job_id, at_ms, Vec::new());
     let touched = pushed.touched;

@@ -3,18 +3,24 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use dongbo_engine::{EntityRef, JobId, StepContext, StepError};
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::plan::{self, CustomerAction, LocationPlan, LocationStock, ProductStock, StockPlan};
-use super::{configured, db_error, step_error, SyncSettings};
+use super::{configured, db_error, step_error, SyncSettings, Written};
 use crate::catalog::store::pulls::location_mappings;
 use crate::catalog::store::sync::{self as store, ProductSyncRow, Selection, SyncKind, SyncOutcomes};
 use crate::connectors::nhanh::types::{InventoryFilters, NhanhInventory, Parsed, ProductFilters};
 use crate::connectors::shopify::{InventoryQuantity, MetafieldInput};
 use crate::connectors::{NhanhClient, ShopifyClient};
 use crate::upstreams::Upstreams;
+
+/// The metafield `CUSTOMER_SYNC` writes: `custom.total_spent`.
+const NAMESPACE: &str = "custom";
+const KEY: &str = "total_spent";
+const TYPE: &str = "number_integer";
 
 /// Nhanh's largest `ids` filter of `product/inventory`.
 const NHANH_IDS_PER_CALL: usize = 100;
@@ -30,6 +36,9 @@ pub(crate) struct Pushed {
     pub failed: Vec<(i64, String)>,
     /// Mappings left alone because their value is unchanged.
     pub skipped: i64,
+    /// Items not sent because Shopify showed the value the step's cut-off run had set, when the
+    /// step read them back (counted among `synced`: see [`ReadBack`]).
+    pub already_set: i64,
     /// For the audit index.
     pub touched: Vec<EntityRef>,
 }
@@ -64,6 +73,44 @@ pub(crate) enum Scope<'a> {
     Ids(&'a [i64]),
 }
 
+/// Whether a step reads back what Shopify shows before it writes.
+///
+/// A step that runs again after its first run was cut off (its worker killed, its commit lost,
+/// the step failed) may find some of its calls already applied. It reads its items back first
+/// and does not send an item whose value Shopify shows *and changed since the step before began*
+/// (`updatedAt`, at Shopify's one-second resolution): that is the cut-off run's write, which
+/// landed. An item whose value was already right before is sent as on any run, so the step ends
+/// with the outcome an uninterrupted run has (the chaos suite holds it to that). A first run
+/// sends without reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadBack {
+    /// The page's writes cannot have been sent before: send them.
+    No,
+    /// The page may have been sent in part since this time: read each call's items back first.
+    Since(DateTime<Utc>),
+}
+
+impl ReadBack {
+    /// For a step of claim `ctx.attempt`, whose checkpoint says which claim's step wrote it and
+    /// when that step began (`written`): the first step of a later claim reads back, from that
+    /// time on (the claim before may have been cut off within this very page). Records this step
+    /// in `written`. The job's very first step has no time to read back from, and sends.
+    pub fn for_step(ctx: &StepContext, written: &mut Written) -> ReadBack {
+        let later_claim = ctx.attempt > 1 && written.claim != ctx.attempt;
+        let since = DateTime::from_timestamp(written.at_ms.div_euclid(1000), 0).filter(|_| written.at_ms > 0);
+        *written = Written { claim: ctx.attempt, at_ms: ctx.clock.now().timestamp_millis() };
+        match since {
+            Some(since) if later_claim => ReadBack::Since(since),
+            _ => ReadBack::No,
+        }
+    }
+
+    /// Whether a value Shopify shows, changed at `updated_at`, is this page's own write.
+    fn written_since(&self, updated_at: DateTime<Utc>) -> bool {
+        matches!(self, ReadBack::Since(since) if updated_at >= *since)
+    }
+}
+
 /// Pushes pages of mappings.
 #[derive(Clone)]
 pub(crate) struct Pusher {
@@ -78,14 +125,20 @@ impl Pusher {
     }
 
     /// Reads and pushes one page of customer mappings.
-    pub async fn customers(&self, ctx: &StepContext, scope: Scope<'_>, force: bool) -> Result<Pushed, StepError> {
+    pub async fn customers(
+        &self,
+        ctx: &StepContext,
+        scope: Scope<'_>,
+        force: bool,
+        read_back: ReadBack,
+    ) -> Result<Pushed, StepError> {
         let sel = match scope {
             Scope::After(after) => Selection::After { after, limit: self.customer_page() },
             Scope::Ids(ids) => Selection::Ids(ids),
         };
         let rows = store::customer_rows(&ctx.db, sel).await.map_err(|e| db_error("reading customer mappings", e))?;
         let mut out = Pushed { seen: rows.iter().map(|r| r.mapping_id).collect(), ..Pushed::default() };
-        let mut to_push = Vec::new();
+        let mut to_push: Vec<(i64, String, i64)> = Vec::new();
         for row in rows {
             match plan::customer_action(&row, force, self.settings.change_threshold) {
                 CustomerAction::SkipUnchanged => out.skipped += 1,
@@ -100,10 +153,24 @@ impl Pusher {
         }
         let shopify = configured(self.upstreams.shopify())?;
         let shopify = &*shopify;
+        if read_back != ReadBack::No {
+            let owners: Vec<String> = to_push.iter().map(|(_, owner, _)| owner.clone()).collect();
+            let shown = shopify.customer_metafields(&owners, NAMESPACE, KEY).await.map_err(step_error)?;
+            to_push.retain(|(mapping_id, owner, total)| {
+                let set = shown.get(owner).and_then(Option::as_ref).is_some_and(|m| {
+                    m.value == total.to_string() && m.type_ == TYPE && read_back.written_since(m.updated_at)
+                });
+                if set {
+                    out.already_set += 1;
+                    out.record(SyncKind::Customer, *mapping_id, owner, Ok(json!(total)));
+                }
+                !set
+            });
+        }
         let calls = plan::chunks(&to_push, self.settings.max_metafields_per_call);
         let calls_in_flight: Vec<_> =
             calls.iter().enumerate().map(|(n, call)| tagged(n, metafields_call(shopify, call))).collect();
-        let results: Vec<CallResult> = futures::stream::iter(calls_in_flight)
+        let results: Vec<(usize, Outcomes)> = futures::stream::iter(calls_in_flight)
             .buffer_unordered(self.settings.calls_per_step.max(1))
             .try_collect()
             .await?;
@@ -181,6 +248,7 @@ impl Pusher {
         ctx: &StepContext,
         stock_plan: &StockPlan,
         scope: Scope<'_>,
+        read_back: ReadBack,
     ) -> Result<Pushed, StepError> {
         let plan = &stock_plan.locations().ok_or_else(|| {
             StepError::permanent(
@@ -220,13 +288,14 @@ impl Pusher {
         let calls_in_flight: Vec<_> = calls
             .iter()
             .enumerate()
-            .map(|(n, call)| tagged(n, product_call(ctx, nhanh, shopify, (plan, uncovered), n, call)))
+            .map(|(n, call)| tagged(n, product_call(ctx, nhanh, shopify, (plan, uncovered), (n, read_back), call)))
             .collect();
-        let results: Vec<CallResult> = futures::stream::iter(calls_in_flight)
+        let results: Vec<(usize, (Outcomes, i64))> = futures::stream::iter(calls_in_flight)
             .buffer_unordered(self.settings.calls_per_step.max(1))
             .try_collect()
             .await?;
-        for (n, result) in in_call_order(results) {
+        for (n, (result, already_set)) in in_call_order(results) {
+            out.already_set += already_set;
             for (i, r) in result {
                 let (row, _) = &calls[n][i];
                 out.record(SyncKind::Product, row.mapping_id, &row.shopify_variant_id, r);
@@ -236,12 +305,12 @@ impl Pusher {
     }
 }
 
-/// A call's index in the step and the outcome of each of its items (by index in the call).
-type CallResult = (usize, Vec<(usize, Result<Value, String>)>);
+/// The outcome of each item of a call (by index in the call).
+type Outcomes = Vec<(usize, Result<Value, String>)>;
 
 /// Calls complete in any order; outcomes are recorded in call order so a step's writes and
 /// audit entries do not depend on timing.
-fn in_call_order(mut results: Vec<CallResult>) -> Vec<CallResult> {
+fn in_call_order<T>(mut results: Vec<(usize, T)>) -> Vec<(usize, T)> {
     results.sort_by_key(|(n, _)| *n);
     results
 }
@@ -322,10 +391,7 @@ async fn tagged<T>(
 
 /// One `metafieldsSet` call, resent without the items Shopify rejected until the rest is set.
 /// Returns each item's outcome by its index in the call.
-async fn metafields_call(
-    shopify: &ShopifyClient,
-    call: &[(i64, String, i64)],
-) -> Result<Vec<(usize, Result<Value, String>)>, StepError> {
+async fn metafields_call(shopify: &ShopifyClient, call: &[(i64, String, i64)]) -> Result<Outcomes, StepError> {
     let mut remaining: Vec<usize> = (0..call.len()).collect();
     let mut out = Vec::new();
     while !remaining.is_empty() {
@@ -333,9 +399,9 @@ async fn metafields_call(
             .iter()
             .map(|&i| MetafieldInput {
                 owner_id: call[i].1.clone(),
-                namespace: "custom".into(),
-                key: "total_spent".into(),
-                type_: "number_integer".into(),
+                namespace: NAMESPACE.into(),
+                key: KEY.into(),
+                type_: TYPE.into(),
                 value: call[i].2.to_string(),
             })
             .collect();
@@ -358,7 +424,10 @@ async fn metafields_call(
 }
 
 /// One call's products: their stock read from Nhanh now (even calls from `product/inventory`,
-/// odd ones from `product/list`), then one `inventorySetQuantities` under the step's key
+/// odd ones from `product/list`); when the step reads back ([`ReadBack::Since`]), their
+/// quantities read from Shopify, and a product whose every sendable quantity the cut-off run
+/// had set recorded as pushed without being sent (counted in the second value returned); then one
+/// `inventorySetQuantities` under the step's key
 /// `batch-<n>`, resent without the rejected products under `batch-<n>-retry-<k>` (a rejected
 /// call applied nothing). Only locations whose every depot was read are sent; a product with
 /// any location unknown (missing from the reply, an absent or unreadable row, a depot the token
@@ -369,9 +438,9 @@ async fn product_call(
     nhanh: &NhanhClient,
     shopify: &ShopifyClient,
     (plan, uncovered): (&LocationPlan, &BTreeSet<u64>),
-    n: usize,
+    (n, read_back): (usize, ReadBack),
     call: &[(ProductSyncRow, String)],
-) -> Result<Vec<(usize, Result<Value, String>)>, StepError> {
+) -> Result<(Outcomes, i64), StepError> {
     let ids: Vec<u64> = call.iter().filter_map(|(r, _)| u64::try_from(r.nhanh_product_id).ok()).collect();
     let via = [Endpoint::Inventory, Endpoint::List][n % 2];
     let stock = fetch_stock(nhanh, &ids, via).await?;
@@ -402,6 +471,31 @@ async fn product_call(
     for i in (0..call.len()).filter(|&i| sendable[i].is_empty()) {
         out.push((i, Err(unknown[i].clone().unwrap_or_else(|| "no location to send stock to".into()))));
     }
+    let pushed = |i: usize| -> Result<Value, String> {
+        match &unknown[i] {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(Value::Object(sendable[i].iter().map(|&(l, q)| (locations[l].clone(), json!(q))).collect())),
+        }
+    };
+    let mut already_set = 0;
+    if read_back != ReadBack::No && !remaining.is_empty() {
+        let pairs: Vec<(String, String)> = remaining
+            .iter()
+            .flat_map(|&i| sendable[i].iter().map(move |&(l, _)| (call[i].1.clone(), locations[l].clone())))
+            .collect();
+        let shown = shopify.available_quantities(&pairs).await.map_err(step_error)?;
+        remaining.retain(|&i| {
+            let set = sendable[i].iter().all(|&(l, q)| {
+                let level = shown.get(&(call[i].1.clone(), locations[l].clone())).copied().flatten();
+                level.is_some_and(|level| level.available == q && read_back.written_since(level.updated_at))
+            });
+            if set {
+                already_set += 1;
+                out.push((i, pushed(i)));
+            }
+            !set
+        });
+    }
     let mut attempt = 0usize;
     while !remaining.is_empty() {
         let mut owners = Vec::new();
@@ -423,14 +517,7 @@ async fn product_call(
         };
         let errors = shopify.inventory_set_quantities(&inputs, &key).await.map_err(step_error)?;
         if errors.is_empty() {
-            out.extend(remaining.drain(..).map(|i| match &unknown[i] {
-                Some(reason) => (i, Err(reason.clone())),
-                None => {
-                    let value: Map<String, Value> =
-                        sendable[i].iter().map(|&(l, q)| (locations[l].clone(), json!(q))).collect();
-                    (i, Ok(Value::Object(value)))
-                }
-            }));
+            out.extend(remaining.drain(..).map(|i| (i, pushed(i))));
             break;
         }
         let rejected = plan::rejected_items(&errors, remaining.len(), |q| owners.get(q).copied());
@@ -445,7 +532,7 @@ async fn product_call(
         attempt += 1;
     }
     out.sort_by_key(|(i, _)| *i);
-    Ok(out)
+    Ok((out, already_set))
 }
 
 /// A stable digest of an inventory call's contents (16 hex digits), part of its idempotency

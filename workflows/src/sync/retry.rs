@@ -8,8 +8,8 @@ use dongbo_engine::{Next, Progress, Step, StepContext, StepError, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::push::{Pushed, Pusher, Scope};
-use super::{db_error, SyncSettings};
+use super::push::{Pushed, Pusher, ReadBack, Scope};
+use super::{db_error, SyncSettings, Written};
 use crate::catalog::store::pulls::EffectsList;
 use crate::catalog::store::sync::{self as store, FailureCursor, SyncKind};
 use crate::upstreams::Upstreams;
@@ -58,6 +58,9 @@ pub struct RetryState {
     pub failed: i64,
     /// Failures forgotten because their mapping is gone or lost its Shopify side.
     pub dropped: i64,
+    /// Which claim's step wrote this checkpoint, and when it began (see `SyncState::written`).
+    #[serde(default)]
+    pub written: Written,
 }
 
 /// `RETRY_FAILED_SYNC`.
@@ -159,16 +162,17 @@ impl Workflow for RetryFailedSync {
         let mut effects = EffectsList::default();
         let mut touched = Vec::new();
         let (mut synced, mut failed, mut dropped) = (0i64, 0i64, 0i64);
+        let read_back = ReadBack::for_step(ctx, &mut state.written);
         for kind in [SyncKind::Customer, SyncKind::Product] {
             let ids = ids_of(&page, kind);
             if ids.is_empty() {
                 continue;
             }
             let pushed = match kind {
-                SyncKind::Customer => self.pusher.customers(ctx, Scope::Ids(&ids), true).await?,
+                SyncKind::Customer => self.pusher.customers(ctx, Scope::Ids(&ids), true, read_back).await?,
                 SyncKind::Product => {
                     let plan = self.pusher.location_plan(ctx).await?;
-                    self.pusher.products(ctx, &plan, Scope::Ids(&ids)).await?
+                    self.pusher.products(ctx, &plan, Scope::Ids(&ids), read_back).await?
                 }
             };
             let gone = missing(&ids, &pushed);

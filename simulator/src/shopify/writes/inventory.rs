@@ -190,6 +190,7 @@ pub(crate) fn set_quantities(
     let mut moved = Vec::new();
     for &(v, l, quantity, before) in &targets {
         world.variants[v].levels[l] = quantity;
+        world.variants[v].level_updated_at[l] = now;
         world.variants[v].updated_at = now;
         if quantity != before {
             moved.push((world.variants[v].inventory_item_id, crate::data::location_id(l), quantity));

@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod documents;
 pub mod mutations;
+pub mod readback;
 pub mod reply;
 pub mod sent;
 pub mod subscriptions;

@@ -13,6 +13,7 @@ use super::mutations::{
     customer_set_variables, inventory_set_variables, metafields_set_variables, variants_update_variables,
     CustomerIdentifier, CustomerSetInput, InventoryQuantity, MetafieldInput, VariantUpdate,
 };
+use super::readback;
 use super::subscriptions as subs;
 use super::version::{ApiVersion, SPOKEN};
 use super::ShopifyPolicy;
@@ -120,6 +121,22 @@ pub fn sent_documents(version: &str) -> Vec<SentDocument> {
             inventory_set_variables(&quantities, "job-7/step-12/batch-0"),
         ),
         sent("MetafieldsSet", doc::METAFIELDS_SET, metafields_set_variables(&metafields)),
+        {
+            let items = [
+                ("gid://shopify/InventoryItem/4400000000001", vec!["gid://shopify/Location/6600000001"]),
+                (
+                    "gid://shopify/InventoryItem/4400000000002",
+                    vec!["gid://shopify/Location/6600000001", "gid://shopify/Location/6600000002"],
+                ),
+            ];
+            let (query, variables) = readback::levels_document(&items);
+            sent("InventoryLevelsRead", query, variables)
+        },
+        {
+            let owners = ["gid://shopify/Customer/5500000000001", "gid://shopify/Customer/5500000000002"];
+            let (query, variables) = readback::metafields_document(&owners, "custom", "total_spent");
+            sent("CustomerMetafieldsRead", query, variables)
+        },
         sent("VariantsUpdate", doc::PRODUCT_VARIANTS_BULK_UPDATE, variants_update_variables(product, &variants)),
         sent(
             "CustomerSet",
