@@ -54,11 +54,14 @@ use crate::connectors::ConnectorError;
 use crate::upstreams::Upstreams;
 
 pub use full::{CustomerSync, FullSync, ProductSync, Stock, SyncFamily, SyncState, TotalSpent};
+pub use retry::{RetryFailedSync, RetryInput, RetryState, DEFAULT_RETRY_LIMIT};
+
+use crate::jobs::{self, JobType};
 
 /// Which claim wrote a sync's checkpoint, and when the step that wrote it began (unix ms; 0
 /// before the first): what tells a step that runs again after a cut-off run to read its items
 /// back first, and from when (`push::ReadBack`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Written {
     /// `StepContext::attempt` of the claim.
@@ -66,9 +69,6 @@ pub struct Written {
     /// When its step began.
     pub at_ms: i64,
 }
-pub use retry::{RetryFailedSync, RetryInput, RetryState, DEFAULT_RETRY_LIMIT};
-
-use crate::jobs::{self, JobType};
 
 /// `PRODUCT_SYNC` with its input (what its triggers request).
 pub const PRODUCTS: JobType<SyncInput> = JobType::new(jobs::PRODUCT_SYNC);

@@ -96,9 +96,15 @@ impl ReadBack {
     /// time on (the claim before may have been cut off within this very page). Records this step
     /// in `written`. The job's very first step has no time to read back from, and sends.
     pub fn for_step(ctx: &StepContext, written: &mut Written) -> ReadBack {
-        let later_claim = ctx.attempt > 1 && written.claim != ctx.attempt;
+        ReadBack::decide(ctx.attempt, ctx.clock.now().timestamp_millis(), written)
+    }
+
+    /// [`ReadBack::for_step`] for a step of claim `attempt` beginning at `now_ms`. The time read
+    /// back from is the second the step before began in (Shopify's times have whole seconds).
+    fn decide(attempt: u32, now_ms: i64, written: &mut Written) -> ReadBack {
+        let later_claim = attempt > 1 && written.claim != attempt;
         let since = DateTime::from_timestamp(written.at_ms.div_euclid(1000), 0).filter(|_| written.at_ms > 0);
-        *written = Written { claim: ctx.attempt, at_ms: ctx.clock.now().timestamp_millis() };
+        *written = Written { claim: attempt, at_ms: now_ms };
         match since {
             Some(since) if later_claim => ReadBack::Since(since),
             _ => ReadBack::No,
@@ -546,4 +552,43 @@ fn contents_digest(inputs: &[InventoryQuantity]) -> String {
         h.update(format!("{}\u{1f}{}\u{1f}{}\u{1e}", q.inventory_item_id, q.location_id, q.quantity).as_bytes());
     }
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod read_back_tests {
+    use super::*;
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn only_the_first_step_of_a_later_claim_reads_back_from_when_the_step_before_began() {
+        let began = at("2026-12-07T10:00:00.750Z").timestamp_millis();
+        // The job's first step, first claim: nothing can have been sent before.
+        let mut written = Written::default();
+        assert_eq!(ReadBack::decide(1, began, &mut written), ReadBack::No);
+        assert_eq!(written, Written { claim: 1, at_ms: began });
+        // Its next step, same claim: sends.
+        let mut next = written;
+        assert_eq!(ReadBack::decide(1, began + 5_000, &mut next), ReadBack::No);
+        // The same checkpoint claimed again (the claim before was cut off): reads back from the
+        // whole second the step before began in.
+        let mut again = written;
+        assert_eq!(ReadBack::decide(2, began + 40_000, &mut again), ReadBack::Since(at("2026-12-07T10:00:00Z")));
+        assert_eq!(again.claim, 2);
+        // ... and only its first step does.
+        assert_eq!(ReadBack::decide(2, began + 41_000, &mut again), ReadBack::No);
+        // A job cut off in its very first step has no time to read back from.
+        assert_eq!(ReadBack::decide(2, began, &mut Written::default()), ReadBack::No);
+    }
+
+    #[test]
+    fn a_value_is_the_cut_off_runs_when_it_changed_at_or_after_that_second() {
+        let read_back = ReadBack::Since(at("2026-12-07T10:00:00Z"));
+        assert!(read_back.written_since(at("2026-12-07T10:00:00Z")));
+        assert!(read_back.written_since(at("2026-12-07T10:03:00Z")));
+        assert!(!read_back.written_since(at("2026-12-07T09:59:59Z")), "a value that was already there is sent");
+        assert!(!ReadBack::No.written_since(at("2026-12-07T10:03:00Z")));
+    }
 }
