@@ -109,7 +109,7 @@ pub fn metafields_document(owners: &[&str], namespace: &str, key: &str) -> (Stri
 /// What a levels read answered per (item, location): `None` where Shopify has no such item, no
 /// level of it at that location, or no `available` quantity in the level.
 fn read_levels(items: &[(&str, Vec<&str>)], data: &Value) -> Result<HashMap<(String, String), Option<LevelShown>>> {
-    let bad = |what: String| ConnectorError::permanent(format!("inventory levels read reply: {what}"));
+    let bad = |what: String| ConnectorError::malformed(format!("inventory levels read reply: {what}"));
     let locations = locations_of(items);
     let mut out = HashMap::new();
     for (i, (item, ls)) in items.iter().enumerate() {
@@ -152,7 +152,7 @@ fn updated_at(object: &Value) -> std::result::Result<DateTime<Utc>, String> {
 /// What a metafields read answered per customer: `None` where the customer or its metafield
 /// does not exist.
 fn read_metafields(owners: &[&str], data: &Value) -> Result<HashMap<String, Option<MetafieldShown>>> {
-    let bad = |what: String| ConnectorError::permanent(format!("customer metafields read reply: {what}"));
+    let bad = |what: String| ConnectorError::malformed(format!("customer metafields read reply: {what}"));
     let mut out = HashMap::new();
     for (i, owner) in owners.iter().enumerate() {
         let node = data.get(format!("c{i}")).ok_or_else(|| bad(format!("no field c{i}")))?;
@@ -271,7 +271,7 @@ mod tests {
         assert!(read_levels(&items[..1], &torn).is_err(), "a quantity that is not an integer is not read as anything");
         let timeless = level(json!({"quantities": [{"name": "available", "quantity": 7}]}));
         assert!(read_levels(&items[..1], &timeless).is_err(), "a level without its time is not read");
-        assert!(read_levels(&items[..1], &json!({})).is_err());
+        assert!(matches!(read_levels(&items[..1], &json!({})), Err(ConnectorError::Malformed { .. })));
     }
 
     /// An aliased `metafield(namespace: $namespace, key: $key)` under an owner read by id, as the
