@@ -9,12 +9,14 @@
 //! - [`decide`]: the pure core, from one batch of key rows to mappings and conflicts.
 //! - [`strategy`]: how a batch is cut and decided (`memory`, `batch`, `sql`).
 //! - [`set_based`]: the `sql` strategy's decision, made by the database.
+//! - [`read_ahead`]: the next batch read and decided while the engine commits the last.
 //! - [`workflow`]: the AUTO_MATCH_PRODUCTS / AUTO_MATCH_CUSTOMERS job types: one workflow,
 //!   [`AutoMatch`], whose kind is a field ([`PRODUCTS`] and [`CUSTOMERS`] bind them to their input).
 //!
 //! The SQL is in [`crate::catalog::store::matching`].
 
 pub mod decide;
+pub mod read_ahead;
 pub mod set_based;
 pub mod strategy;
 pub mod workflow;
@@ -34,6 +36,6 @@ pub const CUSTOMERS: JobType<MatchInput> = JobType::new(jobs::AUTO_MATCH_CUSTOME
 
 /// Registers the match job types.
 pub fn register(registry: &mut Registry) {
-    registry.register(AutoMatch { kind: MatchKind::Products });
-    registry.register(AutoMatch { kind: MatchKind::Customers });
+    registry.register(AutoMatch::new(MatchKind::Products));
+    registry.register(AutoMatch::new(MatchKind::Customers));
 }

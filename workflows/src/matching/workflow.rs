@@ -7,13 +7,16 @@
 //! completes the job. A dry run computes the same and writes nothing; its summary holds the
 //! counts and a sample of what would be mapped.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use dongbo_engine::{EntityRef, Progress, Step, StepContext, StepError, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::decide::BatchDecision;
-use super::strategy::{next_batch, Strategy};
+use super::read_ahead::{AheadKey, ReadAhead};
+use super::strategy::Strategy;
 use crate::catalog::store::matching::{
     self as store, ClearConflicts, MappingWrite, MatchKind, MatchWrites, PruneStaleMappings,
 };
@@ -104,13 +107,31 @@ pub struct MatchState {
 }
 
 /// The match workflow for one kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AutoMatch {
     /// What it matches.
     pub kind: MatchKind,
+    /// The next batch, read while the engine commits the last one.
+    ahead: Arc<ReadAhead>,
 }
 
 impl AutoMatch {
+    /// The workflow matching `kind`.
+    pub fn new(kind: MatchKind) -> AutoMatch {
+        AutoMatch { kind, ahead: Arc::default() }
+    }
+
+    /// Which step reads the batch after `cursor`.
+    fn ahead_key(&self, ctx: &StepContext, input: &MatchInput, cursor: &str) -> AheadKey {
+        AheadKey {
+            job: ctx.job_id,
+            attempt: ctx.attempt,
+            cursor: cursor.to_owned(),
+            strategy: self.strategy(input),
+            size: i64::from(input.batch_size.unwrap_or(DEFAULT_BATCH)),
+        }
+    }
+
     fn method(&self, key: &str) -> String {
         match self.kind {
             MatchKind::Customers => "phone".into(),
@@ -285,6 +306,7 @@ impl Workflow for AutoMatch {
                 store::analyse_new_tables(&ctx.db, self.kind).await.map_err(db_error)?;
                 let total = store::count_candidates(&ctx.db, self.kind).await.map_err(db_error)?;
                 state.phase = Phase::Batches;
+                self.ahead.start(&ctx.db, self.kind, self.ahead_key(ctx, input, &state.cursor));
                 let progress = Progress {
                     total: Some(total),
                     metadata: Some(self.metadata(input, &state.counts, "")),
@@ -296,12 +318,13 @@ impl Workflow for AutoMatch {
                 Ok(if input.dry_run { step } else { step.with_effects(ClearConflicts { kind: self.kind }) })
             }
             Phase::Batches => {
-                let size = i64::from(input.batch_size.unwrap_or(DEFAULT_BATCH));
-                let next = next_batch(&ctx.db, self.kind, self.strategy(input), &state.cursor, size)
-                    .await
-                    .map_err(db_error)?;
+                let key = self.ahead_key(ctx, input, &state.cursor);
+                let next = self.ahead.next(&ctx.db, self.kind, &key).await.map_err(db_error)?;
                 match next {
-                    Some((upto, decision)) => Ok(self.batch_step(ctx, input, state, upto, decision)),
+                    Some((upto, decision)) => {
+                        self.ahead.start(&ctx.db, self.kind, self.ahead_key(ctx, input, &upto));
+                        Ok(self.batch_step(ctx, input, state, upto, decision))
+                    }
                     None => {
                         state.phase = Phase::Prune;
                         Ok(Step::next("keys-done", state))

@@ -47,14 +47,18 @@ pub struct JoinedRow {
 /// several, 2 a later one), and whether the Shopify holder holds others (`c5`). Eligibility of
 /// a holder is tested on the joined rows, not in the join's `ON`: there PostgreSQL would test
 /// it on every Shopify key row first (a semi-join of two whole tables) instead of probing the
-/// key's few holders.
+/// key's few holders. The range is repeated on the Shopify side (it follows from the equal
+/// keys, but PostgreSQL does not carry a range across an equality): with it both sides are
+/// range scans of their key indexes, merged in key order; without it PostgreSQL hashed the
+/// whole Shopify key table for every batch (30 ms against 65–85 ms a batch at 200,000).
+/// A record's existing mapping is read only where it is decided (its first key).
 const JOINED: &str = "SELECT x.{key} AS c0, x.{nid} AS c1,
   CASE WHEN x.key_rank > 0 THEN 2 WHEN x.key_count > 1 THEN 1 ELSE 0 END AS c2,
-  (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) AS c3,
+  CASE WHEN x.key_rank = 0 THEN (SELECT m.{map_s} FROM {map} m WHERE m.{map_n} = x.{nid}) END AS c3,
   CASE WHEN {eligible_s} THEN y.{sid} END AS c4,
   CAST(CASE WHEN y.key_count > 1 THEN 1 ELSE 0 END AS BIGINT) AS c5
  FROM {nk} x
- LEFT JOIN {sk} y ON y.{key} = x.{key}
+ LEFT JOIN {sk} y ON y.{key} = x.{key} AND y.{key} > $1::text AND y.{key} <= $2::text
  WHERE x.{key} > $1::text AND x.{key} <= $2::text AND {eligible_n}
  ORDER BY x.{key}, x.{nid}";
 
