@@ -138,7 +138,7 @@ impl Sqlite {
 
     /// Binds a batch of `len` rows as the next parameter, one [`SqliteBatch::col`] per column.
     pub(crate) fn batch<'q>(self, q: Query<'q, sqlx::Sqlite, SqliteArguments<'q>>, len: usize) -> SqliteBatch<'q> {
-        SqliteBatch { q, rows: vec![Vec::new(); len] }
+        SqliteBatch { q, rows: JsonRows::new(len) }
     }
 
     /// A JSON value from text: stored as the text.
@@ -316,22 +316,63 @@ impl Postgres {
 /// A batch of rows being bound on SQLite: collected row by row into one JSON array.
 pub(crate) struct SqliteBatch<'q> {
     q: Query<'q, sqlx::Sqlite, SqliteArguments<'q>>,
-    rows: Vec<Vec<serde_json::Value>>,
+    rows: JsonRows,
 }
 
 impl<'q> SqliteBatch<'q> {
     /// The next column, a value per row.
     pub(crate) fn col<T: Serialize>(mut self, values: impl IntoIterator<Item = T>) -> Self {
-        for (row, v) in self.rows.iter_mut().zip(values) {
-            row.push(serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
-        }
+        self.rows.col(values);
         self
     }
 
     /// The query with the batch bound.
     pub(crate) fn done(self) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
-        let doc = serde_json::Value::Array(self.rows.into_iter().map(serde_json::Value::Array).collect());
-        self.q.bind(doc.to_string())
+        self.q.bind(self.rows.into_text())
+    }
+}
+
+/// Rows of cells as one JSON array of arrays, each cell written as JSON text as it comes (no
+/// value tree: a match batch binds 20,000 rows of four cells).
+struct JsonRows {
+    /// Each row's cells so far, as JSON text separated by commas.
+    rows: Vec<Vec<u8>>,
+}
+
+impl JsonRows {
+    fn new(len: usize) -> JsonRows {
+        JsonRows { rows: vec![Vec::new(); len] }
+    }
+
+    /// Adds a cell to each row (a value that does not serialise is `null`).
+    fn col<T: Serialize>(&mut self, values: impl IntoIterator<Item = T>) {
+        for (row, v) in self.rows.iter_mut().zip(values) {
+            if !row.is_empty() {
+                row.push(b',');
+            }
+            let start = row.len();
+            if serde_json::to_writer(&mut *row, &v).is_err() {
+                row.truncate(start);
+                row.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    /// The document: `[[cell, …], …]`.
+    fn into_text(self) -> String {
+        let mut doc = String::with_capacity(self.rows.iter().map(|r| r.len() + 3).sum::<usize>() + 2);
+        doc.push('[');
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                doc.push(',');
+            }
+            doc.push('[');
+            // serde_json writes UTF-8 only.
+            doc.push_str(&String::from_utf8_lossy(row));
+            doc.push(']');
+        }
+        doc.push(']');
+        doc
     }
 }
 
@@ -357,7 +398,7 @@ impl<'q> PgBatch<'q> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Postgres, Sqlite};
+    use super::{JsonRows, Postgres, Sqlite};
 
     #[test]
     fn a_batch_is_a_table_of_arrays_on_postgres_and_of_json_rows_on_sqlite() {
@@ -367,6 +408,23 @@ mod tests {
             Sqlite.rows(3, &cols),
             "(SELECT j.value ->> 0 AS id, j.value ->> 1 AS name FROM json_each($3) j) AS t"
         );
+    }
+
+    #[test]
+    fn a_sqlite_batch_is_one_json_array_of_rows() {
+        let mut rows = JsonRows::new(3);
+        rows.col([1i64, -2, 3]);
+        rows.col(["plain", "quote \" and \\ and\nline", "Nguyễn Văn Ánh"]);
+        rows.col([Some(7i64), None, Some(9)]);
+        let doc: serde_json::Value = serde_json::from_str(&rows.into_text()).expect("JSON");
+        assert_eq!(
+            doc,
+            serde_json::json!([[1, "plain", 7], [-2, "quote \" and \\ and\nline", null], [3, "Nguyễn Văn Ánh", 9]])
+        );
+        assert_eq!(JsonRows::new(0).into_text(), "[]");
+        let mut short = JsonRows::new(2);
+        short.col([1i64]);
+        assert_eq!(short.into_text(), "[[1],[]]", "a column shorter than the batch leaves its rows short");
     }
 
     #[test]
