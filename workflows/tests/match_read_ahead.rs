@@ -1,6 +1,6 @@
 //! The match job's read ahead (`matching::read_ahead`): a batch read ahead is taken only by the
-//! step it was read for — the same cursor and batch size — and any other step reads its own
-//! batch, on SQLite and PostgreSQL.
+//! step it was read for — the same cursor, batch size and claim — and any other step reads its
+//! own batch, on SQLite and PostgreSQL.
 
 mod match_support;
 
