@@ -13,14 +13,10 @@ use super::{configured, db_error, step_error, SyncSettings, Written};
 use crate::catalog::store::pulls::location_mappings;
 use crate::catalog::store::sync::{self as store, ProductSyncRow, Selection, SyncKind, SyncOutcomes};
 use crate::connectors::nhanh::types::{InventoryFilters, NhanhInventory, Parsed, ProductFilters};
+use crate::connectors::shopify::documents::TOTAL_SPENT;
 use crate::connectors::shopify::{InventoryQuantity, MetafieldInput};
 use crate::connectors::{NhanhClient, ShopifyClient};
 use crate::upstreams::Upstreams;
-
-/// The metafield `CUSTOMER_SYNC` writes: `custom.total_spent`.
-const NAMESPACE: &str = "custom";
-const KEY: &str = "total_spent";
-const TYPE: &str = "number_integer";
 
 /// Nhanh's largest `ids` filter of `product/inventory`.
 const NHANH_IDS_PER_CALL: usize = 100;
@@ -161,10 +157,15 @@ impl Pusher {
         let shopify = &*shopify;
         if read_back != ReadBack::No {
             let owners: Vec<String> = to_push.iter().map(|(_, owner, _)| owner.clone()).collect();
-            let shown = shopify.customer_metafields(&owners, NAMESPACE, KEY).await.map_err(step_error)?;
+            let shown = shopify
+                .customer_metafields(&owners, TOTAL_SPENT.namespace, TOTAL_SPENT.key)
+                .await
+                .map_err(step_error)?;
             to_push.retain(|(mapping_id, owner, total)| {
                 let set = shown.get(owner).and_then(Option::as_ref).is_some_and(|m| {
-                    m.value == total.to_string() && m.type_ == TYPE && read_back.written_since(m.updated_at)
+                    m.value == total.to_string()
+                        && m.type_ == TOTAL_SPENT.type_
+                        && read_back.written_since(m.updated_at)
                 });
                 if set {
                     out.already_set += 1;
@@ -405,9 +406,9 @@ async fn metafields_call(shopify: &ShopifyClient, call: &[(i64, String, i64)]) -
             .iter()
             .map(|&i| MetafieldInput {
                 owner_id: call[i].1.clone(),
-                namespace: NAMESPACE.into(),
-                key: KEY.into(),
-                type_: TYPE.into(),
+                namespace: TOTAL_SPENT.namespace.into(),
+                key: TOTAL_SPENT.key.into(),
+                type_: TOTAL_SPENT.type_.into(),
                 value: call[i].2.to_string(),
             })
             .collect();

@@ -84,6 +84,22 @@ pub fn product_variants_page_variables(product_id: &str, first: u32, after: Opti
     json!({"id": product_id, "first": first, "after": after})
 }
 
+/// A metafield by its identity and type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetafieldId {
+    /// `Metafield.namespace`.
+    pub namespace: &'static str,
+    /// `Metafield.key`.
+    pub key: &'static str,
+    /// `Metafield.type`.
+    pub type_: &'static str,
+}
+
+/// The customer metafield `CUSTOMER_SYNC` writes and reads back, and the customer pulls read
+/// (as `totalSpent` in [`CUSTOMERS_PAGE`] and [`BULK_CUSTOMERS_QUERY`]): `custom.total_spent`,
+/// an integer.
+pub const TOTAL_SPENT: MetafieldId = MetafieldId { namespace: "custom", key: "total_spent", type_: "number_integer" };
+
 /// One page of customers.
 pub const CUSTOMERS_PAGE: &str = "query CustomersPage($first: Int!, $after: String, $query: String) {
   customers(first: $first, after: $after, query: $query) {
@@ -212,6 +228,14 @@ mod tests {
         check(product_node_cost(0), 0, 250);
         check(1, 0, 250);
         assert_eq!(product_node_cost(10), 23);
+    }
+
+    #[test]
+    fn the_customer_reads_name_the_metafield_the_sync_writes() {
+        let field =
+            format!("totalSpent: metafield(namespace: \"{}\", key: \"{}\")", TOTAL_SPENT.namespace, TOTAL_SPENT.key);
+        assert!(CUSTOMERS_PAGE.contains(&field), "{field}");
+        assert!(BULK_CUSTOMERS_QUERY.contains(&field), "{field}");
     }
 
     #[test]

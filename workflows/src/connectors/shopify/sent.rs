@@ -134,7 +134,8 @@ pub fn sent_documents(version: &str) -> Vec<SentDocument> {
         },
         {
             let owners = ["gid://shopify/Customer/5500000000001", "gid://shopify/Customer/5500000000002"];
-            let (query, variables) = readback::metafields_document(&owners, "custom", "total_spent");
+            let (query, variables) =
+                readback::metafields_document(&owners, doc::TOTAL_SPENT.namespace, doc::TOTAL_SPENT.key);
             sent("CustomerMetafieldsRead", query, variables)
         },
         sent("VariantsUpdate", doc::PRODUCT_VARIANTS_BULK_UPDATE, variants_update_variables(product, &variants)),
