@@ -258,6 +258,12 @@ async fn hand_mappings_are_made_and_refused_cleanly_and_survive_every_rematch_on
             "{backend:?}: {p}"
         );
         assert_eq!((p["nhanhRecords"].as_i64(), p["shopifyRecords"].as_i64()), (Some(5), Some(5)));
+        // By state, of the mappings with a Shopify partner: only 1's (the unmapping of 3 has none).
+        assert_eq!(
+            (p["pending"].as_i64(), p["failing"].as_i64(), p["synced"].as_i64()),
+            (Some(1), Some(0), Some(0)),
+            "{backend:?}: {p}"
+        );
 
         // Deleting the hand unmapping gives Nhanh 3 back to matching.
         let answer = call("DELETE", &format!("/api/mappings/product/{three}")).send(&app.router).await;

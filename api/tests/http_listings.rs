@@ -47,7 +47,7 @@ fn writes(kind: MatchKind, ids: std::ops::Range<i64>, conflicts: &[&str]) -> Mat
         kind,
         job: JobId::new(),
         now_ms: 1,
-        upserts: ids
+        inserts: ids
             .map(|i| MappingWrite {
                 nhanh_id: i,
                 shopify_id: format!("gid://shopify/X/{i}"),
@@ -55,6 +55,7 @@ fn writes(kind: MatchKind, ids: std::ops::Range<i64>, conflicts: &[&str]) -> Mat
                 key: key(i),
             })
             .collect(),
+        upserts: Vec::new(),
         deletes: Vec::new(),
         conflicts: conflicts
             .iter()

@@ -3,11 +3,15 @@
 
 mod match_support;
 
-use dongbo_engine::{Db, JobId, JobStatus};
+use dongbo_engine::{Db, EffectError, JobId, JobStatus, StepEffects, StoreTx};
 use dongbo_tests::Backend;
-use dongbo_workflows::catalog::store::matching::MatchKind;
+use dongbo_workflows::catalog::store::matching::{list_mappings, MappingWrite, MatchKind, MatchWrites};
 use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource, UpsertNhanhCustomers, UpsertShopifyCustomers};
+use dongbo_workflows::catalog::store::sync::set_manual_customer_mapping;
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
+use dongbo_workflows::matching::decide::BatchDecision;
+use dongbo_workflows::matching::strategy::next_batch;
+use dongbo_workflows::matching::Strategy;
 use match_support::{nhanh, shopify, Harness};
 use serde_json::json;
 
@@ -143,4 +147,94 @@ async fn a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it_on_postgres() {
     a_mapping_matching_deletes_or_repoints_takes_its_sync_failures_with_it(Backend::Postgres).await;
+}
+
+/// A match batch inserts the mappings of records it read no mapping of (`MatchWrites::inserts`).
+/// A mapping made by hand between the batch's read and its commit makes that insert fail on the
+/// Nhanh id's unique key — the whole batch is written or none of it — and leaves the mapping made
+/// by hand as it is; the step's next run reads afresh, finds the record no longer eligible, and
+/// writes the rest.
+async fn a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stays(backend: Backend) {
+    let Some(h) = Harness::new(backend).await else { return };
+    let pull = JobId::new();
+    let rows = (1..=3).map(|i| nhanh(i, &format!("09012345{i:02}"))).collect();
+    h.apply(UpsertNhanhCustomers { job: pull, rows, seen_by_full_pull: None }).await;
+    let rows =
+        (1..=3).map(|i| shopify(&format!("gid://shopify/Customer/1{i}"), &format!("+849012345{i:02}"))).collect();
+    h.apply(UpsertShopifyCustomers { job: pull, rows, seen_by_full_pull: None }).await;
+    let db = h.db();
+    let writes = |d: &BatchDecision| MatchWrites {
+        kind: MatchKind::Customers,
+        job: JobId::new(),
+        now_ms: 7,
+        inserts: d
+            .mappings
+            .iter()
+            .filter(|m| d.considered.iter().any(|c| c.nhanh_id == m.nhanh_id && c.existing.is_none()))
+            .map(|m| MappingWrite {
+                nhanh_id: m.nhanh_id,
+                shopify_id: m.shopify_id.clone(),
+                method: "phone".into(),
+                key: m.key.clone(),
+            })
+            .collect(),
+        upserts: Vec::new(),
+        deletes: Vec::new(),
+        conflicts: d.conflicts.clone(),
+    };
+
+    let (_, read) = next_batch(&db, MatchKind::Customers, Strategy::Sql, "", 10).await.unwrap().expect("a batch");
+    assert_eq!(writes(&read).inserts.len(), 3, "three new mappings: {read:?}");
+    set_manual_customer_mapping(&db, 2, "gid://shopify/Customer/99", 5).await.unwrap();
+    let by_hand = || async {
+        list_mappings(&h.db(), MatchKind::Customers)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.nhanh_id, m.shopify_id.unwrap_or_default(), m.method))
+            .collect::<Vec<_>>()
+    };
+    let failed = try_apply(&db, writes(&read)).await;
+    assert!(failed.is_err(), "the batch's insert of Nhanh 2 meets the mapping made by hand");
+    assert_eq!(by_hand().await, vec![(2, "gid://shopify/Customer/99".into(), "manual".into())], "nothing else written");
+
+    let (_, again) = next_batch(&db, MatchKind::Customers, Strategy::Sql, "", 10).await.unwrap().expect("a batch");
+    assert!(!again.considered.iter().any(|c| c.nhanh_id == 2), "Nhanh 2 is no longer eligible: {again:?}");
+    try_apply(&db, writes(&again)).await.expect("the fresh batch commits");
+    assert_eq!(
+        by_hand().await,
+        vec![
+            (1, "gid://shopify/Customer/11".into(), "phone".into()),
+            (2, "gid://shopify/Customer/99".into(), "manual".into()),
+            (3, "gid://shopify/Customer/13".into(), "phone".into()),
+        ]
+    );
+}
+
+/// Applies effects in a transaction of their own, as a step would; their error, if any (the
+/// transaction then rolled back).
+async fn try_apply(db: &Db, effects: MatchWrites) -> Result<(), EffectError> {
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            effects.apply(StoreTx::Sqlite(&mut tx)).await?;
+            tx.commit().await.unwrap();
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            effects.apply(StoreTx::Postgres(&mut tx)).await?;
+            tx.commit().await.unwrap();
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stays_on_sqlite() {
+    a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stays(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stays_on_postgres() {
+    a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stays(Backend::Postgres).await;
 }

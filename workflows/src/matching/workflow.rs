@@ -173,6 +173,7 @@ impl AutoMatch {
             kind: self.kind,
             job: ctx.job_id,
             now_ms: ctx.clock.now().timestamp_millis(),
+            inserts: Vec::new(),
             upserts: Vec::new(),
             deletes: Vec::new(),
             conflicts: d.conflicts,
@@ -210,12 +211,18 @@ impl AutoMatch {
             };
             let m = mappings[&n.nhanh_id];
             if change != "unchanged" {
-                writes.upserts.push(MappingWrite {
+                let write = MappingWrite {
                     nhanh_id: m.nhanh_id,
                     shopify_id: m.shopify_id.clone(),
                     method: self.method(&m.key),
                     key: m.key.clone(),
-                });
+                };
+                // A record the batch read no mapping of gets a plain insert (`MatchWrites`).
+                if change == "created" {
+                    writes.inserts.push(write)
+                } else {
+                    writes.upserts.push(write)
+                }
                 touched.push(EntityRef {
                     kind: self.entity().into(),
                     id: m.nhanh_id.to_string(),

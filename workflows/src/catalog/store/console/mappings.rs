@@ -271,18 +271,22 @@ pub struct KindStats {
 /// The statistics of `kind`.
 pub async fn mapping_stats(db: &Db, kind: MatchKind) -> R<KindStats> {
     let (map, n, s, nt, st) = tables(kind);
+    // The mapping table's counts in one scan of it (no index names a mapping's state).
     let sql = format!(
         "SELECT
            (SELECT COUNT(*) FROM {nt} r WHERE r.removed_at IS NULL),
            (SELECT COUNT(*) FROM {st} r WHERE r.removed_at IS NULL),
-           (SELECT COUNT(*) FROM {map} m WHERE m.{s} IS NOT NULL),
+           m.mapped,
            (SELECT COUNT(*) FROM {nt} r WHERE r.removed_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM {map} m WHERE m.{n} = r.id AND m.{s} IS NOT NULL)),
            (SELECT COUNT(*) FROM match_conflicts c WHERE c.kind = $1),
-           (SELECT COUNT(*) FROM {map} m WHERE m.{s} IS NOT NULL AND m.state = 'FAILED'),
-           (SELECT COUNT(*) FROM {map} m WHERE m.{s} IS NOT NULL AND m.state = 'PENDING'),
-           (SELECT COUNT(*) FROM {map} m WHERE m.{s} IS NOT NULL AND m.state = 'SYNCED'),
-           (SELECT COUNT(*) FROM {map} m WHERE m.method = 'manual')"
+           m.failing, m.pending, m.synced, m.manual
+         FROM (SELECT COUNT(m.{s}) AS mapped,
+                 COUNT(*) FILTER (WHERE m.{s} IS NOT NULL AND m.state = 'FAILED') AS failing,
+                 COUNT(*) FILTER (WHERE m.{s} IS NOT NULL AND m.state = 'PENDING') AS pending,
+                 COUNT(*) FILTER (WHERE m.{s} IS NOT NULL AND m.state = 'SYNCED') AS synced,
+                 COUNT(*) FILTER (WHERE m.method = 'manual') AS manual
+               FROM {map} m) m"
     );
     type Raw = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
     let r = run!(db, sql, Raw, |q| q.bind(kind.as_str()), fetch_one)?;

@@ -21,10 +21,19 @@ pub struct MappingWrite {
     pub key: String,
 }
 
-/// One batch's writes: mappings upserted by Nhanh id (a mapping to the same Shopify record is
-/// left untouched, state and all; a different one is replaced and becomes `PENDING`, and the
-/// sync failures recorded against its old pairing go; a manual one is never touched), stale
-/// non-manual mappings deleted with their sync failures, conflicts upserted by key.
+/// One batch's writes: mappings of records that had none inserted; mappings upserted by Nhanh
+/// id (a mapping to the same Shopify record is left untouched, state and all; a different one
+/// is replaced and becomes `PENDING`, and the sync failures recorded against its old pairing go;
+/// a manual one is never touched), stale non-manual mappings deleted with their sync failures,
+/// conflicts upserted by key.
+///
+/// Why two statements for mappings: on PostgreSQL an upsert inserts speculatively, which costs
+/// about 40 % more a row than a plain insert (11 batches of 18,200 mappings in `psql`: 0.97 s
+/// against 0.70 s; `ON CONFLICT DO NOTHING` costs the same as the upsert), and most of a first
+/// match's mappings are new. A record goes to `inserts` when the batch read no mapping of it;
+/// if one appears before the step commits (a mapping made by hand meanwhile), the insert fails
+/// on the Nhanh id's unique key, the step fails with it and runs again on a fresh read, which
+/// finds the record no longer eligible: the mapping made by hand stays, as with an upsert.
 #[derive(Debug, Clone)]
 pub struct MatchWrites {
     /// What is matched.
@@ -33,7 +42,9 @@ pub struct MatchWrites {
     pub job: JobId,
     /// Now, unix milliseconds.
     pub now_ms: i64,
-    /// Mappings to create or repoint.
+    /// Mappings of records the batch read no mapping of.
+    pub inserts: Vec<MappingWrite>,
+    /// Mappings to repoint (the record's mapping names another Shopify record).
     pub upserts: Vec<MappingWrite>,
     /// Nhanh records whose non-manual mapping no longer holds.
     pub deletes: Vec<i64>,
@@ -41,7 +52,11 @@ pub struct MatchWrites {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The mappings as a batch `t(n, s, m, k)` from parameter 3: one statement for a whole batch.
+/// The new mappings as a batch `t(n, s, m, k)` from parameter 3: one statement for a whole batch.
+const INSERT: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
+ SELECT t.n, t.s, t.m, t.k, $1, 'PENDING', $2 FROM {rows}";
+
+/// As [`INSERT`], for mappings that may exist already.
 const UPSERT: &str = "INSERT INTO {map} ({map_n}, {map_s}, method, match_key, job_id, state, updated_at)
  SELECT t.n, t.s, t.m, t.k, $1, 'PENDING', $2 FROM {rows} WHERE true
  ON CONFLICT ({map_n}) DO UPDATE SET {map_s} = excluded.{map_s}, method = excluded.method,
@@ -93,18 +108,22 @@ impl StepEffects for MatchWrites {
         let k = self.kind;
         on_tx!(&mut tx, |conn, d| {
             let ids_in = d.in_list(1, "bigint");
-            if !self.upserts.is_empty() {
-                let n: Vec<i64> = self.upserts.iter().map(|m| m.nhanh_id).collect();
-                if sqlx::query_scalar(ANY_FAILURE).bind(k.as_str()).fetch_one(&mut *conn).await? {
+            // A repointed mapping's failures name its old pairing; a new one has none.
+            for (statement, mappings, repoints) in [(INSERT, &self.inserts, false), (UPSERT, &self.upserts, true)] {
+                if mappings.is_empty() {
+                    continue;
+                }
+                let n: Vec<i64> = mappings.iter().map(|m| m.nhanh_id).collect();
+                if repoints && sqlx::query_scalar(ANY_FAILURE).bind(k.as_str()).fetch_one(&mut *conn).await? {
                     sqlx::query(&failures_of(k, &repointed(&ids_in))).bind(d.list(&n)).execute(&mut *conn).await?;
                 }
                 let cols = [("n", "bigint"), ("s", "text"), ("m", "text"), ("k", "text")];
-                let sql = k.sql(&UPSERT.replace("{rows}", &d.rows(3, &cols)));
+                let sql = k.sql(&statement.replace("{rows}", &d.rows(3, &cols)));
                 d.batch(sqlx::query(&sql).bind(d.job(self.job)).bind(self.now_ms), n.len())
                     .col(n.iter().copied())
-                    .col(self.upserts.iter().map(|m| m.shopify_id.as_str()))
-                    .col(self.upserts.iter().map(|m| m.method.as_str()))
-                    .col(self.upserts.iter().map(|m| m.key.as_str()))
+                    .col(mappings.iter().map(|m| m.shopify_id.as_str()))
+                    .col(mappings.iter().map(|m| m.method.as_str()))
+                    .col(mappings.iter().map(|m| m.key.as_str()))
                     .done()
                     .execute(&mut *conn)
                     .await?;
