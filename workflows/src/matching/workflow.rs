@@ -311,9 +311,11 @@ impl Workflow for AutoMatch {
         match state.phase {
             Phase::Start => {
                 store::analyse_new_tables(&ctx.db, self.kind).await.map_err(db_error)?;
+                // The first batch is read beside the count (after the analysis, whose
+                // statistics its plan needs).
+                self.ahead.start(&ctx.db, self.kind, self.ahead_key(ctx, input, &state.cursor));
                 let total = store::count_candidates(&ctx.db, self.kind).await.map_err(db_error)?;
                 state.phase = Phase::Batches;
-                self.ahead.start(&ctx.db, self.kind, self.ahead_key(ctx, input, &state.cursor));
                 let progress = Progress {
                     total: Some(total),
                     metadata: Some(self.metadata(input, &state.counts, "")),

@@ -24,8 +24,8 @@ mod tables;
 mod writes;
 
 pub use listings::{
-    bare_key_join, conflicts_page, key_join_written, list_conflicts, list_mappings, mappings_page, settle,
-    stale_mappings, ConflictRow, JoinFloor, MappingRow,
+    bare_key_join, conflicts_page, forget_matches, key_join_written, list_conflicts, list_mappings, mappings_page,
+    settle, stale_mappings, ConflictRow, JoinFloor, MappingRow,
 };
 pub use reads::{
     analyse_new_tables, count_candidates, next_boundary, nhanh_neighbourhoods, nhanh_rows, shopify_neighbourhoods,

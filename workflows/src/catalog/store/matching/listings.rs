@@ -137,6 +137,22 @@ pub async fn settle(db: &Db) -> R<()> {
     Ok(())
 }
 
+/// Forgets every mapping and conflict of `kind`, so that the next match writes them all again,
+/// as a first match does. For the benchmark only, on a scratch database (it runs a match
+/// several times and counts the median): PostgreSQL's mapping table is truncated, as the
+/// floor's table is, so no run finds the dead rows of the one before in its indexes.
+pub async fn forget_matches(db: &Db, kind: MatchKind) -> R<()> {
+    let map = kind.sql("{map}");
+    on_db!(db, |pool, d| {
+        let empty = if d.postgres() { "TRUNCATE" } else { "DELETE FROM" };
+        sqlx::query(&format!("{empty} {map}")).execute(pool).await?;
+        sqlx::query("DELETE FROM match_conflicts WHERE kind = $1").bind(kind.as_str()).execute(pool).await?;
+        let settle = if d.postgres() { format!("ANALYZE {map}") } else { "PRAGMA wal_checkpoint(TRUNCATE)".into() };
+        sqlx::query(&settle).execute(pool).await?;
+    });
+    Ok(())
+}
+
 /// Where [`key_join_written`] writes the join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinFloor {
