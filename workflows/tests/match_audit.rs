@@ -3,7 +3,7 @@
 
 mod match_support;
 
-use dongbo_engine::{Db, EffectError, JobId, JobStatus, StepEffects, StoreTx};
+use dongbo_engine::{Db, JobId, JobStatus};
 use dongbo_tests::Backend;
 use dongbo_workflows::catalog::store::matching::{list_mappings, MappingWrite, MatchKind, MatchWrites};
 use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource, UpsertNhanhCustomers, UpsertShopifyCustomers};
@@ -12,7 +12,7 @@ use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
 use dongbo_workflows::matching::decide::BatchDecision;
 use dongbo_workflows::matching::strategy::next_batch;
 use dongbo_workflows::matching::Strategy;
-use match_support::{nhanh, shopify, Harness};
+use match_support::{nhanh, shopify, try_apply, Harness};
 use serde_json::json;
 
 /// `(job, action)` of every audit entry of `entity`, oldest first.
@@ -209,24 +209,6 @@ async fn a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stay
             (3, "gid://shopify/Customer/13".into(), "phone".into()),
         ]
     );
-}
-
-/// Applies effects in a transaction of their own, as a step would; their error, if any (the
-/// transaction then rolled back).
-async fn try_apply(db: &Db, effects: MatchWrites) -> Result<(), EffectError> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Sqlite(&mut tx)).await?;
-            tx.commit().await.unwrap();
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Postgres(&mut tx)).await?;
-            tx.commit().await.unwrap();
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use dongbo_engine::{
-    BackgroundJob, Db, Engine, JobId, JobRequest, Registry, SharedStore, StepEffects, StoreTx, WorkerConfig, WorkerId,
+    BackgroundJob, Db, EffectError, Engine, JobId, JobRequest, Registry, SharedStore, StepEffects, StoreTx,
+    WorkerConfig, WorkerId,
 };
 use dongbo_tests::{Backend, TestDb};
 use dongbo_workflows::catalog::store::matching::{list_conflicts, list_mappings, MatchKind};
@@ -106,18 +107,24 @@ impl Harness {
 
 /// Applies effects in a transaction of their own, as a step would.
 pub async fn apply(db: &Db, effects: impl StepEffects) {
+    try_apply(db, effects).await.expect("apply effects");
+}
+
+/// As [`apply`], returning the effects' error, if any (the transaction then rolled back).
+pub async fn try_apply(db: &Db, effects: impl StepEffects) -> Result<(), EffectError> {
     match db {
         Db::Sqlite(pool) => {
             let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Sqlite(&mut tx)).await.expect("apply effects");
+            effects.apply(StoreTx::Sqlite(&mut tx)).await?;
             tx.commit().await.unwrap();
         }
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await.unwrap();
-            effects.apply(StoreTx::Postgres(&mut tx)).await.expect("apply effects");
+            effects.apply(StoreTx::Postgres(&mut tx)).await?;
             tx.commit().await.unwrap();
         }
     }
+    Ok(())
 }
 
 /// Mappings `(nhanh id, shopify id, smallest shared key)`.
