@@ -163,6 +163,8 @@ async fn a_mapping_made_by_hand_while_a_batch_was_read_fails_its_insert_and_stay
         (1..=3).map(|i| shopify(&format!("gid://shopify/Customer/1{i}"), &format!("+849012345{i:02}"))).collect();
     h.apply(UpsertShopifyCustomers { job: pull, rows, seen_by_full_pull: None }).await;
     let db = h.db();
+    // A batch's writes as the match step routes them: a mapping of a record read without one is
+    // an insert.
     let writes = |d: &BatchDecision| MatchWrites {
         kind: MatchKind::Customers,
         job: JobId::new(),

@@ -218,7 +218,7 @@ impl AutoMatch {
                     key: m.key.clone(),
                 };
                 // A record the batch read no mapping of gets a plain insert (`MatchWrites`).
-                if change == "created" {
+                if n.existing.is_none() {
                     writes.inserts.push(write)
                 } else {
                     writes.upserts.push(write)
