@@ -7,13 +7,13 @@
 
 use axum::extract::State;
 use dongbo_engine::example::{EXAMPLE_COUNT, MAX_STEP_MILLIS};
-use dongbo_engine::{Existing, JobRequest};
+use dongbo_engine::JobRequest;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::http::error::Reply;
 use crate::http::extract::JsonBody;
-use crate::http::views::{ExistingView, TriggerReply};
+use crate::http::views::TriggerReply;
 use crate::http::{ApiError, ApiResult, AppState};
 
 /// The route.
@@ -66,19 +66,9 @@ pub async fn count(
     JsonBody(options): JsonBody<CountOptions>,
 ) -> ApiResult<TriggerReply> {
     let request = JobRequest { requested_by: "dashboard".into(), ..JobRequest::new(EXAMPLE_COUNT, options.input()?) };
-    let requested = state.engine.request(request).await?;
-    let existing = requested.existing.map(|e| match e {
-        Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
-        Existing::AlreadyRunning => ExistingView::AlreadyRunning,
-    });
-    let job = requested.job;
-    tracing::info!(job = %job.id, job_type = EXAMPLE_COUNT, "example job triggered");
-    Ok(Reply::accepted(TriggerReply {
-        job_id: job.id.as_uuid(),
-        status: job.status.into(),
-        job_type: job.job_type,
-        existing,
-    }))
+    let reply = TriggerReply::from(state.engine.request(request).await?);
+    tracing::info!(job = %reply.job_id, job_type = EXAMPLE_COUNT, "example job triggered");
+    Ok(Reply::accepted(reply))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
 use super::extract::{parse_job_id, ApiQuery, JobIdPath, JsonBody};
-use super::views::{EventPage, EventView, ExistingView, JobPage, JobView, TriggerReply};
+use super::views::{EventPage, EventView, JobPage, JobView, TriggerReply};
 use super::AppState;
 
 /// The largest page of jobs.
@@ -216,17 +216,7 @@ pub async fn resume_job(
     ),
     security(("bearer" = [])))]
 pub async fn rerun_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> ApiResult<TriggerReply> {
-    let requested = state.engine.rerun(id, "api").await?;
-    let existing = requested.existing.map(|e| match e {
-        dongbo_engine::Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
-        dongbo_engine::Existing::AlreadyRunning => ExistingView::AlreadyRunning,
-    });
-    let job = requested.job;
-    tracing::info!(job = %job.id, original = %id, "job rerun");
-    Ok(Reply::accepted(TriggerReply {
-        job_id: job.id.as_uuid(),
-        status: job.status.into(),
-        job_type: job.job_type,
-        existing,
-    }))
+    let reply = TriggerReply::from(state.engine.rerun(id, "api").await?);
+    tracing::info!(job = %reply.job_id, original = %id, "job rerun");
+    Ok(Reply::accepted(reply))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, Envelope, ErrorEnvelope, Reply};
 use super::extract::{JobIdPath, JsonBody};
-use super::views::{ExistingView, JobView, TriggerReply};
+use super::views::{JobView, TriggerReply};
 use super::AppState;
 
 /// How many firings a schedule's page shows.
@@ -387,18 +387,9 @@ pub async fn run_schedule(
     let id = schedule_id(raw)?;
     let s = scheduler(&state);
     let (_, requested) = s.run_now(&id, "api", now(&state)).await.map_err(api_error)?;
-    let existing = requested.existing.map(|e| match e {
-        dongbo_engine::Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
-        dongbo_engine::Existing::AlreadyRunning => ExistingView::AlreadyRunning,
-    });
-    let job = requested.job;
-    tracing::info!(schedule = %id, job = %job.id, "schedule run now");
-    Ok(Reply::accepted(TriggerReply {
-        job_id: job.id.as_uuid(),
-        status: job.status.into(),
-        job_type: job.job_type,
-        existing,
-    }))
+    let reply = TriggerReply::from(requested);
+    tracing::info!(schedule = %id, job = %reply.job_id, "schedule run now");
+    Ok(Reply::accepted(reply))
 }
 
 /// A job's children (the jobs a PIPELINE or RECONCILE requested), and the parent that

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
-use dongbo_engine::{Existing, JobFilter, JobRequest, JobStatus};
+use dongbo_engine::{JobFilter, JobRequest, JobStatus};
 use dongbo_workflows::jobs::JobType;
 use dongbo_workflows::matching::{self, MatchInput, Strategy};
 use dongbo_workflows::pull::nhanh::NhanhCustomerType;
@@ -307,23 +307,16 @@ async fn trigger<I: Serialize>(
     }
     let request = job.request(&plan.input).map_err(|e| ApiError::Internal(format!("serialising a job input: {e}")))?;
     let request = JobRequest { idempotency_key, requested_by: "api".into(), ..request };
-    let requested = state.engine.request(request).await?;
-    let existing = requested.existing.map(|e| match e {
-        Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
-        Existing::AlreadyRunning => ExistingView::AlreadyRunning,
-    });
-    let job = requested.job;
+    let reply = TriggerReply::from(state.engine.request(request).await?);
+    let (id, existing) = (reply.job_id, reply.existing);
     if plan.force_restart && existing == Some(ExistingView::AlreadyRunning) {
         return Err(ApiError::Conflict(format!(
-            "the unfinished {job_type} job {} was asked to stop and is finishing its current step; \
-             send the request again once it has stopped",
-            job.id
+            "the unfinished {job_type} job {id} was asked to stop and is finishing its current step; \
+             send the request again once it has stopped"
         )));
     }
-    tracing::info!(job = %job.id, job_type, existing = ?existing, "job triggered");
-    let id = job.id.as_uuid();
+    tracing::info!(job = %id, job_type, existing = ?existing, "job triggered");
     let message = message(job_type, id, existing, plan.force_restart);
-    let reply = TriggerReply { job_id: id, status: job.status.into(), job_type: job.job_type, existing };
     Ok(TriggerEnvelope {
         success: true,
         data: TriggerAnswer { job: reply, message: message.clone() },

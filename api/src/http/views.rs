@@ -5,7 +5,7 @@
 //! inside the engine cannot silently change what clients receive.
 
 use chrono::{DateTime, Utc};
-use dongbo_engine::{BackgroundJob, Event, JobStatus};
+use dongbo_engine::{BackgroundJob, Event, Existing, JobStatus, Requested};
 use dongbo_workflows::notices::Notice;
 use serde::Serialize;
 use serde_json::Value;
@@ -157,6 +157,27 @@ pub struct TriggerReply {
     /// Present only when no new job was created.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing: Option<ExistingView>,
+}
+
+impl From<Existing> for ExistingView {
+    fn from(e: Existing) -> Self {
+        match e {
+            Existing::SameIdempotencyKey => ExistingView::IdempotencyKey,
+            Existing::AlreadyRunning => ExistingView::AlreadyRunning,
+        }
+    }
+}
+
+/// A request's answer: the job it created, or the one it found (`existing` says why).
+impl From<Requested> for TriggerReply {
+    fn from(r: Requested) -> Self {
+        TriggerReply {
+            job_id: r.job.id.as_uuid(),
+            status: r.job.status.into(),
+            job_type: r.job.job_type,
+            existing: r.existing.map(ExistingView::from),
+        }
+    }
 }
 
 /// A page of jobs, newest first.
