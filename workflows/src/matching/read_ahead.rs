@@ -14,6 +14,12 @@
 //! A read that failed is read again by the step, whose error then fails the step as before.
 //! What the step sees is at most one commit older than a read made when it starts; concurrent
 //! writers (pulls, an operator's manual mapping) were never fenced against a step's read anyway.
+//!
+//! When no key is left, the read goes on to the prune's: the Nhanh records whose non-manual
+//! mappings are stale (their record holds no key). The job's own writes never change that set —
+//! a batch maps and unmaps only records that hold a key, and never writes a key table — so it is
+//! the same read before the last batch's commit as after it; and the prune deletes only those of
+//! them still stale when it commits (`PruneStaleMappings` asks again).
 
 use std::sync::Mutex;
 
@@ -22,10 +28,27 @@ use tokio::task::JoinHandle;
 
 use super::decide::BatchDecision;
 use super::strategy::{next_batch, Strategy};
-use crate::catalog::store::matching::{MatchKind, R};
+use crate::catalog::store::matching::{self as store, MatchKind, R};
 
-/// The next batch after a cursor: its last key and its decision, or `None` when none is left.
-pub type NextBatch = Option<(String, BatchDecision)>;
+/// What follows a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ahead {
+    /// The next batch: its inclusive upper key and its decision.
+    Batch(String, BatchDecision),
+    /// No key is left: the Nhanh records whose mappings were stale when read, ascending.
+    Done {
+        /// What the prune deletes (each if still stale then).
+        stale: Vec<i64>,
+    },
+}
+
+/// What follows `cursor`: the next batch, or the stale mappings when no key is left.
+pub async fn read_next(db: &Db, kind: MatchKind, strategy: Strategy, cursor: &str, size: i64) -> R<Ahead> {
+    match next_batch(db, kind, strategy, cursor, size).await? {
+        Some((upto, decision)) => Ok(Ahead::Batch(upto, decision)),
+        None => Ok(Ahead::Done { stale: store::stale_mappings(db, kind).await? }),
+    }
+}
 
 /// Which step a read is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,23 +68,23 @@ pub struct AheadKey {
 /// At most one read running ahead, per match kind.
 #[derive(Debug, Default)]
 pub struct ReadAhead {
-    slot: Mutex<Option<(AheadKey, JoinHandle<R<NextBatch>>)>>,
+    slot: Mutex<Option<(AheadKey, JoinHandle<R<Ahead>>)>>,
 }
 
 impl ReadAhead {
-    /// Starts reading the batch `key` names in the background, in place of any read running
-    /// ahead before (which is stopped).
+    /// Starts reading what follows `key`'s cursor in the background, in place of any read
+    /// running ahead before (which is stopped).
     pub fn start(&self, db: &Db, kind: MatchKind, key: AheadKey) {
         let db = db.clone();
         let (strategy, cursor, size) = (key.strategy, key.cursor.clone(), key.size);
-        let task = tokio::spawn(async move { next_batch(&db, kind, strategy, &cursor, size).await });
+        let task = tokio::spawn(async move { read_next(&db, kind, strategy, &cursor, size).await });
         if let Some((_, old)) = self.slot().replace((key, task)) {
             old.abort();
         }
     }
 
-    /// The batch `key` names: the read started ahead for it if there is one, else read now.
-    pub async fn next(&self, db: &Db, kind: MatchKind, key: &AheadKey) -> R<NextBatch> {
+    /// What follows `key`'s cursor: the read started ahead for it if there is one, else read now.
+    pub async fn next(&self, db: &Db, kind: MatchKind, key: &AheadKey) -> R<Ahead> {
         let ahead = self.slot().take();
         if let Some((for_key, task)) = ahead {
             if for_key == *key {
@@ -72,10 +95,10 @@ impl ReadAhead {
                 task.abort();
             }
         }
-        next_batch(db, kind, key.strategy, &key.cursor, key.size).await
+        read_next(db, kind, key.strategy, &key.cursor, key.size).await
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(AheadKey, JoinHandle<R<NextBatch>>)>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(AheadKey, JoinHandle<R<Ahead>>)>> {
         // A panic while the lock was held cannot leave the slot half-written: take the value.
         self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -3,9 +3,10 @@
 //! Steps: `start` (sets `total` = eligible Nhanh records holding a key, and forgets the kind's
 //! old conflicts), then one `batch` per key range (the checkpoint is the last key decided and
 //! the batch index, so a crash redoes at most that batch; its writes are idempotent upserts),
-//! then `prune` (deletes non-manual mappings of records that no longer hold a key) which
-//! completes the job. A dry run computes the same and writes nothing; its summary holds the
-//! counts and a sample of what would be mapped.
+//! then `prune` (deletes non-manual mappings of records that no longer hold a key), the step
+//! that finds no key left, which completes the job; the stale mappings are read with that
+//! finding, ahead of it (`read_ahead`). A dry run computes the same and writes nothing; its
+//! summary holds the counts and a sample of what would be mapped.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::decide::BatchDecision;
-use super::read_ahead::{AheadKey, ReadAhead};
+use super::read_ahead::{Ahead, AheadKey, ReadAhead};
 use super::strategy::Strategy;
 use crate::catalog::store::matching::{
     self as store, ClearConflicts, MappingWrite, MatchKind, MatchWrites, PruneStaleMappings,
@@ -52,7 +53,8 @@ pub enum Phase {
     Start,
     /// Batches of keys.
     Batches,
-    /// Delete mappings of records without keys, complete.
+    /// Delete mappings of records without keys, complete. Only a checkpoint written by an
+    /// earlier release stops here: the batches now end with the prune.
     Prune,
 }
 
@@ -263,6 +265,25 @@ impl AutoMatch {
             step.with_effects(writes).with_touched(touched)
         }
     }
+
+    /// The last step: deletes the non-manual mappings of the Nhanh records `stale` (those still
+    /// stale when it commits) and completes the job with its summary.
+    fn prune_step(&self, input: &MatchInput, mut state: MatchState, stale: Vec<i64>) -> Step<MatchState> {
+        state.counts.removed += stale.len() as i64;
+        let c = &state.counts;
+        let summary = json!({
+            "strategy": self.strategy(input).as_str(), "dryRun": input.dry_run, "batches": state.batch,
+            "considered": c.considered, "matched": c.matched, "created": c.created, "changed": c.changed,
+            "unchanged": c.unchanged, "removed": c.removed, "conflicts": c.conflicts, "sample": state.sample,
+        });
+        let progress = Progress { metadata: Some(self.metadata(input, c, &state.cursor)), ..Progress::default() };
+        let step = Step::complete("prune", summary).with_progress(progress);
+        if input.dry_run {
+            step
+        } else {
+            step.with_effects(PruneStaleMappings { kind: self.kind, nhanh_ids: stale })
+        }
+    }
 }
 
 fn db_error(e: sqlx::Error) -> StepError {
@@ -328,35 +349,17 @@ impl Workflow for AutoMatch {
             }
             Phase::Batches => {
                 let key = self.ahead_key(ctx, input, &state.cursor);
-                let next = self.ahead.next(&ctx.db, self.kind, &key).await.map_err(db_error)?;
-                match next {
-                    Some((upto, decision)) => {
+                match self.ahead.next(&ctx.db, self.kind, &key).await.map_err(db_error)? {
+                    Ahead::Batch(upto, decision) => {
                         self.ahead.start(&ctx.db, self.kind, self.ahead_key(ctx, input, &upto));
                         Ok(self.batch_step(ctx, input, state, upto, decision))
                     }
-                    None => {
-                        state.phase = Phase::Prune;
-                        Ok(Step::next("keys-done", state))
-                    }
+                    Ahead::Done { stale } => Ok(self.prune_step(input, state, stale)),
                 }
             }
             Phase::Prune => {
                 let stale = store::stale_mappings(&ctx.db, self.kind).await.map_err(db_error)?;
-                state.counts.removed += stale.len() as i64;
-                let c = &state.counts;
-                let summary = json!({
-                    "strategy": self.strategy(input).as_str(), "dryRun": input.dry_run, "batches": state.batch,
-                    "considered": c.considered, "matched": c.matched, "created": c.created, "changed": c.changed,
-                    "unchanged": c.unchanged, "removed": c.removed, "conflicts": c.conflicts, "sample": state.sample,
-                });
-                let progress =
-                    Progress { metadata: Some(self.metadata(input, c, &state.cursor)), ..Progress::default() };
-                let step = Step::complete("prune", summary).with_progress(progress);
-                Ok(if input.dry_run {
-                    step
-                } else {
-                    step.with_effects(PruneStaleMappings { kind: self.kind, nhanh_ids: stale })
-                })
+                Ok(self.prune_step(input, state, stale))
             }
         }
     }
