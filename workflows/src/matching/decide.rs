@@ -21,7 +21,7 @@
 //! the keys were cut into batches, so the three strategies agree. Keys are never compared for
 //! order here: the database orders them (its collation), the core only tests equality.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A Nhanh record's key in the batch, in the database's key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,11 +102,29 @@ pub struct BatchDecision {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The Shopify records whose neighbourhood [`decide`] needs beyond the batch's multi-key ones:
+/// The multi-key Nhanh records of the batch whose neighbourhood [`decide`] needs: those
+/// considered here (their mapping looks at every key they hold) and those holding a key that a
+/// Shopify record of the batch holds too (its conflict may look beyond the key). A record whose
+/// key in the batch no Shopify record holds, and which is decided in another batch, is not
+/// looked at here — in a range of second keys, most of them. Ascending.
+pub fn nhanh_lookups(nhanh: &[NhanhKeyRow], shopify: &[ShopifyKeyRow]) -> Vec<i64> {
+    let shared: HashSet<&str> = shopify.iter().map(|s| s.key.as_str()).collect();
+    let ids: BTreeSet<i64> = nhanh
+        .iter()
+        .filter(|n| n.key_count > 1 && (n.first || shared.contains(n.key.as_str())))
+        .map(|n| n.id)
+        .collect();
+    ids.into_iter().collect()
+}
+
+/// The Shopify records whose neighbourhood [`decide`] needs: the multi-key ones holding a key
+/// that a Nhanh record of the batch holds too ([`decide`] looks only at keys Nhanh holds), and
 /// the sole candidate of each considered multi-key Nhanh record. Call it after loading the
-/// Nhanh neighbourhoods, then load these with the batch's multi-key Shopify records.
+/// Nhanh neighbourhoods ([`nhanh_lookups`]).
 pub fn shopify_lookups(nhanh: &[NhanhKeyRow], shopify: &[ShopifyKeyRow], hoods: &Neighbourhoods) -> Vec<String> {
-    let mut ids: BTreeSet<String> = shopify.iter().filter(|s| s.key_count > 1).map(|s| s.id.clone()).collect();
+    let held: HashSet<&str> = nhanh.iter().map(|n| n.key.as_str()).collect();
+    let mut ids: BTreeSet<String> =
+        shopify.iter().filter(|s| s.key_count > 1 && held.contains(s.key.as_str())).map(|s| s.id.clone()).collect();
     for n in nhanh.iter().filter(|n| n.first && n.key_count > 1) {
         if let Some(hood) = hoods.nhanh.get(&n.id) {
             let c = union(hood);
@@ -119,7 +137,7 @@ pub fn shopify_lookups(nhanh: &[NhanhKeyRow], shopify: &[ShopifyKeyRow], hoods: 
 }
 
 /// Decides a batch. `nhanh` is in key order; `shopify` holds the same key range; `hoods` holds
-/// every multi-key record of the batch and every id [`shopify_lookups`] named.
+/// every record [`nhanh_lookups`] and [`shopify_lookups`] named.
 pub fn decide(nhanh: &[NhanhKeyRow], shopify: &[ShopifyKeyRow], hoods: &Neighbourhoods) -> BatchDecision {
     let mut shop_by_key: HashMap<&str, Vec<&ShopifyKeyRow>> = HashMap::new();
     for s in shopify {

@@ -28,8 +28,8 @@ fn run(nhanh: &[(i64, &[&str])], shopify: &[(&str, &[&str])]) -> BatchDecision {
     let holders_n =
         |k: &str| -> Vec<i64> { nhanh.iter().filter(|(_, ks)| ks.contains(&k)).map(|(id, _)| *id).collect() };
     let mut hoods = Neighbourhoods::default();
-    for &(id, keys) in nhanh.iter().filter(|(_, ks)| ks.len() > 1) {
-        let mut ks: Vec<&str> = keys.to_vec();
+    for id in nhanh_lookups(&n_rows, &s_rows) {
+        let mut ks: Vec<&str> = nhanh.iter().find(|(n, _)| *n == id).map(|(_, ks)| ks.to_vec()).unwrap_or_default();
         ks.sort();
         hoods.nhanh.insert(id, ks.iter().map(|k| (k.to_string(), holders_s(k))).collect());
     }

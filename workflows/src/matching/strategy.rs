@@ -10,7 +10,7 @@
 //!   the two key tables with eligibility and each record's facts, and — only for records
 //!   holding several keys, the rare case — their candidates counted per record.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use dongbo_engine::Db;
 use serde::{Deserialize, Serialize};
@@ -86,9 +86,8 @@ async fn memory(db: &Db, kind: MatchKind, after: &str, page: i64) -> R<Option<(S
 
 async fn in_memory(db: &Db, kind: MatchKind, after: &str, upto: &str, nhanh: Vec<NhanhKeyRow>) -> R<BatchDecision> {
     let shopify = store::shopify_rows(db, kind, after, upto).await?;
-    let multi: BTreeSet<i64> = nhanh.iter().filter(|r| r.key_count > 1).map(|r| r.id).collect();
     let mut hoods = Neighbourhoods {
-        nhanh: store::nhanh_neighbourhoods(db, kind, &multi.into_iter().collect::<Vec<_>>()).await?,
+        nhanh: store::nhanh_neighbourhoods(db, kind, &decide::nhanh_lookups(&nhanh, &shopify)).await?,
         shopify: HashMap::new(),
     };
     let lookups = decide::shopify_lookups(&nhanh, &shopify, &hoods);
