@@ -5,12 +5,10 @@
 
 mod match_support;
 
-use dongbo_engine::JobId;
-use dongbo_engine::JobStatus;
+use dongbo_engine::{JobId, JobStatus};
 use dongbo_tests::Backend;
 use dongbo_workflows::catalog::store::matching::MatchKind;
-use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource};
-use dongbo_workflows::catalog::store::pulls::{UpsertNhanhCustomers, UpsertShopifyCustomers};
+use dongbo_workflows::catalog::store::pulls::{MarkRemoved, PullSource, UpsertNhanhCustomers, UpsertShopifyCustomers};
 use dongbo_workflows::jobs::AUTO_MATCH_CUSTOMERS;
 use dongbo_workflows::matching::read_ahead::{read_next, Ahead, AheadKey, ReadAhead};
 use dongbo_workflows::matching::strategy::next_batch;
