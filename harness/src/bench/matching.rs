@@ -136,7 +136,8 @@ async fn speed(opts: &BenchOpts, backend: Backend, strategy: Strategy, n: u64) -
     runs.sort_by(f64::total_cmp);
     let took = runs[1];
     let job = job.context("a match run")?;
-    let m = |k: &str| job.metadata.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    // A count the job's metadata lacks is shown as unknown, not as 0.
+    let m = |k: &str| job.metadata.get(k).and_then(|v| v.as_i64()).map_or_else(|| "?".to_owned(), |n| n.to_string());
     note(
         "matching",
         &format!(

@@ -2,7 +2,8 @@
 //!
 //! Steps: `start` (sets `total` = eligible Nhanh records holding a key, and forgets the kind's
 //! old conflicts), then one `batch` per key range (the checkpoint is the last key decided and
-//! the batch index, so a crash redoes at most that batch; its writes are idempotent upserts),
+//! the batch index, so a crash redoes at most that batch; its writes commit with that checkpoint,
+//! so a redone batch reads afresh what an unfinished one left unwritten),
 //! then `prune` (deletes non-manual mappings of records that no longer hold a key), the step
 //! that finds no key left, which completes the job; the stale mappings are read with that
 //! finding, ahead of it (`read_ahead`). A dry run computes the same and writes nothing; its
